@@ -1,0 +1,56 @@
+# Two commands do everything (see README):  make report   and   make test
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export PYTHONHASHSEED := 0
+export TQDM_DISABLE ?= 1
+export MPLBACKEND := Agg
+
+NBVAL := $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	--nbval-cell-timeout=900
+
+.PHONY: env test test-unit test-notebooks report refresh-notebooks train-linear bench lab clean
+
+env: $(STAMP)
+
+# the environment: a venv with the pinned CPU torch, then the package and its extras
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[notebooks,test]'
+	touch $(STAMP)
+
+# every test: unit tests and the notebooks' nbval regression in one pytest run
+test: $(STAMP)
+	$(NBVAL) tests notebooks
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests -q
+
+test-notebooks: $(STAMP)
+	$(NBVAL) notebooks
+
+# execute every numbered notebook on the committed checkpoints into reports/
+report: $(STAMP)
+	$(PY) -m icl report
+
+# re-execute the notebooks in place: refreshes the reference outputs nbval compares against
+refresh-notebooks: $(STAMP)
+	$(PY) -m icl report --in-place
+
+# (re)train or resume the five linear runs of chapters 1-2, one after another
+train-linear: $(STAMP)
+	for w in 0.00 1.00 0.50 0.25 0.75; do TQDM_DISABLE=0 $(PY) -m icl train linear-w$$w || exit 1; done
+
+bench: $(STAMP)
+	$(PY) -m icl bench
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf reports/.tmp-* .pytest_cache

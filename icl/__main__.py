@@ -1,0 +1,75 @@
+"""Command line: ``python -m icl {train,runs,report,bench} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import RUNS_DIR, get_run_config
+    from .train import DivergenceError, train
+
+    cfg = get_run_config(args.run, args.scale)
+    if args.seed is not None:
+        cfg = cfg.with_overrides(seed=args.seed)
+    out = Path(args.out) if args.out else RUNS_DIR / args.run
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress)
+    except (ValueError, DivergenceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"finished {cfg.name}: {out}")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .config import RUNS, RUNS_DIR
+
+    for name, (classes, weights, family) in RUNS.items():
+        status = "trained" if (RUNS_DIR / name / "model.safetensors").exists() else (
+            "partial" if (RUNS_DIR / name / "state.safetensors").exists() else "-")
+        mix = " + ".join(f"{w:g} {c}" for c, w in zip(classes, weights))
+        print(f"{name:20s} {family:10s} {status:8s} {mix}")
+    return 0
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import RUNS, SCALES
+
+    p = argparse.ArgumentParser(prog="python -m icl", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train (or resume) a named run",
+                       description="Train or resume a named run. Runs: " + ", ".join(RUNS))
+    t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
+    t.add_argument("--scale", choices=SCALES, default="cpu")
+    t.add_argument("--steps", type=_positive_int, default=None, help="override the number of steps")
+    t.add_argument("--out", default=None, help="run folder (default data/runs/RUN)")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--threads", type=_positive_int, default=None)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(fn=_train)
+    r = sub.add_parser("runs", help="list the study's runs and their status")
+    r.set_defaults(fn=_runs)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Checkpoints on disk: atomic writes, safetensors state, integrity checks, loading runs.
+
+This module owns the files under ``data/runs/<name>/``:
+
+* ``state.safetensors`` - the resumable training state: model weights (``model.*``),
+  the AdamW state (``optim.*``), the loss log (``log.*``) and, in the metadata, the
+  step and the full config. Overwritten atomically at every checkpoint.
+* ``model.safetensors`` - final weights only, written when the run finishes.
+* ``config.json`` - the full config, versions, git commit, timing.
+* ``loss.csv`` - the training-loss log.
+* ``MANIFEST.sha256`` - SHA-256 of every file above; checked on load.
+
+Every file is written to a temporary file in the same folder, flushed, then renamed
+over the target (``os.replace``), so a kill at any moment leaves either the old file
+or the new one, never a torn one. Weights are loaded with safetensors: nothing is
+unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import ROOT, RUNS_DIR, RunConfig, run_names
+from .model import TransformerModel
+
+MANIFEST = "MANIFEST.sha256"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged or does not match its manifest."""
+
+
+# --------------------------------------------------------------------------- atomic io
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(run_dir: Path) -> None:
+    files = sorted(p for p in Path(run_dir).iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
+    atomic_write_text(Path(run_dir) / MANIFEST, "".join(f"{sha256(p)}  {p.name}\n" for p in files))
+
+
+def verify(path: Path) -> None:
+    """Check ``path`` against its folder's manifest, if the manifest lists it."""
+    path = Path(path)
+    man = path.parent / MANIFEST
+    if not man.exists():
+        return
+    for line in man.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if name == path.name:
+            found = sha256(path)
+            if found != digest:
+                raise CheckpointError(
+                    f"{path} is damaged or altered: expected sha256 {digest}, found {found}"
+                )
+            return
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "safetensors": safetensors.__version__,
+        "platform": platform.platform(),
+    }
+
+
+# --------------------------------------------------------------------------- training state
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    sd = opt.state_dict()
+    out = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            out[f"optim.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    return out
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+               log: list[tuple[int, float]], config: RunConfig) -> None:
+    tensors = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
+    tensors.update(optimizer_tensors(opt))
+    tensors["log.step"] = torch.tensor([s for s, _ in log], dtype=torch.int64)
+    tensors["log.loss"] = torch.tensor([l for _, l in log], dtype=torch.float64)
+    meta = {"step": str(step), "config": config.to_json(), "torch": torch.__version__}
+    atomic_save_tensors(path, tensors, meta)
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    verify(path)
+    try:
+        tensors = load_file(path)
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {e}") from None
+    return tensors, meta
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Read a resumable training state: {'model', 'optim', 'step', 'log', 'config'}."""
+    tensors, meta = _read(path)
+    try:
+        step = int(meta["step"])
+        config = RunConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} has no valid step/config metadata: {e}") from None
+    _warn_version(path, meta.get("torch"))
+    model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
+    log = list(zip(tensors["log.step"].tolist(), tensors["log.loss"].tolist()))
+    return {"model": model, "optim": optim, "step": step, "log": log, "config": config}
+
+
+def _warn_version(path: Path, saved: str | None) -> None:
+    if saved and saved.split(".")[0] != torch.__version__.split(".")[0]:
+        warnings.warn(f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=3)
+
+
+def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
+    meta = {"config": config.to_json(), "torch": torch.__version__}
+    atomic_save_tensors(path, {k: v.detach() for k, v in model.state_dict().items()}, meta)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_dir(name: str, root: Path | None = None) -> Path:
+    return Path(root) / name if root is not None else RUNS_DIR / name
+
+
+def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -> tuple[TransformerModel, RunConfig]:
+    """Load a trained run by name: (model in eval mode, its config).
+
+    Reads ``model.safetensors`` (a finished run); with ``allow_partial`` falls back to
+    the latest ``state.safetensors`` of an unfinished one.
+    """
+    folder = run_dir(name, root)
+    if not folder.exists():
+        known = sorted(p.name for p in folder.parent.iterdir() if p.is_dir()) if folder.parent.exists() else []
+        raise CheckpointError(
+            f"no run named {name!r} under {folder.parent}; trained runs: {', '.join(known) or 'none'}; "
+            f"runs of the study: {', '.join(run_names())}"
+        )
+    final, state = folder / "model.safetensors", folder / "state.safetensors"
+    if final.exists():
+        tensors, meta = _read(final)
+        _warn_version(final, meta.get("torch"))
+        config = RunConfig.from_dict(json.loads(meta["config"]))
+    elif allow_partial and state.exists():
+        st = load_state(state)
+        tensors, config = st["model"], st["config"]
+    else:
+        raise CheckpointError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
+    model = TransformerModel(config.model)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"weights in {folder} do not fit the config's model: {e}") from None
+    return model.eval(), config

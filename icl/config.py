@@ -1,0 +1,247 @@
+"""Typed configuration: scales, the study's named runs, paths and random streams.
+
+This module owns every default of the study. A run is a :class:`RunConfig` (model,
+task, curriculum, training) built from a named *scale* preset (``cpu`` or ``paper``)
+and a named *run* of the registry (``linear-w0.50``, ``sine-only``, ...). The full
+config is saved as JSON next to each checkpoint and rebuilt from it exactly.
+
+Random streams are a pure function of ``(seed, step, purpose)`` (see
+:func:`stream_generator`), so a resumed run sees the same data, and evaluation
+prompts never coincide with training prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import ModelConfig
+from .tasks import DenseLinear, FunctionClass, Line1D, Mixture, ReluNet, Sine1D, SparseLinear
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+RUNS_DIR = DATA / "runs"
+REPORTS = ROOT / "reports"
+
+SCALES = ("cpu", "paper")
+CLASS_NAMES = ("dense", "sparse", "relu", "line", "sine")
+
+# stream purposes: disjoint seed spaces for training data, evaluation prompts, bootstrap
+TRAIN, EVAL, BOOTSTRAP, INIT = 0, 1, 2, 3
+
+
+def stream_generator(seed: int, step: int, purpose: int = TRAIN) -> torch.Generator:
+    """A fresh generator whose state depends only on (seed, step, purpose)."""
+    state = np.random.SeedSequence([int(seed), int(step), int(purpose), 0x1C1]).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A (mixture of) function class(es) on R^n_dims."""
+
+    classes: tuple[str, ...] = ("dense", "sparse")
+    weights: tuple[float, ...] = (0.5, 0.5)
+    n_dims: int = 10
+    nnz: int = 2
+    hidden: int = 100  # ReLU network width
+    band: tuple[float, float] = (1.0, 3.0)  # sinusoid frequency band
+    normalize: bool = True  # rescale every class to unit variance
+
+    def __post_init__(self) -> None:
+        bad = [c for c in self.classes if c not in CLASS_NAMES]
+        if bad:
+            raise ValueError(f"unknown function class {bad[0]!r}; allowed: {CLASS_NAMES}")
+        if len(self.weights) != len(self.classes):
+            raise ValueError(f"weights {self.weights} must have one entry per class {self.classes}")
+        self.build()  # validates nnz, weights, band
+
+    def build_class(self, name: str) -> FunctionClass:
+        if name == "dense":
+            return DenseLinear(self.n_dims, self.normalize)
+        if name == "sparse":
+            return SparseLinear(self.n_dims, self.nnz, self.normalize)
+        if name == "relu":
+            return ReluNet(self.n_dims, self.hidden, self.normalize)
+        if name == "line":
+            return Line1D()
+        return Sine1D(self.band)
+
+    def build(self) -> FunctionClass:
+        classes = [self.build_class(c) for c in self.classes]
+        if len(classes) == 1 and self.weights[0] == 1.0:
+            return classes[0]
+        return Mixture(classes, self.weights)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Garg et al.'s curriculum schedule: ``min(end, start + inc * (step // interval))``."""
+
+    start: int
+    end: int
+    inc: int = 1
+    interval: int = 1
+
+    def at(self, step: int) -> int:
+        if self.inc == 0:
+            return self.end
+        return min(self.end, self.start + self.inc * (step // self.interval))
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    dims: Schedule
+    points: Schedule
+
+    def at(self, step: int) -> tuple[int, int]:
+        """(active dimensions, prompt length) at ``step``."""
+        return self.dims.at(step), self.points.at(step)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 30_000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 500
+    schedule: str = "constant"  # "constant" | "cosine" (decay over the last decay_fraction)
+    decay_fraction: float = 0.2
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate at ``step``: linear warm-up, then constant, optional cosine tail."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.schedule == "cosine":
+            start = int(self.steps * (1 - self.decay_fraction))
+            if step >= start:
+                t = (step - start) / max(1, self.steps - start)
+                return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+        return self.lr
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule={self.schedule!r} is not allowed; choose 'constant' or 'cosine'")
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be an integer >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr!r} must be > 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    scale: str
+    model: ModelConfig
+    task: TaskConfig
+    curriculum: CurriculumConfig
+    train: TrainConfig
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "RunConfig":
+        t = dict(d["task"])
+        t["classes"], t["weights"], t["band"] = tuple(t["classes"]), tuple(t["weights"]), tuple(t["band"])
+        c = d["curriculum"]
+        return RunConfig(
+            name=d["name"],
+            scale=d["scale"],
+            model=ModelConfig(**d["model"]),
+            task=TaskConfig(**t),
+            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"])),
+            train=TrainConfig(**d["train"]),
+            notes=d.get("notes", ""),
+        )
+
+    def with_overrides(self, **train_overrides: Any) -> "RunConfig":
+        return replace(self, train=replace(self.train, **train_overrides))
+
+
+# --------------------------------------------------------------------------- registry
+
+# name -> (classes, weights, family) where family picks dims / prompt length
+_LINEAR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RUNS: dict[str, tuple[tuple[str, ...], tuple[float, ...], str]] = {
+    **{f"linear-w{w:.2f}": (("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
+    "linear-only": (("dense",), (1.0,), "nonlinear"),
+    "relu-only": (("relu",), (1.0,), "nonlinear"),
+    "linear-relu-w0.50": (("dense", "relu"), (0.5, 0.5), "nonlinear"),
+    "line-only": (("line",), (1.0,), "1d"),
+    "sine-only": (("sine",), (1.0,), "1d"),
+    "line-sine-w0.50": (("line", "sine"), (0.5, 0.5), "1d"),
+}
+
+
+def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
+    """Model, n_dims, curriculum and training defaults of a scale for a run family."""
+    if scale == "paper":
+        d = 1 if family == "1d" else 20
+        n = 41 if family != "nonlinear" else 101
+        model = ModelConfig(n_dims=d, n_points=n, n_embd=256, n_layer=12, n_head=8, layout="garg")
+        dims = Schedule(5, 20, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
+        pts_start = 11 if family != "nonlinear" else 26
+        points = Schedule(pts_start, n, 2 if family != "nonlinear" else 5, 2000)
+        train = TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=0, grad_clip=1e9,
+                            checkpoint_every=1000, log_every=100)
+        return model, d, CurriculumConfig(dims, points), train
+    # cpu scale (sized by measurement; see README "Sizing the cpu scale")
+    d = 1 if family == "1d" else 10
+    n = 21 if family == "linear" else 41
+    model = ModelConfig(n_dims=d, n_points=n, n_embd=128, n_layer=4, n_head=4, layout="compact")
+    dims = Schedule(5, 10, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
+    points = Schedule(min(11, n), n, 2 if n <= 21 else 4, 2000)
+    train = TrainConfig(steps=50_000, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
+                        decay_fraction=0.2, checkpoint_every=500, log_every=50)
+    return model, d, CurriculumConfig(dims, points), train
+
+
+def run_names() -> list[str]:
+    return list(RUNS)
+
+
+def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
+    """The full config of a named run of the study at a scale."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    if name not in RUNS:
+        raise ValueError(f"unknown run name {name!r}; allowed: {', '.join(RUNS)}")
+    classes, weights, family = RUNS[name]
+    model, d, curriculum, train = _scale_preset(scale, family)
+    task = TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=2,
+                      normalize=True)
+    return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+__all__ = [
+    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RUNS", "TaskConfig", "Schedule", "CurriculumConfig",
+    "TrainConfig", "RunConfig", "get_run_config", "run_names", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP",
+    "INIT", "field_names", "dataclasses", "field",
+]

@@ -1,0 +1,124 @@
+"""Evaluation: normalised squared error at every prompt length, with bootstrap intervals.
+
+This module owns how a predictor (a trained model or a baseline; both are callables
+``(xs, ys) -> preds``) is scored on a function class. Prompts are drawn from the
+evaluation stream (``purpose=EVAL`` of :func:`icl.config.stream_generator`), which is
+disjoint from every training stream. All predictors of one comparison are scored on
+the *same* prompts, so their differences are paired.
+
+The error of a prediction is ``(pred - y)^2 / var`` where ``var`` is the normalising
+variance of the class the prompt was drawn from (predicting 0 scores about 1). ``k``
+is the number of in-context examples before the query: position ``k`` of a prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import BOOTSTRAP, EVAL, stream_generator
+from .tasks import FunctionClass, sample_xs
+
+Predictor = Callable[[Tensor, Tensor], Tensor]
+
+__all__ = ["Prompts", "sample_prompts", "predict", "errors", "bootstrap_ci", "Curve", "evaluate", "to_frame"]
+
+
+@dataclass
+class Prompts:
+    xs: Tensor  # (P, n, d)
+    ys: Tensor  # (P, n)
+    variance: Tensor  # (P,)
+    labels: Tensor  # (P,) mixture component of each prompt
+
+    def __len__(self) -> int:
+        return self.xs.shape[0]
+
+
+def sample_prompts(fc: FunctionClass, n_prompts: int, n_points: int, seed: int = 0, x_scale: float = 1.0) -> Prompts:
+    """``n_prompts`` fresh prompts of ``n_points`` examples from the evaluation stream."""
+    if not isinstance(n_prompts, int) or n_prompts < 1:
+        raise ValueError(f"n_prompts={n_prompts!r} must be an integer >= 1")
+    if not isinstance(n_points, int) or n_points < 1:
+        raise ValueError(f"n_points={n_points!r} must be an integer >= 1")
+    g = stream_generator(seed, 0, EVAL)
+    xs = sample_xs(n_prompts, n_points, fc.n_dims, g, scale=x_scale)
+    task = fc.sample(n_prompts, g)
+    return Prompts(xs, task.evaluate(xs), task.variance, task.labels)
+
+
+@torch.no_grad()
+def predict(predictor: Predictor, prompts: Prompts, batch_size: int = 512) -> Tensor:
+    """Predictions (P, n) in chunks of ``batch_size`` prompts."""
+    if isinstance(predictor, torch.nn.Module):
+        predictor.eval()
+    out = [predictor(prompts.xs[i : i + batch_size], prompts.ys[i : i + batch_size])
+           for i in range(0, len(prompts), batch_size)]
+    return torch.cat(out).to(torch.float64)
+
+
+def errors(preds: Tensor, prompts: Prompts) -> np.ndarray:
+    """Normalised squared errors (P, n)."""
+    e = (preds.double() - prompts.ys.double()).square() / prompts.variance.double()[:, None]
+    return e.numpy()
+
+
+def bootstrap_ci(err: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over prompts and a percentile bootstrap interval: three arrays over the last axes."""
+    err = np.asarray(err, dtype=np.float64)
+    P = err.shape[0]
+    g = stream_generator(seed, 0, BOOTSTRAP)
+    idx = torch.randint(0, P, (n_boot, P), generator=g).numpy()
+    # mean of resampled prompts = counts-weighted mean: (n_boot, P) @ (P, ...) without the big gather
+    counts = np.zeros((n_boot, P))
+    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
+    boots = counts @ err.reshape(P, -1) / P  # (n_boot, n)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    shape = err.shape[1:]
+    return err.mean(0), lo.reshape(shape), hi.reshape(shape)
+
+
+@dataclass
+class Curve:
+    """Error of one predictor against k on one class: mean and interval per k."""
+
+    name: str
+    mean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    per_prompt: np.ndarray  # (P, n) normalised squared errors
+
+    @property
+    def ks(self) -> np.ndarray:
+        return np.arange(self.mean.shape[0])
+
+    def records(self, **extra) -> list[dict]:
+        return [dict(model=self.name, k=int(k), error=float(m), lo=float(l), hi=float(h), **extra)
+                for k, m, l, h in zip(self.ks, self.mean, self.lo, self.hi)]
+
+
+def evaluate(predictors: Mapping[str, Predictor], fc: FunctionClass, n_prompts: int = 1280, n_points: int = 21,
+             seed: int = 0, x_scale: float = 1.0, n_boot: int = 1000, prompts: Prompts | None = None
+             ) -> dict[str, Curve]:
+    """Score every predictor on the same ``n_prompts`` prompts of ``fc``."""
+    prompts = prompts if prompts is not None else sample_prompts(fc, n_prompts, n_points, seed, x_scale)
+    out = {}
+    for name, p in predictors.items():
+        err = errors(predict(p, prompts), prompts)
+        mean, lo, hi = bootstrap_ci(err, n_boot=n_boot, seed=seed)
+        out[name] = Curve(name, mean, lo, hi, err)
+    return out
+
+
+def to_frame(curves: Iterable[Curve] | Mapping[str, Curve], **extra):
+    """A tidy pandas DataFrame (model, k, error, lo, hi, extra columns)."""
+    import pandas as pd
+
+    if isinstance(curves, Mapping):
+        curves = curves.values()
+    return pd.DataFrame([r for c in curves for r in c.records(**extra)])

@@ -1,0 +1,139 @@
+"""The in-context learner: a small GPT-2-style decoder that reads a prompt of examples.
+
+This module owns the network. ``model(xs, ys)`` takes inputs ``xs`` (B, n, d) and
+targets ``ys`` (B, n) and returns, in one causal pass, the prediction of every
+``y_i`` from ``(x_1, y_1, ..., x_{i-1}, y_{i-1}, x_i)``: shape (B, n).
+
+Two prompt layouts:
+
+* ``"garg"`` (Garg et al. 2022, used at ``paper`` scale): 2n tokens
+  ``x_1, [y_1,0..0], x_2, [y_2,0..0], ...`` through one shared linear read-in; the
+  prediction for ``y_i`` is read out at the token of ``x_i``.
+* ``"compact"`` (the ``cpu`` default): n tokens, token i is ``[x_i, y_{i-1}]``
+  (``y_0 = 0``). It carries the same information in half the sequence, so attention
+  and every per-token layer cost half as much; the prediction for ``y_i`` is read at
+  token i.
+
+Blocks are pre-LayerNorm (GPT-2): ``x + attn(ln(x))``, ``x + mlp(ln(x))`` with a 4x
+GELU MLP, causal ``scaled_dot_product_attention``, learned absolute positions, and a
+final LayerNorm. No dropout, no token table (Garg's GPT-2 carries an unused one).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ModelConfig", "TransformerModel"]
+
+LAYOUTS = ("garg", "compact")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_dims: int = 10  # input dimension d
+    n_points: int = 21  # longest prompt (number of examples) the positions cover
+    n_embd: int = 128  # width
+    n_layer: int = 4
+    n_head: int = 4
+    layout: str = "compact"  # "garg" | "compact"
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout={self.layout!r} is not allowed; choose one of {LAYOUTS}")
+        for name in ("n_dims", "n_points", "n_embd", "n_layer", "n_head"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}={v!r} must be an integer >= 1")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+
+    @property
+    def n_tokens(self) -> int:
+        return 2 * self.n_points if self.layout == "garg" else self.n_points
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
+        self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(approximate="tanh"), nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class TransformerModel(nn.Module):
+    """``model(xs, ys) -> preds``: every prefix's prediction in one causal pass."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d_in = cfg.n_dims if cfg.layout == "garg" else cfg.n_dims + 1
+        self.read_in = nn.Linear(d_in, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.n_tokens, cfg.n_embd)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.n_embd)
+        self.read_out = nn.Linear(cfg.n_embd, 1)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scaled init of residual projections
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def tokens(self, xs: Tensor, ys: Tensor) -> Tensor:
+        """Lay the prompt out as the token sequence (B, T, d_in)."""
+        B, n, d = xs.shape
+        if self.cfg.layout == "garg":
+            ys_wide = torch.cat([ys[..., None], xs.new_zeros(B, n, d - 1)], dim=2)  # (B, n, d): [y, 0, ..., 0]
+            return torch.stack([xs, ys_wide], dim=2).reshape(B, 2 * n, d)  # x_1, y_1, x_2, y_2, ...
+        y_prev = torch.cat([ys.new_zeros(B, 1), ys[:, :-1]], dim=1)  # (B, n): y_{i-1}, y_0 = 0
+        return torch.cat([xs, y_prev[..., None]], dim=2)  # (B, n, d + 1)
+
+    def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
+        B, n, d = xs.shape
+        if d != self.cfg.n_dims:
+            raise ValueError(f"xs has d={d}, the model was built for n_dims={self.cfg.n_dims}")
+        if n > self.cfg.n_points:
+            raise ValueError(f"prompt of {n} points is longer than the model's n_points={self.cfg.n_points}")
+        tok = self.tokens(xs, ys)  # (B, T, d_in)
+        T = tok.shape[1]
+        h = self.read_in(tok) + self.wpe.weight[:T]  # (B, T, C)
+        for block in self.blocks:
+            h = block(h)
+        out = self.read_out(self.ln_f(h))[..., 0]  # (B, T)
+        return out[:, ::2] if self.cfg.layout == "garg" else out  # (B, n): prediction at x_i

@@ -1,0 +1,191 @@
+"""Training loop: curriculum, AdamW, checkpoints, exact resume.
+
+This module owns how a run is trained. ``train(config, out_dir)`` draws, at every
+step, a fresh batch from the run's function class with a generator seeded by
+``(seed, step)``, so the data stream does not depend on where a run was resumed.
+The loss is the mean squared error over all prompt positions (Garg et al.). Every
+``checkpoint_every`` steps the full state (weights, AdamW moments, loss log, step) is
+written atomically to ``state.safetensors``; rerunning the same command resumes from
+it and ends bit-identical to an uninterrupted run on the same machine.
+
+SIGTERM and Ctrl-C save a checkpoint at the current step before exiting. A non-finite
+loss stops the run with an error naming the step and leaves the last good checkpoint
+untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import (
+    atomic_write_text,
+    git_commit,
+    load_optimizer_tensors,
+    load_state,
+    save_state,
+    save_weights,
+    versions,
+    write_manifest,
+)
+from .config import INIT, TRAIN, RunConfig, stream_generator
+from .model import TransformerModel
+from .tasks import sample_xs
+
+
+class DivergenceError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class _Stop(Exception):
+    pass
+
+
+def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: int = 1):
+    """The training batch of ``step``: (xs, ys), a pure function of (seed, step).
+
+    With ``world > 1`` the global batch is split into contiguous slices and rank
+    ``rank`` gets its own, so data-parallel training sees the same global batch.
+    """
+    fc = fc if fc is not None else config.task.build()
+    d_active, n_points = config.curriculum.at(step)
+    g = stream_generator(config.train.seed, step, TRAIN)
+    B = config.train.batch_size
+    xs = sample_xs(B, n_points, config.model.n_dims, g, d_active)
+    ys = fc.sample(B, g, d_active).evaluate(xs)
+    if world > 1:
+        per = B // world
+        xs, ys = xs[rank * per : (rank + 1) * per], ys[rank * per : (rank + 1) * per]
+    return xs, ys
+
+
+def build_model(config: RunConfig) -> TransformerModel:
+    """The run's model, initialised from its seed (independent of global RNG state)."""
+    g = stream_generator(config.train.seed, 0, INIT)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        return TransformerModel(config.model)
+
+
+def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay,
+                             betas=(0.9, 0.999))
+
+
+def write_loss_csv(path: Path, log: list[tuple[int, float]]) -> None:
+    atomic_write_text(path, "step,loss\n" + "".join(f"{s},{l:.6g}\n" for s, l in log))
+
+
+def train(
+    config: RunConfig,
+    out_dir: Path,
+    steps: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Path:
+    """Train (or resume) ``config`` into ``out_dir``; returns the folder.
+
+    ``steps`` overrides the configured number of steps (it is saved in the config).
+    ``stop_after`` stops (with a checkpoint) once that step is reached, as if the run
+    had been interrupted there; used by the resume tests.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if steps is not None:
+        config = config.with_overrides(steps=steps)
+    tc = config.train
+    state_path = out_dir / "state.safetensors"
+
+    model = build_model(config).to(device)
+    opt = make_optimizer(model, config)
+    start, log = 0, []
+    if state_path.exists():
+        st = load_state(state_path)
+        saved = st["config"]
+        if saved.to_dict() != config.to_dict():
+            raise ValueError(
+                f"{state_path} was written by a different config; use another --out or delete the folder. "
+                f"saved config name={saved.name!r} steps={saved.train.steps}, requested name={config.name!r} "
+                f"steps={tc.steps}"
+            )
+        model.load_state_dict(st["model"])
+        load_optimizer_tensors(opt, st["optim"])
+        start, log = st["step"], st["log"]
+    if (out_dir / "model.safetensors").exists() and start >= tc.steps:
+        return out_dir
+
+    atomic_write_text(out_dir / "config.json", json.dumps(
+        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training"},
+        indent=2))
+    fc = config.task.build()
+
+    def checkpoint(step: int) -> None:
+        save_state(state_path, model, opt, step, log, config)
+        write_loss_csv(out_dir / "loss.csv", log)
+
+    # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
+    stop_requested = []
+    old_handler = None
+    try:
+        old_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(1))
+    except ValueError:  # not in the main thread
+        pass
+
+    model.train()
+    bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc=config.name, dynamic_ncols=True)
+    t0, step = time.time(), start
+    running = None
+    try:
+        while step < tc.steps:
+            xs, ys = sample_batch(config, step, fc)
+            xs, ys = xs.to(device), ys.to(device)
+            for group in opt.param_groups:
+                group["lr"] = tc.lr_at(step)
+            pred = model(xs, ys)
+            loss = (pred - ys).square().mean()
+            if not torch.isfinite(loss):
+                raise DivergenceError(
+                    f"run {config.name!r}: loss is {loss.item()} at step {step}; stopped. The last good "
+                    f"checkpoint ({state_path}, step {start if not log else log[-1][0]}) was kept."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            step += 1
+            lv = loss.item()
+            running = lv if running is None else 0.98 * running + 0.02 * lv
+            if step % tc.log_every == 0 or step == tc.steps:
+                log.append((step, lv))
+                bar.set_postfix(loss=f"{running:.4f}")
+            bar.update(1)
+            if step % tc.checkpoint_every == 0 or step == tc.steps:
+                checkpoint(step)
+            if stop_requested or (stop_after is not None and step >= stop_after):
+                raise _Stop
+    except (KeyboardInterrupt, _Stop):
+        if step % tc.checkpoint_every != 0:
+            checkpoint(step)
+        bar.close()
+        if stop_after is not None and not stop_requested:
+            return out_dir
+        raise SystemExit(f"interrupted at step {step}; checkpoint saved to {state_path}; rerun to resume")
+    finally:
+        bar.close()
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
+
+    save_weights(out_dir / "model.safetensors", model, config)
+    write_loss_csv(out_dir / "loss.csv", log)
+    info = json.loads((out_dir / "config.json").read_text())
+    info.update(status="finished", steps=tc.steps, wall_seconds_last_session=round(time.time() - t0, 1),
+                final_loss=log[-1][1] if log else None)
+    atomic_write_text(out_dir / "config.json", json.dumps(info, indent=2))
+    write_manifest(out_dir)
+    return out_dir

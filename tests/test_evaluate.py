@@ -1,0 +1,52 @@
+"""Evaluation: shared prompts, normalisation, bootstrap intervals, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from icl.baselines import LeastSquares, Zero
+from icl.evaluate import bootstrap_ci, evaluate, sample_prompts, to_frame
+from icl.tasks import DenseLinear, SparseLinear
+
+
+def test_zero_predictor_scores_about_one_and_ls_zero_past_d():
+    curves = evaluate({"zero": Zero(), "ls": LeastSquares()}, DenseLinear(5), n_prompts=4000, n_points=9, seed=1)
+    zero, ls = curves["zero"], curves["ls"]
+    assert np.all((zero.lo < 1.0) & (1.0 < zero.hi) | (np.abs(zero.mean - 1) < 0.03))
+    assert np.all(ls.mean[6:] < 1e-8)
+    # expected error of min-norm least squares at k < d is (d - k) / d
+    expected = (5 - np.arange(5)) / 5
+    assert np.all(np.abs(ls.mean[:5] - expected) < 2.5 * (ls.hi[:5] - ls.lo[:5]) / 2)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks():
+    rng = np.random.default_rng(0)
+    err = rng.exponential(size=(4000, 3))
+    m, lo, hi = bootstrap_ci(err, n_boot=500)
+    assert np.all(lo < m) and np.all(m < hi)
+    assert np.allclose(hi - lo, 2 * 1.96 * err.std(0) / np.sqrt(4000), rtol=0.15)
+    m2, lo2, hi2 = bootstrap_ci(err[:400], n_boot=500)
+    assert np.all(hi2 - lo2 > 2 * (hi - lo))
+    assert np.array_equal(bootstrap_ci(err, n_boot=500)[1], lo)  # deterministic
+
+
+def test_prompts_are_reproducible_and_seed_dependent():
+    a = sample_prompts(SparseLinear(6, 2), 10, 5, seed=3)
+    b = sample_prompts(SparseLinear(6, 2), 10, 5, seed=3)
+    c = sample_prompts(SparseLinear(6, 2), 10, 5, seed=4)
+    assert torch.equal(a.xs, b.xs) and torch.equal(a.ys, b.ys) and not torch.equal(a.xs, c.xs)
+
+
+def test_tidy_frame():
+    curves = evaluate({"zero": Zero()}, DenseLinear(3), n_prompts=50, n_points=4)
+    df = to_frame(curves, task="dense")
+    assert list(df.columns) == ["model", "k", "error", "lo", "hi", "task"] and len(df) == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(n_prompts=0), "n_prompts=0"), (dict(n_points=-1), "n_points=-1")])
+def test_bad_evaluation_parameters(kwargs, message):
+    args = dict(n_prompts=10, n_points=5) | kwargs
+    with pytest.raises(ValueError, match=message):
+        sample_prompts(DenseLinear(3), **args)

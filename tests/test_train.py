@@ -1,0 +1,134 @@
+"""Training: exact resume, data stream, checkpoints, CLI, config round trips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_config
+from icl.checkpoint import CheckpointError, load_run, load_state
+from icl.config import EVAL, TRAIN, RunConfig, get_run_config, run_names, stream_generator
+from icl.train import DivergenceError, sample_batch, train
+
+
+def weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_resumed_run_is_bit_identical(tmp_path):
+    cfg = tiny_config(steps=14)
+    a = train(cfg, tmp_path / "a", progress=False)
+    # interrupted at step 6 (between checkpoints 4 and 8), then rerun to the end
+    train(cfg, tmp_path / "b", progress=False, stop_after=6)
+    assert load_state(tmp_path / "b" / "state.safetensors")["step"] == 6
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    b = train(cfg, tmp_path / "b", progress=False)
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (a / "loss.csv").read_text() == (b / "loss.csv").read_text()
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train(tiny_config(steps=4), tmp_path, progress=False, stop_after=2)
+    with pytest.raises(ValueError, match="different config"):
+        train(tiny_config(steps=4, seed=3), tmp_path, progress=False)
+
+
+def test_data_stream_is_a_function_of_seed_and_step():
+    cfg = tiny_config()
+    x1, y1 = sample_batch(cfg, 5)
+    torch.manual_seed(123)  # global state must not matter
+    x2, y2 = sample_batch(cfg, 5)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    x3, _ = sample_batch(cfg, 6)
+    assert x3.shape != x1.shape or not torch.equal(x1, x3)
+    # evaluation streams never coincide with training streams
+    a = torch.randn(4, generator=stream_generator(0, 0, TRAIN))
+    b = torch.randn(4, generator=stream_generator(0, 0, EVAL))
+    assert not torch.equal(a, b)
+
+
+def test_curriculum_shapes_batches():
+    cfg = tiny_config()
+    xs, _ = sample_batch(cfg, 0)
+    assert xs.shape == (8, 3, 4) and torch.all(xs[..., 2:] == 0)
+    xs, _ = sample_batch(cfg, 100)
+    assert xs.shape == (8, 7, 4) and torch.all(xs[..., 3] != 0)
+
+
+def test_finished_run_has_config_log_manifest_and_loads(tmp_path):
+    cfg = tiny_config(steps=6)
+    out = train(cfg, tmp_path / "tiny", progress=False)
+    info = json.loads((out / "config.json").read_text())
+    assert info["status"] == "finished" and RunConfig.from_dict(info["config"]) == cfg
+    assert "torch" in info["versions"] and "git_commit" in info
+    assert (out / "loss.csv").read_text().startswith("step,loss\n2,")
+    model, cfg2 = load_run("tiny", root=tmp_path)
+    assert cfg2 == cfg
+    assert model(torch.randn(2, 7, 4), torch.randn(2, 7)).shape == (2, 7)
+
+
+def test_damaged_checkpoint_is_refused_with_hashes(tmp_path):
+    out = train(tiny_config(steps=4), tmp_path / "tiny", progress=False)
+    p = out / "model.safetensors"
+    data = bytearray(p.read_bytes())
+    data[-3] ^= 0xFF
+    p.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="expected sha256 [0-9a-f]{64}, found [0-9a-f]{64}"):
+        load_run("tiny", root=tmp_path)
+
+
+def test_truncated_checkpoint_without_manifest_is_refused(tmp_path):
+    out = train(tiny_config(steps=4), tmp_path / "tiny", progress=False)
+    (out / "MANIFEST.sha256").unlink()
+    p = out / "model.safetensors"
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_run("tiny", root=tmp_path)
+
+
+def test_unknown_run_names_are_listed(tmp_path):
+    with pytest.raises(ValueError, match="unknown run name 'linear-w0.3'.*linear-w0.50"):
+        get_run_config("linear-w0.3")
+    with pytest.raises(CheckpointError, match="no run named 'nope'"):
+        load_run("nope", root=tmp_path)
+    with pytest.raises(ValueError, match="unknown scale 'gpu'"):
+        get_run_config("linear-w0.50", "gpu")
+
+
+def test_divergence_stops_and_keeps_last_checkpoint(tmp_path):
+    cfg = tiny_config(steps=8)
+    train(cfg, tmp_path, progress=False, stop_after=4)
+    before = (tmp_path / "state.safetensors").read_bytes()
+    big = cfg.with_overrides(lr=1e30, grad_clip=1e30)  # blows up, but is a different config: fresh folder
+    with pytest.raises(DivergenceError, match="at step"):
+        train(big, tmp_path / "diverged", progress=False)
+    assert (tmp_path / "state.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", run_names())
+def test_every_registered_run_builds_at_both_scales(name):
+    for scale in ("cpu", "paper"):
+        cfg = get_run_config(name, scale)
+        assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
+        xs, ys = sample_batch(cfg, 10**7)
+        assert xs.shape[1] == cfg.model.n_points and torch.isfinite(ys).all()
+    paper = get_run_config(name, "paper")
+    assert paper.model.n_layer == 12 and paper.model.n_embd == 256 and paper.model.n_head == 8
+    assert paper.train.steps == 500_000 and paper.train.batch_size == 64
+
+
+def test_cli_help_lists_runs_and_rejects_bad_input():
+    out = subprocess.run([sys.executable, "-m", "icl", "train", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and all(n in out.stdout for n in run_names())
+    bad = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.3"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice: 'linear-w0.3'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.50", "--steps", "-3"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "-3 must be >= 1" in bad.stderr
