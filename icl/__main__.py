@@ -39,6 +39,21 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from .report import ReportError, build_report, refresh_in_place
+
+    if args.in_place and (args.out or args.show_code):
+        print("error: --in-place writes no report; --out and --show-code do not apply", file=sys.stderr)
+        return 2
+    try:
+        if args.in_place:
+            return refresh_in_place(args.params, args.only, args.timeout)
+        return build_report(args.out, args.params, args.only, args.show_code, args.timeout)
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
 def _positive_int(s: str) -> int:
     try:
         v = int(s)
@@ -67,6 +82,21 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=_train)
     r = sub.add_parser("runs", help="list the study's runs and their status")
     r.set_defaults(fn=_runs)
+    rep = sub.add_parser(
+        "report", help="run the notebooks and build the HTML report",
+        description="Execute notebooks/NN_*.ipynb with papermill and write one HTML page per notebook, "
+                    "reports/index.html and reports/report.json (see icl/report.py). Exit status: 0 all "
+                    "passed, 1 a notebook failed, 2 bad input.")
+    rep.add_argument("--params", metavar="FILE.yaml", default=None,
+                     help="YAML parameters: {all: {...}, '01': {...}} (keys: 'all' or a notebook number)")
+    rep.add_argument("--only", metavar="NN,NN", default=None, help="only these notebook numbers, e.g. 01,04")
+    rep.add_argument("--out", metavar="DIR", default=None, help="report folder (default reports/)")
+    rep.add_argument("--show-code", action="store_true", help="show code cells in the HTML pages")
+    rep.add_argument("--in-place", action="store_true",
+                     help="re-execute the notebooks over themselves (nbval references); no HTML")
+    rep.add_argument("--timeout", type=_positive_int, default=1800, metavar="SECONDS",
+                     help="per-cell execution timeout (default 1800)")
+    rep.set_defaults(fn=_report)
     args = p.parse_args(argv)
     return args.fn(args)
 

@@ -9,10 +9,14 @@ Two prompt layouts:
 * ``"garg"`` (Garg et al. 2022, used at ``paper`` scale): 2n tokens
   ``x_1, [y_1,0..0], x_2, [y_2,0..0], ...`` through one shared linear read-in; the
   prediction for ``y_i`` is read out at the token of ``x_i``.
-* ``"compact"`` (the ``cpu`` default): n tokens, token i is ``[x_i, y_{i-1}]``
-  (``y_0 = 0``). It carries the same information in half the sequence, so attention
-  and every per-token layer cost half as much; the prediction for ``y_i`` is read at
-  token i.
+* ``"compact"``: n tokens, token i is ``[x_i, y_{i-1}]`` (``y_0 = 0``). Half the
+  sequence, but an example's ``x_j`` and ``y_j`` sit in different tokens, so the
+  network must first learn to copy them together (a long plateau in training).
+* ``"pair"`` (the ``cpu`` default): n tokens, token i is ``[x_{i-1}, y_{i-1}, x_i]``
+  (token 0 is ``[0, 0, x_0]``): every token holds one complete example *and* the next
+  query, so attention over tokens ``<= i`` sees the pairs ``(x_j, y_j), j < i`` directly
+  and the query ``x_i`` in the current token. Same information and causality as the
+  Garg layout in half the tokens; the prediction for ``y_i`` is read at token i.
 
 Blocks are pre-LayerNorm (GPT-2): ``x + attn(ln(x))``, ``x + mlp(ln(x))`` with a 4x
 GELU MLP, causal ``scaled_dot_product_attention``, learned absolute positions, and a
@@ -30,7 +34,7 @@ from torch import Tensor, nn
 
 __all__ = ["ModelConfig", "TransformerModel"]
 
-LAYOUTS = ("garg", "compact")
+LAYOUTS = ("garg", "compact", "pair")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class ModelConfig:
     n_embd: int = 128  # width
     n_layer: int = 4
     n_head: int = 4
-    layout: str = "compact"  # "garg" | "compact"
+    layout: str = "pair"  # "garg" | "compact" | "pair"
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -93,7 +97,7 @@ class TransformerModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        d_in = cfg.n_dims if cfg.layout == "garg" else cfg.n_dims + 1
+        d_in = {"garg": cfg.n_dims, "compact": cfg.n_dims + 1, "pair": 2 * cfg.n_dims + 1}[cfg.layout]
         self.read_in = nn.Linear(d_in, cfg.n_embd)
         self.wpe = nn.Embedding(cfg.n_tokens, cfg.n_embd)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
@@ -121,8 +125,11 @@ class TransformerModel(nn.Module):
         if self.cfg.layout == "garg":
             ys_wide = torch.cat([ys[..., None], xs.new_zeros(B, n, d - 1)], dim=2)  # (B, n, d): [y, 0, ..., 0]
             return torch.stack([xs, ys_wide], dim=2).reshape(B, 2 * n, d)  # x_1, y_1, x_2, y_2, ...
-        y_prev = torch.cat([ys.new_zeros(B, 1), ys[:, :-1]], dim=1)  # (B, n): y_{i-1}, y_0 = 0
-        return torch.cat([xs, y_prev[..., None]], dim=2)  # (B, n, d + 1)
+        y_prev = torch.cat([ys.new_zeros(B, 1), ys[:, :-1]], dim=1)[..., None]  # (B, n, 1): y_{i-1}, y_{-1} = 0
+        if self.cfg.layout == "compact":
+            return torch.cat([xs, y_prev], dim=2)  # (B, n, d + 1)
+        x_prev = torch.cat([xs.new_zeros(B, 1, d), xs[:, :-1]], dim=1)  # (B, n, d): x_{i-1}
+        return torch.cat([x_prev, y_prev, xs], dim=2)  # (B, n, 2d + 1)
 
     def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
         B, n, d = xs.shape

@@ -8,7 +8,7 @@ import torch
 from icl.model import ModelConfig, TransformerModel
 
 
-@pytest.mark.parametrize("layout", ["garg", "compact"])
+@pytest.mark.parametrize("layout", ["garg", "compact", "pair"])
 def test_predictions_are_causal(layout):
     torch.manual_seed(0)
     cfg = ModelConfig(n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout=layout)
@@ -42,10 +42,14 @@ def test_prediction_at_i_depends_on_x_i():
 def test_layouts_have_expected_token_counts():
     g = ModelConfig(n_points=7, layout="garg")
     c = ModelConfig(n_points=7, layout="compact")
-    assert g.n_tokens == 14 and c.n_tokens == 7
+    assert g.n_tokens == 14 and c.n_tokens == 7 and ModelConfig(n_points=7, layout="pair").n_tokens == 7
     m = TransformerModel(ModelConfig(n_dims=2, n_points=3, n_embd=8, n_layer=1, n_head=2, layout="garg"))
     tok = m.tokens(torch.ones(1, 3, 2), torch.tensor([[5.0, 6.0, 7.0]]))
     assert tok[0, 1].tolist() == [5.0, 0.0] and tok[0, 0].tolist() == [1.0, 1.0]
+    m = TransformerModel(ModelConfig(n_dims=2, n_points=3, n_embd=8, n_layer=1, n_head=2, layout="pair"))
+    xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])
+    tok = m.tokens(xs, torch.tensor([[7.0, 8.0, 9.0]]))
+    assert tok[0].tolist() == [[0, 0, 0, 1, 2], [1, 2, 7, 3, 4], [3, 4, 8, 5, 6]]
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -1,0 +1,279 @@
+"""The study's claims as computations: what each chapter evaluates and its verdicts.
+
+This module owns the logic behind the notebooks, so that a notebook is narrative,
+parameters and a few calls. ``linear_chapter`` evaluates the dense/sparse runs and
+the reference predictors on shared prompts; ``verdict_c1`` ... ``verdict_c5`` turn
+those numbers into a :class:`Verdict` with the criteria of the issue tracker
+(thresholds are arguments, never tuned after the fact). A verdict is ``HELD``,
+``NOT HELD`` or ``NOT TESTED`` (a run it needs is missing), and always prints the
+numbers it was decided on.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .baselines import BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSquares
+from .checkpoint import CheckpointError, load_run
+from .config import RUNS, run_names
+from .evaluate import Curve, Prompts, errors, evaluate, predict, sample_prompts
+from .tasks import DenseLinear, SparseLinear
+
+__all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",
+           "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5"]
+
+
+@dataclass
+class Verdict:
+    claim: str
+    status: str  # "HELD" | "NOT HELD" | "NOT TESTED"
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return self.status == "HELD"
+
+    def __str__(self) -> str:
+        return "\n".join([f"{self.claim} {self.status}"] + [f"    {d}" for d in self.details])
+
+
+def check_runs(names: Sequence[str]) -> list[str]:
+    """Validate a notebook's ``runs`` parameter: a list of known run names."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise TypeError(f"runs={names!r} must be a list of run names, e.g. {run_names()[:2]}")
+    bad = [n for n in names if n not in RUNS]
+    if bad:
+        raise ValueError(f"unknown run name {bad[0]!r}; allowed: {', '.join(run_names())}")
+    return list(names)
+
+
+def load_runs(names: Sequence[str], allow_partial: bool = False) -> tuple[dict, dict, list[str]]:
+    """Load the runs that exist: (models, configs, missing names)."""
+    models, configs, missing = {}, {}, []
+    for name in check_runs(names):
+        try:
+            models[name], configs[name] = load_run(name, allow_partial=allow_partial)
+        except CheckpointError as e:
+            if "no run named" in str(e) or "no finished" in str(e):
+                missing.append(name)
+            else:
+                raise
+    return models, configs, missing
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3f}"
+
+
+# --------------------------------------------------------------------------- chapter 1
+
+
+def choose_lasso_alpha(fc, n_points: int, alphas: Sequence[float], seed: int, n_prompts: int = 256) -> float:
+    """The Lasso penalty with the lowest mean error over k = 1..n-1 on held-out prompts
+    (a seed different from the evaluation prompts)."""
+    prompts = sample_prompts(fc, n_prompts, n_points, seed=seed + 10_007)
+    scores = {a: errors(predict(Lasso(a), prompts), prompts)[:, 1:].mean() for a in alphas}
+    return min(scores, key=scores.get)
+
+
+@dataclass
+class LinearChapter:
+    """Curves of every model and baseline on dense and on sparse prompts."""
+
+    dense: dict[str, Curve]
+    sparse: dict[str, Curve]
+    lasso_alpha: float
+    missing: list[str]
+    n_prompts: int
+
+    def table(self, ks: Sequence[int]):
+        import pandas as pd
+
+        rows = []
+        for task, curves in (("dense", self.dense), ("sparse", self.sparse)):
+            for name, c in curves.items():
+                rows.append({"task": task, "predictor": name,
+                             **{f"k={k}": round(float(c.mean[k]), 3) for k in ks}})
+        return pd.DataFrame(rows)
+
+
+def linear_baselines(d: int, nnz: int, w_mix: float, lasso_alpha: float) -> dict:
+    """Reference predictors for the dense/sparse chapter (unit-variance priors)."""
+    sd, ss = 1 / math.sqrt(d), 1 / math.sqrt(nnz)
+    return {
+        "least squares": LeastSquares(),
+        "Lasso": Lasso(lasso_alpha),
+        "Bayes dense": BayesDense(sd),
+        "Bayes sparse": BayesSparse(d, nnz, ss),
+        f"Bayes mixture w={w_mix:g}": BayesDenseSparse(d, nnz, w_mix, sd, ss),
+    }
+
+
+def linear_chapter(models: Mapping[str, torch.nn.Module], d: int = 10, nnz: int = 2, n_points: int = 21,
+                   n_prompts: int = 1280, seed: int = 1, w_mix: float = 0.5,
+                   lasso_alphas: Sequence[float] = (1e-3, 1e-2, 1e-1), missing: Sequence[str] = (),
+                   n_boot: int = 1000) -> LinearChapter:
+    dense, sparse = DenseLinear(d, normalize=True), SparseLinear(d, nnz, normalize=True)
+    alpha = choose_lasso_alpha(sparse, n_points, lasso_alphas, seed)
+    preds = {**models, **linear_baselines(d, nnz, w_mix, alpha)}
+    return LinearChapter(
+        dense=evaluate(preds, dense, n_prompts, n_points, seed=seed, n_boot=n_boot),
+        sparse=evaluate(preds, sparse, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
+        lasso_alpha=alpha, missing=list(missing), n_prompts=n_prompts,
+    )
+
+
+def _need(ch_missing: Sequence[str], curves: Mapping[str, Curve], names: Sequence[str], claim: str):
+    absent = [n for n in names if n not in curves]
+    if absent:
+        return Verdict(claim, "NOT TESTED", [f"missing trained run(s): {', '.join(absent)}"])
+    return None
+
+
+def _max_gap(a: Curve, b: Curve, ks: np.ndarray) -> tuple[float, int]:
+    gap = np.abs(a.mean[ks] - b.mean[ks])
+    i = int(np.argmax(gap))
+    return float(gap[i]), int(ks[i])
+
+
+def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
+               sparse_only: str = "linear-w0.00", tol: float = 0.05) -> Verdict:
+    """C1: the mixture model is within ``tol`` of each single-class model on its class, at every k."""
+    v = _need(ch.missing, ch.dense, [mix, dense_only, sparse_only], "C1")
+    if v:
+        return v
+    ks = np.arange(1, ch.dense[mix].mean.shape[0])
+    gd, kd = _max_gap(ch.dense[mix], ch.dense[dense_only], ks)
+    gs, kg = _max_gap(ch.sparse[mix], ch.sparse[sparse_only], ks)
+    held = gd <= tol and gs <= tol
+    return Verdict("C1", "HELD" if held else "NOT HELD", [
+        f"dense prompts: max |{mix} - {dense_only}| = {_fmt(gd)} at k={kd} (criterion <= {tol})",
+        f"sparse prompts: max |{mix} - {sparse_only}| = {_fmt(gs)} at k={kg} (criterion <= {tol})",
+    ])
+
+
+def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
+               sparse_only: str = "linear-w0.00", tol: float = 0.05, w_mix: float = 0.5) -> Verdict:
+    """C2: near-optimal in class, averaged over k = 1..n-1; the sparse-only model selects."""
+    v = _need(ch.missing, ch.dense, [mix, dense_only, sparse_only], "C2")
+    if v:
+        return v
+    ks = np.arange(1, ch.dense[mix].mean.shape[0])
+    bayes_mix = f"Bayes mixture w={w_mix:g}"
+    checks = [
+        ("dense", dense_only, "least squares", ch.dense),
+        ("sparse", sparse_only, "Lasso", ch.sparse),
+        ("dense", mix, bayes_mix, ch.dense),
+        ("sparse", mix, bayes_mix, ch.sparse),
+    ]
+    held, details = True, []
+    for task, model, ref, curves in checks:
+        excess = curves[model].mean[ks] - curves[ref].mean[ks]
+        avg, worst = float(excess.mean()), int(ks[np.argmax(excess)])
+        held &= avg <= tol
+        details.append(f"{task}: {model} - {ref}: mean excess {_fmt(avg)} over k=1..{ks[-1]} "
+                       f"(criterion <= {tol}); largest {_fmt(float(excess.max()))} at k={worst}")
+    sel, ls = float(ch.sparse[sparse_only].mean[5]), float(ch.sparse["least squares"].mean[5])
+    held &= sel <= 0.5 * ls
+    details.append(f"selection: {sparse_only} on sparse prompts at k=5: {_fmt(sel)} vs least squares "
+                   f"{_fmt(ls)} (criterion <= half)")
+    return Verdict("C2", "HELD" if held else "NOT HELD", details)
+
+
+def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only: str = "linear-w0.00") -> Verdict:
+    """C3: single-class models fail out of class."""
+    v = _need(ch.missing, ch.dense, [dense_only, sparse_only], "C3")
+    if v:
+        return v
+    s_on_d, ls_d = float(ch.dense[sparse_only].mean[10]), float(ch.dense["least squares"].mean[10])
+    d_on_s, ls_s, lasso_s = (float(ch.sparse[n].mean[5]) for n in (dense_only, "least squares", "Lasso"))
+    ok1 = s_on_d >= 0.2 and ls_d <= 0.01
+    ok2 = abs(d_on_s - ls_s) <= 0.05 and d_on_s >= 2 * lasso_s
+    return Verdict("C3", "HELD" if ok1 and ok2 else "NOT HELD", [
+        f"{sparse_only} on dense prompts at k=10: {_fmt(s_on_d)} (criterion >= 0.2), least squares {_fmt(ls_d)}",
+        f"{dense_only} on sparse prompts at k=5: {_fmt(d_on_s)}; least squares {_fmt(ls_s)} "
+        f"(criterion: within 0.05), Lasso {_fmt(lasso_s)} (criterion: at least twice)",
+    ])
+
+
+# --------------------------------------------------------------------------- chapter 2
+
+
+@dataclass
+class SparsitySweep:
+    nnz: np.ndarray  # (S,)
+    ks: list[int]
+    error: dict[str, np.ndarray]  # predictor -> (S, len(ks)) mean error
+    lo: dict[str, np.ndarray]
+    hi: dict[str, np.ndarray]
+    distance: dict[str, np.ndarray]  # "to <run>" -> (S, len(ks)) mean squared prediction distance
+    missing: list[str]
+
+
+def sparsity_sweep(models: Mapping[str, torch.nn.Module], baselines: Mapping[str, object], d: int = 10,
+                   n_points: int = 21, ks: Sequence[int] = (5, 10), n_prompts: int = 1280, seed: int = 2,
+                   mix: str = "linear-w0.50", others: Sequence[str] = ("linear-w0.00", "linear-w1.00"),
+                   missing: Sequence[str] = (), n_boot: int = 500) -> SparsitySweep:
+    """Error at fixed k for nnz = 1..d, and the mixture model's distance to the single-class models."""
+    from .evaluate import bootstrap_ci
+
+    nnzs = np.arange(1, d + 1)
+    ks = [int(k) for k in ks]
+    preds_all = {**models, **baselines}
+    err = {n: [] for n in preds_all}
+    lo, hi = {n: [] for n in preds_all}, {n: [] for n in preds_all}
+    dist = {f"to {o}": [] for o in others if o in models and mix in models}
+    for s in nnzs:
+        prompts = sample_prompts(SparseLinear(d, int(s), normalize=True), n_prompts, n_points, seed=seed * 1000 + int(s))
+        p = {n: predict(f, prompts) for n, f in preds_all.items()}
+        for n in preds_all:
+            m, l, h = bootstrap_ci(errors(p[n], prompts)[:, ks], n_boot=n_boot, seed=seed)
+            err[n].append(m), lo[n].append(l), hi[n].append(h)
+        for o in others:
+            if f"to {o}" in dist:
+                dist[f"to {o}"].append((p[mix] - p[o]).square()[:, ks].mean(0).numpy())
+    stack = lambda dct: {k: np.stack(v) for k, v in dct.items()}  # noqa: E731
+    return SparsitySweep(nnzs, ks, stack(err), stack(lo), stack(hi), stack(dist), list(missing))
+
+
+def verdict_c4(sw: SparsitySweep, mix: str = "linear-w0.50", singles: Sequence[str] = ("linear-w0.00", "linear-w1.00"),
+               tol: float = 0.05) -> Verdict:
+    """C4: across nnz the mixture model is never worse than the better single-class model by > tol."""
+    absent = [n for n in (mix, *singles) if n not in sw.error]
+    if absent:
+        return Verdict("C4", "NOT TESTED", [f"missing trained run(s): {', '.join(absent)}"])
+    best = np.minimum(*(sw.error[s] for s in singles))
+    excess = sw.error[mix] - best  # (S, K)
+    i, j = np.unravel_index(np.argmax(excess), excess.shape)
+    held = float(excess.max()) <= tol
+    return Verdict("C4", "HELD" if held else "NOT HELD", [
+        f"largest excess of {mix} over the better single-class model: {_fmt(float(excess.max()))} "
+        f"at nnz={sw.nnz[i]}, k={sw.ks[j]} (criterion <= {tol})",
+    ])
+
+
+def verdict_c5(sw: SparsitySweep, sparse_only: str = "linear-w0.00", dense_only: str = "linear-w1.00",
+               k_index: int = 0, differ: float = 0.02) -> Verdict:
+    """C5: the mixture model tracks the sparse model at small nnz, the dense model at large nnz,
+    and at some intermediate nnz differs from both (mean squared distance > ``differ``)."""
+    ds, dd = sw.distance.get(f"to {sparse_only}"), sw.distance.get(f"to {dense_only}")
+    if ds is None or dd is None:
+        return Verdict("C5", "NOT TESTED", ["missing trained runs for the prediction distances"])
+    k = sw.ks[k_index]
+    ds, dd = ds[:, k_index], dd[:, k_index]
+    small_ok = int(np.argmin(ds)) <= 1  # nnz = 1 or 2
+    large_ok = int(np.argmin(dd)) >= len(dd) - 2  # nnz = d - 1 or d
+    both = np.minimum(ds, dd)
+    mid = int(np.argmax(both))
+    held = small_ok and large_ok and float(both[mid]) > differ
+    return Verdict("C5", "HELD" if held else "NOT HELD", [
+        f"at k={k}: distance to {sparse_only} is smallest at nnz={sw.nnz[int(np.argmin(ds))]} (criterion: 1-2); "
+        f"to {dense_only} smallest at nnz={sw.nnz[int(np.argmin(dd))]} (criterion: {len(dd) - 1}-{len(dd)})",
+        f"largest distance to the nearer of the two: {_fmt(float(both[mid]))} at nnz={sw.nnz[mid]} "
+        f"(criterion > {differ})",
+    ])

@@ -1,0 +1,125 @@
+"""Figures of the study: error-vs-k curves with bootstrap bands, panels, learning curves.
+
+This module owns how results look. Every function draws on a matplotlib ``Axes``
+(created if not given) and returns it, so notebooks compose figures in one line.
+Colours are fixed per predictor so a reader can follow one model across chapters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .config import RUNS_DIR
+from .evaluate import Curve
+
+__all__ = ["color_of", "plot_curves", "plot_learning_curves", "plot_at_k", "plot_sweep", "plot_distance"]
+
+_BASELINE_COLORS = {
+    "least squares": "#555555", "Lasso": "#8c564b", "Bayes dense": "#17becf", "Bayes sparse": "#bcbd22",
+    "3-NN": "#7f7f7f", "averaging": "#c7c7c7", "zero": "#000000",
+}
+_RUN_COLORS = {
+    "linear-w0.00": "#d62728", "linear-w0.25": "#ff7f0e", "linear-w0.50": "#2ca02c", "linear-w0.75": "#9467bd",
+    "linear-w1.00": "#1f77b4",
+}
+
+
+def color_of(name: str) -> str:
+    if name in _RUN_COLORS:
+        return _RUN_COLORS[name]
+    if name.startswith("Bayes mixture"):
+        return "#e377c2"
+    return _BASELINE_COLORS.get(name, f"C{abs(hash(name)) % 10}")
+
+
+def _is_baseline(name: str) -> bool:
+    return name not in _RUN_COLORS and "-" not in name.split()[0]
+
+
+def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
+                ylim: tuple[float, float] | None = (0, 1.25)):
+    """Normalised error against k, one line per predictor, bootstrap band shaded."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for name in names or list(curves):
+        if name not in curves:
+            continue
+        c = curves[name]
+        style = "--" if _is_baseline(name) else "-"
+        ax.plot(c.ks, c.mean, style, color=color_of(name), label=name, lw=1.6 if style == "-" else 1.2)
+        ax.fill_between(c.ks, c.lo, c.hi, color=color_of(name), alpha=0.15, lw=0)
+    ax.set_xlabel("in-context examples k")
+    ax.set_ylabel("normalised squared error")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_learning_curves(names: Sequence[str], ax=None, root: Path | None = None, smooth: int = 20):
+    """Training loss (moving average over ``smooth`` logged points) of each run's loss.csv."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for name in names:
+        path = Path(root or RUNS_DIR) / name / "loss.csv"
+        if not path.exists():
+            continue
+        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        steps, loss = data[:, 0], data[:, 1]
+        if len(loss) >= smooth:
+            loss = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
+            steps = steps[smooth - 1 :]
+        ax.plot(steps, loss, color=color_of(name), label=name)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (MSE, unit-variance targets)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_at_k(curves: Mapping[str, Curve], runs: Sequence[str], weights: Sequence[float], ks: Sequence[int],
+              ax=None, title: str = ""):
+    """F1 panel: error at fixed k against the pretraining dense weight w."""
+    ax = ax or plt.subplots(figsize=(4.5, 3.5))[1]
+    for j, k in enumerate(ks):
+        pts = [(w, curves[r].mean[k], curves[r].lo[k], curves[r].hi[k]) for r, w in zip(runs, weights) if r in curves]
+        if not pts:
+            continue
+        w, m, lo, hi = map(np.array, zip(*pts))
+        ax.errorbar(w, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=f"k={k}", color=f"C{j}")
+    ax.set_xlabel("pretraining weight of dense prompts w")
+    ax.set_ylabel("normalised squared error")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_sweep(sw, k_index: int, names: Sequence[str], ax=None, title: str = ""):
+    """F3a: error at one k against nnz."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for name in names:
+        if name not in sw.error:
+            continue
+        style = "--" if _is_baseline(name) else "-"
+        ax.plot(sw.nnz, sw.error[name][:, k_index], style, marker="o", ms=3, color=color_of(name), label=name)
+        ax.fill_between(sw.nnz, sw.lo[name][:, k_index], sw.hi[name][:, k_index], color=color_of(name), alpha=0.15)
+    ax.set_xlabel("non-zero coefficients nnz")
+    ax.set_ylabel("normalised squared error")
+    ax.set_title(title or f"k = {sw.ks[k_index]}")
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_distance(sw, k_index: int, ax=None, title: str = ""):
+    """F3b: mean squared distance between the mixture model's predictions and each single-class model's."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for label, dist in sw.distance.items():
+        ax.plot(sw.nnz, dist[:, k_index], marker="o", ms=3, label=label, color=color_of(label[3:]))
+    ax.set_xlabel("non-zero coefficients nnz")
+    ax.set_ylabel("mean squared prediction distance")
+    ax.set_title(title or f"k = {sw.ks[k_index]}")
+    ax.grid(alpha=0.3)
+    return ax

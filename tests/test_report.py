@@ -1,0 +1,183 @@
+"""The report builder (icl.report) on tiny throwaway notebooks that only print.
+
+Each executed notebook costs a kernel start (a second or two); the notebooks do not
+import torch. The first build is shared by the tests that read it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from icl import report
+from icl.__main__ import main
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> Path:
+    """A notebook with an optional ``parameters`` cell followed by code cells."""
+    cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}")]
+    if parameters is not None:
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        cells.append(cell)
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = KERNELSPEC
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def make_chapters(nb_dir: Path) -> None:
+    write_notebook(nb_dir / "01_alpha.ipynb",
+                   "print(f'alpha n={n}')",
+                   "# VERDICT\nprint('C1 HELD: error < 0.1 & stable')\nprint('C2 NOT HELD: no gap')",
+                   parameters="n = 1")
+    write_notebook(nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1")
+
+
+@pytest.fixture(scope="module")
+def first_build(tmp_path_factory):
+    """Two passing chapters built once with a parameters file: (notebooks, out, exit status)."""
+    base = tmp_path_factory.mktemp("report")
+    nb_dir, out = base / "notebooks", base / "reports"
+    make_chapters(nb_dir)
+    params = base / "params.yaml"
+    params.write_text("all: {n: 5}\n02: {n: 7}\n")  # unquoted 02 is fine
+    rc = report.build_report(out, params, timeout=120, notebooks_dir=nb_dir)
+    return nb_dir, out, rc
+
+
+def test_success_writes_index_pages_and_json(first_build):
+    nb_dir, out, rc = first_build
+    assert rc == 0
+    for rel in ("index.html", "report.json", "01_alpha.html", "02_beta.html",
+                "executed/01_alpha.ipynb", "executed/02_beta.ipynb"):
+        assert (out / rel).is_file(), rel
+    assert not list(out.glob(".tmp-*")) and not (out / "failed").exists()
+
+    data = json.loads((out / "report.json").read_text())
+    chapters = {c["name"]: c for c in data["chapters"]}
+    assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
+    assert chapters["01_alpha"]["verdicts"] == ["C1 HELD: error < 0.1 & stable", "C2 NOT HELD: no gap"]
+    assert chapters["01_alpha"]["parameters"] == {"n": 5}
+    assert chapters["02_beta"]["parameters"] == {"n": 7}
+    assert all(c["status"] == "passed" and c["seconds"] > 0 for c in chapters.values())
+
+    index = (out / "index.html").read_text()
+    assert "C1 HELD: error &lt; 0.1 &amp; stable" in index  # escaped
+    assert 'href="01_alpha.html"' in index and data["commit"] in index
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
+
+    page = (out / "02_beta.html").read_text()
+    assert "beta n=7 total=6" in page  # outputs shown, parameters applied
+    assert "print(f" not in page  # code hidden by default
+    assert not re.search(r"<script[^>]*require", page)
+
+
+def test_failing_notebook_keeps_previous_page(first_build, tmp_path):
+    nb_dir0, out0, _ = first_build
+    nb_dir, out = tmp_path / "notebooks", tmp_path / "reports"
+    shutil.copytree(nb_dir0, nb_dir)
+    shutil.copytree(out0, out)
+    before = {rel: (out / rel).read_bytes() for rel in ("02_beta.html", "executed/02_beta.ipynb")}
+    write_notebook(nb_dir / "02_beta.ipynb", "print('start')", "x = 1 / 0", parameters="n = 1")
+
+    assert report.build_report(out, None, timeout=120, notebooks_dir=nb_dir) == 1
+
+    data = json.loads((out / "report.json").read_text())
+    chapters = {c["name"]: c for c in data["chapters"]}
+    assert data["passed"] is False
+    assert chapters["01_alpha"]["status"] == "passed" and chapters["01_alpha"]["parameters"] == {}
+    beta = chapters["02_beta"]
+    assert beta["status"] == "failed" and beta["error"] == "ZeroDivisionError: division by zero"
+    assert beta["page"] == "failed/02_beta.html" and beta["previous_page"] == "02_beta.html"
+    # the previous (passing) page and notebook are untouched; the failure goes to failed/
+    assert all((out / rel).read_bytes() == b for rel, b in before.items())
+    assert (out / "failed/02_beta.html").is_file() and (out / "failed/02_beta.ipynb").is_file()
+    assert "ZeroDivisionError: division by zero" in (out / "index.html").read_text()
+    assert "01_alpha.html" in (out / "index.html").read_text()
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_in_place_refreshes_passing_and_keeps_failing(tmp_path):
+    good = write_notebook(tmp_path / "01_good.ipynb", "print('fresh output')")
+    bad = write_notebook(tmp_path / "02_bad.ipynb", "raise RuntimeError('nope')")
+    bad_bytes = bad.read_bytes()
+
+    assert report.refresh_in_place(None, None, timeout=120, notebooks_dir=tmp_path) == 1
+
+    assert "fresh output" in good.read_text()
+    assert bad.read_bytes() == bad_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01_good.ipynb", "02_bad.ipynb"]
+
+
+def test_no_notebooks_writes_an_index(tmp_path):
+    out = tmp_path / "reports"
+    assert report.build_report(out, None, notebooks_dir=tmp_path / "notebooks") == 0
+    assert "No notebooks" in (out / "index.html").read_text()
+    assert json.loads((out / "report.json").read_text())["chapters"] == []
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "not found"),
+    ("- 1\n- 2\n", "must be a mapping"),
+    ("all: 3\n", "value of 'all'"),
+    ("chapter1: {n: 1}\n", "bad key 'chapter1'"),
+    ("all: {n: [1\n", "not valid YAML"),
+    ("'01': {1n: 2}\n", "'1n' is not a valid parameter name"),
+])
+def test_bad_params_file(tmp_path, capsys, content, expected):
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_text(content)
+    rc = main(["report", "--params", str(path), "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and str(path) in err and expected in err and "Traceback" not in err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_only_unknown_number(tmp_path, capsys, monkeypatch):
+    make_chapters(tmp_path / "notebooks")
+    monkeypatch.setattr(report, "NOTEBOOKS", tmp_path / "notebooks")
+    rc = main(["report", "--only", "01,07", "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "07" in err and "available: 01, 02" in err
+    assert [p.name for p in report.select(report.discover(tmp_path / "notebooks"), "2")] == ["02_beta.ipynb"]
+
+
+def test_params_merge_and_yaml_keys(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("all: {n: 1, seed: 0}\n01: {n: 2}\n'12': {seed: 9}\n03:\n")
+    params = report.load_params(path)
+    assert params == {"all": {"n": 1, "seed": 0}, "01": {"n": 2}, "12": {"seed": 9}, "03": {}}
+    assert report.params_for(params, Path("01_x.ipynb")) == {"n": 2, "seed": 0}
+    assert report.params_for(params, Path("05_x.ipynb")) == {"n": 1, "seed": 0}
+
+
+def test_extract_verdicts_reads_only_the_marked_cell():
+    out = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD: yes\n\nC2 NOT HELD: no\n")
+    other = nbformat.v4.new_output("stream", name="stdout", text="C9 HELD: not a verdict cell\n")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("print('x')", outputs=[other]),
+        nbformat.v4.new_code_cell("# VERDICT\nprint(...)", outputs=[out]),
+    ])
+    assert report.extract_verdicts(nb) == ["C1 HELD: yes", "C2 NOT HELD: no"]
+    assert [report.verdict_class(v) for v in report.extract_verdicts(nb)] == ["held", "not-held"]
+
+
+@pytest.mark.parametrize("show_code", [False, True])
+def test_pages_hide_code_unless_asked(show_code):
+    out = nbformat.v4.new_output("stream", name="stdout", text="visible_output\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("hidden_name = 1", outputs=[out])])
+    page = report.render_page(report.make_exporter(show_code), nb, "t")
+    assert "visible_output" in page and ("hidden_name" in page) == show_code
+    assert not re.search(r"<script[^>]*(require|mermaid)", page)
