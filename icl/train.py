@@ -120,6 +120,14 @@ def train(
     if (out_dir / "model.safetensors").exists() and start >= tc.steps:
         return out_dir
 
+    # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
+    stop_requested = []
+    old_handler = None
+    try:
+        old_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(1))
+    except ValueError:  # not in the main thread
+        pass
+
     atomic_write_text(out_dir / "config.json", json.dumps(
         {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training"},
         indent=2))
@@ -128,14 +136,6 @@ def train(
     def checkpoint(step: int) -> None:
         save_state(state_path, model, opt, step, log, config)
         write_loss_csv(out_dir / "loss.csv", log)
-
-    # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
-    stop_requested = []
-    old_handler = None
-    try:
-        old_handler = signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(1))
-    except ValueError:  # not in the main thread
-        pass
 
     model.train()
     bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc=config.name, dynamic_ncols=True)

@@ -18,8 +18,8 @@ def tiny_config(layout: str = "compact", steps: int = 12, **train) -> RunConfig:
         model=ModelConfig(n_dims=4, n_points=7, n_embd=16, n_layer=2, n_head=2, layout=layout),
         task=TaskConfig(classes=("dense", "sparse"), weights=(0.5, 0.5), n_dims=4, nnz=1),
         curriculum=CurriculumConfig(Schedule(2, 4, 1, 3), Schedule(3, 7, 2, 3)),
-        train=TrainConfig(steps=steps, batch_size=8, lr=1e-3, warmup_steps=2, schedule="cosine",
-                          checkpoint_every=4, log_every=2, **train),
+        train=TrainConfig(**{**dict(steps=steps, batch_size=8, lr=1e-3, warmup_steps=2, schedule="cosine",
+                                    checkpoint_every=4, log_every=2), **train}),
     )
 
 
