@@ -8,7 +8,7 @@ This module owns the files under ``data/runs/<name>/``:
 * ``model.safetensors`` - final weights only, written when the run finishes.
 * ``config.json`` - the full config, versions, git commit, timing.
 * ``loss.csv`` - the training-loss log.
-* ``MANIFEST.sha256`` - SHA-256 of every file above; checked on load.
+* ``MANIFEST.sha256`` - SHA-256 of the finished run's files; checked on load.
 
 Every file is written to a temporary file in the same folder, flushed, then renamed
 over the target (``os.replace``), so a kill at any moment leaves either the old file
@@ -90,7 +90,9 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(run_dir: Path) -> None:
-    files = sorted(p for p in Path(run_dir).iterdir() if p.is_file() and p.name != MANIFEST and not p.name.startswith("."))
+    """SHA-256 of a finished run's files (not the resumable state, which is not committed)."""
+    skip = {MANIFEST, "state.safetensors"}
+    files = sorted(p for p in Path(run_dir).iterdir() if p.is_file() and p.name not in skip and not p.name.startswith("."))
     atomic_write_text(Path(run_dir) / MANIFEST, "".join(f"{sha256(p)}  {p.name}\n" for p in files))
 
 

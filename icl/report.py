@@ -483,16 +483,23 @@ def _log(message: str) -> None:
     tqdm.write(message)
 
 
-def build_report(out: Path | str | None = None, params_file: Path | str | None = None, only: str | None = None,
-                 show_code: bool = False, timeout: int = DEFAULT_TIMEOUT,
-                 notebooks_dir: Path | None = None) -> int:
-    """Build the report into ``out`` (see the module docstring); the exit status."""
+def _prepare(notebooks_dir: Path | None, params_file: Path | str | None, only: str | None
+             ) -> tuple[Path, dict, list[Path], list[Path]]:
+    """Resolve the notebooks folder, read the parameters, pick the notebooks to run."""
     notebooks_dir = Path(notebooks_dir or NOTEBOOKS).resolve()  # papermill chdirs while running
     params = load_params(params_file)
     available = discover(notebooks_dir)
     chosen = select(available, only)
     for line in warn_unused_keys(params, available):
         _log(line)
+    return notebooks_dir, params, available, chosen
+
+
+def build_report(out: Path | str | None = None, params_file: Path | str | None = None, only: str | None = None,
+                 show_code: bool = False, timeout: int = DEFAULT_TIMEOUT,
+                 notebooks_dir: Path | None = None) -> int:
+    """Build the report into ``out`` (see the module docstring); the exit status."""
+    notebooks_dir, params, available, chosen = _prepare(notebooks_dir, params_file, only)
     out = Path(out).resolve() if out else REPORTS
     out.mkdir(parents=True, exist_ok=True)
     info = build_info(params_file, notebooks_dir)
@@ -518,12 +525,7 @@ def build_report(out: Path | str | None = None, params_file: Path | str | None =
 def refresh_in_place(params_file: Path | str | None = None, only: str | None = None,
                      timeout: int = DEFAULT_TIMEOUT, notebooks_dir: Path | None = None) -> int:
     """Re-execute the notebooks over themselves (nbval references); the exit status."""
-    notebooks_dir = Path(notebooks_dir or NOTEBOOKS).resolve()  # papermill chdirs while running
-    params = load_params(params_file)
-    available = discover(notebooks_dir)
-    chosen = select(available, only)
-    for line in warn_unused_keys(params, available):
-        _log(line)
+    notebooks_dir, params, available, chosen = _prepare(notebooks_dir, params_file, only)
     if not chosen:
         _log(f"no notebooks matching {NOTEBOOK_GLOB} in {notebooks_dir}")
     failed = 0
