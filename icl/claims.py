@@ -21,7 +21,7 @@ import torch
 from .baselines import BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSquares
 from .checkpoint import CheckpointError, load_run
 from .config import RUNS, run_names
-from .evaluate import Curve, Prompts, errors, evaluate, predict, sample_prompts
+from .evaluate import Curve, errors, evaluate, predict, sample_prompts
 from .tasks import DenseLinear, SparseLinear
 
 __all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",

@@ -12,10 +12,9 @@ prompts never coincide with training prompts.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,12 +235,8 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
 
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]
-
-
 __all__ = [
     "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RUNS", "TaskConfig", "Schedule", "CurriculumConfig",
     "TrainConfig", "RunConfig", "get_run_config", "run_names", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP",
-    "INIT", "field_names", "dataclasses", "field",
+    "INIT",
 ]
