@@ -134,10 +134,6 @@ class Ridge(Predictor):
         return (w * xs).sum(-1)
 
 
-def soft_threshold(z: Tensor, t: float) -> Tensor:
-    return torch.sign(z) * (z.abs() - t).clamp(min=0)
-
-
 class Lasso(Predictor):
     """scikit-learn's Lasso (no intercept): ``min 1/(2k) |y - Xw|^2 + alpha |w|_1``.
 
@@ -180,11 +176,12 @@ class Lasso(Predictor):
         w = torch.zeros_like(h)
         lam = h.abs().amax(1)  # (P,) current penalty on the path
         running = lam > alpha
+        rows = torch.arange(P)
         active = torch.zeros_like(h, dtype=torch.bool)
         j0 = h.abs().argmax(1)
-        active[torch.arange(P), j0] = running
+        active[rows, j0] = running
         sign = torch.zeros_like(h)
-        sign[torch.arange(P), j0] = torch.sign(h[torch.arange(P), j0])
+        sign[rows, j0] = torch.sign(h[rows, j0])
         eps = 1e-12
         inf = torch.tensor(float("inf"), dtype=h.dtype)
         max_steps = self.max_steps or 8 * d
@@ -214,7 +211,6 @@ class Lasso(Predictor):
             finished = running & (g_end <= torch.minimum(gj, gc))
             join = running & ~finished & (gj <= gc)
             cross = running & ~finished & ~join
-            rows = torch.arange(P)
             active[rows[join], jj[join]] = True
             sign[rows[join], jj[join]] = torch.sign(c[rows[join], jj[join]] - gj[join] * a[rows[join], jj[join]])
             active[rows[cross], jc[cross]] = False

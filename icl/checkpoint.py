@@ -42,6 +42,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, damaged or does not match its manifest."""
 
 
+class RunNotTrainedError(CheckpointError):
+    """The named run has no folder, or no finished weights, yet."""
+
+
 # --------------------------------------------------------------------------- atomic io
 
 
@@ -227,7 +231,7 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -
     folder = run_dir(name, root)
     if not folder.exists():
         known = sorted(p.name for p in folder.parent.iterdir() if p.is_dir()) if folder.parent.exists() else []
-        raise CheckpointError(
+        raise RunNotTrainedError(
             f"no run named {name!r} under {folder.parent}; trained runs: {', '.join(known) or 'none'}; "
             f"runs of the study: {', '.join(run_names())}"
         )
@@ -240,7 +244,7 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -
         st = load_state(state)
         tensors, config = st["model"], st["config"]
     else:
-        raise CheckpointError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
+        raise RunNotTrainedError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
     model = TransformerModel(config.model)
     try:
         model.load_state_dict(tensors)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .baselines import BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSquares
-from .checkpoint import CheckpointError, load_run
+from .checkpoint import RunNotTrainedError, load_run
 from .config import RUNS, run_names
 from .evaluate import Curve, errors, evaluate, predict, sample_prompts
 from .tasks import DenseLinear, SparseLinear
@@ -58,11 +58,8 @@ def load_runs(names: Sequence[str], allow_partial: bool = False) -> tuple[dict, 
     for name in check_runs(names):
         try:
             models[name], configs[name] = load_run(name, allow_partial=allow_partial)
-        except CheckpointError as e:
-            if "no run named" in str(e) or "no finished" in str(e):
-                missing.append(name)
-            else:
-                raise
+        except RunNotTrainedError:
+            missing.append(name)
     return models, configs, missing
 
 
@@ -128,7 +125,8 @@ def linear_chapter(models: Mapping[str, torch.nn.Module], d: int = 10, nnz: int 
     )
 
 
-def _need(ch_missing: Sequence[str], curves: Mapping[str, Curve], names: Sequence[str], claim: str):
+def _need(curves: Mapping, names: Sequence[str], claim: str) -> Verdict | None:
+    """A NOT TESTED verdict naming the runs absent from ``curves``, or None if all are there."""
     absent = [n for n in names if n not in curves]
     if absent:
         return Verdict(claim, "NOT TESTED", [f"missing trained run(s): {', '.join(absent)}"])
@@ -144,7 +142,7 @@ def _max_gap(a: Curve, b: Curve, ks: np.ndarray) -> tuple[float, int]:
 def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
                sparse_only: str = "linear-w0.00", tol: float = 0.05) -> Verdict:
     """C1: the mixture model is within ``tol`` of each single-class model on its class, at every k."""
-    v = _need(ch.missing, ch.dense, [mix, dense_only, sparse_only], "C1")
+    v = _need(ch.dense, [mix, dense_only, sparse_only], "C1")
     if v:
         return v
     ks = np.arange(1, ch.dense[mix].mean.shape[0])
@@ -160,7 +158,7 @@ def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
 def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
                sparse_only: str = "linear-w0.00", tol: float = 0.05, w_mix: float = 0.5) -> Verdict:
     """C2: near-optimal in class, averaged over k = 1..n-1; the sparse-only model selects."""
-    v = _need(ch.missing, ch.dense, [mix, dense_only, sparse_only], "C2")
+    v = _need(ch.dense, [mix, dense_only, sparse_only], "C2")
     if v:
         return v
     ks = np.arange(1, ch.dense[mix].mean.shape[0])
@@ -187,7 +185,7 @@ def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
 
 def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only: str = "linear-w0.00") -> Verdict:
     """C3: single-class models fail out of class."""
-    v = _need(ch.missing, ch.dense, [dense_only, sparse_only], "C3")
+    v = _need(ch.dense, [dense_only, sparse_only], "C3")
     if v:
         return v
     s_on_d, ls_d = float(ch.dense[sparse_only].mean[10]), float(ch.dense["least squares"].mean[10])
@@ -244,9 +242,9 @@ def sparsity_sweep(models: Mapping[str, torch.nn.Module], baselines: Mapping[str
 def verdict_c4(sw: SparsitySweep, mix: str = "linear-w0.50", singles: Sequence[str] = ("linear-w0.00", "linear-w1.00"),
                tol: float = 0.05) -> Verdict:
     """C4: across nnz the mixture model is never worse than the better single-class model by > tol."""
-    absent = [n for n in (mix, *singles) if n not in sw.error]
-    if absent:
-        return Verdict("C4", "NOT TESTED", [f"missing trained run(s): {', '.join(absent)}"])
+    v = _need(sw.error, [mix, *singles], "C4")
+    if v:
+        return v
     best = np.minimum(*(sw.error[s] for s in singles))
     excess = sw.error[mix] - best  # (S, K)
     i, j = np.unravel_index(np.argmax(excess), excess.shape)
