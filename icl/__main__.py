@@ -11,20 +11,37 @@ def _train(args: argparse.Namespace) -> int:
     from .config import RUNS_DIR, get_run_config
     from .train import DivergenceError, train
 
-    cfg = get_run_config(args.run, args.scale)
-    if args.seed is not None:
-        cfg = cfg.with_overrides(seed=args.seed)
+    try:
+        cfg = get_run_config(args.run, args.scale)
+        if args.seed is not None:
+            cfg = cfg.with_overrides(seed=args.seed)
+        if args.set:
+            pairs = {}
+            for a in args.set:
+                if "=" not in a:
+                    raise ValueError(f"--set {a!r} must look like KEY=VALUE, e.g. train.lr=3e-3")
+                k, v = a.split("=", 1)
+                pairs[k.strip()] = v.strip()
+            cfg = cfg.override(pairs)
+            if not args.out:
+                raise ValueError("--set changes the study's config; give --out DIR so data/runs/"
+                                 f"{args.run} keeps the study's run")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else RUNS_DIR / args.run
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     try:
-        train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress)
+        train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress,
+              max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     except (ValueError, DivergenceError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"finished {cfg.name}: {out}")
+    done = (out / "model.safetensors").exists()
+    print(f"{'finished' if done else 'paused'} {cfg.name}: {out}{'' if done else ' (rerun to resume)'}")
     return 0
 
 
@@ -67,8 +84,15 @@ def _positive_int(s: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .config import RUNS, SCALES
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sizing"]:
+        from .sizing import main as sizing_main
+
+        return sizing_main(argv[1:])
+
     p = argparse.ArgumentParser(prog="python -m icl", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("sizing", help="train and score variants of a run (see icl/sizing.py)")
     t = sub.add_parser("train", help="train (or resume) a named run",
                        description="Train or resume a named run. Runs: " + ", ".join(RUNS))
     t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
@@ -79,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=_positive_int, default=None)
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="override a config value (repeatable): d=8, train.lr=3e-3, model.n_embd=64, "
+                        "curriculum.dims.start=10, task.nnz=1 ...; needs --out")
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="pause (checkpoint and exit 0) after this much wall time; rerun to resume")
     t.set_defaults(fn=_train)
     r = sub.add_parser("runs", help="list the study's runs and their status")
     r.set_defaults(fn=_runs)

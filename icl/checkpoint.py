@@ -166,8 +166,8 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
                log: list[tuple[int, float]], config: RunConfig) -> None:
-    tensors = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
-    tensors.update(optimizer_tensors(opt))
+    tensors = {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
+    tensors.update({k: v.cpu() for k, v in optimizer_tensors(opt).items()})
     tensors["log.step"] = torch.tensor([s for s, _ in log], dtype=torch.int64)
     tensors["log.loss"] = torch.tensor([l for _, l in log], dtype=torch.float64)
     meta = {"step": str(step), "config": config.to_json(), "torch": torch.__version__}
@@ -212,7 +212,7 @@ def _warn_version(path: Path, saved: str | None) -> None:
 
 def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
     meta = {"config": config.to_json(), "torch": torch.__version__}
-    atomic_save_tensors(path, {k: v.detach() for k, v in model.state_dict().items()}, meta)
+    atomic_save_tensors(path, {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta)
 
 
 # --------------------------------------------------------------------------- runs

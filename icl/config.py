@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -178,6 +178,69 @@ class RunConfig:
 
     def with_overrides(self, **train_overrides: Any) -> "RunConfig":
         return replace(self, train=replace(self.train, **train_overrides))
+
+    def override(self, assignments: Mapping[str, str]) -> "RunConfig":
+        """A copy with dotted-key overrides given as text, e.g. ``{"train.lr": "3e-3",
+        "model.n_embd": "64", "curriculum.dims.start": "10"}`` (the CLI's ``--set``).
+
+        ``d`` is a shortcut that sets ``task.n_dims``, ``model.n_dims`` and the end of
+        the dimension curriculum together. Values are parsed with the type of the
+        current value; an unknown key or a badly typed value raises ValueError naming
+        it and the allowed keys.
+        """
+        d = self.to_dict()
+        for key, text in assignments.items():
+            if key == "d":
+                n = _parse_value("d", text, 1)
+                d["task"]["n_dims"] = d["model"]["n_dims"] = n
+                dims = d["curriculum"]["dims"]
+                dims["end"], dims["start"] = n, min(dims["start"], n)
+                continue
+            node, parts = d, key.split(".")
+            for part in parts[:-1]:
+                if not isinstance(node.get(part), dict):
+                    raise ValueError(f"unknown config key {key!r}; allowed: d, {', '.join(_leaf_keys(self.to_dict()))}")
+                node = node[part]
+            if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+                raise ValueError(f"unknown config key {key!r}; allowed: d, {', '.join(_leaf_keys(self.to_dict()))}")
+            node[parts[-1]] = _parse_value(key, text, node[parts[-1]])
+        return RunConfig.from_dict(d)
+
+    def __post_init__(self) -> None:
+        if self.model.n_dims != self.task.n_dims:
+            raise ValueError(f"model.n_dims={self.model.n_dims} must equal task.n_dims={self.task.n_dims}")
+        if self.curriculum.dims.end > self.task.n_dims:
+            raise ValueError(f"curriculum.dims.end={self.curriculum.dims.end} must be <= n_dims={self.task.n_dims}")
+        if self.curriculum.points.end > self.model.n_points:
+            raise ValueError(f"curriculum.points.end={self.curriculum.points.end} must be <= "
+                             f"model.n_points={self.model.n_points}")
+
+
+def _leaf_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        out += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [prefix + k]
+    return out
+
+
+def _parse_value(key: str, text: str, current: Any) -> Any:
+    """Parse ``text`` with the type of ``current`` (bool, int, float, str, tuple)."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, (list, tuple)):
+            items = [t for t in text.replace("(", "").replace(")", "").split(",") if t.strip()]
+            return [type(current[0])(t) if current else t for t in items]
+        return str(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a valid {type(current).__name__} "
+                         f"(current value {current!r})") from None
 
 
 # --------------------------------------------------------------------------- registry

@@ -88,12 +88,14 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     stop_after: int | None = None,
+    max_seconds: float | None = None,
 ) -> Path:
     """Train (or resume) ``config`` into ``out_dir``; returns the folder.
 
     ``steps`` overrides the configured number of steps (it is saved in the config).
     ``stop_after`` stops (with a checkpoint) once that step is reached, as if the run
-    had been interrupted there; used by the resume tests.
+    had been interrupted there; used by the resume tests. ``max_seconds`` pauses the run
+    (checkpoint, return normally) after that much wall time in this session.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,9 +130,19 @@ def train(
     except ValueError:  # not in the main thread
         pass
 
+    # provenance: every (re)start appends a session record (device, first step, commit)
+    sessions = []
+    if (out_dir / "config.json").exists() and start > 0:
+        try:
+            sessions = json.loads((out_dir / "config.json").read_text()).get("sessions", [])
+        except (OSError, ValueError):
+            sessions = []
+    dev_name = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else "cpu"
+    sessions.append({"device": dev_name, "start_step": start, "git_commit": git_commit(),
+                     "torch": torch.__version__, "threads": torch.get_num_threads()})
     atomic_write_text(out_dir / "config.json", json.dumps(
-        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training"},
-        indent=2))
+        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+         "sessions": sessions}, indent=2))
     fc = config.task.build()
 
     def checkpoint(step: int) -> None:
@@ -141,6 +153,7 @@ def train(
     bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc=config.name, dynamic_ncols=True)
     t0, step = time.time(), start
     running = None
+    paused: list[int] = []
     try:
         while step < tc.steps:
             xs, ys = sample_batch(config, step, fc)
@@ -169,11 +182,14 @@ def train(
                 checkpoint(step)
             if stop_requested or (stop_after is not None and step >= stop_after):
                 raise _Stop
+            if max_seconds is not None and time.time() - t0 >= max_seconds and step < tc.steps:
+                paused.append(step)
+                raise _Stop
     except (KeyboardInterrupt, _Stop):
         if step % tc.checkpoint_every != 0:
             checkpoint(step)
         bar.close()
-        if stop_after is not None and not stop_requested:
+        if (stop_after is not None or paused) and not stop_requested:
             return out_dir
         raise SystemExit(f"interrupted at step {step}; checkpoint saved to {state_path}; rerun to resume")
     finally:

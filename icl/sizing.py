@@ -1,0 +1,172 @@
+"""Sizing the ``cpu`` scale: train variants of a run side by side and score them.
+
+This module owns the evidence behind the ``cpu`` preset (README, "Sizing the cpu
+scale"). A *variant* is a named set of ``--set`` overrides of a study run (by default
+``linear-w0.00``, the sparse-only run, whose in-context *selection* is the hard part to
+learn). ``launch`` trains variants in parallel subprocesses for a fixed wall time (each
+pauses with a resumable checkpoint); ``score`` evaluates whatever each one reached on
+fresh sparse and dense prompts against least squares, Lasso and the Bayes-optimal
+sparse predictor, and writes ``sizing.json``.
+
+    python -m icl sizing launch --variants base,lr3e-3 --minutes 8 --out data/sizing/2026-11-29
+    python -m icl sizing score data/sizing/2026-11-29
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import ROOT, get_run_config
+
+# name -> --set overrides (on top of the run's cpu preset, with a constant learning rate
+# and a step budget far beyond the wall time, so the curve shows when selection arrives)
+VARIANTS: dict[str, dict[str, str]] = {
+    "base": {},
+    "lr3e-3": {"train.lr": "3e-3", "train.warmup_steps": "1000"},
+    "batch256": {"train.batch_size": "256"},
+    "nocurr": {"curriculum.dims.start": "10", "curriculum.points.start": "21"},
+    "d8": {"d": "8"},
+    "w64": {"model.n_embd": "64"},
+    "w256": {"model.n_embd": "256", "model.n_head": "8"},
+    "l8": {"model.n_layer": "8"},
+    "d5nnz1": {"d": "5", "task.nnz": "1"},
+    "w64-lr3e-3": {"model.n_embd": "64", "train.lr": "3e-3", "train.warmup_steps": "1000"},
+}
+LONG = {"train.schedule": "constant", "train.steps": "1000000"}
+
+
+def variant_config(name: str, run: str = "linear-w0.00"):
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; allowed: {', '.join(VARIANTS)}")
+    return get_run_config(run).override({**LONG, **VARIANTS[name]})
+
+
+def launch(names: list[str], out: Path, minutes: float, device: str = "cpu", run: str = "linear-w0.00",
+           threads: int = 1) -> None:
+    """Train the variants in parallel, each for ``minutes`` of wall time."""
+    for n in names:
+        variant_config(n, run)  # validate all before starting any
+    out.mkdir(parents=True, exist_ok=True)
+    procs = []
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
+    for n in names:
+        sets = [a for k, v in {**LONG, **VARIANTS[n]}.items() for a in ("--set", f"{k}={v}")]
+        cmd = [sys.executable, "-m", "icl", "train", run, *sets, "--out", str(out / n), "--device", device,
+               "--max-minutes", str(minutes), "--threads", str(threads), "--no-progress"]
+        (out / n).mkdir(parents=True, exist_ok=True)
+        log = open(out / n / "log.txt", "w")
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    t0 = time.time()
+    for n, p in zip(names, procs):
+        p.wait()
+        print(f"{n}: exit {p.returncode} after {time.time() - t0:.0f} s", flush=True)
+
+
+def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 10), seed: int = 1) -> dict:
+    """Score every variant under ``folder``; writes and returns ``folder/sizing.json``."""
+    import numpy as np
+    import torch
+
+    from .baselines import BayesSparse, Lasso, LeastSquares
+    from .checkpoint import load_state
+    from .claims import choose_lasso_alpha
+    from .evaluate import errors, predict, sample_prompts
+    from .model import TransformerModel
+    from .tasks import DenseLinear, SparseLinear
+
+    results = {}
+    for sub in sorted(p for p in folder.iterdir() if (p / "state.safetensors").exists()):
+        st = load_state(sub / "state.safetensors")
+        cfg = st["config"]
+        model = TransformerModel(cfg.model)
+        model.load_state_dict(st["model"])
+        model.eval()
+        d, nnz, n = cfg.task.n_dims, cfg.task.nnz, cfg.model.n_points
+        row: dict = {"step": st["step"], "config": cfg.to_dict(),
+                     "loss": {int(s): round(l, 4) for s, l in st["log"][:: max(1, len(st["log"]) // 40)]}}
+        info = json.loads((sub / "config.json").read_text()) if (sub / "config.json").exists() else {}
+        row["sessions"] = info.get("sessions", [])
+        for cls_name, fc in (("sparse", SparseLinear(d, nnz, True)), ("dense", DenseLinear(d, True))):
+            prompts = sample_prompts(fc, n_prompts, n, seed=seed)
+            preds = {"model": model, "least squares": LeastSquares()}
+            if cls_name == "sparse":
+                preds["Lasso"] = Lasso(choose_lasso_alpha(fc, n, (1e-3, 3e-3, 1e-2, 3e-2, 0.1), seed))
+                preds["Bayes sparse"] = BayesSparse(d, nnz, 1 / math.sqrt(nnz))
+            with torch.no_grad():
+                errs = {k: errors(predict(p, prompts), prompts).mean(0) for k, p in preds.items()}
+            row[cls_name] = {name: {int(k): round(float(e[k]), 4) for k in ks if k < n}
+                             for name, e in errs.items()}
+            row[cls_name + "_mean_1_20"] = {name: round(float(np.mean(e[1:])), 4) for name, e in errs.items()}
+        results[sub.name] = row
+        s = row["sparse"]
+        print(f"{sub.name:12s} step {row['step']:7d}  sparse k=5 model {s['model'].get(5)} LS {s['least squares'].get(5)}"
+              f" Lasso {s['Lasso'].get(5)}  dense k=5 model {row['dense']['model'].get(5)}", flush=True)
+    tmp = folder / "sizing.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, folder / "sizing.json")
+    return results
+
+
+def pack(folder: Path, out: Path, max_states: int = 5, max_mb: float = 50.0) -> None:
+    """Bundle the evidence of ``folder`` into ``out``: ``sizing.tgz`` (logs, loss curves,
+    configs, sizing.json) plus the states of the variants that select best on sparse
+    prompts (lowest model/least-squares error ratio at k=5), within the size limits."""
+    import tarfile
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = json.loads((folder / "sizing.json").read_text())
+    with tarfile.open(out / "sizing.tgz", "w:gz") as tar:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix in (".csv", ".json", ".txt"):
+                tar.add(p, arcname=str(p.relative_to(folder)))
+
+    def ratio(name: str) -> float:
+        s = results[name]["sparse"]
+        m, ls = s["model"].get("5"), s["least squares"].get("5")  # JSON keys are strings
+        return m / max(ls, 1e-9) if m is not None and ls else 9.0
+
+    budget = max_mb * 2**20
+    for name in sorted(results, key=ratio)[:max_states]:
+        src = folder / name / "state.safetensors"
+        if src.stat().st_size <= min(budget, 16 * 2**20):
+            budget -= src.stat().st_size
+            (out / f"state_{name}.safetensors").write_bytes(src.read_bytes())
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m icl sizing", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    la = sub.add_parser("launch")
+    la.add_argument("--variants", required=True, help="comma-separated; allowed: " + ", ".join(VARIANTS))
+    la.add_argument("--minutes", type=float, required=True)
+    la.add_argument("--out", required=True)
+    la.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    la.add_argument("--run", default="linear-w0.00")
+    la.add_argument("--threads", type=int, default=1)
+    sc = sub.add_parser("score")
+    sc.add_argument("folder")
+    sc.add_argument("--n-prompts", type=int, default=1280)
+    pk = sub.add_parser("pack")
+    pk.add_argument("folder")
+    pk.add_argument("out")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "launch":
+            launch([v for v in a.variants.split(",") if v], Path(a.out), a.minutes, a.device, a.run, a.threads)
+        elif a.cmd == "score":
+            score(Path(a.folder), a.n_prompts)
+        else:
+            pack(Path(a.folder), Path(a.out))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
