@@ -1,0 +1,132 @@
+"""The committed HTML report in a real browser: headless Chromium, driven by icl.browser.
+
+The tests marked ``browser`` skip, saying why, when no Chromium is found (``.ci/run``
+installs Debian's ``chromium`` when it can). Pages are loaded with the browser's
+network switched off, so these tests also prove the report works offline: the only
+request a page may attempt is MathJax (it typesets math and nothing else; offline the
+math shows as TeX source).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from icl import browser
+from icl.config import REPORTS
+
+INDEX = REPORTS / "index.html"
+SCREENSHOT = REPORTS / "index.png"
+# external requests a page may attempt; everything it shows must work without them
+NO_CHROMIUM = (f"headless Chromium not found (${browser.ENV_VAR}, or one of {', '.join(browser.CANDIDATES)} "
+               "on PATH); .ci/run installs Debian's chromium, or: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One browser for the module's tests."""
+    binary = browser.find_chromium()
+    if binary is None:
+        pytest.skip(NO_CHROMIUM)
+    with browser.Chromium(binary) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def index(chromium):
+    assert INDEX.is_file(), f"{INDEX} is committed; rebuild it with: make report"
+    return chromium.check(INDEX)
+
+
+def chapter_pages(index_info: dict) -> list[Path]:
+    """The local pages the index links to (chapter pages, failed/ pages)."""
+    paths = [browser.local_path(link["url"]) for link in index_info["links"] if not link["same_page"]]
+    return [p for p in paths if p is not None]
+
+
+def png_info(path: Path) -> tuple[int, int]:
+    size = browser.png_size(path.read_bytes())
+    assert size is not None, f"{path} is not a PNG"
+    return size
+
+
+@pytest.mark.browser
+def test_index_renders_offline(index):
+    assert index["problems"] == []
+    assert index["title"] and index["text_length"] > 100
+    assert index["external_requests"] == []  # the index is self-contained
+    chapters = json.loads((REPORTS / "report.json").read_text())["chapters"]
+    if chapters:
+        assert index["tables"] >= 1
+
+
+@pytest.mark.browser
+def test_every_chapter_link_resolves_and_renders(chromium, index):
+    pages = chapter_pages(index)
+    chapters = json.loads((REPORTS / "report.json").read_text())["chapters"]
+    linked = {p.resolve() for p in pages}
+    for c in chapters:  # every page report.json knows of is linked, and exists
+        for rel in filter(None, (c.get("page"), c.get("previous_page"))):
+            assert (REPORTS / rel).resolve() in linked, f"index does not link {rel}"
+    assert all(p.is_file() for p in pages), [str(p) for p in pages if not p.is_file()]
+    assert len(pages) >= len(chapters)
+
+    for page in pages:
+        info = chromium.check(page)
+        assert info["problems"] == [], page.name
+        assert info["title"] and info["text_length"] > 100, page.name
+        # every <img> of the file is in the DOM, loaded, with non-zero natural and displayed size
+        n_img = len(re.findall(r"<img\b", page.read_text(encoding="utf-8")))
+        assert len(info["images"]) == n_img, page.name
+        assert all(i["complete"] and i["natural_width"] > 0 and i["width"] > 0 for i in info["images"])
+        assert info["external_requests"] == [], f"{page.name} needs the network for {info['external_requests']}"
+
+
+@pytest.mark.browser
+def test_checker_sees_broken_images_and_links(chromium, tmp_path):
+    """The check itself bites: a missing image, a zero-size one, dead links are all reported."""
+    (tmp_path / "other.html").write_text("<p>other</p>")
+    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    page = tmp_path / "page.html"
+    page.write_text(f"""<!DOCTYPE html><title>t</title><h1 id="top">Broken on purpose</h1>
+<img src="data:image/png;base64,{pixel}"> <img src="missing.png"> <img src="data:image/png;base64,{pixel}"
+style="display:none"> <a href="other.html">ok</a> <a href="gone.html">dead</a> <a href="#top">ok</a>
+<a href="#nowhere">dead</a> <script>throw new Error("boom")</script>""")
+
+    problems = chromium.check(page)["problems"]
+
+    assert len(problems) == 5, problems
+    assert any("not loaded: missing.png" in p for p in problems)
+    assert any("zero size" in p for p in problems)
+    assert any("'gone.html'" in p for p in problems) and any("'#nowhere'" in p for p in problems)
+    assert any("boom" in p for p in problems)
+
+
+@pytest.mark.browser
+def test_screenshot_is_atomic(chromium, tmp_path):
+    png = chromium.screenshot(INDEX, tmp_path / "shot" / "index.png")
+    width, height = png_info(png)
+    assert (width, height >= browser.HEIGHT) == (browser.WIDTH, True)
+    with pytest.raises(browser.BrowserError, match="no such file"):
+        chromium.screenshot(tmp_path / "absent.html", tmp_path / "absent.png")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["index.png"]
+
+
+def test_committed_screenshot_is_a_png():
+    """reports/index.png: a screenshot of the index (icl.browser.screenshot), committed with it."""
+    assert SCREENSHOT.is_file(), f"{SCREENSHOT} missing; make it with: python -c \"from icl import browser; " \
+                                 "browser.screenshot('reports/index.html', 'reports/index.png')\""
+    width, height = png_info(SCREENSHOT)
+    assert width == browser.WIDTH and height >= 200
+    assert SCREENSHOT.stat().st_size > 10_000  # not a blank image
+
+
+def test_no_chromium_is_a_clear_skip(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(browser.ENV_VAR, raising=False)
+    assert browser.find_chromium() is None
+    with pytest.raises(browser.BrowserError, match="no Chromium found"):
+        browser.Chromium()
