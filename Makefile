@@ -46,7 +46,9 @@ refresh-notebooks: $(STAMP)
 train-linear: $(STAMP)
 	for w in 0.00 1.00 0.50 0.25 0.75; do TQDM_DISABLE=0 $(PY) -m icl train linear-w$$w || exit 1; done
 
+# time training (ours vs transformers' GPT2Model), scaling and baselines into reports/benchmarks.{md,json}
 bench: $(STAMP)
+	$(PY) -c "import transformers, sklearn" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m icl bench
 
 lab: $(STAMP)

@@ -8,9 +8,12 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
+    """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
     from .config import RUNS_DIR, get_run_config
-    from .train import DivergenceError, train
+    from .train import DivergenceError, check_world, distributed_env, train
 
+    rank, world, _ = distributed_env()
+    err = sys.stderr if rank == 0 else None
     try:
         cfg = get_run_config(args.run, args.scale)
         if args.seed is not None:
@@ -26,8 +29,10 @@ def _train(args: argparse.Namespace) -> int:
             if not args.out:
                 raise ValueError("--set changes the study's config; give --out DIR so data/runs/"
                                  f"{args.run} keeps the study's run")
+        check_world(cfg.train.batch_size, world)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if err:
+            print(f"error: {e}", file=err)
         return 2
     out = Path(args.out) if args.out else RUNS_DIR / args.run
     if args.threads:
@@ -38,10 +43,13 @@ def _train(args: argparse.Namespace) -> int:
         train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress,
               max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     except (ValueError, DivergenceError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if err:
+            print(f"error: {e}", file=err)
         return 2
     done = (out / "model.safetensors").exists()
-    print(f"{'finished' if done else 'paused'} {cfg.name}: {out}{'' if done else ' (rerun to resume)'}")
+    if rank == 0:
+        ranks = f" ({world} ranks)" if world > 1 else ""
+        print(f"{'finished' if done else 'paused'} {cfg.name}{ranks}: {out}{'' if done else ' (rerun to resume)'}")
     return 0
 
 
@@ -65,7 +73,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         if args.in_place:
             return refresh_in_place(args.params, args.only, args.timeout)
-        return build_report(args.out, args.params, args.only, args.show_code, args.timeout)
+        return build_report(args.out, args.params, args.only, args.show_code, args.timeout,
+                            screenshot=not args.no_screenshot)
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -81,6 +90,16 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{v} must be > 0")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     from .config import RUNS, SCALES
 
@@ -89,10 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         from .sizing import main as sizing_main
 
         return sizing_main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
 
     p = argparse.ArgumentParser(prog="python -m icl", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("sizing", help="train and score variants of a run (see icl/sizing.py)")
+    sub.add_parser("bench", help="time training, scaling and baselines; write reports/benchmarks.{md,json} "
+                                 "(see icl/bench.py)")
     t = sub.add_parser("train", help="train (or resume) a named run",
                        description="Train or resume a named run. Runs: " + ", ".join(RUNS))
     t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
@@ -106,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override a config value (repeatable): d=8, train.lr=3e-3, model.n_embd=64, "
                         "curriculum.dims.start=10, task.nnz=1 ...; needs --out")
-    t.add_argument("--max-minutes", type=float, default=None,
+    t.add_argument("--max-minutes", type=_positive_float, default=None,
                    help="pause (checkpoint and exit 0) after this much wall time; rerun to resume")
     t.set_defaults(fn=_train)
     r = sub.add_parser("runs", help="list the study's runs and their status")
@@ -121,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--only", metavar="NN,NN", default=None, help="only these notebook numbers, e.g. 01,04")
     rep.add_argument("--out", metavar="DIR", default=None, help="report folder (default reports/)")
     rep.add_argument("--show-code", action="store_true", help="show code cells in the HTML pages")
+    rep.add_argument("--no-screenshot", action="store_true",
+                     help="do not refresh index.png (taken in headless Chromium when installed)")
     rep.add_argument("--in-place", action="store_true",
                      help="re-execute the notebooks over themselves (nbval references); no HTML")
     rep.add_argument("--timeout", type=_positive_int, default=1800, metavar="SECONDS",

@@ -22,6 +22,7 @@ from .baselines import BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSq
 from .checkpoint import RunNotTrainedError, load_run
 from .config import RUNS, run_names
 from .evaluate import Curve, errors, evaluate, predict, sample_prompts
+from .notebook import ParameterError
 from .tasks import DenseLinear, SparseLinear
 
 __all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",
@@ -42,13 +43,14 @@ class Verdict:
         return "\n".join([f"{self.claim} {self.status}"] + [f"    {d}" for d in self.details])
 
 
-def check_runs(names: Sequence[str]) -> list[str]:
-    """Validate a notebook's ``runs`` parameter: a list of known run names."""
+def check_runs(names: Sequence[str], param: str = "runs") -> list[str]:
+    """Validate a notebook's run-list parameter (named ``param``): a list of known run names."""
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise TypeError(f"runs={names!r} must be a list of run names, e.g. {run_names()[:2]}")
+        raise ParameterError(f"parameter {param}={names!r} must be a list of run names, e.g. {run_names()[:2]}")
     bad = [n for n in names if n not in RUNS]
     if bad:
-        raise ValueError(f"unknown run name {bad[0]!r}; allowed: {', '.join(run_names())}")
+        raise ParameterError(f"parameter {param}={list(names)!r}: unknown run name {bad[0]!r}; allowed: "
+                             f"{', '.join(run_names())}")
     return list(names)
 
 

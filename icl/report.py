@@ -88,14 +88,13 @@ TMP_PREFIX = ".tmp-"
 PASSED, FAILED = "passed", "failed"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-# nbconvert's lab template without the CDN scripts the report does not need
-# (require.js, mermaid) and with MathJax loaded async, so nothing blocks the page.
+# nbconvert's lab template without any CDN script (require.js, mermaid, MathJax), so a
+# page needs no network: figures are inline PNGs and the CSS is inline. (Markdown math,
+# if a notebook ever uses it, then shows as its TeX source.)
 _PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block html_head_js_mathjax -%}
-{{ super() | replace('<script src=', '<script async src=') }}
-{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 """
 
 
@@ -497,8 +496,9 @@ def _prepare(notebooks_dir: Path | None, params_file: Path | str | None, only: s
 
 def build_report(out: Path | str | None = None, params_file: Path | str | None = None, only: str | None = None,
                  show_code: bool = False, timeout: int = DEFAULT_TIMEOUT,
-                 notebooks_dir: Path | None = None) -> int:
-    """Build the report into ``out`` (see the module docstring); the exit status."""
+                 notebooks_dir: Path | None = None, screenshot: bool = False) -> int:
+    """Build the report into ``out`` (see the module docstring); the exit status.
+    ``screenshot`` also refreshes ``<out>/index.png`` in headless Chromium if present."""
     notebooks_dir, params, available, chosen = _prepare(notebooks_dir, params_file, only)
     out = Path(out).resolve() if out else REPORTS
     out.mkdir(parents=True, exist_ok=True)
@@ -519,7 +519,23 @@ def build_report(out: Path | str | None = None, params_file: Path | str | None =
         drop_stale_failures(out, list(built.values()))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    if screenshot:
+        _screenshot(out)
     return 1 if any(r.status == FAILED for r in built.values()) else 0
+
+
+def _screenshot(out: Path) -> None:
+    """Refresh ``<out>/index.png`` in headless Chromium when one is installed (else say so)."""
+    from . import browser
+
+    if browser.find_chromium() is None:
+        _log("index.png not refreshed: no headless Chromium found (apt-get install chromium)")
+        return
+    try:
+        browser.screenshot(out / "index.html", out / "index.png")
+        _log(f"screenshot: {out / 'index.png'}")
+    except browser.BrowserError as e:
+        _log(f"index.png not refreshed: {e}")
 
 
 def refresh_in_place(params_file: Path | str | None = None, only: str | None = None,

@@ -11,16 +11,28 @@ it and ends bit-identical to an uninterrupted run on the same machine.
 SIGTERM and Ctrl-C save a checkpoint at the current step before exiting. A non-finite
 loss stops the run with an error naming the step and leaves the last good checkpoint
 untouched.
+
+Scale-out: under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE > 1`` in the
+environment) the same call trains with DistributedDataParallel (gloo on CPU, nccl on
+CUDA). Rank r draws its contiguous slice of the global batch (:func:`sample_batch`),
+its loss is the mean over that slice, and DDP's gradient average therefore equals the
+single-process gradient of the global batch; clipping and AdamW then see that average
+on every rank. Every rank resumes from the same ``state.safetensors``; only rank 0
+writes files. With ``device="cuda"`` and a ``paper``-scale config the forward pass runs
+under bf16 autocast (the loss is taken in fp32).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .checkpoint import (
@@ -64,6 +76,51 @@ def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: in
     return xs, ys
 
 
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as set by ``torchrun``; (0, 1, 0) in a plain process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world, int(os.environ.get("LOCAL_RANK", str(rank)))
+
+
+def check_world(batch_size: int, world: int) -> None:
+    """The global batch must split evenly over the ranks."""
+    if world > 1 and batch_size % world:
+        raise ValueError(f"batch_size={batch_size} is not divisible by the world size {world} (torchrun "
+                         f"--nproc_per_node); choose a batch size that is a multiple of {world}")
+
+
+def _init_distributed(device: str) -> tuple[int, int, str, bool]:
+    """Join torchrun's process group if the environment asks for one.
+
+    Returns (rank, world, device, created): ``device`` is made rank-local on CUDA
+    (``cuda`` -> ``cuda:LOCAL_RANK``); ``created`` says this call initialised the group
+    (and :func:`train` must destroy it).
+    """
+    if dist.is_available() and dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+        created = False
+    else:
+        rank, world, _ = distributed_env()
+        if world <= 1:
+            return 0, 1, device, False
+        cuda = str(device).startswith("cuda")
+        if cuda:
+            torch.cuda.set_device(int(str(device).partition(":")[2] or distributed_env()[2]))
+        dist.init_process_group("nccl" if cuda else "gloo")
+        created = True
+    if world > 1 and str(device) == "cuda":
+        device = f"cuda:{distributed_env()[2]}"
+    return rank, world, device, created
+
+
+def _any_rank(flags: list[bool], device: str) -> list[bool]:
+    """Element-wise OR of ``flags`` over all ranks (so every rank stops at the same step)."""
+    t = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
 def build_model(config: RunConfig) -> TransformerModel:
     """The run's model, initialised from its seed (independent of global RNG state)."""
     g = stream_generator(config.train.seed, 0, INIT)
@@ -96,12 +153,30 @@ def train(
     ``stop_after`` stops (with a checkpoint) once that step is reached, as if the run
     had been interrupted there; used by the resume tests. ``max_seconds`` pauses the run
     (checkpoint, return normally) after that much wall time in this session.
+
+    Under ``torchrun`` (or with a process group already initialised) this trains with
+    DDP over all ranks; see the module docstring.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if steps is not None:
         config = config.with_overrides(steps=steps)
     tc = config.train
+    check_world(tc.batch_size, dist.get_world_size() if dist.is_available() and dist.is_initialized()
+                else distributed_env()[1])
+    rank, world, device, created = _init_distributed(device)
+    try:
+        return _train(config, out_dir, device, progress, stop_after, max_seconds, rank, world)
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
+def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_after: int | None,
+           max_seconds: float | None, rank: int, world: int) -> Path:
+    """The loop behind :func:`train`; ``world > 1`` means an initialised process group."""
+    tc = config.train
+    lead = rank == 0  # the rank that writes files
+    out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.safetensors"
 
     model = build_model(config).to(device)
@@ -121,6 +196,16 @@ def train(
         start, log = st["step"], st["log"]
     if (out_dir / "model.safetensors").exists() and start >= tc.steps:
         return out_dir
+    net: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        dev = torch.device(device)
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    use_bf16 = str(device).startswith("cuda") and config.scale == "paper"
+
+    def autocast() -> AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
     # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
     stop_requested = []
@@ -138,41 +223,55 @@ def train(
         except (OSError, ValueError):
             sessions = []
     dev_name = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else "cpu"
-    sessions.append({"device": dev_name, "start_step": start, "git_commit": git_commit(),
-                     "torch": torch.__version__, "threads": torch.get_num_threads()})
-    atomic_write_text(out_dir / "config.json", json.dumps(
-        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
-         "sessions": sessions}, indent=2))
+    session = {"device": dev_name, "start_step": start, "git_commit": git_commit(),
+               "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if world > 1:
+        session["world_size"] = world
+    if use_bf16:
+        session["autocast"] = "bf16"
+    sessions.append(session)
+    if lead:
+        atomic_write_text(out_dir / "config.json", json.dumps(
+            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+             "sessions": sessions}, indent=2))
     fc = config.task.build()
 
     def checkpoint(step: int) -> None:
-        save_state(state_path, model, opt, step, log, config)
-        write_loss_csv(out_dir / "loss.csv", log)
+        if lead:
+            save_state(state_path, model, opt, step, log, config)
+            write_loss_csv(out_dir / "loss.csv", log)
 
     model.train()
-    bar = tqdm(total=tc.steps, initial=start, disable=not progress, desc=config.name, dynamic_ncols=True)
+    bar = tqdm(total=tc.steps, initial=start, disable=not progress or not lead, desc=config.name,
+               dynamic_ncols=True)
     t0, step = time.time(), start
     running = None
     paused: list[int] = []
     try:
         while step < tc.steps:
-            xs, ys = sample_batch(config, step, fc)
+            xs, ys = sample_batch(config, step, fc, rank, world)
             xs, ys = xs.to(device), ys.to(device)
             for group in opt.param_groups:
                 group["lr"] = tc.lr_at(step)
-            pred = model(xs, ys)
-            loss = (pred - ys).square().mean()
-            if not torch.isfinite(loss):
+            with autocast():
+                pred = net(xs, ys)
+            loss = (pred.float() - ys).square().mean() if use_bf16 else (pred - ys).square().mean()
+            seen = loss.detach()  # the global-batch loss: logged and checked for divergence on every rank
+            if world > 1:
+                seen = seen.clone()
+                dist.all_reduce(seen)
+                seen /= world
+            if not torch.isfinite(seen):
                 raise DivergenceError(
-                    f"run {config.name!r}: loss is {loss.item()} at step {step}; stopped. The last good "
+                    f"run {config.name!r}: loss is {seen.item()} at step {step}; stopped. The last good "
                     f"checkpoint ({state_path}, step {start if not log else log[-1][0]}) was kept."
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # under DDP the gradients are now averaged over the ranks
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             step += 1
-            lv = loss.item()
+            lv = seen.item()
             running = lv if running is None else 0.98 * running + 0.02 * lv
             if step % tc.log_every == 0 or step == tc.steps:
                 log.append((step, lv))
@@ -180,14 +279,22 @@ def train(
             bar.update(1)
             if step % tc.checkpoint_every == 0 or step == tc.steps:
                 checkpoint(step)
-            if stop_requested or (stop_after is not None and step >= stop_after):
+            stop = [bool(stop_requested), stop_after is not None and step >= stop_after,
+                    max_seconds is not None and time.time() - t0 >= max_seconds and step < tc.steps]
+            if world > 1:  # a signal or the clock on any rank stops all of them at this step
+                stop = _any_rank(stop, device)
+                if stop[0] and not stop_requested:
+                    stop_requested.append(1)
+            if stop[0] or stop[1]:
                 raise _Stop
-            if max_seconds is not None and time.time() - t0 >= max_seconds and step < tc.steps:
+            if stop[2]:
                 paused.append(step)
                 raise _Stop
-    except (KeyboardInterrupt, _Stop):
+    except (KeyboardInterrupt, _Stop) as e:
         if step % tc.checkpoint_every != 0:
             checkpoint(step)
+        if world > 1 and isinstance(e, _Stop):
+            dist.barrier()  # every rank stopped at this step: wait for rank 0's checkpoint
         bar.close()
         if (stop_after is not None or paused) and not stop_requested:
             return out_dir
@@ -197,11 +304,14 @@ def train(
         if old_handler is not None:
             signal.signal(signal.SIGTERM, old_handler)
 
-    save_weights(out_dir / "model.safetensors", model, config)
-    write_loss_csv(out_dir / "loss.csv", log)
-    info = json.loads((out_dir / "config.json").read_text())
-    info.update(status="finished", steps=tc.steps, wall_seconds_last_session=round(time.time() - t0, 1),
-                final_loss=log[-1][1] if log else None)
-    atomic_write_text(out_dir / "config.json", json.dumps(info, indent=2))
-    write_manifest(out_dir)
+    if lead:
+        save_weights(out_dir / "model.safetensors", model, config)
+        write_loss_csv(out_dir / "loss.csv", log)
+        info = json.loads((out_dir / "config.json").read_text())
+        info.update(status="finished", steps=tc.steps, wall_seconds_last_session=round(time.time() - t0, 1),
+                    final_loss=log[-1][1] if log else None)
+        atomic_write_text(out_dir / "config.json", json.dumps(info, indent=2))
+        write_manifest(out_dir)
+    if world > 1:
+        dist.barrier()  # no rank returns before rank 0 has written the finished run
     return out_dir

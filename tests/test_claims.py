@@ -87,5 +87,5 @@ def test_check_runs():
     assert check_runs(["linear-w0.50"]) == ["linear-w0.50"]
     with pytest.raises(ValueError, match="unknown run name 'no-such-run'"):
         check_runs(["no-such-run"])
-    with pytest.raises(TypeError, match="must be a list"):
+    with pytest.raises(ValueError, match="must be a list"):
         check_runs("linear-w0.50")

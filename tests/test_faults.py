@@ -107,3 +107,43 @@ def test_random_valid_configs_sample_train_and_evaluate(tmp_path, d, layout, wid
     model, _ = load_run(out.name, root=out.parent)
     curves = evaluate({"m": model}, cfg.task.build(), n_prompts=8, n_points=points, n_boot=10)
     assert curves["m"].mean.shape == (points,)
+
+
+KILL_IN_WRITE = textwrap.dedent("""
+    import os, signal, sys, torch
+    sys.path.insert(0, {tests!r})
+    torch.set_num_threads(1)
+    import icl.checkpoint as ck
+    from conftest import tiny_config
+    from icl.train import train
+    real_save, calls = ck.save_file, []
+
+    def dying_save(tensors, filename, metadata=None):
+        calls.append(1)
+        if len(calls) < 3:
+            return real_save(tensors, filename, metadata=metadata)
+        real_save(tensors, filename, metadata=metadata)
+        if {mode!r} == "mid_write":  # leave a torn temp file, as a kill inside write() would
+            size = os.path.getsize(filename)
+            with open(filename, "r+b") as f:
+                f.truncate(size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)  # before the rename
+
+    ck.save_file = dying_save
+    train(tiny_config(steps=40, checkpoint_every=7), {out!r}, progress=False)
+""")
+
+
+@pytest.mark.parametrize("mode", ["mid_write", "before_rename"])
+def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_one(tmp_path, mode):
+    torch.set_num_threads(1)
+    ref = train(tiny_config(steps=40, checkpoint_every=7), tmp_path / "ref", progress=False)
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_WRITE.format(tests=str(ROOT / "tests"), out=str(out),
+                                                                      mode=mode)], timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert any(p.name.endswith(".tmp") for p in out.iterdir())  # the write really was cut off
+    assert load_state(out / "state.safetensors")["step"] == 14  # the 2nd checkpoint, intact
+    train(tiny_config(steps=40, checkpoint_every=7), out, progress=False)
+    a, b = load_file(ref / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

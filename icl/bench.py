@@ -1,0 +1,654 @@
+"""Benchmarks: training-step throughput, its scaling, and the batched baselines.
+
+This module owns ``python -m icl bench`` and its two outputs, ``benchmarks.md`` and
+``benchmarks.json`` in ``--out`` (default ``reports/``), each written atomically. All
+numbers of one report are measured in the same run on the same machine and given as
+medians with their interquartile range (IQR) and as ratios, which carry over between
+machines better than absolute times:
+
+* **train step** (forward + MSE + backward + AdamW) of ``linear-w0.50`` at the ``cpu``
+  and ``paper`` scales: our model in its preset layout and in the ``garg`` layout,
+  against a peer, Hugging Face ``transformers`` ``GPT2Model`` wrapped as Garg et al.
+  did (linear read-in of the interleaved tokens, ``inputs_embeds``, linear read-out at
+  the x tokens) with the same width, depth, heads, prompt length and batch. Steps/s,
+  tokens/s, ours/peer speed, and achieved matmul GFLOP/s (``6 * matmul params *
+  tokens + 12 * layers * batch * tokens^2 * width`` per step) as a fraction of the
+  fp32 matmul peak measured here (a large ``torch.matmul``). Thread counts and
+  ``torch.compile`` are tried at the ``cpu`` scale. Without ``transformers`` (the
+  ``bench`` extra) the peer rows are skipped and the report says so.
+* **scaling**: our step time against prompt length and against d, with the fitted
+  log-log growth exponent.
+* **baselines**: the batched :class:`~icl.baselines.Lasso` against scikit-learn's
+  ``Lasso`` refitted per prompt and per prefix (Garg et al.'s loop), same objective
+  and alpha; and the time of :class:`~icl.baselines.BayesSparse` at the paper's size.
+
+``--quick`` shrinks every size and repetition (and skips ``torch.compile``) so the
+whole run takes seconds; the smoke test uses it. Timings are on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .baselines import BayesSparse, Lasso
+from .checkpoint import atomic_write_text, git_commit
+from .config import EVAL, REPORTS, TaskConfig, get_run_config, stream_generator
+from .model import ModelConfig, TransformerModel
+from .tasks import sample_xs
+from .train import sample_batch
+
+__all__ = ["BenchError", "Sizes", "FULL", "QUICK", "GPT2Peer", "run_bench", "main"]
+
+LASSO_ALPHA = 0.01  # the notebooks' Lasso penalty (02_sparsity_sweep)
+PEER_NAME = "transformers GPT2Model"
+
+
+class BenchError(RuntimeError):
+    """Bad input to the benchmark (e.g. an output path that is a file)."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Every size and repetition count of one benchmark run."""
+
+    quick: bool
+    cpu_batch: int  # training-step batch at the cpu scale (the preset's is 64)
+    paper_batch: int
+    cpu_reps: int
+    paper_reps: int
+    warmup: int
+    budget_s: float  # stop repeating a measurement after this long (at least 3 samples)
+    peak_n: int  # matmul size for the fp32 peak
+    peak_reps: int
+    scale_points: tuple[int, ...]
+    scale_dims: tuple[int, ...]
+    scale_reps: int
+    lasso_prompts: int
+    lasso_points: int
+    bayes_prompts: int
+    baseline_reps: int
+    compile: bool
+
+
+FULL = Sizes(quick=False, cpu_batch=64, paper_batch=64, cpu_reps=20, paper_reps=5, warmup=2, budget_s=60.0,
+             peak_n=2048, peak_reps=7, scale_points=(11, 21, 41, 81, 161), scale_dims=(5, 10, 20, 40),
+             scale_reps=7, lasso_prompts=1280, lasso_points=21, bayes_prompts=1280, baseline_reps=3, compile=True)
+QUICK = Sizes(quick=True, cpu_batch=8, paper_batch=2, cpu_reps=3, paper_reps=2, warmup=1, budget_s=1.0,
+              peak_n=384, peak_reps=7, scale_points=(11, 21, 41), scale_dims=(5, 10, 20), scale_reps=3,
+              lasso_prompts=64, lasso_points=21, bayes_prompts=64, baseline_reps=1, compile=False)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    """Median, quartiles, IQR and count of a list of samples."""
+    a = np.asarray(samples, dtype=float)
+    q1, med, q3 = np.percentile(a, [25, 50, 75])
+    return {"median": float(med), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1), "n": int(a.size)}
+
+
+def measure(fn: Callable[[], Any], reps: int, warmup: int = 1, budget_s: float = math.inf) -> list[float]:
+    """Wall times (s) of ``reps`` calls of ``fn`` after ``warmup`` untimed ones; stops early
+    once ``budget_s`` has passed and at least 3 samples are in."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < reps:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if len(times) >= 3 and time.perf_counter() - start > budget_s:
+            break
+    return times
+
+
+@contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, then restore."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def matmul_peak(n: int, reps: int, threads: int) -> dict[str, Any]:
+    """Measured fp32 matmul throughput (GFLOP/s) of an ``n x n`` product. The machine's peak
+    here is the best sample (other load only slows a sample down); the median and IQR are kept."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    with num_threads(threads):
+        times = measure(lambda: torch.matmul(a, b), reps, warmup=1)
+    rates = [2 * n**3 / t / 1e9 for t in times]
+    return {"threads": threads, "n": n, "peak_gflops": max(rates), "gflops": summarize(rates)}
+
+
+# --------------------------------------------------------------------------- models
+
+
+def garg_tokens(xs: Tensor, ys: Tensor) -> Tensor:
+    """Garg et al.'s interleaved prompt ``x_1, [y_1, 0, ..., 0], x_2, ...``: (B, 2n, d)."""
+    B, n, d = xs.shape
+    ys_wide = torch.cat([ys[..., None], xs.new_zeros(B, n, d - 1)], dim=2)
+    return torch.stack([xs, ys_wide], dim=2).reshape(B, 2 * n, d)
+
+
+class GPT2Peer(nn.Module):
+    """The peer: Garg et al.'s in-context model on Hugging Face's ``GPT2Model``.
+
+    Linear read-in of the interleaved d-wide tokens, ``GPT2Model(inputs_embeds=...)``
+    (learned positions, pre-LayerNorm blocks with tanh-GELU MLPs, final LayerNorm, no
+    dropout, SDPA attention), linear read-out, predictions at the x tokens. Width,
+    depth, heads and prompt length come from ``cfg``; the unused token table has one
+    row (it gets no gradient either way).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        from transformers import GPT2Config, GPT2Model
+
+        conf = GPT2Config(n_positions=2 * cfg.n_points, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+                          n_head=cfg.n_head, vocab_size=1, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0,
+                          embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
+        conf._attn_implementation = "sdpa"
+        self.read_in = nn.Linear(cfg.n_dims, cfg.n_embd)
+        self.backbone = GPT2Model(conf)
+        self.read_out = nn.Linear(cfg.n_embd, 1)
+
+    def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
+        h = self.backbone(inputs_embeds=self.read_in(garg_tokens(xs, ys))).last_hidden_state
+        return self.read_out(h)[:, ::2, 0]
+
+
+def matmul_params(model: nn.Module) -> int:
+    """Weights that enter matrix products: ``nn.Linear`` and GPT-2's ``Conv1D``."""
+    return sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D")
+
+
+def step_flops(model: nn.Module, cfg: ModelConfig, batch: int, tokens: int) -> float:
+    """Matmul FLOPs of one training step: 6 N T for the weights (forward 2, backward 4)
+    plus 12 L B T^2 C for attention scores and their values (causal mask not discounted)."""
+    return 6.0 * matmul_params(model) * batch * tokens + 12.0 * cfg.n_layer * batch * tokens**2 * cfg.n_embd
+
+
+def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Parameter], xs: Tensor, ys: Tensor,
+              lr: float) -> Callable[[], None]:
+    """One training step (forward, MSE over all positions, backward, AdamW) as a closure."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999))
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = (forward(xs, ys) - ys).square().mean()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+# --------------------------------------------------------------------------- train step
+
+
+def _peer_available() -> str | None:
+    """None if ``transformers`` imports, else why not."""
+    try:
+        import transformers  # noqa: F401
+    except Exception as e:  # ImportError, or a broken install
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
+
+
+def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, sizes: Sizes, threads: int,
+               peak: dict[int, float], compiled: bool = False) -> dict[str, Any]:
+    """Time one training-step configuration and derive its throughput figures."""
+    cfg = get_run_config("linear-w0.50", scale)
+    cfg = replace(cfg, model=mcfg).with_overrides(batch_size=batch)
+    xs, ys = sample_batch(cfg, 10**7)  # the end of the curriculum: full d and prompt length
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model: nn.Module = GPT2Peer(mcfg) if impl == "peer" else TransformerModel(mcfg)
+    model.train()
+    forward: Callable[[Tensor, Tensor], Tensor] = model
+    compile_s = None
+    with num_threads(threads):
+        if compiled:
+            forward = torch.compile(model)
+            t = time.perf_counter()
+            make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr)()  # compiles forward and backward
+            compile_s = time.perf_counter() - t
+        step = make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr)
+        times = measure(step, reps, sizes.warmup, sizes.budget_s)
+    s = summarize(times)
+    tokens = 2 * mcfg.n_points if (impl == "peer" or mcfg.layout == "garg") else mcfg.n_points
+    flops = step_flops(model, mcfg, batch, tokens)
+    gflops = flops / s["median"] / 1e9
+    return {
+        "scale": scale, "impl": PEER_NAME if impl == "peer" else "ours", "layout": mcfg.layout if impl != "peer"
+        else "garg", "threads": threads, "compiled": compiled, "batch": batch, "n_points": mcfg.n_points,
+        "n_dims": mcfg.n_dims, "width": mcfg.n_embd, "layers": mcfg.n_layer, "heads": mcfg.n_head,
+        "tokens_per_prompt": tokens, "params": sum(p.numel() for p in model.parameters()),
+        "matmul_params": matmul_params(model), "flops_per_step": flops, "step_s": s,
+        "steps_per_s": 1 / s["median"], "tokens_per_s": batch * tokens / s["median"],
+        "examples_per_s": batch * mcfg.n_points / s["median"], "gflops": gflops,
+        "fraction_of_peak": gflops / peak[threads] if threads in peak else None,
+        "compile_s": compile_s,
+    }
+
+
+def bench_train(sizes: Sizes, peer: bool, compile_: bool, peak: dict[int, float], threads: int,
+                thread_counts: list[int], notes: list[str]) -> dict[str, Any]:
+    """Training-step rows at both scales, the thread and compile variants, and findings."""
+    peer_missing = _peer_available() if peer else "disabled with --no-peer"
+    if peer_missing:
+        notes.append(f"peer rows ({PEER_NAME}) skipped: {peer_missing}. Install the extra: "
+                     "pip install -e '.[bench]'")
+    rows: list[dict[str, Any]] = []
+    for scale in ("cpu", "paper"):
+        mcfg = get_run_config("linear-w0.50", scale).model
+        batch, reps = (sizes.cpu_batch, sizes.cpu_reps) if scale == "cpu" else (sizes.paper_batch, sizes.paper_reps)
+        rows.append(_train_row(scale, "ours", mcfg, batch, reps, sizes, threads, peak))
+        if mcfg.layout != "garg":
+            rows.append(_train_row(scale, "ours", replace(mcfg, layout="garg"), batch, reps, sizes, threads, peak))
+        if not peer_missing:
+            rows.append(_train_row(scale, "peer", replace(mcfg, layout="garg"), batch, reps, sizes, threads, peak))
+        if scale == "cpu":
+            for t in thread_counts:
+                if t != threads:
+                    rows.append(_train_row(scale, "ours", mcfg, batch, reps, sizes, t, peak))
+            if compile_ and sizes.compile:
+                try:
+                    rows.append(_train_row(scale, "ours", mcfg, batch, reps, sizes, threads, peak, compiled=True))
+                except Exception as e:  # a missing compiler, an unsupported op: report, do not fail the bench
+                    notes.append(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            elif not compile_:
+                notes.append("torch.compile rows skipped (--no-compile)")
+            else:
+                notes.append("torch.compile rows skipped in --quick (compilation alone takes tens of seconds)")
+    # ours / peer speed, same scale, threads and compile setting
+    for r in rows:
+        r["speed_vs_peer"] = None
+        if r["impl"] == "ours":
+            p = [q for q in rows if q["impl"] == PEER_NAME and q["scale"] == r["scale"] and q["threads"] == r["threads"]
+                 and not q["compiled"]]
+            if p:
+                r["speed_vs_peer"] = r["steps_per_s"] / p[0]["steps_per_s"]
+    return {"rows": rows, "peer": "skipped: " + peer_missing if peer_missing else "measured",
+            "findings": _train_findings(rows, threads)}
+
+
+def _find(rows: list[dict[str, Any]], **kw: Any) -> dict[str, Any] | None:
+    for r in rows:
+        if all(r.get(k) == v for k, v in kw.items()):
+            return r
+    return None
+
+
+def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
+    """Plain-language comparisons computed from the rows (ratios of median step rates)."""
+    out = []
+    base = dict(compiled=False, threads=threads)
+    for scale in ("cpu", "paper"):
+        mine = _find(rows, scale=scale, impl="ours", layout="garg", **base)
+        peer = _find(rows, scale=scale, impl=PEER_NAME, **base)
+        if mine and peer:
+            out.append(f"{scale} scale, same garg layout: ours runs {mine['steps_per_s'] / peer['steps_per_s']:.2f}x "
+                       f"the peer's steps/s ({mine['fraction_of_peak']:.0%} vs {peer['fraction_of_peak']:.0%} of "
+                       "the matmul peak)")
+        preset = get_run_config("linear-w0.50", scale).model.layout
+        if preset != "garg":
+            p, g = _find(rows, scale=scale, impl="ours", layout=preset, **base), mine
+            if p and g:
+                out.append(f"{scale} scale: the preset '{preset}' layout ({p['tokens_per_prompt']} tokens) runs "
+                           f"{p['steps_per_s'] / g['steps_per_s']:.2f}x the steps/s of the garg layout "
+                           f"({g['tokens_per_prompt']} tokens)")
+            if p and peer:
+                out.append(f"{scale} scale, each in its own layout: ours runs "
+                           f"{p['steps_per_s'] / peer['steps_per_s']:.2f}x the peer's steps/s")
+    by_threads = sorted((r for r in rows if r["scale"] == "cpu" and r["impl"] == "ours" and not r["compiled"]
+                         and r["layout"] == get_run_config("linear-w0.50").model.layout),
+                        key=lambda r: r["threads"])
+    if len(by_threads) > 1:
+        one = by_threads[0]
+        for r in by_threads[1:]:
+            gain = r["steps_per_s"] / one["steps_per_s"]
+            out.append(f"cpu scale: {r['threads']} threads run {gain:.2f}x the steps/s of {one['threads']} "
+                       f"thread{'s' if one['threads'] > 1 else ''} ({'helps' if gain > 1.1 else 'does not help'})")
+    comp = _find(rows, scale="cpu", impl="ours", compiled=True)
+    eager = comp and _find(rows, scale="cpu", impl="ours", layout=comp["layout"], compiled=False,
+                           threads=comp["threads"])
+    if comp and eager:
+        gain = comp["steps_per_s"] / eager["steps_per_s"]
+        saved = eager["step_s"]["median"] - comp["step_s"]["median"]
+        verdict = (f"helps; compilation pays for itself after {comp['compile_s'] / saved:,.0f} steps" if gain > 1.1
+                   else "does not help")
+        out.append(f"cpu scale: torch.compile runs {gain:.2f}x the eager steps/s after {comp['compile_s']:.0f} s "
+                   f"of compilation ({verdict})")
+    return out
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def _scaling_series(sizes: Sizes, threads: int, vary: str, values: tuple[int, ...]) -> dict[str, Any]:
+    """Our step time (cpu preset model) as prompt length or d grows; log-log slope."""
+    base = get_run_config("linear-w0.50").model
+    points = []
+    for v in values:
+        mcfg = replace(base, n_points=v) if vary == "n_points" else replace(base, n_dims=v)
+        g = torch.Generator().manual_seed(v)
+        xs = torch.randn(sizes.cpu_batch, mcfg.n_points, mcfg.n_dims, generator=g)
+        ys = torch.randn(sizes.cpu_batch, mcfg.n_points, generator=g)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = TransformerModel(mcfg)
+        with num_threads(threads):
+            step = make_step(model, list(model.parameters()), xs, ys, 1e-3)
+            s = summarize(measure(step, sizes.scale_reps, sizes.warmup, sizes.budget_s))
+        points.append({vary: v, "step_s": s, "steps_per_s": 1 / s["median"]})
+    x = np.log([p[vary] for p in points])
+    y = np.log([p["step_s"]["median"] for p in points])
+    slope = float(np.polyfit(x, y, 1)[0]) if len(points) > 1 else float("nan")
+    return {"vary": vary, "fixed": {"n_dims": base.n_dims} if vary == "n_points" else {"n_points": base.n_points},
+            "layout": base.layout, "batch": sizes.cpu_batch, "points": points, "exponent": slope}
+
+
+def bench_scaling(sizes: Sizes, threads: int) -> dict[str, Any]:
+    return {"prompt_length": _scaling_series(sizes, threads, "n_points", sizes.scale_points),
+            "dims": _scaling_series(sizes, threads, "n_dims", sizes.scale_dims)}
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+# scikit-learn settings: Garg et al.'s LassoModel (max_iter 100,000, default tol), and a
+# tight tolerance under which coordinate descent reaches the exact solution ours computes
+SKLEARN_SETTINGS = {"garg": {"tol": 1e-4, "max_iter": 100_000}, "tight": {"tol": 1e-12, "max_iter": 1_000_000}}
+
+
+def _sklearn_lasso_loop(xs: np.ndarray, ys: np.ndarray, alpha: float, tol: float,
+                        max_iter: int) -> tuple[np.ndarray, list[float], int]:
+    """The peer approach (Garg et al.'s ``LassoModel``): refit scikit-learn's Lasso for every
+    prompt and every prefix. Returns predictions, seconds per prompt, and unconverged fits."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso as SkLasso
+
+    B, n, _ = xs.shape
+    preds = np.zeros((B, n))
+    per_prompt, unconverged = [], 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for b in range(B):
+            t = time.perf_counter()
+            for i in range(1, n):  # prefix 0 sees nothing: prediction 0, as in ours
+                m = SkLasso(alpha=alpha, fit_intercept=False, tol=tol, max_iter=max_iter)
+                m.fit(xs[b, :i], ys[b, :i])
+                preds[b, i] = m.predict(xs[b, i : i + 1])[0]
+                unconverged += int(m.n_iter_ >= max_iter)
+            per_prompt.append(time.perf_counter() - t)
+    return preds, per_prompt, unconverged
+
+
+def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, Any]:
+    """Batched Lasso vs the per-prompt scikit-learn loop; BayesSparse at the paper's size."""
+    out: dict[str, Any] = {}
+    d, n, P = 10, sizes.lasso_points, sizes.lasso_prompts
+    fc = TaskConfig(classes=("sparse",), weights=(1.0,), n_dims=d, nnz=2).build()
+    g = stream_generator(0, 0, EVAL)
+    xs = sample_xs(P, n, d, g)
+    ys = fc.sample(P, g).evaluate(xs)
+    lasso = Lasso(LASSO_ALPHA)
+    with num_threads(threads):
+        ours_t = measure(lambda: lasso(xs.double(), ys.double()), sizes.baseline_reps, warmup=1)
+        ours = lasso(xs.double(), ys.double()).numpy()
+    lasso_row: dict[str, Any] = {
+        "n_dims": d, "nnz": 2, "n_points": n, "prompts": P, "fits": P * (n - 1), "alpha": LASSO_ALPHA,
+        "objective": "1/(2k) |y - Xw|^2 + alpha |w|_1 on the k points of a prefix, no intercept (both)",
+        "ours_s": summarize(ours_t), "ours_unfinished": lasso.n_unfinished_,
+    }
+    try:
+        import sklearn
+    except ImportError as e:
+        notes.append(f"scikit-learn rows skipped: {e}")
+        lasso_row["sklearn"] = None
+    else:
+        lasso_row["sklearn"] = {}
+        for name, setting in SKLEARN_SETTINGS.items():
+            with num_threads(threads):
+                t = time.perf_counter()
+                preds, per_prompt, unconverged = _sklearn_lasso_loop(xs.double().numpy(), ys.double().numpy(),
+                                                                     LASSO_ALPHA, **setting)
+                total = time.perf_counter() - t
+            diff = np.abs(preds - ours)
+            lasso_row["sklearn"][name] = {
+                "version": sklearn.__version__, **setting, "total_s": total, "per_prompt_s": summarize(per_prompt),
+                "unconverged_fits": unconverged, "speedup_ours": total / lasso_row["ours_s"]["median"],
+                "max_abs_pred_diff": float(diff.max()),
+                "max_abs_pred_diff_from_k": {str(k): float(diff[:, k:].max()) for k in (1, d, 2 * d) if k < n},
+            }
+    out["lasso"] = lasso_row
+    d, nnz, n, P = 20, 2, 41, sizes.bayes_prompts
+    fc = TaskConfig(classes=("sparse",), weights=(1.0,), n_dims=d, nnz=nnz).build()
+    xs = sample_xs(P, n, d, g)
+    ys = fc.sample(P, g).evaluate(xs)
+    bayes = BayesSparse(d, nnz)
+    with num_threads(threads):
+        times = measure(lambda: bayes(xs, ys), sizes.baseline_reps, warmup=0 if sizes.quick else 1)
+    s = summarize(times)
+    out["bayes_sparse"] = {"n_dims": d, "nnz": nnz, "supports": math.comb(d, nnz), "n_points": n, "prompts": P,
+                           "time_s": s, "prompts_per_s": P / s["median"]}
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _ms(s: dict[str, float]) -> str:
+    """Median in ms with the IQR (or the sample count when too few for one)."""
+    return f"{1e3 * s['median']:.1f} ({1e3 * s['iqr']:.1f})" if s["n"] >= 3 else f"{1e3 * s['median']:.1f} (n={s['n']})"
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    """The human-readable report of one benchmark run."""
+    m = res["meta"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m icl bench{' --quick' if m['quick'] else ''}` on {m['date']} (commit "
+        f"`{m['git_commit'][:12]}`), {m['wall_s']:.0f} s. Machine: {m['platform']}, {m['cpu_count']} CPUs, "
+        f"torch {m['torch']} ({m['threads']} threads by default), transformers {m['transformers'] or 'absent'}, "
+        f"scikit-learn {m['sklearn'] or 'absent'}. 1-minute load average at start / end: {m['load_start']} / "
+        f"{m['load_end']} (other work on the machine slows the absolute numbers; ratios less).",
+        "",
+        "Times are medians with the interquartile range in parentheses, all measured in this run; "
+        "compare ratios rather than absolute times across machines."
+        + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
+        "",
+        "## fp32 matmul peak (measured here)",
+        "",
+        "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for p in res["peak"]:
+        lines.append(f"| {p['threads']} | {p['n']} | {p['peak_gflops']:.1f} | {p['gflops']['median']:.1f} "
+                     f"({p['gflops']['iqr']:.1f}) |")
+    tr = res["train_step"]
+    lines += [
+        "",
+        "## Training step (forward + MSE + backward + AdamW), `linear-w0.50`",
+        "",
+        f"Peer: {PEER_NAME} with Garg et al.'s read-in/read-out, {tr['peer']}. Tokens per prompt: 2n in the garg "
+        "layout, n in ours. GFLOP/s counts matmul FLOPs (6 x matmul params x tokens + attention); 'of peak' "
+        "divides by the peak above at the same thread count (above 100% means the peak sample was disturbed).",
+        "",
+        "| scale | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | tokens/s | "
+        "ours/peer | GFLOP/s | of peak |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in tr["rows"]:
+        lines.append(
+            f"| {r['scale']} | {r['impl']} | {r['layout']} | {r['threads']} | {'on' if r['compiled'] else 'off'} | "
+            f"{r['batch']} x {r['tokens_per_prompt']} | {_ms(r['step_s'])} | {r['steps_per_s']:.2f} | "
+            f"{r['tokens_per_s']:,.0f} | {_fmt(r['speed_vs_peer'])} | {r['gflops']:.1f} | "
+            f"{_fmt(r['fraction_of_peak'], '.0%')} |")
+    if tr["findings"]:
+        lines += ["", "What helps:", ""] + [f"- {f}" for f in tr["findings"]]
+    sc = res["scaling"]
+    lines += ["", "## Scaling of our step time (cpu preset model)", ""]
+    for key, label in (("prompt_length", "prompt length n"), ("dims", "d")):
+        s = sc[key]
+        lines += [f"{label} (fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())}, batch {s['batch']}, "
+                  f"{s['layout']} layout): fitted growth exponent **{s['exponent']:.2f}** (step time ~ "
+                  f"{label.split()[-1]}^{s['exponent']:.2f})", "",
+                  f"| {label.split()[-1]} | ms/step | steps/s |", "| ---: | ---: | ---: |"]
+        lines += [f"| {p[s['vary']]} | {_ms(p['step_s'])} | {p['steps_per_s']:.2f} |" for p in s["points"]]
+        lines.append("")
+    b = res["baselines"]
+    la = b["lasso"]
+    lines += [
+        "## Baselines",
+        "",
+        f"Lasso, alpha = {la['alpha']:g}, objective {la['objective']}; d = {la['n_dims']}, nnz = {la['nnz']}, "
+        f"{la['prompts']:,} prompts x {la['n_points']} points ({la['fits']:,} prefix fits).",
+        "",
+        "| implementation | total time | per prompt | |",
+        "| --- | ---: | ---: | --- |",
+        f"| ours (batched homotopy, all prompts and prefixes at once) | {_ms(la['ours_s'])} ms | "
+        f"{1e3 * la['ours_s']['median'] / la['prompts']:.3f} ms | {la['ours_unfinished']} unfinished paths |",
+    ]
+    sks = la["sklearn"]
+    if sks:
+        for name, sk in sks.items():
+            lines.append(
+                f"| scikit-learn {sk['version']} Lasso per prompt and prefix, tol {sk['tol']:g}"
+                f"{' (Garg et al.)' if name == 'garg' else ''} | {1e3 * sk['total_s']:.0f} ms | "
+                f"{_ms(sk['per_prompt_s'])} ms | {sk['unconverged_fits']} unconverged fits |")
+        lines += ["", "| scikit-learn setting | ours is faster by | largest prediction difference: all prefixes | "
+                      + " | ".join(f"k >= {k}" for k in list(sks.values())[0]["max_abs_pred_diff_from_k"]
+                                   if k != "1") + " |",
+                  "| --- | ---: | ---: |" + " ---: |" * (len(list(sks.values())[0]["max_abs_pred_diff_from_k"]) - 1)]
+        for name, sk in sks.items():
+            lines.append(f"| tol {sk['tol']:g} | {sk['speedup_ours']:.0f}x | {sk['max_abs_pred_diff']:.1e} | "
+                         + " | ".join(f"{v:.1e}" for k, v in sk["max_abs_pred_diff_from_k"].items() if k != "1")
+                         + " |")
+        lines += ["", "Ours follows the Lasso path exactly; at scikit-learn's default tolerance coordinate descent "
+                      "stops early on short prefixes (fewer points than dimensions), hence the larger differences "
+                      "there; at a tight tolerance the two agree."]
+    else:
+        lines += ["", "scikit-learn is not installed: no peer row."]
+    bs = b["bayes_sparse"]
+    lines += [
+        "",
+        f"BayesSparse (exact posterior over all {bs['supports']} supports), d = {bs['n_dims']}, nnz = {bs['nnz']}, "
+        f"{bs['prompts']:,} prompts x {bs['n_points']} points: {_ms(bs['time_s'])} ms "
+        f"({bs['prompts_per_s']:,.0f} prompts/s).",
+    ]
+    if res["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _load() -> float | None:
+    """The 1-minute load average (other work on the machine), where the OS reports one."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def _version(mod: str) -> str | None:
+    try:
+        return __import__(mod).__version__
+    except Exception:
+        return None
+
+
+def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True,
+              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run every benchmark and write ``out/benchmarks.{md,json}``; returns the results."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out} is a file, not a folder")
+    t0 = time.time()
+    threads = torch.get_num_threads()
+    thread_counts = sorted({1, 2, os.cpu_count() or 1})
+    notes: list[str] = []
+    load_start = _load()
+    log("matmul peak")
+    peaks = [matmul_peak(sizes.peak_n, sizes.peak_reps, t) for t in thread_counts]
+    peak = {p["threads"]: p["peak_gflops"] for p in peaks}
+    log("training step")
+    train_res = bench_train(sizes, peer, compile_, peak, threads, thread_counts, notes)
+    log("scaling")
+    scaling = bench_scaling(sizes, threads)
+    log("baselines")
+    baselines = bench_baselines(sizes, threads, notes)
+    res = {
+        "meta": {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "quick": sizes.quick, "sizes": asdict(sizes), "git_commit": git_commit(),
+            "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
+            "transformers": _version("transformers"), "sklearn": _version("sklearn"),
+            "load_start": load_start,
+            "load_end": _load(),
+            "wall_s": time.time() - t0,
+        },
+        "peak": peaks,
+        "train_step": train_res,
+        "scaling": scaling,
+        "baselines": baselines,
+        "notes": notes,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "benchmarks.json", json.dumps(res, indent=2) + "\n")
+    atomic_write_text(out / "benchmarks.md", render_markdown(res))
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icl bench [--quick] [--out DIR] [--no-peer] [--no-compile]``."""
+    p = argparse.ArgumentParser(
+        prog="python -m icl bench",
+        description="Benchmark a training step (ours vs Hugging Face GPT2Model when the 'bench' extra is "
+                    "installed), its scaling in prompt length and d, and the batched baselines vs scikit-learn. "
+                    "Writes benchmarks.md and benchmarks.json (medians, IQRs, ratios; see icl/bench.py).")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few repetitions: seconds, not conclusions")
+    p.add_argument("--out", metavar="DIR", default=str(REPORTS), help="output folder (default reports/)")
+    p.add_argument("--no-peer", action="store_true", help=f"skip the {PEER_NAME} rows")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    args = p.parse_args(argv)
+    t = time.time()
+    try:
+        res = run_bench(Path(args.out), QUICK if args.quick else FULL, peer=not args.no_peer,
+                        compile_=not args.no_compile,
+                        log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr))
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.json'} in {res['meta']['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Bad input everywhere a user types: one clear line, non-zero exit, no deep traceback.
+
+Three tables: the command line (``python -m icl ...``), config values (``--set`` and
+the dataclasses behind it), and each notebook's papermill parameters (the notebook's
+own validation cell, executed with the bad value injected, plus one real papermill run).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from icl.__main__ import main
+from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
+from icl.notebook import ParameterError
+
+# argv, words the single error line must contain
+CLI_CASES = [
+    (["train", "no-such-run"], ["no-such-run", "linear-w0.00"]),
+    (["train", "linear-w0.00", "--steps", "0"], ["0", ">= 1"]),
+    (["train", "linear-w0.00", "--steps", "abc"], ["abc", "not an integer"]),
+    (["train", "linear-w0.00", "--scale", "huge"], ["huge", "cpu", "paper"]),
+    (["train", "linear-w0.00", "--device", "tpu"], ["tpu", "cuda"]),
+    (["train", "linear-w0.00", "--max-minutes", "-1"], ["-1", "> 0"]),
+    (["train", "linear-w0.00", "--set", "train.lr=fast", "--out", "{tmp}"], ["train.lr", "fast", "float"]),
+    (["train", "linear-w0.00", "--set", "model.width=64", "--out", "{tmp}"], ["model.width", "model.n_embd"]),
+    (["train", "linear-w0.00", "--set", "lr", "--out", "{tmp}"], ["lr", "KEY=VALUE"]),
+    (["train", "linear-w0.00", "--set", "d=8"], ["--out", "linear-w0.00"]),
+    (["train", "linear-w0.00", "--set", "task.nnz=20", "--out", "{tmp}"], ["nnz=20", "10"]),
+    (["train", "linear-w0.00", "--set", "task.weights=0.3,0.3", "--out", "{tmp}"], ["0.3", "sum to 1"]),
+    (["train", "linear-w0.00", "--set", "task.weights=1.5,-0.5", "--out", "{tmp}"], ["1.5", "[0, 1]"]),
+    (["train", "linear-w0.00", "--set", "model.n_head=3", "--out", "{tmp}"], ["n_embd=128", "n_head=3"]),
+    (["train", "linear-w0.00", "--set", "train.schedule=linear", "--out", "{tmp}"], ["linear", "cosine"]),
+    (["train", "linear-w0.00", "--set", "train.batch_size=0", "--out", "{tmp}"], ["batch_size=0", ">= 1"]),
+    (["train", "linear-w0.00", "--set", "model.layout=tokens", "--out", "{tmp}"], ["tokens", "pair"]),
+    (["train", "sine-only", "--set", "task.band=3,1", "--out", "{tmp}"], ["band", "3"]),
+    (["train", "linear-w0.00", "--set", "curriculum.points.end=99", "--out", "{tmp}"], ["99", "n_points=21"]),
+    (["report", "--only", "99"], ["99"]),
+    (["report", "--params", "{tmp}/missing.yaml"], ["missing.yaml"]),
+    (["report", "--timeout", "0"], ["0", ">= 1"]),
+    (["sizing", "launch", "--variants", "huge", "--minutes", "1", "--out", "{tmp}"], ["huge", "base"]),
+]
+
+
+@pytest.mark.parametrize("argv, words", CLI_CASES, ids=[" ".join(a[:4]) for a, _ in CLI_CASES])
+def test_cli_bad_input_gives_one_clear_line(argv, words, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc not in (0, None), err
+    assert "Traceback" not in err
+    line = [ln for ln in err.strip().splitlines() if "error" in ln][-1]
+    for w in words:
+        assert w in line, (w, line)
+    assert not (tmp_path / "state.safetensors").exists()  # nothing was trained
+
+
+def test_cli_bad_run_never_touches_committed_runs(capsys):
+    before = {p: p.stat().st_mtime_ns for p in (ROOT / "data" / "runs").rglob("*") if p.is_file()}
+    assert main(["train", "linear-w0.00", "--set", "train.lr=0"]) == 2
+    after = {p: p.stat().st_mtime_ns for p in (ROOT / "data" / "runs").rglob("*") if p.is_file()}
+    assert before == after
+
+
+# --------------------------------------------------------------------------- config values
+
+CONFIG_CASES = [
+    (dict(classes=("dense", "sparse"), weights=(0.5, 0.5), n_dims=4, nnz=5), ["nnz", "5"]),
+    (dict(classes=("dense", "sparse"), weights=(0.7, 0.7), n_dims=4), ["sum to 1"]),
+    (dict(classes=("dense", "cubic"), weights=(0.5, 0.5), n_dims=4), ["cubic", "dense"]),
+    (dict(classes=("sine",), weights=(1.0,), n_dims=1, band=(2.0, 2.0 - 1e-3)), ["band"]),
+    (dict(classes=("dense",), weights=(1.0, 0.0), n_dims=4), ["one entry per class"]),
+]
+
+
+@pytest.mark.parametrize("kwargs, words", CONFIG_CASES)
+def test_task_config_rejects(kwargs, words):
+    with pytest.raises(ValueError) as e:
+        TaskConfig(**kwargs)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_override_round_trips_and_shortcut_d():
+    cfg = get_run_config("linear-w0.00").override({"d": "8", "train.lr": "3e-3", "model.n_layer": "6"})
+    assert (cfg.task.n_dims, cfg.model.n_dims, cfg.curriculum.dims.end) == (8, 8, 8)
+    assert cfg.train.lr == 3e-3 and cfg.model.n_layer == 6
+    assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+# --------------------------------------------------------------------------- notebook parameters
+
+
+def validation_source(notebook: str) -> str:
+    """The notebook's validation cell, up to (not including) the model loading."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "check(" in "".join(c["source"]))
+    return src.split("setup(seed)")[0]
+
+
+def parameters_of(notebook: str) -> dict:
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    ns: dict = {}
+    exec(src, ns)
+    return {k: v for k, v in ns.items() if not k.startswith("__")}
+
+
+NOTEBOOK_CASES = [
+    ("01_model_selection.ipynb", "n_eval", "many"),
+    ("01_model_selection.ipynb", "n_eval", 0),
+    ("01_model_selection.ipynb", "seed", -1),
+    ("01_model_selection.ipynb", "ks", [-1]),
+    ("01_model_selection.ipynb", "ks", []),
+    ("01_model_selection.ipynb", "ks", 5),
+    ("01_model_selection.ipynb", "runs", ["no-such-run"]),
+    ("01_model_selection.ipynb", "lasso_alphas", [0.0]),
+    ("01_model_selection.ipynb", "allow_partial", "yes"),
+    ("02_sparsity_sweep.ipynb", "mix_run", "no-such-run"),
+    ("02_sparsity_sweep.ipynb", "n_eval", 12.5),
+    ("02_sparsity_sweep.ipynb", "ks", [0]),
+    ("02_sparsity_sweep.ipynb", "seed", "1"),
+]
+
+
+@pytest.mark.parametrize("notebook, name, value", NOTEBOOK_CASES)
+def test_notebook_parameters_are_validated(notebook, name, value):
+    ns = {**parameters_of(notebook), name: value}
+    with pytest.raises(ValueError) as e:  # ParameterError is a ValueError
+        exec(validation_source(notebook), ns)
+    msg = str(e.value)
+    assert f"{name}=" in msg, msg
+    shown = [repr(value), repr(value[0])] if isinstance(value, list) and value else [repr(value)]
+    assert any(s in msg for s in shown), msg
+    assert "\n" not in msg.strip()
+
+
+def test_notebook_defaults_pass_validation():
+    for nb in ("01_model_selection.ipynb", "02_sparsity_sweep.ipynb"):
+        exec(validation_source(nb), parameters_of(nb))
+
+
+@pytest.mark.slow
+def test_papermill_bad_parameter_fails_with_the_message(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    with pytest.raises(papermill.PapermillExecutionError) as e:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "02_sparsity_sweep.ipynb"), str(tmp_path / "o.ipynb"),
+                                   parameters={"n_eval": "many"}, cwd=str(ROOT / "notebooks"), progress_bar=False,
+                                   kernel_name="python3")
+    assert e.value.ename == "ParameterError"
+    assert re.search(r"n_eval='many'.*expected int", e.value.evalue)
+    assert issubclass(ParameterError, ValueError)
