@@ -123,3 +123,101 @@ def plot_distance(sw, k_index: int, ax=None, title: str = ""):
     ax.set_title(title or f"k = {sw.ks[k_index]}")
     ax.grid(alpha=0.3)
     return ax
+
+
+# --------------------------------------------------------------------------- chapters 3-5
+
+__all__ += ["plot_error_curves", "plot_vs", "plot_example"]
+
+_RUN_COLORS.update({
+    "linear-only": "#1f77b4", "relu-only": "#d62728", "linear-relu-w0.50": "#2ca02c",
+    "line-only": "#1f77b4", "sine-only": "#d62728", "line-sine-w0.50": "#2ca02c",
+})
+_BASELINE_COLORS.update({
+    "ReLU net (GD)": "#ff7f0e", "Bayes line": "#17becf", "Bayes sine": "#bcbd22", "combined fit": "#7b4173",
+    "Bayes line/sine w=0.5": "#e377c2", "Bayes sine, known omega": "#8c6d31",
+})
+
+
+def _style(name: str) -> dict:
+    base = _is_baseline(name) or name in _BASELINE_COLORS
+    return dict(color=color_of(name), ls="--" if base else "-", lw=1.2 if base else 1.8)
+
+
+def plot_error_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
+                      ylim: tuple[float, float] | None = (0, 1.25), logy: bool = False, floor: float = 1e-4):
+    """Like :func:`plot_curves`, for curves known at some k only (NaN elsewhere: drawn
+    as markers joined over the known k) and optionally on a log scale (errors below
+    ``floor`` drawn at ``floor``)."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for name in names or list(curves):
+        if name not in curves:
+            continue
+        c, st = curves[name], _style(name)
+        ok = np.isfinite(c.mean)
+        sparse = not ok[1:].all()
+        clip = (lambda a: np.maximum(a, floor)) if logy else (lambda a: a)  # noqa: E731
+        ax.plot(c.ks[ok], clip(c.mean[ok]), marker="o" if sparse else None, ms=3, label=name, **st)
+        ax.fill_between(c.ks[ok], clip(c.lo[ok]), clip(c.hi[ok]), color=st["color"], alpha=0.15, lw=0)
+    ax.set_xlabel("in-context examples k")
+    ax.set_ylabel("normalised squared error" + (f" (floor {floor:g})" if logy else ""))
+    if logy:
+        ax.set_yscale("log")
+        if ylim and ylim[0] > 0:
+            ax.set_ylim(*ylim)
+    elif ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_vs(sweep, names: Sequence[str] | None = None, ax=None, title: str = "", logx: bool = False,
+            logy: bool = False, band: tuple[float, float] | None = None, ref: float | None = None,
+            ylim: tuple[float, float] | None = None, floor: float = 1e-4):
+    """Error at one k against a parameter of the prompts (a :class:`icl.chapters.Sweep`).
+
+    ``band`` shades the pretraining range of that parameter, ``ref`` marks its
+    pretraining value; with ``logy`` errors below ``floor`` are drawn at ``floor``."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    if band is not None:
+        ax.axvspan(*band, color="#999999", alpha=0.18, lw=0, label="pretraining range")
+    if ref is not None:
+        ax.axvline(ref, color="#999999", ls=":", lw=1.5, label="pretraining value")
+    clip = (lambda a: np.maximum(a, floor)) if logy else (lambda a: a)  # noqa: E731
+    for name in names or list(sweep.error):
+        if name not in sweep.error:
+            continue
+        st = _style(name)
+        ax.plot(sweep.values, clip(sweep.error[name]), marker="o", ms=3, label=name, **st)
+        ax.fill_between(sweep.values, clip(sweep.lo[name]), clip(sweep.hi[name]), color=st["color"], alpha=0.15,
+                        lw=0)
+    ax.set_xlabel(sweep.label)
+    ax.set_ylabel(f"normalised squared error at k = {sweep.k}" + (f" (floor {floor:g})" if logy else ""))
+    if logx:
+        ax.set_xscale("log", base=2)
+    if logy:
+        ax.set_yscale("log")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_example(ex, names: Sequence[str] | None = None, ax=None, ylim: tuple[float, float] | None = (-4, 4)):
+    """One prompt (an :class:`icl.chapters.Example`): the true function, the in-context
+    points and each predictor's curve given those points."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    ax.plot(ex.x_grid, ex.y_true, color="black", lw=2.2, alpha=0.35, label="true function")
+    for name in names or list(ex.preds):
+        if name in ex.preds:
+            ax.plot(ex.x_grid, ex.preds[name], label=name, **_style(name))
+    ax.scatter(ex.x_ctx, ex.y_ctx, s=14, color="black", zorder=5, label=f"{len(ex.x_ctx)} in-context points")
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_title(ex.title)
+    ax.grid(alpha=0.3)
+    return ax

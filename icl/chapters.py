@@ -1,0 +1,478 @@
+"""Chapters 3-5 as computations: what each evaluates, and the verdicts of C6-C8.
+
+This module owns the logic behind notebooks 03-05, in the style of :mod:`icl.claims`
+(which owns chapters 1-2 and the :class:`~icl.claims.Verdict` type):
+
+* chapter 3, :func:`nonlinear_chapter` / :func:`verdict_c6`: the linear + ReLU-network
+  mixture against the single-class models, on dense linear and on ReLU prompts (d = 10);
+* chapter 4, :func:`combination_chapter` / :func:`verdict_c7`: the 1-D line + sine
+  mixture on pure lines, pure sines and their convex combinations
+  ``a * line + (1 - a) * sine``, against a fit that knows the combined class;
+* chapter 5, :func:`extremes_chapter` / :func:`verdict_c8`: the sine models against the
+  Bayes-optimal predictor in the pretraining band, and every model on sinusoid
+  frequencies, slope scales and input scales far outside pretraining.
+
+All predictors of one comparison are scored on the same prompts (paired), drawn from
+the evaluation stream; sweeps over a parameter reuse one seed for every value, so
+neighbouring values share their inputs and function draws (common random numbers).
+A verdict is HELD, NOT HELD or NOT TESTED (a run it needs is not trained yet, named in
+the verdict); thresholds are arguments with the values fixed before training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .baselines import (KNN, BayesDense, BayesLine, BayesLineSine, BayesSine, CombinedFit, LeastSquares,
+                        ReluNetGD, restricted)
+from .claims import Verdict, _fmt, _max_gap, _need
+from .config import EVAL, stream_generator
+from .evaluate import Curve, Prompts, bootstrap_ci, errors, evaluate, predict, sample_prompts
+from .tasks import ConvexCombination, DenseLinear, FunctionClass, Line1D, ReluNet, Sine1D, Task, sample_xs
+
+__all__ = [
+    "Sweep", "Example", "Scaled", "check_band", "check_lengths", "example_curves", "doubling_points",
+    "NonlinearChapter", "nonlinear_baselines", "nonlinear_chapter", "verdict_c6",
+    "CombinationChapter", "combination_baselines", "combination_chapter", "verdict_c7",
+    "ExtremesChapter", "extremes_chapter", "verdict_c8",
+]
+
+Predictors = Mapping[str, Callable]
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+@dataclass
+class Sweep:
+    """Error at one k against a parameter of the prompt distribution (a, omega, a scale)."""
+
+    label: str  # the parameter's name, for axes and tables
+    values: np.ndarray  # (V,)
+    k: int
+    error: dict[str, np.ndarray]  # predictor -> (V,) mean error
+    lo: dict[str, np.ndarray]  # 95% bootstrap interval
+    hi: dict[str, np.ndarray]
+
+    def table(self, names: Sequence[str] | None = None):
+        import pandas as pd
+
+        names = [n for n in (names or self.error) if n in self.error]
+        return pd.DataFrame({n: np.round(self.error[n], 3) for n in names},
+                            index=pd.Index(np.round(self.values, 4), name=self.label))
+
+
+@dataclass
+class Example:
+    """One prompt drawn as a curve: the true function on a grid of x, the in-context
+    points, and each predictor's prediction at every grid x given those points."""
+
+    title: str
+    x_ctx: np.ndarray  # (k,)
+    y_ctx: np.ndarray
+    x_grid: np.ndarray  # (G,)
+    y_true: np.ndarray
+    preds: dict[str, np.ndarray]  # name -> (G,)
+
+
+class Scaled(FunctionClass):
+    """``f = scale * g`` for ``g`` from ``base`` (variance ``scale^2`` times the base's)."""
+
+    def __init__(self, base: FunctionClass, scale: float):
+        if not scale > 0:
+            raise ValueError(f"scale={scale!r} must be > 0")
+        self.base, self.scale, self.n_dims = base, float(scale), base.n_dims
+        self.name = f"{base.name} x {scale:g}"
+
+    def variance(self, d_active=None) -> float:
+        return self.scale**2 * self.base.variance(d_active)
+
+    def sample(self, batch_size, generator, d_active=None) -> Task:
+        t, s = self.base.sample(batch_size, generator, d_active), self.scale
+        return Task(lambda xs: s * t.evaluate(xs), t.variance * s**2, t.labels)
+
+
+def check_lengths(models: Mapping[str, torch.nn.Module], n_points: int) -> None:
+    """Every model must accept prompts of ``n_points`` examples."""
+    for name, m in models.items():
+        cap = getattr(getattr(m, "cfg", None), "n_points", None)
+        if cap is not None and cap < n_points:
+            raise ValueError(f"run {name!r} was trained on prompts of {cap} points; this chapter needs {n_points}")
+
+
+def check_band(configs: Mapping, band: Sequence[float]) -> tuple[float, float]:
+    """The sinusoid band of the chapter must be the one the loaded 1-D runs were trained on."""
+    band = (float(band[0]), float(band[1]))
+    for name, cfg in configs.items():
+        if "sine" in cfg.task.classes and tuple(cfg.task.band) != band:
+            raise ValueError(f"band={list(band)} differs from run {name!r}'s pretraining band {list(cfg.task.band)}")
+    return band
+
+
+def _scaled_inputs(fc: FunctionClass, n_prompts: int, n_points: int, seed: int, x_scale: float) -> Prompts:
+    """Prompts with ``x ~ N(0, x_scale^2 I)``, normalised by the variance of the targets at
+    that scale (``x_scale^2`` times the class variance: for linear classes only)."""
+    p = sample_prompts(fc, n_prompts, n_points, seed=seed, x_scale=x_scale)
+    return Prompts(p.xs, p.ys, p.variance * x_scale**2, p.labels)
+
+
+def _sweep(predictors: Predictors, label: str, values: Sequence[float], prompts_of: Callable[[float], Prompts],
+           k: int, seed: int, n_boot: int, per_value: Callable[[float], Predictors] | None = None) -> Sweep:
+    """Error at ``k`` of every predictor on the prompts of each value (shared per value);
+    baselines that can are computed at ``k`` only."""
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    predictors = {n: restricted(f, [k]) for n, f in predictors.items()}
+    for v in values:
+        p = prompts_of(float(v))
+        extra = {n: restricted(f, [k]) for n, f in (per_value(float(v)) if per_value else {}).items()}
+        for name, f in {**predictors, **extra}.items():
+            m, l, h = bootstrap_ci(errors(predict(f, p), p)[:, k], n_boot=n_boot, seed=seed)
+            rows.setdefault(name, []).append((float(m), float(l), float(h)))
+    col = lambda j: {n: np.array([r[j] for r in rs]) for n, rs in rows.items()}  # noqa: E731
+    return Sweep(label, np.asarray(values, dtype=float), k, col(0), col(1), col(2))
+
+
+def example_curves(predictors: Predictors, fc: FunctionClass, k: int, seed: int, title: str = "",
+                   x_range: tuple[float, float] = (-3.0, 3.0), n_grid: int = 121) -> Example:
+    """One 1-D prompt of ``k`` examples, and every predictor's curve ``x -> f_hat(x | prompt)``."""
+    if fc.n_dims != 1:
+        raise ValueError("example curves are drawn for 1-D classes only")
+    g = stream_generator(seed, 0, EVAL)
+    xs = sample_xs(1, k, 1, g)
+    task = fc.sample(1, g)
+    ys = task.evaluate(xs)
+    xg = torch.linspace(*x_range, n_grid)
+    y_true = task.evaluate(xg.reshape(1, n_grid, 1))[0]
+    # one prompt per grid point: the k examples, then the grid x as the query
+    X = torch.cat([xs.expand(n_grid, k, 1), xg.reshape(n_grid, 1, 1)], 1)
+    Y = torch.cat([ys.expand(n_grid, k), torch.zeros(n_grid, 1)], 1)
+    batch = Prompts(X, Y, torch.ones(n_grid), torch.zeros(n_grid, dtype=torch.long))
+    preds = {name: predict(restricted(f, [k]), batch)[:, k].numpy() for name, f in predictors.items()}
+    return Example(title, xs[0, :, 0].numpy(), ys[0].numpy(), xg.numpy(), y_true.numpy(), preds)
+
+
+def doubling_points(values: np.ndarray, err: np.ndarray, low: float, high: float, ref: float
+                    ) -> tuple[float | None, float | None]:
+    """Scanning outward from the interval [low, high]: the first value below and the first
+    above where the error reaches ``2 * ref`` (None when it never does in the sweep)."""
+    pairs = sorted(zip(np.asarray(values, dtype=float), np.asarray(err, dtype=float)))
+    first = lambda seq: next((float(v) for v, e in seq if e >= 2 * ref), None)  # noqa: E731
+    return first([p for p in pairs if p[0] < low][::-1]), first([p for p in pairs if p[0] > high])
+
+
+def _table(groups: Mapping[str, Mapping[str, Curve]], ks: Sequence[int]):
+    import pandas as pd
+
+    rows = []
+    for task, curves in groups.items():
+        for name, c in curves.items():
+            rows.append({"prompts": task, "predictor": name,
+                         **{f"k={k}": round(float(c.mean[k]), 3) for k in ks if k < len(c.mean)}})
+    return pd.DataFrame(rows)
+
+
+def _v(x: float | None) -> str:
+    return "none in the sweep" if x is None else f"{x:g}"
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+
+@dataclass
+class NonlinearChapter:
+    """Curves of every model and baseline on dense linear and on ReLU-network prompts."""
+
+    linear: dict[str, Curve]
+    relu: dict[str, Curve]
+    missing: list[str]
+    n_prompts: int
+
+    def table(self, ks: Sequence[int]):
+        return _table({"linear": self.linear, "ReLU net": self.relu}, ks)
+
+
+def nonlinear_baselines(d: int = 10, hidden: int = 100, relu_ks: Sequence[int] | None = (1, 2, 5, 10, 20, 30, 40),
+                        relu_steps: int = 100, seed: int = 0) -> dict:
+    """Reference predictors for chapter 3 (unit-variance classes)."""
+    return {
+        "least squares": LeastSquares(),
+        "Bayes dense": BayesDense(1 / math.sqrt(d)),
+        "ReLU net (GD)": ReluNetGD(hidden, steps=relu_steps, seed=seed, ks=None if relu_ks is None else list(relu_ks)),
+        "3-NN": KNN(3),
+    }
+
+
+def nonlinear_chapter(models: Mapping[str, torch.nn.Module], baselines: Predictors | None = None, d: int = 10,
+                      hidden: int = 100, n_points: int = 41, n_prompts: int = 1280, seed: int = 3,
+                      missing: Sequence[str] = (), n_boot: int = 1000) -> NonlinearChapter:
+    check_lengths(models, n_points)
+    preds = {**models, **(baselines if baselines is not None else nonlinear_baselines(d, hidden))}
+    return NonlinearChapter(
+        linear=evaluate(preds, DenseLinear(d, normalize=True), n_prompts, n_points, seed=seed, n_boot=n_boot),
+        relu=evaluate(preds, ReluNet(d, hidden, normalize=True), n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
+        missing=list(missing), n_prompts=n_prompts,
+    )
+
+
+def verdict_c6(ch: NonlinearChapter, mix: str = "linear-relu-w0.50", linear_only: str = "linear-only",
+               relu_only: str = "relu-only", tol: float = 0.05) -> Verdict:
+    """C6: the mixture model is within ``tol`` of each single-class model on its class, at every k >= 1."""
+    v = _need(ch.linear, [mix, linear_only, relu_only], "C6")
+    if v:
+        return v
+    ks = np.arange(1, ch.linear[mix].mean.shape[0])
+    gl, kl = _max_gap(ch.linear[mix], ch.linear[linear_only], ks)
+    gr, kr = _max_gap(ch.relu[mix], ch.relu[relu_only], ks)
+    held = gl <= tol and gr <= tol
+    return Verdict("C6", "HELD" if held else "NOT HELD", [
+        f"linear prompts: max |{mix} - {linear_only}| = {_fmt(gl)} at k={kl} (criterion <= {tol})",
+        f"ReLU-net prompts: max |{mix} - {relu_only}| = {_fmt(gr)} at k={kr} (criterion <= {tol})",
+    ])
+
+
+# --------------------------------------------------------------------------- chapter 4
+
+
+@dataclass
+class CombinationChapter:
+    """Chapter 4: full curves on pure lines (a = 1) and pure sines (a = 0), and error at a
+    few k against the mixing weight a of ``a * line + (1 - a) * sine``."""
+
+    line: dict[str, Curve]  # a = 1, prompts of n_points
+    sine: dict[str, Curve]  # a = 0
+    a_values: np.ndarray
+    ks: list[int]
+    by_a: dict[float, dict[str, Curve]]  # a -> curves on prompts of max(ks) + 1 points (baselines: NaN off ks)
+    examples: dict[float, Example]
+    missing: list[str]
+    n_prompts: int
+
+    def at_k(self, k: int) -> Sweep:
+        """Error at ``k`` against a (from the sweep's curves)."""
+        names = list(next(iter(self.by_a.values())))
+        get = lambda attr, n: np.array([float(getattr(self.by_a[a][n], attr)[k]) for a in self.a_values])  # noqa: E731
+        return Sweep("a", self.a_values, k, {n: get("mean", n) for n in names}, {n: get("lo", n) for n in names},
+                     {n: get("hi", n) for n in names})
+
+    def table(self, ks: Sequence[int] | None = None):
+        """Rows: predictor and k; columns: a."""
+        import pandas as pd
+
+        rows = []
+        for k in ks or self.ks:
+            sw = self.at_k(k)
+            for n, e in sw.error.items():
+                rows.append({"predictor": n, "k": k, **{f"a={a:g}": round(float(x), 3) for a, x in zip(sw.values, e)}})
+        return pd.DataFrame(rows)
+
+
+def combination_baselines(band: Sequence[float] = (1.0, 3.0), w_line: float = 0.5, n_omega: int = 128,
+                          n_phi: int = 256) -> dict:
+    """Reference predictors for chapter 4: the combined-class fit, the Bayes-optimal
+    predictor of the mixture prior, and the line prior's posterior mean."""
+    band = tuple(band)
+    return {
+        "combined fit": CombinedFit(band),
+        f"Bayes line/sine w={w_line:g}": BayesLineSine(w_line, band=band, n_omega=n_omega, n_phi=n_phi),
+        "Bayes line": BayesLine(),
+    }
+
+
+def combination_chapter(models: Mapping[str, torch.nn.Module], baselines: Predictors | None = None,
+                        a_values: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
+                        ks: Sequence[int] = (5, 10, 20), band: Sequence[float] = (1.0, 3.0), n_points: int = 41,
+                        n_prompts: int = 1280, seed: int = 4, example_a: Sequence[float] = (0.0, 0.5, 1.0),
+                        example_k: int = 20, missing: Sequence[str] = (), n_boot: int = 1000) -> CombinationChapter:
+    ks = sorted(int(k) for k in ks)
+    if ks[-1] >= n_points:
+        raise ValueError(f"ks={ks} must be < n_points={n_points}")
+    check_lengths(models, n_points)
+    band = tuple(float(b) for b in band)
+    preds = {**models, **(baselines if baselines is not None else combination_baselines(band))}
+    line, sine = Line1D(), Sine1D(band)
+    comb = lambda a: ConvexCombination(line, sine, float(a))  # noqa: E731
+    n_sweep = ks[-1] + 1  # the sweep is read at k <= max(ks): shorter prompts, same estimates
+    at_ks = {n: restricted(f, ks) for n, f in preds.items()}  # grid baselines: computed at ks only
+    by_a = {float(a): evaluate(at_ks, comb(a), n_prompts, n_sweep, seed=seed, n_boot=n_boot) for a in a_values}
+    examples = {float(a): example_curves(preds, comb(a), example_k, seed=seed + 100, title=f"a = {a:g}")
+                for a in example_a}
+    return CombinationChapter(
+        line=evaluate(preds, line, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
+        sine=evaluate(preds, sine, n_prompts, n_points, seed=seed + 2, n_boot=n_boot),
+        a_values=np.asarray([float(a) for a in a_values]), ks=ks, by_a=by_a, examples=examples,
+        missing=list(missing), n_prompts=n_prompts,
+    )
+
+
+def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: str = "line-only",
+               sine_only: str = "sine-only", fit: str = "combined fit", tol: float = 0.05, a_mid: float = 0.5,
+               k: int = 20, ratio: float = 3.0, n_boot: int = 1000, seed: int = 0) -> Verdict:
+    """C7: the mixture model is within ``tol`` of the matching single-class model on pure
+    lines and on pure sines at every k >= 1, and on the combination ``a_mid`` its error at
+    ``k`` is at least ``ratio`` times the combined-class fit's, with the 95% paired
+    bootstrap interval of the difference above 0."""
+    v = _need(ch.line, [mix, line_only, sine_only], "C7")
+    if v:
+        return v
+    if a_mid not in ch.by_a or k not in range(len(ch.by_a[a_mid][mix].mean)):
+        return Verdict("C7", "NOT TESTED", [f"the sweep has no a={a_mid:g} or no k={k}"])
+    ks = np.arange(1, ch.line[mix].mean.shape[0])
+    gl, kl = _max_gap(ch.line[mix], ch.line[line_only], ks)
+    gs, kg = _max_gap(ch.sine[mix], ch.sine[sine_only], ks)
+    curves = ch.by_a[a_mid]
+    e_mix, e_fit = curves[mix].per_prompt[:, k], curves[fit].per_prompt[:, k]
+    diff, lo, hi = bootstrap_ci(e_mix - e_fit, n_boot=n_boot, seed=seed)
+    m_mix, m_fit = float(e_mix.mean()), float(e_fit.mean())
+    fails = m_mix >= ratio * m_fit and float(lo) > 0
+    held = gl <= tol and gs <= tol and fails
+    details = [
+        f"a=1 (lines): max |{mix} - {line_only}| = {_fmt(gl)} at k={kl} (criterion <= {tol})",
+        f"a=0 (sines): max |{mix} - {sine_only}| = {_fmt(gs)} at k={kg} (criterion <= {tol})",
+        f"a={a_mid:g}, k={k}: {mix} {_fmt(m_mix)} vs {fit} {_fmt(m_fit)} (criterion: at least {ratio:g}x); "
+        f"paired difference {_fmt(float(diff))} [95% CI {_fmt(float(lo))}, {_fmt(float(hi))}] (criterion: CI above 0)",
+    ]
+    bayes = [n for n in curves if n.startswith("Bayes line/sine")]
+    if bayes:
+        details.append(f"for reference, {bayes[0]} (the pretraining prior) at a={a_mid:g}, k={k}: "
+                       f"{_fmt(float(curves[bayes[0]].mean[k]))}")
+    return Verdict("C7", "HELD" if held else "NOT HELD", details)
+
+
+# --------------------------------------------------------------------------- chapter 5
+
+
+@dataclass
+class ExtremesChapter:
+    """Chapter 5: in-band sine curves, and error at ``k`` against omega, slope scale and
+    input scale (1-D line and d-dimensional dense linear)."""
+
+    in_band: dict[str, Curve]
+    omega: Sweep
+    slope_1d: Sweep
+    input_1d: Sweep
+    slope_nd: Sweep
+    input_nd: Sweep
+    band: tuple[float, float]
+    examples: dict[float, Example]
+    missing: list[str]
+    n_prompts: int
+
+    def sweeps(self) -> dict[str, Sweep]:
+        return {"omega": self.omega, "slope scale (1-D)": self.slope_1d, "input scale (1-D)": self.input_1d,
+                "slope scale (d-dim)": self.slope_nd, "input scale (d-dim)": self.input_nd}
+
+    def table(self, ks: Sequence[int]):
+        return _table({"sine in band": self.in_band}, ks)
+
+
+DEFAULT_OMEGAS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 3.75, 4.5, 5.5, 6.5, 8.0)
+DEFAULT_SCALES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[str] = ("sine-only", "line-sine-w0.50"),
+                     line_runs: Sequence[str] = ("line-only", "line-sine-w0.50"),
+                     linear_runs: Sequence[str] = ("linear-only",), band: Sequence[float] = (1.0, 3.0),
+                     omegas: Sequence[float] = DEFAULT_OMEGAS, scales: Sequence[float] = DEFAULT_SCALES,
+                     k: int = 20, d: int = 10, n_points: int = 41, n_prompts: int = 1280, seed: int = 5,
+                     example_omegas: Sequence[float] = (2.0, 0.5, 5.0), example_k: int = 20,
+                     n_omega: int = 128, n_phi: int = 256, missing: Sequence[str] = (),
+                     n_boot: int = 1000) -> ExtremesChapter:
+    band = (float(band[0]), float(band[1]))
+    check_lengths(models, n_points)
+    if not 1 <= k < n_points:
+        raise ValueError(f"k={k} must be in 1..n_points-1={n_points - 1}")
+    pick = lambda names: {n: models[n] for n in names if n in models}  # noqa: E731
+    sines, lines, linears = pick(sine_runs), pick(line_runs), pick(linear_runs)
+    bayes_sine = BayesSine(band, n_omega=n_omega, n_phi=n_phi)
+    known = lambda w: {"Bayes sine, known omega": BayesSine((w, w), n_phi=n_phi)}  # noqa: E731
+    n_sweep = k + 1
+    in_band = evaluate({**sines, "Bayes sine": bayes_sine, "3-NN": KNN(3)}, Sine1D(band), n_prompts, n_points,
+                       seed=seed, n_boot=n_boot)
+    omega = _sweep({**sines, "Bayes sine": bayes_sine}, "omega", omegas,
+                   lambda w: sample_prompts(Sine1D((w, w)), n_prompts, n_sweep, seed=seed + 1), k, seed, n_boot,
+                   per_value=known)
+    ref_1d = {"least squares": LeastSquares(), "Bayes line": BayesLine()}
+    slope_1d = _sweep({**lines, **ref_1d}, "slope scale", scales,
+                      lambda s: sample_prompts(Line1D(s), n_prompts, n_sweep, seed=seed + 2), k, seed, n_boot)
+    input_1d = _sweep({**lines, **ref_1d}, "input scale", scales,
+                      lambda c: _scaled_inputs(Line1D(), n_prompts, n_sweep, seed + 3, c), k, seed, n_boot)
+    dense = DenseLinear(d, normalize=True)
+    ref_nd = {"least squares": LeastSquares()}
+    slope_nd = _sweep({**linears, **ref_nd}, "slope scale", scales,
+                      lambda s: sample_prompts(Scaled(dense, s), n_prompts, n_sweep, seed=seed + 4), k, seed, n_boot)
+    input_nd = _sweep({**linears, **ref_nd}, "input scale", scales,
+                      lambda c: _scaled_inputs(dense, n_prompts, n_sweep, seed + 5, c), k, seed, n_boot)
+    examples = {}
+    for w in example_omegas:
+        where = "in band" if band[0] <= w <= band[1] else "outside the band"
+        examples[float(w)] = example_curves({**sines, "Bayes sine": bayes_sine, **known(float(w))},
+                                            Sine1D((w, w)), example_k, seed=seed + 100,
+                                            title=f"omega = {w:g} ({where})")
+    return ExtremesChapter(in_band, omega, slope_1d, input_1d, slope_nd, input_nd, band, examples,
+                           list(missing), n_prompts)
+
+
+def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
+               unstable: float) -> tuple[bool, bool, str]:
+    """Near [low, high] (within a factor ``near``) the error stays within ``ref + tol``;
+    far from it (beyond a factor ``far``) the worst error reaches ``unstable``."""
+    v, e = sw.values, sw.error[name]
+    outside = (v < low) | (v > high)
+    near_mask = outside & (v >= low / near) & (v <= high * near)
+    far_mask = (v <= low / far) | (v >= high * far)
+    near_ok = bool(near_mask.any()) and bool((e[near_mask] <= ref + tol).all())
+    far_ok = bool(far_mask.any()) and float(e[far_mask].max()) >= unstable
+    below, above = doubling_points(v, e, low, high, ref)
+    worst_near = float(e[near_mask].max()) if near_mask.any() else float("nan")
+    i_far = int(np.argmax(np.where(far_mask, e, -np.inf)))
+    text = (f"{name}, {sw.label} at k={sw.k}: reference {_fmt(ref)}; error doubles at {sw.label} "
+            f"{_v(below)} (below) and {_v(above)} (above); near (within x{near:g}) worst {_fmt(worst_near)} "
+            f"(criterion <= {_fmt(ref + tol)}); far (beyond x{far:g}) worst {_fmt(float(e[i_far]))} "
+            f"at {v[i_far]:g} (criterion >= {unstable})")
+    return near_ok, far_ok, text
+
+
+def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
+               linear_run: str = "linear-only", tol: float = 0.05, near: float = 2.0, near_omega: float = 1.2,
+               far: float = 8.0, far_omega: float = 2.0, unstable: float = 0.2) -> Verdict:
+    """C8, three parts, all needed for HELD:
+
+    1. in band, the sine model's error exceeds the Bayes-optimal one by at most ``tol``
+       on average over k = 1..n-1;
+    2. frequency: just outside the band (within a factor ``near_omega`` of its edges)
+       the error at k stays within ``tol`` of the in-band average; far outside (a factor
+       ``far_omega`` or more) the worst error is at least ``unstable``;
+    3. slope and input scale (1-D line model and d-dim linear model): at scales within a
+       factor ``near`` of 1 the error stays within ``tol`` of the error at scale 1; at
+       scales a factor ``far`` or more away the worst error is at least ``unstable``.
+
+    Also reported: where the error first doubles on each side.
+    """
+    v = _need({**ch.in_band, **ch.slope_1d.error, **ch.slope_nd.error}, [sine_run, line_run, linear_run], "C8")
+    if v:
+        return v
+    ks = np.arange(1, ch.in_band[sine_run].mean.shape[0])
+    excess = ch.in_band[sine_run].mean[ks] - ch.in_band["Bayes sine"].mean[ks]
+    ok_band = float(excess.mean()) <= tol
+    worst = int(ks[np.argmax(excess)])
+    details = [f"in band {list(ch.band)}: {sine_run} - Bayes sine: mean excess {_fmt(float(excess.mean()))} over "
+               f"k=1..{ks[-1]} (criterion <= {tol}); largest {_fmt(float(excess.max()))} at k={worst}"]
+    lo, hi = ch.band
+    w = ch.omega.values
+    in_band = (w >= lo) & (w <= hi)
+    e_in = float(ch.omega.error[sine_run][in_band].mean())
+    checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable)]
+    for sw, name in ((ch.slope_1d, line_run), (ch.input_1d, line_run), (ch.slope_nd, linear_run),
+                     (ch.input_nd, linear_run)):
+        one = np.isclose(sw.values, 1.0)
+        if not one.any():
+            return Verdict("C8", "NOT TESTED", [f"the {sw.label} sweep has no scale 1 to compare with"])
+        checks.append(_stability(sw, name, 1.0, 1.0, float(sw.error[name][one][0]), near, far, tol, unstable))
+    held = ok_band and all(n and f for n, f, _ in checks)
+    details += [t for _, _, t in checks]
+    return Verdict("C8", "HELD" if held else "NOT HELD", details)

@@ -1,0 +1,199 @@
+"""Chapters 3-5: verdict logic on synthetic numbers, sweeps, examples, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from icl import chapters
+from icl.baselines import BayesLine, CombinedFit, LeastSquares, ReluNetGD, Zero
+from icl.chapters import (CombinationChapter, ExtremesChapter, NonlinearChapter, Scaled, Sweep, doubling_points,
+                          verdict_c6, verdict_c7, verdict_c8)
+from icl.config import get_run_config
+from icl.evaluate import Curve, errors, sample_prompts
+from icl.model import TransformerModel
+from icl.tasks import ConvexCombination, DenseLinear, Line1D, Sine1D
+
+
+def curve(name, values, per_prompt=None):
+    m = np.asarray(values, dtype=float)
+    return Curve(name, m, m - 0.01, m + 0.01, per_prompt if per_prompt is not None else np.tile(m, (4, 1)))
+
+
+def decay(n=41, scale=1.0):
+    return scale * np.clip((12 - np.arange(n)) / 12, 0.01, None)
+
+
+# --------------------------------------------------------------------------- C6
+
+
+def nonlinear(shift=0.0):
+    lin = {"linear-only": curve("l", decay()), "relu-only": curve("r", decay() + 0.4),
+           "linear-relu-w0.50": curve("m", decay() + shift)}
+    relu = {"linear-only": curve("l", decay() + 0.3), "relu-only": curve("r", decay(scale=0.8)),
+            "linear-relu-w0.50": curve("m", decay(scale=0.8) + 0.02)}
+    return NonlinearChapter(lin, relu, [], 4)
+
+
+def test_c6_verdicts():
+    assert verdict_c6(nonlinear()).status == "HELD"
+    v = verdict_c6(nonlinear(shift=0.1))
+    assert v.status == "NOT HELD" and "0.100" in str(v)
+    ch = nonlinear()
+    for curves in (ch.linear, ch.relu):
+        del curves["relu-only"]
+    v = verdict_c6(ch)
+    assert v.status == "NOT TESTED" and "relu-only" in str(v)
+
+
+# --------------------------------------------------------------------------- C7
+
+
+def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False):
+    rng = np.random.default_rng(0)
+    P, n = 200, 21
+    def at(a):
+        per = {"line-sine-w0.50": np.full((P, n), mix_mid if a == 0.5 else 0.02),
+               "combined fit": np.full((P, n), fit_mid)}
+        if noisy:  # mean difference zero: the interval must straddle 0
+            per["line-sine-w0.50"] = fit_mid + rng.normal(0, 0.05, (P, n))
+        return {k: curve(k, v.mean(0), v) for k, v in per.items()}
+    line = {"line-only": curve("l", decay()), "sine-only": curve("s", decay() + 0.5),
+            "line-sine-w0.50": curve("m", decay() + gap)}
+    sine = {"line-only": curve("l", decay() + 0.6), "sine-only": curve("s", decay()),
+            "line-sine-w0.50": curve("m", decay() + 0.01)}
+    a = np.round(np.linspace(0, 1, 11), 2)
+    return CombinationChapter(line, sine, a, [5, 10, 20], {float(x): at(float(x)) for x in a}, {}, [], P)
+
+
+def test_c7_verdicts():
+    v = verdict_c7(combination())
+    assert v.status == "HELD", str(v)
+    assert "0.500" in str(v) and "CI" in str(v)
+    assert verdict_c7(combination(gap=0.2)).status == "NOT HELD"
+    assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
+    assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
+    ch = combination()
+    del ch.line["sine-only"]
+    assert verdict_c7(ch).status == "NOT TESTED" and "sine-only" in str(verdict_c7(ch))
+
+
+def test_combination_sweep_at_k_and_table():
+    ch = combination()
+    sw = ch.at_k(20)
+    assert sw.label == "a" and sw.error["line-sine-w0.50"][5] == pytest.approx(0.5)
+    assert list(ch.table([20]).columns[:3]) == ["predictor", "k", "a=0"]
+
+
+# --------------------------------------------------------------------------- C8
+
+
+def sweep(label, values, err, k=20):
+    err = {n: np.asarray(e, dtype=float) for n, e in err.items()}
+    return Sweep(label, np.asarray(values, dtype=float), k, err, {n: e - 0.01 for n, e in err.items()},
+                 {n: e + 0.01 for n, e in err.items()})
+
+
+def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0):
+    om = np.array(chapters.DEFAULT_OMEGAS)
+    by_omega = {0.75: 0.06, 0.9: 0.045, 3.3: 0.045 + near_bump, 3.75: 0.08, 4.5: 0.12, 5.5: 0.15}
+    e_om = np.array([far_err if (w <= 0.5 or w >= 6) else by_omega.get(w, 0.02) for w in om])
+    sc = np.array(chapters.DEFAULT_SCALES)
+    e_sc = 0.01 + 0.5 * np.abs(np.log2(sc)) ** 2 / 9 * far_err
+    e_sc[np.isin(sc, [0.5, 2.0])] = 0.03
+    ib = {"sine-only": curve("s", decay() + band_excess), "Bayes sine": curve("b", decay())}
+    return ExtremesChapter(
+        in_band=ib, omega=sweep("omega", om, {"sine-only": e_om}),
+        slope_1d=sweep("slope scale", sc, {"line-only": e_sc}), input_1d=sweep("input scale", sc, {"line-only": e_sc}),
+        slope_nd=sweep("slope scale", sc, {"linear-only": e_sc}),
+        input_nd=sweep("input scale", sc, {"linear-only": e_sc}), band=(1.0, 3.0), examples={}, missing=[],
+        n_prompts=4)
+
+
+def test_c8_verdicts():
+    v = verdict_c8(extremes())
+    assert v.status == "HELD", str(v)
+    assert "error doubles at omega 0.9 (below) and 3.3 (above)" in str(v)
+    assert verdict_c8(extremes(near_bump=0.2)).status == "NOT HELD"  # breaks just outside the band
+    assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
+    assert verdict_c8(extremes(band_excess=0.1)).status == "NOT HELD"  # not near Bayes in band
+    ch = extremes()
+    del ch.slope_nd.error["linear-only"]
+    assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
+
+
+def test_doubling_points():
+    v = np.array([0.25, 0.5, 1.0, 2.0, 4.0])
+    assert doubling_points(v, np.array([0.5, 0.1, 0.1, 0.15, 0.3]), 1.0, 1.0, 0.1) == (0.25, 4.0)
+    assert doubling_points(v, np.array([0.1, 0.1, 0.1, 0.1, 0.1]), 1.0, 1.0, 0.1) == (None, None)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_scaled_class_and_scaled_inputs_keep_the_zero_predictor_at_one():
+    fc = Scaled(DenseLinear(10, normalize=True), 8.0)
+    assert fc.variance() == pytest.approx(64.0)
+    p = sample_prompts(fc, 2000, 3, seed=1)
+    assert errors(torch.zeros_like(p.ys).double(), p).mean() == pytest.approx(1.0, abs=0.1)
+    q = chapters._scaled_inputs(DenseLinear(10, normalize=True), 2000, 3, 1, 0.125)
+    assert errors(torch.zeros_like(q.ys).double(), q).mean() == pytest.approx(1.0, abs=0.1)
+    with pytest.raises(ValueError, match="scale"):
+        Scaled(Line1D(), 0.0)
+
+
+def test_example_curves_of_an_exact_predictor_follow_the_truth():
+    ex = chapters.example_curves({"combined fit": CombinedFit(), "zero": Zero()},
+                                 ConvexCombination(Line1D(), Sine1D(), 0.5), k=12, seed=3, n_grid=31)
+    assert ex.x_ctx.shape == (12,) and ex.x_grid.shape == ex.y_true.shape == (31,)
+    np.testing.assert_allclose(ex.preds["combined fit"], ex.y_true, atol=1e-3)
+    assert np.all(ex.preds["zero"] == 0)
+
+
+def test_length_and_band_checks():
+    model = TransformerModel(get_run_config("line-only").model)
+    with pytest.raises(ValueError, match="line-only"):
+        chapters.check_lengths({"line-only": model}, 60)
+    with pytest.raises(ValueError, match="band"):
+        chapters.check_band({"sine-only": get_run_config("sine-only")}, [1.0, 4.0])
+    assert chapters.check_band({"sine-only": get_run_config("sine-only")}, [1, 3]) == (1.0, 3.0)
+
+
+# --------------------------------------------------------------------------- end to end, tiny
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    torch.manual_seed(0)
+    names = ["linear-only", "relu-only", "linear-relu-w0.50", "line-only", "sine-only", "line-sine-w0.50"]
+    return {n: TransformerModel(get_run_config(n).model).eval() for n in names}
+
+
+def test_chapters_run_end_to_end_with_and_without_models(untrained):
+    m = untrained
+    nl = {k: m[k] for k in ("linear-only", "relu-only", "linear-relu-w0.50")}
+    cheap = {"least squares": LeastSquares(), "ReLU net (GD)": ReluNetGD(steps=3, ks=[5])}
+    ch3 = chapters.nonlinear_chapter(nl, baselines=cheap, n_prompts=8, n_boot=20)
+    assert verdict_c6(ch3).status in ("HELD", "NOT HELD") and len(ch3.table([1, 5])) == 10
+    assert verdict_c6(chapters.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
+
+    one_d = {k: m[k] for k in ("line-only", "sine-only", "line-sine-w0.50")}
+    base = {"combined fit": CombinedFit(n_omega=16, refine=1), "Bayes line": BayesLine()}
+    ch4 = chapters.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
+                                       example_a=[0.5], example_k=5, n_boot=20)
+    assert verdict_c7(ch4).status in ("HELD", "NOT HELD")
+    assert ch4.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
+    ch4_empty = chapters.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
+                                             example_a=[], n_boot=20)
+    assert verdict_c7(ch4_empty).status == "NOT TESTED"
+
+    ch5 = chapters.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
+                                    scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,
+                                    n_omega=8, n_phi=16, n_boot=20)
+    assert verdict_c8(ch5).status in ("HELD", "NOT HELD")
+    assert set(ch5.omega.error) == {"sine-only", "line-sine-w0.50", "Bayes sine", "Bayes sine, known omega"}
+    ch5_empty = chapters.extremes_chapter({}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[],
+                                          n_omega=8, n_phi=16, n_boot=20)
+    v = verdict_c8(ch5_empty)
+    assert v.status == "NOT TESTED" and "sine-only" in str(v) and "linear-only" in str(v)
