@@ -30,7 +30,7 @@ import torch
 
 from .baselines import (KNN, BayesDense, BayesLine, BayesLineSine, BayesSine, CombinedFit, LeastSquares,
                         ReluNetGD, restricted)
-from .claims import Verdict, _fmt, _max_gap, _need
+from .claims import Verdict, _fmt, _max_gap, _need, mixture_matches_specialists
 from .config import EVAL, stream_generator
 from .evaluate import Curve, Prompts, bootstrap_ci, errors, evaluate, predict, sample_prompts
 from .tasks import ConvexCombination, DenseLinear, FunctionClass, Line1D, ReluNet, Sine1D, Task, sample_xs
@@ -222,17 +222,8 @@ def nonlinear_chapter(models: Mapping[str, torch.nn.Module], baselines: Predicto
 def verdict_c6(ch: NonlinearChapter, mix: str = "linear-relu-w0.50", linear_only: str = "linear-only",
                relu_only: str = "relu-only", tol: float = 0.05) -> Verdict:
     """C6: the mixture model is within ``tol`` of each single-class model on its class, at every k >= 1."""
-    v = _need(ch.linear, [mix, linear_only, relu_only], "C6")
-    if v:
-        return v
-    ks = np.arange(1, ch.linear[mix].mean.shape[0])
-    gl, kl = _max_gap(ch.linear[mix], ch.linear[linear_only], ks)
-    gr, kr = _max_gap(ch.relu[mix], ch.relu[relu_only], ks)
-    held = gl <= tol and gr <= tol
-    return Verdict("C6", "HELD" if held else "NOT HELD", [
-        f"linear prompts: max |{mix} - {linear_only}| = {_fmt(gl)} at k={kl} (criterion <= {tol})",
-        f"ReLU-net prompts: max |{mix} - {relu_only}| = {_fmt(gr)} at k={kr} (criterion <= {tol})",
-    ])
+    return mixture_matches_specialists("C6", mix, [("linear", ch.linear, linear_only),
+                                                   ("ReLU-net", ch.relu, relu_only)], tol)
 
 
 # --------------------------------------------------------------------------- chapter 4

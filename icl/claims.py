@@ -26,7 +26,8 @@ from .notebook import ParameterError
 from .tasks import DenseLinear, SparseLinear
 
 __all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",
-           "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5"]
+           "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5",
+           "mixture_matches_specialists"]
 
 
 @dataclass
@@ -141,20 +142,27 @@ def _max_gap(a: Curve, b: Curve, ks: np.ndarray) -> tuple[float, int]:
     return float(gap[i]), int(ks[i])
 
 
+def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[tuple[str, Mapping[str, Curve], str]],
+                                tol: float = 0.05) -> Verdict:
+    """The shared form of C1 and C6: on each class's prompts (``(label, curves, specialist)``),
+    the mixture model ``mix`` is within ``tol`` of that class's single-class model at every k >= 1."""
+    first = specialists[0][1]
+    v = _need(first, [mix, *(s for _, _, s in specialists)], claim)
+    if v:
+        return v
+    ks = np.arange(1, first[mix].mean.shape[0])
+    gaps = [(label, spec, *_max_gap(curves[mix], curves[spec], ks)) for label, curves, spec in specialists]
+    held = all(g <= tol for _, _, g, _ in gaps)
+    return Verdict(claim, "HELD" if held else "NOT HELD", [
+        f"{label} prompts: max |{mix} - {spec}| = {_fmt(g)} at k={k} (criterion <= {tol})"
+        for label, spec, g, k in gaps])
+
+
 def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
                sparse_only: str = "linear-w0.00", tol: float = 0.05) -> Verdict:
     """C1: the mixture model is within ``tol`` of each single-class model on its class, at every k."""
-    v = _need(ch.dense, [mix, dense_only, sparse_only], "C1")
-    if v:
-        return v
-    ks = np.arange(1, ch.dense[mix].mean.shape[0])
-    gd, kd = _max_gap(ch.dense[mix], ch.dense[dense_only], ks)
-    gs, kg = _max_gap(ch.sparse[mix], ch.sparse[sparse_only], ks)
-    held = gd <= tol and gs <= tol
-    return Verdict("C1", "HELD" if held else "NOT HELD", [
-        f"dense prompts: max |{mix} - {dense_only}| = {_fmt(gd)} at k={kd} (criterion <= {tol})",
-        f"sparse prompts: max |{mix} - {sparse_only}| = {_fmt(gs)} at k={kg} (criterion <= {tol})",
-    ])
+    return mixture_matches_specialists("C1", mix, [("dense", ch.dense, dense_only), ("sparse", ch.sparse, sparse_only)],
+                                       tol)
 
 
 def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",

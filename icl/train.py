@@ -178,6 +178,9 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     lead = rank == 0  # the rank that writes files
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.safetensors"
+    if lead:  # temp files of a checkpoint write that a kill cut off: never read, safe to drop
+        for stale in out_dir.glob(".*.safetensors.*.tmp"):
+            stale.unlink(missing_ok=True)
 
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)

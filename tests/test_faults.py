@@ -145,5 +145,6 @@ def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_one(tmp_pat
     assert any(p.name.endswith(".tmp") for p in out.iterdir())  # the write really was cut off
     assert load_state(out / "state.safetensors")["step"] == 14  # the 2nd checkpoint, intact
     train(tiny_config(steps=40, checkpoint_every=7), out, progress=False)
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())  # the torn temp file was cleaned up
     a, b = load_file(ref / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
