@@ -27,7 +27,7 @@ from .tasks import DenseLinear, SparseLinear
 
 __all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",
            "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5",
-           "mixture_matches_specialists"]
+           "mixture_matches_specialists", "check_run_params"]
 
 
 @dataclass
@@ -53,6 +53,16 @@ def check_runs(names: Sequence[str], param: str = "runs") -> list[str]:
         raise ParameterError(f"parameter {param}={list(names)!r}: unknown run name {bad[0]!r}; allowed: "
                              f"{', '.join(run_names())}")
     return list(names)
+
+
+def check_run_params(**params: str) -> list[str]:
+    """Validate single-run notebook parameters given by name, e.g.
+    ``check_run_params(mix_run=mix_run, dense_run=dense_run)``; returns the run names."""
+    for param, name in params.items():
+        if not isinstance(name, str) or name not in RUNS:
+            raise ParameterError(f"parameter {param}={name!r} is not a run of the study; allowed: "
+                                 f"{', '.join(run_names())}")
+    return list(params.values())
 
 
 def load_runs(names: Sequence[str], allow_partial: bool = False) -> tuple[dict, dict, list[str]]:

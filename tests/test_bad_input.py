@@ -112,6 +112,8 @@ def parameters_of(notebook: str) -> dict:
     return {k: v for k, v in ns.items() if not k.startswith("__")}
 
 
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
 NOTEBOOK_CASES = [
     ("01_model_selection.ipynb", "n_eval", "many"),
     ("01_model_selection.ipynb", "n_eval", 0),
@@ -126,6 +128,16 @@ NOTEBOOK_CASES = [
     ("02_sparsity_sweep.ipynb", "n_eval", 12.5),
     ("02_sparsity_sweep.ipynb", "ks", [0]),
     ("02_sparsity_sweep.ipynb", "seed", "1"),
+    ("03_nonlinear_mixtures.ipynb", "relu_run", "no-such-run"),
+    ("03_nonlinear_mixtures.ipynb", "relu_gd_ks", [0]),
+    ("03_nonlinear_mixtures.ipynb", "relu_gd_steps", 2.5),
+    ("04_convex_combinations.ipynb", "a_values", [1.5]),
+    ("04_convex_combinations.ipynb", "band", [3.0, 1.0]),
+    ("04_convex_combinations.ipynb", "example_k", -1),
+    ("05_extreme_functions.ipynb", "sine_runs", ["no-such-run"]),
+    ("05_extreme_functions.ipynb", "omegas", [-1.0]),
+    ("05_extreme_functions.ipynb", "scales", [0.5, 2.0]),
+    ("05_extreme_functions.ipynb", "band", []),
 ]
 
 
@@ -142,7 +154,7 @@ def test_notebook_parameters_are_validated(notebook, name, value):
 
 
 def test_notebook_defaults_pass_validation():
-    for nb in ("01_model_selection.ipynb", "02_sparsity_sweep.ipynb"):
+    for nb in NOTEBOOKS:
         exec(validation_source(nb), parameters_of(nb))
 
 
