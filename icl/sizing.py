@@ -24,19 +24,23 @@ from pathlib import Path
 
 from .config import ROOT, get_run_config
 
-# name -> --set overrides (on top of the run's cpu preset, with a constant learning rate
-# and a step budget far beyond the wall time, so the curve shows when selection arrives)
+# name -> --set overrides of the run's cpu preset. The sweep of 2026-11-29 was run against
+# the first preset (width 128, 4 layers), spelled out here so the names keep their meaning
+# whatever the preset is now; with a constant learning rate and a step budget far beyond
+# the wall time (LONG), so the curve shows when selection arrives.
+_W128_L4 = {"model.n_embd": "128", "model.n_layer": "4", "model.n_head": "4"}
 VARIANTS: dict[str, dict[str, str]] = {
-    "base": {},
-    "lr3e-3": {"train.lr": "3e-3", "train.warmup_steps": "1000"},
-    "batch256": {"train.batch_size": "256"},
-    "nocurr": {"curriculum.dims.start": "10", "curriculum.points.start": "21"},
-    "d8": {"d": "8"},
-    "w64": {"model.n_embd": "64"},
-    "w256": {"model.n_embd": "256", "model.n_head": "8"},
-    "l8": {"model.n_layer": "8"},
-    "d5nnz1": {"d": "5", "task.nnz": "1"},
-    "w64-lr3e-3": {"model.n_embd": "64", "train.lr": "3e-3", "train.warmup_steps": "1000"},
+    "base": {**_W128_L4},
+    "lr3e-3": {**_W128_L4, "train.lr": "3e-3", "train.warmup_steps": "1000"},
+    "batch256": {**_W128_L4, "train.batch_size": "256"},
+    "nocurr": {**_W128_L4, "curriculum.dims.start": "10", "curriculum.points.start": "21"},
+    "d8": {**_W128_L4, "d": "8"},
+    "w64": {**_W128_L4, "model.n_embd": "64"},
+    "w256": {**_W128_L4, "model.n_embd": "256", "model.n_head": "8"},
+    "l8": {**_W128_L4, "model.n_layer": "8"},
+    "d5nnz1": {**_W128_L4, "d": "5", "task.nnz": "1"},
+    "w64-lr3e-3": {**_W128_L4, "model.n_embd": "64", "train.lr": "3e-3", "train.warmup_steps": "1000"},
+    "w64-l8": {**_W128_L4, "model.n_embd": "64", "model.n_layer": "8"},
 }
 LONG = {"train.schedule": "constant", "train.steps": "1000000"}
 

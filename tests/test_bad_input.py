@@ -32,7 +32,7 @@ CLI_CASES = [
     (["train", "linear-w0.00", "--set", "task.nnz=20", "--out", "{tmp}"], ["nnz=20", "10"]),
     (["train", "linear-w0.00", "--set", "task.weights=0.3,0.3", "--out", "{tmp}"], ["0.3", "sum to 1"]),
     (["train", "linear-w0.00", "--set", "task.weights=1.5,-0.5", "--out", "{tmp}"], ["1.5", "[0, 1]"]),
-    (["train", "linear-w0.00", "--set", "model.n_head=3", "--out", "{tmp}"], ["n_embd=128", "n_head=3"]),
+    (["train", "linear-w0.00", "--set", "model.n_head=3", "--out", "{tmp}"], ["n_embd=64", "n_head=3"]),
     (["train", "linear-w0.00", "--set", "train.schedule=linear", "--out", "{tmp}"], ["linear", "cosine"]),
     (["train", "linear-w0.00", "--set", "train.batch_size=0", "--out", "{tmp}"], ["batch_size=0", ">= 1"]),
     (["train", "linear-w0.00", "--set", "model.layout=tokens", "--out", "{tmp}"], ["tokens", "pair"]),
