@@ -196,14 +196,13 @@ class RunConfig:
                 dims = d["curriculum"]["dims"]
                 dims["end"], dims["start"] = n, min(dims["start"], n)
                 continue
-            node, parts = d, key.split(".")
-            for part in parts[:-1]:
-                if not isinstance(node.get(part), dict):
-                    raise ValueError(f"unknown config key {key!r}; allowed: d, {', '.join(_leaf_keys(self.to_dict()))}")
-                node = node[part]
-            if parts[-1] not in node or isinstance(node[parts[-1]], dict):
+            *path, leaf = key.split(".")
+            node = d
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict):
                 raise ValueError(f"unknown config key {key!r}; allowed: d, {', '.join(_leaf_keys(self.to_dict()))}")
-            node[parts[-1]] = _parse_value(key, text, node[parts[-1]])
+            node[leaf] = _parse_value(key, text, node[leaf])
         return RunConfig.from_dict(d)
 
     def __post_init__(self) -> None:
