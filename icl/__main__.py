@@ -10,7 +10,7 @@ from pathlib import Path
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
     from .config import RUNS_DIR, get_run_config
-    from .train import DivergenceError, check_world, distributed_env, train
+    from .train import DivergenceError, distributed_env, train
 
     rank, world, _ = distributed_env()
     err = sys.stderr if rank == 0 else None
@@ -29,7 +29,6 @@ def _train(args: argparse.Namespace) -> int:
             if not args.out:
                 raise ValueError("--set changes the study's config; give --out DIR so data/runs/"
                                  f"{args.run} keeps the study's run")
-        check_world(cfg.train.batch_size, world)
     except ValueError as e:
         if err:
             print(f"error: {e}", file=err)
