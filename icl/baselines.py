@@ -523,7 +523,9 @@ class BayesSine(Predictor):
             ll = coef @ stats.reshape(5, -1).float()  # (F, m P n)
             top = ll.amax(0)
             ll -= top
-            ll.exp_()
+            # exp of very negative float32 numbers leaves the vectorised fast path (~13x slower
+            # here); below -80 the weight is < 2e-35 of the largest, i.e. zero for the sums
+            ll.clamp_(min=-80.0).exp_()
             acc = (proj @ ll).to(DTYPE).reshape(3, -1, P, n)  # (3, m, P, n)
             top = top.to(DTYPE).reshape(-1, P, n)
             M_new = torch.maximum(M, top.amax(0))
@@ -618,27 +620,54 @@ class CombinedFit(Predictor):
         return torch.stack([x.expand_as(wx), torch.sin(wx), torch.cos(wx)], -1)
 
     def _solve(self, G: Tensor, h: Tensor, yy: Tensor) -> tuple[Tensor, Tensor]:
-        """Ridge solution and penalised residual ``|y - F t|^2 + alpha |t|^2``."""
-        eye = torch.eye(3, dtype=G.dtype)
-        t = torch.linalg.solve(G + self.alpha * eye, h[..., None])[..., 0]
-        obj = yy - (t * h).sum(-1)  # = |y|^2 - 2 t.h + t^T (G + alpha I) t at the optimum
-        return t, obj
+        """Ridge solution ``t = (G + alpha I)^-1 h`` and penalised residual
+        ``|y - F t|^2 + alpha |t|^2 = |y|^2 - h^T (G + alpha I)^-1 h`` for 3 x 3 systems
+        (..., 3, 3), by a Cholesky factorisation written out elementwise: one vectorised
+        pass over every system instead of a batched LAPACK call per tiny matrix (about 7x
+        faster here), and backward stable since ``G + alpha I`` is positive definite."""
+        a = self.alpha
+        l11 = (G[..., 0, 0] + a).sqrt()
+        l21, l31 = G[..., 1, 0] / l11, G[..., 2, 0] / l11
+        l22 = (G[..., 1, 1] + a - l21 * l21).clamp_min(a).sqrt()
+        l32 = (G[..., 2, 1] - l31 * l21) / l22
+        l33 = (G[..., 2, 2] + a - l31 * l31 - l32 * l32).clamp_min(a).sqrt()
+        z1 = h[..., 0] / l11  # forward substitution: L z = h
+        z2 = (h[..., 1] - l21 * z1) / l22
+        z3 = (h[..., 2] - l31 * z1 - l32 * z2) / l33
+        t3 = z3 / l33  # back substitution: L^T t = z
+        t2 = (z2 - l32 * t3) / l22
+        t1 = (z1 - l21 * t2 - l31 * t3) / l11
+        return torch.stack([t1, t2, t3], -1), yy - (z1 * z1 + z2 * z2 + z3 * z3)
 
-    def _refine(self, x: Tensor, y: Tensor, yy: Tensor, om: Tensor, width: float, mask: Tensor) -> Tensor:
-        """The best of ``n_local`` frequencies in ``om +- width`` for every (prompt, prefix);
-        ``mask[i, j] = 1`` iff example ``j`` is in prefix ``i``."""
-        offsets = torch.linspace(-1.0, 1.0, self.n_local, dtype=DTYPE)
-        cand = (om[..., None] + width * offsets).clamp(*self.band)  # (p, n, R)
-        Fx = self.features(x[:, None, :, None], cand[:, :, None, :]) * mask[None, :, :, None, None]
-        G = torch.einsum("pijra,pijrb->pirab", Fx, Fx)  # (p, n_i, R, 3, 3)
-        h = torch.einsum("pijra,pj->pira", Fx, y)
-        _, obj = self._solve(G, h, yy[..., None])  # (p, n, R)
-        return cand.gather(-1, obj.argmin(-1, keepdim=True))[..., 0]
+    def _gram(self, x: Tensor, y: Tensor, omega: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """Prefix Gram matrices and moments of the features at per-prefix frequencies.
+
+        ``x``, ``y`` (p, n); ``omega`` (p, n_i, R): R candidate frequencies for each of the
+        n_i prefixes; ``mask`` (n_i, n) with ``mask[i, j] = 1`` iff example j is in prefix i;
+        ``sxx``, ``sxy`` (p, n_i): the frequency-free moments (prefix sums). Returns G
+        (p, n_i, R, 3, 3) and h (p, n_i, R, 3). The frequency-dependent sums
+        ``sum_j (x_j, y_j, 1) (s_j, c_j, s_j^2, s_j c_j)`` are one batched matrix product
+        per prefix; ``sum c^2 = k - sum s^2``."""
+        wx = omega[:, :, None, :] * x[:, None, :, None]  # (p, n_i, n, R)
+        sn, cs = torch.sin(wx), torch.cos(wx)
+        T = torch.cat([sn, cs, sn * sn, sn * cs], -1)  # (p, n_i, n, 4R)
+        W = torch.stack([x[:, None, :] * mask, y[:, None, :] * mask, mask.expand(x.shape[0], -1, -1)], 2)
+        S = (W @ T).unflatten(-1, (4, -1))  # (p, n_i, 3 weights, 4 functions, R)
+        xs_, xc, ys_, yc = S[:, :, 0, 0], S[:, :, 0, 1], S[:, :, 1, 0], S[:, :, 1, 1]
+        ss, sc = S[:, :, 2, 2], S[:, :, 2, 3]
+        cc = mask.sum(-1)[None, :, None] - ss
+        xx = sxx[..., None].expand_as(ss)
+        G = torch.stack([torch.stack([xx, xs_, xc], -1), torch.stack([xs_, ss, sc], -1),
+                         torch.stack([xc, sc, cc], -1)], -2)
+        h = torch.stack([sxy[..., None].expand_as(ys_), ys_, yc], -1)
+        return G, h
 
     def predict(self, xs, ys):
         x, y = xs[..., 0], ys
         P, n = y.shape
-        yy = torch.cumsum(y * y, 1) - y * y  # (P, n)
+        excl = lambda t: torch.cumsum(t, 1) - t  # noqa: E731  sum over j < i
+        yy, sxx, sxy = excl(y * y), excl(x * x), excl(x * y)  # (P, n)
         # coarse grid over omega: prefix sums along positions for every grid frequency
         best_obj = torch.full((P, n), float("inf"), dtype=DTYPE)
         best_om = torch.full((P, n), self.omegas[0].item(), dtype=DTYPE)
@@ -655,23 +684,24 @@ class CombinedFit(Predictor):
             better = o < best_obj
             best_obj = torch.where(better, o, best_obj)
             best_om = torch.where(better, om[j], best_om)
-        # local refinement: every (prompt, prefix) has its own omega now, so build the
-        # prefix Gram matrices directly from the masked designs (p, n, n, R, 3), in
-        # chunks of prompts, for the requested prefixes only
+        # local refinement: every (prompt, prefix) has its own omega now, so the sums over
+        # the prefix are taken per (prompt, prefix, candidate), for the requested prefixes only
         idx = _positions(self.ks, n)
         mask = torch.tril(torch.ones(n, n, dtype=DTYPE), diagonal=-1)[idx]  # [i, j] = 1 iff j < idx[i]
-        best_om, yy = best_om[:, idx], yy[:, idx]
+        best_om, yy, sxx, sxy = best_om[:, idx], yy[:, idx], sxx[:, idx], sxy[:, idx]
         width = (self.band[1] - self.band[0]) / self.n_omega
+        offsets = torch.linspace(-1.0, 1.0, self.n_local, dtype=DTYPE)
         c = max(1, self.chunk_elems // (max(1, len(idx)) * n * self.n_local * 6))
         for _ in range(self.refine if self.n_omega > 1 else 0):
-            best_om = torch.cat([self._refine(x[i : i + c], y[i : i + c], yy[i : i + c], best_om[i : i + c], width,
-                                              mask) for i in range(0, P, c)])
+            for i in range(0, P, c):
+                cand = (best_om[i : i + c, :, None] + width * offsets).clamp(*self.band)  # (p, n_i, R)
+                G, h = self._gram(x[i : i + c], y[i : i + c], cand, mask, sxx[i : i + c], sxy[i : i + c])
+                _, obj = self._solve(G, h, yy[i : i + c, :, None])  # (p, n_i, R)
+                best_om[i : i + c] = cand.gather(-1, obj.argmin(-1, keepdim=True))[..., 0]
             width /= 8
         # final solve at the chosen omega
-        Fx = self.features(x[:, None, :], best_om[:, :, None]) * mask[None, :, :, None]  # (P, n_i, n_j, 3)
-        G = torch.einsum("pija,pijb->piab", Fx, Fx)
-        h = torch.einsum("pija,pj->pia", Fx, y)
-        t, _ = self._solve(G, h, yy)
+        G, h = self._gram(x, y, best_om[..., None], mask, sxx, sxy)
+        t, _ = self._solve(G[..., 0, :, :], h[..., 0, :], yy)
         self.omega_ = torch.full((P, n), float("nan"), dtype=DTYPE)
         self.omega_[:, idx] = best_om
         out = torch.full((P, n), float("nan"), dtype=DTYPE)

@@ -13,6 +13,7 @@ is the number of in-context examples before the query: position ``k`` of a promp
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -67,17 +68,25 @@ def errors(preds: Tensor, prompts: Prompts) -> np.ndarray:
     return e.numpy()
 
 
+@functools.lru_cache(maxsize=16)
+def _resample_counts(seed: int, P: int, n_boot: int) -> np.ndarray:
+    """How often each of P prompts is drawn in each of n_boot resamples (n_boot, P), a
+    function of (seed, P, n_boot) only, so it is drawn once and shared by every curve."""
+    g = stream_generator(seed, 0, BOOTSTRAP)
+    idx = torch.randint(0, P, (n_boot, P), generator=g).numpy()
+    flat = (np.arange(n_boot)[:, None] * P + idx).ravel()
+    counts = np.bincount(flat, minlength=n_boot * P).reshape(n_boot, P).astype(np.float64)
+    counts.setflags(write=False)
+    return counts
+
+
 def bootstrap_ci(err: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over prompts and a percentile bootstrap interval: three arrays over the last axes."""
     err = np.asarray(err, dtype=np.float64)
     P = err.shape[0]
-    g = stream_generator(seed, 0, BOOTSTRAP)
-    idx = torch.randint(0, P, (n_boot, P), generator=g).numpy()
     # mean of resampled prompts = counts-weighted mean: (n_boot, P) @ (P, ...) without the big gather
-    counts = np.zeros((n_boot, P))
-    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
-    boots = counts @ err.reshape(P, -1) / P  # (n_boot, n)
+    boots = _resample_counts(seed, P, n_boot) @ err.reshape(P, -1) / P  # (n_boot, n)
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2], axis=0)
     shape = err.shape[1:]
     return err.mean(0), lo.reshape(shape), hi.reshape(shape)

@@ -144,6 +144,22 @@ def test_combined_fit_finds_the_frequency():
     torch.testing.assert_close(pred[:, 6:], ys[:, 6:], atol=1e-4, rtol=0)
 
 
+def test_combined_fit_elementwise_cholesky_matches_lapack():
+    """The hand-written 3 x 3 solve equals torch.linalg.solve, including rank-deficient
+    Gram matrices (k <= 2 points: only the ridge term makes them invertible)."""
+    g = torch.Generator().manual_seed(3)
+    cf = CombinedFit(alpha=1e-6)
+    for k in (1, 2, 3, 10):
+        F = torch.randn(500, k, 3, generator=g, dtype=torch.float64)
+        y = torch.randn(500, k, generator=g, dtype=torch.float64)
+        G, h, yy = F.mT @ F, (F.mT @ y[..., None])[..., 0], (y * y).sum(-1)
+        t, obj = cf._solve(G, h, yy)
+        ref = torch.linalg.solve(G + 1e-6 * torch.eye(3, dtype=torch.float64), h[..., None])[..., 0]
+        torch.testing.assert_close(t, ref, rtol=1e-6, atol=1e-6)
+        resid = ((y - (F @ ref[..., None])[..., 0]) ** 2).sum(-1) + 1e-6 * (ref ** 2).sum(-1)
+        torch.testing.assert_close(obj, resid, rtol=1e-6, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- ReLU network by GD
 
 
