@@ -20,10 +20,16 @@ machines better than absolute times:
   log-log growth exponent.
 * **baselines**: the batched :class:`~icl.baselines.Lasso` against scikit-learn's
   ``Lasso`` refitted per prompt and per prefix (Garg et al.'s loop), same objective
-  and alpha; and the time of :class:`~icl.baselines.BayesSparse` at the paper's size.
+  and alpha; the time of :class:`~icl.baselines.BayesSparse` at the paper's size; the
+  1-D grid posteriors (:class:`~icl.baselines.BayesSine`, the line/sine mixture) and the
+  combined-class fit on chapter 4's prompts, and the ReLU-network fit of chapter 3.
+* **end to end**: the report (``make report``'s ``python -m icl report``) built chapter
+  by chapter into a temporary folder, with each chapter's time and status
+  (``reports/`` is not touched). ``--no-report`` skips it.
 
 ``--quick`` shrinks every size and repetition (and skips ``torch.compile``) so the
-whole run takes seconds; the smoke test uses it. Timings are on the CPU.
+whole run takes seconds (its end-to-end row runs chapter 01 alone on 16 prompts);
+the smoke test uses it. Timings are on the CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -46,11 +54,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .baselines import BayesSparse, Lasso
+from .baselines import BayesLineSine, BayesSine, BayesSparse, CombinedFit, Lasso, ReluNetGD
 from .checkpoint import atomic_write_text, git_commit
 from .config import EVAL, REPORTS, TaskConfig, get_run_config, stream_generator
 from .model import ModelConfig, TransformerModel
-from .tasks import sample_xs
+from .tasks import ConvexCombination, Line1D, ReluNet, Sine1D, sample_xs
 from .train import sample_batch
 
 __all__ = ["BenchError", "Sizes", "FULL", "QUICK", "GPT2Peer", "run_bench", "main"]
@@ -84,14 +92,19 @@ class Sizes:
     bayes_prompts: int
     baseline_reps: int
     compile: bool
+    grid_prompts: int  # 1-D grid posteriors, combined fit, ReLU-network fit
+    report_only: str | None  # end-to-end: chapters to build (None: all)
+    report_params: tuple[tuple[str, Any], ...]  # end-to-end: parameters of every chapter
 
 
 FULL = Sizes(quick=False, cpu_batch=64, paper_batch=64, cpu_reps=20, paper_reps=5, warmup=2, budget_s=60.0,
              peak_n=2048, peak_reps=7, scale_points=(11, 21, 41, 81, 161), scale_dims=(5, 10, 20, 40),
-             scale_reps=7, lasso_prompts=1280, lasso_points=21, bayes_prompts=1280, baseline_reps=3, compile=True)
+             scale_reps=7, lasso_prompts=1280, lasso_points=21, bayes_prompts=1280, baseline_reps=3, compile=True,
+             grid_prompts=1280, report_only=None, report_params=())
 QUICK = Sizes(quick=True, cpu_batch=8, paper_batch=2, cpu_reps=3, paper_reps=2, warmup=1, budget_s=1.0,
               peak_n=384, peak_reps=7, scale_points=(11, 21, 41), scale_dims=(5, 10, 20), scale_reps=3,
-              lasso_prompts=64, lasso_points=21, bayes_prompts=64, baseline_reps=1, compile=False)
+              lasso_prompts=64, lasso_points=21, bayes_prompts=64, baseline_reps=1, compile=False,
+              grid_prompts=64, report_only="01", report_params=(("n_eval", 16),))
 
 
 # --------------------------------------------------------------------------- timing
@@ -455,7 +468,58 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
     s = summarize(times)
     out["bayes_sparse"] = {"n_dims": d, "nnz": nnz, "supports": math.comb(d, nnz), "n_points": n, "prompts": P,
                            "time_s": s, "prompts_per_s": P / s["median"]}
+    out["grid_1d"] = bench_grid_1d(sizes, threads)
     return out
+
+
+def bench_grid_1d(sizes: Sizes, threads: int) -> list[dict[str, Any]]:
+    """The non-linear chapters' reference predictors at the notebooks' sizes: every prefix
+    of 41-point 1-D prompts (chapter 4's a = 0.5 combinations), and chapter 3's ReLU-network
+    fit at its seven prefix lengths on d = 10 ReLU-network prompts."""
+    P, n = sizes.grid_prompts, 41
+    g = stream_generator(1, 0, EVAL)
+    xs = sample_xs(P, n, 1, g)
+    ys = ConvexCombination(Line1D(), Sine1D((1.0, 3.0)), 0.5).sample(P, g).evaluate(xs)
+    xr = sample_xs(P, n, 10, g)
+    yr = ReluNet(10, normalize=True).sample(P, g).evaluate(xr)
+    cases = [
+        ("BayesSine (128 omega x 256 phase grid)", "every prefix", BayesSine(), xs, ys),
+        ("BayesLineSine w = 0.5 (line posterior + the sine grid)", "every prefix", BayesLineSine(0.5), xs, ys),
+        ("CombinedFit (128-point omega grid + 4 refinements)", "every prefix", CombinedFit(), xs, ys),
+        ("ReluNetGD (h = 100, 100 Adam steps per fit), d = 10", "k in 1, 2, 5, 10, 20, 30, 40",
+         ReluNetGD(ks=[1, 2, 5, 10, 20, 30, 40]), xr, yr),
+    ]
+    rows = []
+    for name, prefixes, f, x, y in cases:
+        with num_threads(threads):
+            t = summarize(measure(lambda: f(x, y), sizes.baseline_reps, warmup=0))
+        rows.append({"predictor": name, "prefixes": prefixes, "prompts": P, "n_points": n, "time_s": t,
+                     "prompts_per_s": P / t["median"]})
+    return rows
+
+
+def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any]:
+    """Build the report (every chapter, or ``sizes.report_only``) into a temporary folder
+    with the committed checkpoints, as ``make report`` does; each chapter's time."""
+    from .report import build_report
+
+    tmp = Path(tempfile.mkdtemp(prefix="icl-bench-report-"))
+    try:
+        params_file = None
+        if sizes.report_params:
+            params_file = tmp / "params.yaml"
+            params_file.write_text("all:\n" + "".join(f"  {k}: {v!r}\n" for k, v in sizes.report_params))
+        t = time.perf_counter()
+        status = build_report(tmp / "report", params_file=params_file, only=sizes.report_only)
+        wall = time.perf_counter() - t
+        info = json.loads((tmp / "report" / "report.json").read_text())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    chapters = [{"chapter": c["name"], "status": c["status"], "seconds": c["seconds"]} for c in info["chapters"]]
+    if status:
+        notes.append("end to end: a chapter failed (see its row)")
+    return {"only": sizes.report_only, "params": dict(sizes.report_params), "wall_s": wall, "chapters": chapters,
+            "exit_status": status}
 
 
 # --------------------------------------------------------------------------- report
@@ -565,6 +629,22 @@ def render_markdown(res: dict[str, Any]) -> str:
         f"{bs['prompts']:,} prompts x {bs['n_points']} points: {_ms(bs['time_s'])} ms "
         f"({bs['prompts_per_s']:,.0f} prompts/s).",
     ]
+    grid = b.get("grid_1d") or []
+    if grid:
+        lines += ["", f"Non-linear chapters' reference predictors, {grid[0]['prompts']:,} prompts x "
+                      f"{grid[0]['n_points']} points:", "",
+                  "| predictor | prefixes | time (ms) | prompts/s |", "| --- | --- | ---: | ---: |"]
+        lines += [f"| {r['predictor']} | {r['prefixes']} | {_ms(r['time_s'])} | {r['prompts_per_s']:,.0f} |"
+                  for r in grid]
+    rep = res.get("report")
+    if rep:
+        what = "every chapter" if rep["only"] is None else f"chapter(s) {rep['only']}"
+        params = ", ".join(f"{k}={v}" for k, v in rep["params"].items()) or "the notebooks' defaults"
+        lines += ["", "## End to end: the report", "",
+                  f"`python -m icl report` ({what}, {params}) into a temporary folder with the committed "
+                  f"checkpoints: {rep['wall_s']:.0f} s in all (papermill kernel start-up and HTML export "
+                  "included).", "", "| chapter | status | seconds |", "| --- | --- | ---: |"]
+        lines += [f"| {c['chapter']} | {c['status']} | {c['seconds']:.1f} |" for c in rep["chapters"]]
     if res["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
     return "\n".join(lines) + "\n"
@@ -582,7 +662,7 @@ def _version(mod: str) -> str | None:
         return None
 
 
-def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True,
+def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True, report: bool = True,
               log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run every benchmark and write ``out/benchmarks.{md,json}``; returns the results."""
     out = Path(out)
@@ -602,6 +682,12 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
     scaling = bench_scaling(sizes, threads)
     log("baselines")
     baselines = bench_baselines(sizes, threads, notes)
+    report_res = None
+    if report:
+        log("end to end: the report")
+        report_res = bench_report(sizes, notes)
+    else:
+        notes.append("end to end: skipped (--no-report)")
     res = {
         "meta": {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -617,6 +703,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         "train_step": train_res,
         "scaling": scaling,
         "baselines": baselines,
+        "report": report_res,
         "notes": notes,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -626,7 +713,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m icl bench [--quick] [--out DIR] [--no-peer] [--no-compile]``."""
+    """``python -m icl bench [--quick] [--out DIR] [--no-peer] [--no-compile] [--no-report]``."""
     p = argparse.ArgumentParser(
         prog="python -m icl bench",
         description="Benchmark a training step (ours vs Hugging Face GPT2Model when the 'bench' extra is "
@@ -636,11 +723,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", metavar="DIR", default=str(REPORTS), help="output folder (default reports/)")
     p.add_argument("--no-peer", action="store_true", help=f"skip the {PEER_NAME} rows")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    p.add_argument("--no-report", action="store_true", help="skip the end-to-end report build")
     args = p.parse_args(argv)
     t = time.time()
     try:
         res = run_bench(Path(args.out), QUICK if args.quick else FULL, peer=not args.no_peer,
-                        compile_=not args.no_compile,
+                        compile_=not args.no_compile, report=not args.no_report,
                         log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)

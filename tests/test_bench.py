@@ -18,7 +18,7 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     md = (tmp_path / "benchmarks.md").read_text()
     res = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(res) == {"meta", "peak", "train_step", "scaling", "baselines", "notes"}
+    assert set(res) == {"meta", "peak", "train_step", "scaling", "baselines", "report", "notes"}
     assert res["meta"]["quick"] is True
     assert res["peak"] and all(p["peak_gflops"] >= p["gflops"]["median"] > 0 for p in res["peak"])
     rows = res["train_step"]["rows"]
@@ -43,7 +43,14 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
         # at a tight tolerance scikit-learn reaches the exact solution ours computes
         assert la["sklearn"]["tight"]["max_abs_pred_diff"] < 1e-6
     assert res["baselines"]["bayes_sparse"]["supports"] == 190
-    for heading in ("## fp32 matmul peak", "## Training step", "## Scaling", "## Baselines"):
+    grid = res["baselines"]["grid_1d"]
+    assert [r["predictor"].split()[0] for r in grid] == ["BayesSine", "BayesLineSine", "CombinedFit", "ReluNetGD"]
+    assert all(r["prompts"] == 64 and r["time_s"]["median"] > 0 for r in grid)
+    rep = res["report"]  # end to end: chapter 01 alone on 16 prompts, built outside reports/
+    assert rep["only"] == "01" and rep["params"] == {"n_eval": 16} and rep["exit_status"] == 0
+    assert [(c["chapter"], c["status"]) for c in rep["chapters"]] == [("01_model_selection", "passed")]
+    assert 0 < rep["chapters"][0]["seconds"] <= rep["wall_s"]
+    for heading in ("## fp32 matmul peak", "## Training step", "## Scaling", "## Baselines", "## End to end"):
         assert heading in md
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
 
