@@ -14,7 +14,8 @@ machines better than absolute times:
   tokens/s, ours/peer speed, and achieved matmul GFLOP/s (``6 * matmul params *
   tokens + 12 * layers * batch * tokens^2 * width`` per step) as a fraction of the
   fp32 matmul peak measured here (a large ``torch.matmul``). Thread counts and
-  ``torch.compile`` are tried at the ``cpu`` scale. Without ``transformers`` (the
+  ``torch.compile`` are tried at the ``cpu`` scale, and so are the model's implementation
+  switches (math attention, exact GELU) on a 21-point and a 41-point run. Without ``transformers`` (the
   ``bench`` extra) the peer rows are skipped and the report says so.
 * **scaling**: our step time against prompt length and against d, with the fitted
   log-log growth exponent.
@@ -231,9 +232,10 @@ def _peer_available() -> str | None:
 
 
 def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, sizes: Sizes, threads: int,
-               peak: dict[int, float], compiled: bool = False) -> dict[str, Any]:
+               peak: dict[int, float], compiled: bool = False, run: str = "linear-w0.50",
+               variant: str = "preset") -> dict[str, Any]:
     """Time one training-step configuration and derive its throughput figures."""
-    cfg = get_run_config("linear-w0.50", scale)
+    cfg = get_run_config(run, scale)
     cfg = replace(cfg, model=mcfg).with_overrides(batch_size=batch)
     xs, ys = sample_batch(cfg, 10**7)  # the end of the curriculum: full d and prompt length
     with torch.random.fork_rng(devices=[]):
@@ -255,7 +257,7 @@ def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, 
     flops = step_flops(model, mcfg, batch, tokens)
     gflops = flops / s["median"] / 1e9
     return {
-        "scale": scale, "impl": PEER_NAME if impl == "peer" else "ours", "layout": mcfg.layout if impl != "peer"
+        "scale": scale, "run": run, "variant": variant, "impl": PEER_NAME if impl == "peer" else "ours", "layout": mcfg.layout if impl != "peer"
         else "garg", "threads": threads, "compiled": compiled, "batch": batch, "n_points": mcfg.n_points,
         "n_dims": mcfg.n_dims, "width": mcfg.n_embd, "layers": mcfg.n_layer, "heads": mcfg.n_head,
         "tokens_per_prompt": tokens, "params": sum(p.numel() for p in model.parameters()),
@@ -296,16 +298,40 @@ def bench_train(sizes: Sizes, peer: bool, compile_: bool, peak: dict[int, float]
                 notes.append("torch.compile rows skipped (--no-compile)")
             else:
                 notes.append("torch.compile rows skipped in --quick (compilation alone takes tens of seconds)")
+            rows += _variant_rows(sizes, threads, peak)
     # ours / peer speed, same scale, threads and compile setting
     for r in rows:
         r["speed_vs_peer"] = None
         if r["impl"] == "ours":
             p = [q for q in rows if q["impl"] == PEER_NAME and q["scale"] == r["scale"] and q["threads"] == r["threads"]
+                 and q["run"] == r["run"]
                  and not q["compiled"]]
             if p:
                 r["speed_vs_peer"] = r["steps_per_s"] / p[0]["steps_per_s"]
     return {"rows": rows, "peer": "skipped: " + peer_missing if peer_missing else "measured",
             "findings": _train_findings(rows, threads)}
+
+
+VARIANTS = {  # implementation switches of the model tried at the cpu scale (see icl/model.py)
+    "math attention": dict(attention="math"),
+    "exact GELU": dict(activation="gelu"),
+    "math attention + exact GELU": dict(attention="math", activation="gelu"),
+}
+VARIANT_RUNS = ("linear-w0.50", "linear-only")  # 21 and 41 points: chapters 1-2 and 3-5
+
+
+def _variant_rows(sizes: Sizes, threads: int, peak: dict[int, float]) -> list[dict[str, Any]]:
+    """The cpu preset against each model variant, for a 21-point and a 41-point run."""
+    rows = []
+    for run in VARIANT_RUNS:
+        mcfg = get_run_config(run).model
+        if run != "linear-w0.50":  # its preset row is timed above
+            rows.append(_train_row("cpu", "ours", mcfg, sizes.cpu_batch, sizes.cpu_reps, sizes, threads, peak,
+                                   run=run))
+        for name, change in VARIANTS.items():
+            rows.append(_train_row("cpu", "ours", replace(mcfg, **change), sizes.cpu_batch, sizes.cpu_reps, sizes,
+                                   threads, peak, run=run, variant=name))
+    return rows
 
 
 def _find(rows: list[dict[str, Any]], **kw: Any) -> dict[str, Any] | None:
@@ -318,7 +344,7 @@ def _find(rows: list[dict[str, Any]], **kw: Any) -> dict[str, Any] | None:
 def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
     """Plain-language comparisons computed from the rows (ratios of median step rates)."""
     out = []
-    base = dict(compiled=False, threads=threads)
+    base = dict(compiled=False, threads=threads, run="linear-w0.50", variant="preset")
     for scale in ("cpu", "paper"):
         mine = _find(rows, scale=scale, impl="ours", layout="garg", **base)
         peer = _find(rows, scale=scale, impl=PEER_NAME, **base)
@@ -337,7 +363,8 @@ def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
                 out.append(f"{scale} scale, each in its own layout: ours runs "
                            f"{p['steps_per_s'] / peer['steps_per_s']:.2f}x the peer's steps/s")
     by_threads = sorted((r for r in rows if r["scale"] == "cpu" and r["impl"] == "ours" and not r["compiled"]
-                         and r["layout"] == get_run_config("linear-w0.50").model.layout),
+                         and r["layout"] == get_run_config("linear-w0.50").model.layout
+                         and r["run"] == "linear-w0.50" and r["variant"] == "preset"),
                         key=lambda r: r["threads"])
     if len(by_threads) > 1:
         one = by_threads[0]
@@ -347,7 +374,7 @@ def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
                        f"thread{'s' if one['threads'] > 1 else ''} ({'helps' if gain > 1.1 else 'does not help'})")
     comp = _find(rows, scale="cpu", impl="ours", compiled=True)
     eager = comp and _find(rows, scale="cpu", impl="ours", layout=comp["layout"], compiled=False,
-                           threads=comp["threads"])
+                           threads=comp["threads"], run=comp["run"], variant="preset")
     if comp and eager:
         gain = comp["steps_per_s"] / eager["steps_per_s"]
         saved = eager["step_s"]["median"] - comp["step_s"]["median"]
@@ -355,6 +382,14 @@ def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
                    else "does not help")
         out.append(f"cpu scale: torch.compile runs {gain:.2f}x the eager steps/s after {comp['compile_s']:.0f} s "
                    f"of compilation ({verdict})")
+    for run in VARIANT_RUNS:
+        preset = _find(rows, scale="cpu", impl="ours", compiled=False, threads=threads, run=run, variant="preset")
+        for name in VARIANTS:
+            r = _find(rows, scale="cpu", impl="ours", compiled=False, threads=threads, run=run, variant=name)
+            if preset and r:
+                gain = r["steps_per_s"] / preset["steps_per_s"]
+                out.append(f"cpu scale, {run} ({r['tokens_per_prompt']} tokens): {name} runs {gain:.2f}x the "
+                           f"preset's steps/s ({'helps' if gain > 1.1 else 'does not help'})")
     return out
 
 
@@ -567,13 +602,14 @@ def render_markdown(res: dict[str, Any]) -> str:
         "layout, n in ours. GFLOP/s counts matmul FLOPs (6 x matmul params x tokens + attention); 'of peak' "
         "divides by the peak above at the same thread count (above 100% means the peak sample was disturbed).",
         "",
-        "| scale | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | tokens/s | "
-        "ours/peer | GFLOP/s | of peak |",
-        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scale | run | variant | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | "
+        "tokens/s | ours/peer | GFLOP/s | of peak |",
+        "| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in tr["rows"]:
         lines.append(
-            f"| {r['scale']} | {r['impl']} | {r['layout']} | {r['threads']} | {'on' if r['compiled'] else 'off'} | "
+            f"| {r['scale']} | {r['run']} | {r['variant']} | {r['impl']} | {r['layout']} | {r['threads']} | "
+            f"{'on' if r['compiled'] else 'off'} | "
             f"{r['batch']} x {r['tokens_per_prompt']} | {_ms(r['step_s'])} | {r['steps_per_s']:.2f} | "
             f"{r['tokens_per_s']:,.0f} | {_fmt(r['speed_vs_peer'])} | {r['gflops']:.1f} | "
             f"{_fmt(r['fraction_of_peak'], '.0%')} |")

@@ -19,8 +19,16 @@ Two prompt layouts:
   Garg layout in half the tokens; the prediction for ``y_i`` is read at token i.
 
 Blocks are pre-LayerNorm (GPT-2): ``x + attn(ln(x))``, ``x + mlp(ln(x))`` with a 4x
-GELU MLP, causal ``scaled_dot_product_attention``, learned absolute positions, and a
-final LayerNorm. No dropout, no token table (Garg's GPT-2 carries an unused one).
+GELU MLP, causal attention, learned absolute positions, and a final LayerNorm. No
+dropout, no token table (Garg's GPT-2 carries an unused one).
+
+Two implementation switches, measured by ``python -m icl bench`` (see its findings):
+``attention="sdpa"`` (PyTorch's fused ``scaled_dot_product_attention``) or ``"math"``
+(the same causal softmax attention written as two batched matmuls; the same function
+to float rounding, which can be cheaper on CPU for very short sequences), and
+``activation="gelu_tanh"`` (GPT-2's tanh approximation) or ``"gelu"`` (the exact erf
+GELU: a slightly different function, so a run keeps the one it was trained with; its
+config records it).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from torch import Tensor, nn
 __all__ = ["ModelConfig", "TransformerModel"]
 
 LAYOUTS = ("garg", "compact", "pair")
+ATTENTIONS = ("sdpa", "math")
+ACTIVATIONS = ("gelu_tanh", "gelu")
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,13 @@ class ModelConfig:
     n_layer: int = 4
     n_head: int = 4
     layout: str = "pair"  # "garg" | "compact" | "pair"
+    attention: str = "sdpa"  # "sdpa" | "math": same function, different kernels
+    activation: str = "gelu_tanh"  # "gelu_tanh" (GPT-2) | "gelu" (exact erf)
 
     def __post_init__(self) -> None:
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout={self.layout!r} is not allowed; choose one of {LAYOUTS}")
+        for name, allowed in (("layout", LAYOUTS), ("attention", ATTENTIONS), ("activation", ACTIVATIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed; choose one of {allowed}")
         for name in ("n_dims", "n_points", "n_embd", "n_layer", "n_head"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -65,6 +78,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head = cfg.n_head
+        self.math = cfg.attention == "math"
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
 
@@ -72,7 +86,12 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+        if self.math:
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): j > i
+            att = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)  # (B, H, T, T)
+            y = torch.softmax(att.masked_fill(future, float("-inf")), dim=-1) @ v  # (B, H, T, hs)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -83,7 +102,9 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(cfg)
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(approximate="tanh"), nn.Linear(4 * cfg.n_embd, cfg.n_embd)
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
+            nn.GELU(approximate="tanh" if cfg.activation == "gelu_tanh" else "none"),
+            nn.Linear(4 * cfg.n_embd, cfg.n_embd),
         )
 
     def forward(self, x: Tensor) -> Tensor:

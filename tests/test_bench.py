@@ -31,9 +31,13 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
     if res["meta"]["transformers"]:
         assert any(r["impl"] != "ours" for r in rows)
         assert all(r["speed_vs_peer"] > 0 for r in rows if r["impl"] == "ours" and not r["compiled"]
-                   and r["threads"] == res["meta"]["threads"])
+                   and r["threads"] == res["meta"]["threads"] and r["run"] == "linear-w0.50")
     else:
         assert "skipped" in res["train_step"]["peer"] and "skipped" in md
+    variants = {(r["run"], r["variant"]) for r in rows if r["scale"] == "cpu"}
+    assert {(run, v) for run in ("linear-w0.50", "linear-only")
+            for v in ("preset", "math attention", "exact GELU", "math attention + exact GELU")} <= variants
+    assert sum("math attention runs" in f for f in res["train_step"]["findings"]) == 2
     for key in ("prompt_length", "dims"):
         s = res["scaling"][key]
         assert len(s["points"]) >= 3 and s["exponent"] == s["exponent"]  # fitted, not NaN

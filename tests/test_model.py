@@ -8,10 +8,11 @@ import torch
 from icl.model import ModelConfig, TransformerModel
 
 
-@pytest.mark.parametrize("layout", ["garg", "compact", "pair"])
-def test_predictions_are_causal(layout):
+@pytest.mark.parametrize("layout, attention", [("garg", "sdpa"), ("compact", "sdpa"), ("pair", "sdpa"),
+                                               ("pair", "math"), ("garg", "math")])
+def test_predictions_are_causal(layout, attention):
     torch.manual_seed(0)
-    cfg = ModelConfig(n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout=layout)
+    cfg = ModelConfig(n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout=layout, attention=attention)
     model = TransformerModel(cfg).eval()
     xs, ys = torch.randn(3, 9, 5), torch.randn(3, 9)
     base = model(xs, ys)
@@ -28,6 +29,27 @@ def test_predictions_are_causal(layout):
         xs2 = xs.clone()
         xs2[:, j + 1 :] += 5.0
         assert torch.equal(model(xs2, ys)[:, : j + 1], base[:, : j + 1])
+
+
+def test_math_attention_is_the_same_function_as_sdpa():
+    """attention="math" is an implementation switch: same weights, same predictions and
+    gradients to float rounding; activation="gelu" is a different (exact) GELU."""
+    torch.manual_seed(2)
+    cfg = ModelConfig(n_dims=4, n_points=11, n_embd=32, n_layer=2, n_head=4)
+    a = TransformerModel(cfg)
+    b = TransformerModel(ModelConfig(**{**cfg.__dict__, "attention": "math"}))
+    b.load_state_dict(a.state_dict())
+    xs, ys = torch.randn(5, 11, 4), torch.randn(5, 11)
+    pa, pb = a(xs, ys), b(xs, ys)
+    torch.testing.assert_close(pa, pb, atol=1e-6, rtol=1e-5)
+    pa.square().sum().backward()
+    pb.square().sum().backward()
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
+    c = TransformerModel(ModelConfig(**{**cfg.__dict__, "activation": "gelu"}))
+    c.load_state_dict(a.state_dict())
+    diff = (c(xs, ys) - pa).abs().max().item()
+    assert 0 < diff < 1e-2
 
 
 def test_prediction_at_i_depends_on_x_i():
@@ -56,6 +78,8 @@ def test_layouts_have_expected_token_counts():
     (dict(layout="rnn"), "layout='rnn'"),
     (dict(n_embd=30, n_head=4), "divisible"),
     (dict(n_layer=0), "n_layer=0"),
+    (dict(attention="flash"), r"attention='flash' is not allowed; choose one of \('sdpa', 'math'\)"),
+    (dict(activation="relu"), r"activation='relu' is not allowed; choose one of \('gelu_tanh', 'gelu'\)"),
 ])
 def test_bad_model_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
