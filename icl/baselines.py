@@ -538,7 +538,8 @@ class BayesSine(Predictor):
             top = ll.amax(0)
             ll -= top
             # exp of very negative float32 numbers leaves the vectorised fast path (~13x slower
-            # here); below -80 the weight is < 2e-35 of the largest, i.e. zero for the sums
+            # here); clamped at -80, such a weight is 1.8e-35 of the largest instead of smaller:
+            # a relative change of the sums below n_phi * 2e-35, i.e. none
             ll.clamp_(min=-80.0).exp_()
             acc = (proj @ ll).to(DTYPE).reshape(3, -1, P, n)  # (3, m, P, n)
             top = top.to(DTYPE).reshape(-1, P, n)
@@ -637,8 +638,8 @@ class CombinedFit(Predictor):
         """Ridge solution ``t = (G + alpha I)^-1 h`` and penalised residual
         ``|y - F t|^2 + alpha |t|^2 = |y|^2 - h^T (G + alpha I)^-1 h`` for 3 x 3 systems
         (..., 3, 3), by a Cholesky factorisation written out elementwise: one vectorised
-        pass over every system instead of a batched LAPACK call per tiny matrix (about 7x
-        faster here), and backward stable since ``G + alpha I`` is positive definite."""
+        pass over every system instead of a batched LAPACK call per tiny matrix (the solve
+        alone about 7x faster here), and backward stable since ``G + alpha I`` is positive definite."""
         a = self.alpha
         l11 = (G[..., 0, 0] + a).sqrt()
         l21, l31 = G[..., 1, 0] / l11, G[..., 2, 0] / l11
@@ -705,7 +706,8 @@ class CombinedFit(Predictor):
         best_om, yy, sxx, sxy = best_om[:, idx], yy[:, idx], sxx[:, idx], sxy[:, idx]
         width = (self.band[1] - self.band[0]) / self.n_omega
         offsets = torch.linspace(-1.0, 1.0, self.n_local, dtype=DTYPE)
-        c = max(1, self.chunk_elems // (max(1, len(idx)) * n * self.n_local * 6))
+        # about 10 temporaries of (p, n_i, n, R) floats live at once in _gram
+        c = max(1, self.chunk_elems // (max(1, len(idx)) * n * self.n_local * 10))
         for _ in range(self.refine if self.n_omega > 1 else 0):
             for i in range(0, P, c):
                 cand = (best_om[i : i + c, :, None] + width * offsets).clamp(*self.band)  # (p, n_i, R)
@@ -713,9 +715,14 @@ class CombinedFit(Predictor):
                 _, obj = self._solve(G, h, yy[i : i + c, :, None])  # (p, n_i, R)
                 best_om[i : i + c] = cand.gather(-1, obj.argmin(-1, keepdim=True))[..., 0]
             width /= 8
-        # final solve at the chosen omega
-        G, h = self._gram(x, y, best_om[..., None], mask, sxx, sxy)
-        t, _ = self._solve(G[..., 0, :, :], h[..., 0, :], yy)
+        # final solve at the chosen omega (in chunks of prompts, like the refinement)
+        c = max(1, self.chunk_elems // (max(1, len(idx)) * n * 10))
+        parts = []
+        for i in range(0, P, c):
+            G, h = self._gram(x[i : i + c], y[i : i + c], best_om[i : i + c, :, None], mask, sxx[i : i + c],
+                              sxy[i : i + c])  # (p, n_i, 1, 3, 3), (p, n_i, 1, 3)
+            parts.append(self._solve(G[:, :, 0], h[:, :, 0], yy[i : i + c])[0])
+        t = torch.cat(parts)  # (P, n_i, 3)
         self.omega_ = torch.full((P, n), float("nan"), dtype=DTYPE)
         self.omega_[:, idx] = best_om
         out = torch.full((P, n), float("nan"), dtype=DTYPE)

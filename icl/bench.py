@@ -257,8 +257,9 @@ def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, 
     flops = step_flops(model, mcfg, batch, tokens)
     gflops = flops / s["median"] / 1e9
     return {
-        "scale": scale, "run": run, "variant": variant, "impl": PEER_NAME if impl == "peer" else "ours", "layout": mcfg.layout if impl != "peer"
-        else "garg", "threads": threads, "compiled": compiled, "batch": batch, "n_points": mcfg.n_points,
+        "scale": scale, "run": run, "variant": variant, "impl": PEER_NAME if impl == "peer" else "ours",
+        "layout": mcfg.layout if impl != "peer" else "garg", "threads": threads, "compiled": compiled,
+        "batch": batch, "n_points": mcfg.n_points,
         "n_dims": mcfg.n_dims, "width": mcfg.n_embd, "layers": mcfg.n_layer, "heads": mcfg.n_head,
         "tokens_per_prompt": tokens, "params": sum(p.numel() for p in model.parameters()),
         "matmul_params": matmul_params(model), "flops_per_step": flops, "step_s": s,
@@ -383,7 +384,8 @@ def _train_findings(rows: list[dict[str, Any]], threads: int) -> list[str]:
         out.append(f"cpu scale: torch.compile runs {gain:.2f}x the eager steps/s after {comp['compile_s']:.0f} s "
                    f"of compilation ({verdict})")
     for run in VARIANT_RUNS:
-        preset = _find(rows, scale="cpu", impl="ours", compiled=False, threads=threads, run=run, variant="preset")
+        preset = _find(rows, scale="cpu", impl="ours", compiled=False, threads=threads, run=run, variant="preset",
+                       layout=get_run_config(run).model.layout)
         for name in VARIANTS:
             r = _find(rows, scale="cpu", impl="ours", compiled=False, threads=threads, run=run, variant=name)
             if preset and r:
@@ -533,7 +535,7 @@ def bench_grid_1d(sizes: Sizes, threads: int) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any]:
+def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any] | None:
     """Build the report (every chapter, or ``sizes.report_only``) into a temporary folder
     with the committed checkpoints, as ``make report`` does; each chapter's time."""
     from .report import build_report
@@ -543,11 +545,14 @@ def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any]:
         params_file = None
         if sizes.report_params:
             params_file = tmp / "params.yaml"
-            params_file.write_text("all:\n" + "".join(f"  {k}: {v!r}\n" for k, v in sizes.report_params))
+            params_file.write_text("all:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in sizes.report_params))
         t = time.perf_counter()
         status = build_report(tmp / "report", params_file=params_file, only=sizes.report_only)
         wall = time.perf_counter() - t
         info = json.loads((tmp / "report" / "report.json").read_text())
+    except Exception as e:  # a broken notebook folder, a missing kernel: report, do not lose the other rows
+        notes.append(f"end to end: the report could not be built: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     chapters = [{"chapter": c["name"], "status": c["status"], "seconds": c["seconds"]} for c in info["chapters"]]
