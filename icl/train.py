@@ -29,6 +29,7 @@ import os
 import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -182,11 +183,15 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         for stale in out_dir.glob(".*.safetensors.*.tmp"):
             stale.unlink(missing_ok=True)
 
+    st = load_state(state_path) if state_path.exists() else None
+    if st is not None and st["config"].model.attention != config.model.attention:
+        # the attention kernel is an implementation switch (same function): a run keeps the one
+        # it started with, so a preset that changes the default does not orphan runs in progress
+        config = replace(config, model=replace(config.model, attention=st["config"].model.attention))
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)
     start, log = 0, []
-    if state_path.exists():
-        st = load_state(state_path)
+    if st is not None:
         saved = st["config"]
         if saved.to_dict() != config.to_dict():
             raise ValueError(

@@ -35,9 +35,10 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
     else:
         assert "skipped" in res["train_step"]["peer"] and "skipped" in md
     variants = {(r["run"], r["variant"]) for r in rows if r["scale"] == "cpu"}
-    assert {(run, v) for run in ("linear-w0.50", "linear-only")
-            for v in ("preset", "math attention", "exact GELU", "math attention + exact GELU")} <= variants
-    assert sum("math attention runs" in f for f in res["train_step"]["findings"]) == 2
+    assert {(run, f"{a} + {g} GELU") for run in ("linear-w0.50", "linear-only")
+            for a in ("sdpa", "math attention") for g in ("tanh", "exact")} <= variants
+    assert sum("runs" in f and "the steps/s of sdpa + tanh GELU" in f for f in res["train_step"]["findings"]) == 6
+    assert sum(f.endswith("- the preset") for f in res["train_step"]["findings"]) == 2
     for key in ("prompt_length", "dims"):
         s = res["scaling"][key]
         assert len(s["points"]) >= 3 and s["exponent"] == s["exponent"]  # fitted, not NaN

@@ -40,6 +40,23 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny_config(steps=4, seed=3), tmp_path, progress=False)
 
 
+def test_a_run_keeps_its_attention_kernel_on_resume(tmp_path):
+    """attention is an implementation switch: a run started with sdpa resumes with sdpa when
+    the requested config (a changed preset) says math, and ends as the uninterrupted run."""
+    from dataclasses import replace
+
+    sdpa = tiny_config(steps=8)
+    math_cfg = replace(sdpa, model=replace(sdpa.model, attention="math"))
+    a = train(sdpa, tmp_path / "a", progress=False)
+    train(sdpa, tmp_path / "b", progress=False, stop_after=4)
+    b = train(math_cfg, tmp_path / "b", progress=False)
+    wa, wb = weights(a), weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert json.loads((b / "config.json").read_text())["config"]["model"]["attention"] == "sdpa"
+    with pytest.raises(ValueError, match="different config"):  # any other difference is still refused
+        train(replace(math_cfg, model=replace(math_cfg.model, activation="gelu")), tmp_path / "b", progress=False)
+
+
 def test_data_stream_is_a_function_of_seed_and_step():
     cfg = tiny_config()
     x1, y1 = sample_batch(cfg, 5)
