@@ -12,7 +12,7 @@ export MPLBACKEND := Agg
 NBVAL := $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout=900
 
-.PHONY: env test test-unit test-notebooks report refresh-notebooks train-linear bench lab clean
+.PHONY: env test test-unit test-notebooks report refresh-notebooks train-linear train-nonlinear bench lab clean
 
 env: $(STAMP)
 
@@ -45,6 +45,10 @@ refresh-notebooks: $(STAMP)
 # (re)train or resume the five linear runs of chapters 1-2, one after another
 train-linear: $(STAMP)
 	for w in 0.00 1.00 0.50 0.25 0.75; do TQDM_DISABLE=0 $(PY) -m icl train linear-w$$w || exit 1; done
+
+# (re)train or resume the six runs of chapters 3-5 (1-D runs first: cheaper inputs), one after another
+train-nonlinear: $(STAMP)
+	for r in line-only sine-only line-sine-w0.50 linear-only relu-only linear-relu-w0.50; do TQDM_DISABLE=0 $(PY) -m icl train $$r || exit 1; done
 
 # time training (ours vs transformers' GPT2Model), scaling and baselines into reports/benchmarks.{md,json}
 bench: $(STAMP)
