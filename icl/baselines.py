@@ -678,6 +678,22 @@ class CombinedFit(Predictor):
         h = torch.stack([sxy[..., None].expand_as(ys_), ys_, yc], -1)
         return G, h
 
+    def _solve_at(self, omega: Tensor, x: Tensor, y: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor,
+                  yy: Tensor) -> tuple[Tensor, Tensor]:
+        """Ridge fits (t (P, n_i, R, 3), penalised residual (P, n_i, R)) at the frequencies
+        ``omega`` (P, n_i, R) of every prefix (arguments as in :meth:`_gram`; ``yy`` (P, n_i)),
+        in chunks of prompts: about 10 temporaries of (p, n_i, n, R) floats live at once
+        in :meth:`_gram`."""
+        P, n_i, R = omega.shape
+        c = max(1, self.chunk_elems // (max(1, n_i) * x.shape[1] * R * 10))
+        ts, objs = [], []
+        for i in range(0, P, c):
+            G, h = self._gram(x[i : i + c], y[i : i + c], omega[i : i + c], mask, sxx[i : i + c], sxy[i : i + c])
+            t, obj = self._solve(G, h, yy[i : i + c, :, None])
+            ts.append(t)
+            objs.append(obj)
+        return torch.cat(ts), torch.cat(objs)
+
     def predict(self, xs, ys):
         x, y = xs[..., 0], ys
         P, n = y.shape
@@ -704,25 +720,15 @@ class CombinedFit(Predictor):
         idx = _positions(self.ks, n)
         mask = torch.tril(torch.ones(n, n, dtype=DTYPE), diagonal=-1)[idx]  # [i, j] = 1 iff j < idx[i]
         best_om, yy, sxx, sxy = best_om[:, idx], yy[:, idx], sxx[:, idx], sxy[:, idx]
+        fit = lambda om: self._solve_at(om, x, y, mask, sxx, sxy, yy)  # noqa: E731
         width = (self.band[1] - self.band[0]) / self.n_omega
         offsets = torch.linspace(-1.0, 1.0, self.n_local, dtype=DTYPE)
-        # about 10 temporaries of (p, n_i, n, R) floats live at once in _gram
-        c = max(1, self.chunk_elems // (max(1, len(idx)) * n * self.n_local * 10))
         for _ in range(self.refine if self.n_omega > 1 else 0):
-            for i in range(0, P, c):
-                cand = (best_om[i : i + c, :, None] + width * offsets).clamp(*self.band)  # (p, n_i, R)
-                G, h = self._gram(x[i : i + c], y[i : i + c], cand, mask, sxx[i : i + c], sxy[i : i + c])
-                _, obj = self._solve(G, h, yy[i : i + c, :, None])  # (p, n_i, R)
-                best_om[i : i + c] = cand.gather(-1, obj.argmin(-1, keepdim=True))[..., 0]
+            cand = (best_om[..., None] + width * offsets).clamp(*self.band)  # (P, n_i, R)
+            _, obj = fit(cand)
+            best_om = cand.gather(-1, obj.argmin(-1, keepdim=True))[..., 0]
             width /= 8
-        # final solve at the chosen omega (in chunks of prompts, like the refinement)
-        c = max(1, self.chunk_elems // (max(1, len(idx)) * n * 10))
-        parts = []
-        for i in range(0, P, c):
-            G, h = self._gram(x[i : i + c], y[i : i + c], best_om[i : i + c, :, None], mask, sxx[i : i + c],
-                              sxy[i : i + c])  # (p, n_i, 1, 3, 3), (p, n_i, 1, 3)
-            parts.append(self._solve(G[:, :, 0], h[:, :, 0], yy[i : i + c])[0])
-        t = torch.cat(parts)  # (P, n_i, 3)
+        t = fit(best_om[..., None])[0][:, :, 0]  # (P, n_i, 3): the final solve at the chosen omega
         self.omega_ = torch.full((P, n), float("nan"), dtype=DTYPE)
         self.omega_[:, idx] = best_om
         out = torch.full((P, n), float("nan"), dtype=DTYPE)
