@@ -52,14 +52,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(state: Path) -> str:
+    """' (step S / N)' from a resumable state's metadata (no tensors read); '' if unreadable."""
+    import json
+
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(state), framework="pt") as f:
+            meta = f.metadata() or {}
+        total = json.loads(meta["config"])["train"]["steps"]
+        return f" (step {int(meta['step']):,} / {int(total):,})"
+    except Exception:  # a corrupt state is reported when it is loaded, not here
+        return ""
+
+
 def _runs(args: argparse.Namespace) -> int:
     from .config import RUNS, RUNS_DIR
 
     for name, (classes, weights, family) in RUNS.items():
-        status = "trained" if (RUNS_DIR / name / "model.safetensors").exists() else (
-            "partial" if (RUNS_DIR / name / "state.safetensors").exists() else "-")
+        run_dir = RUNS_DIR / name
         mix = " + ".join(f"{w:g} {c}" for c, w in zip(classes, weights))
-        print(f"{name:20s} {family:10s} {status:8s} {mix}")
+        if (run_dir / "model.safetensors").exists():
+            status = "trained"
+        elif (run_dir / "state.safetensors").exists():
+            status = "partial" + _progress(run_dir / "state.safetensors")
+        else:
+            status = "-"
+        print(f"{name:20s} {family:10s} {mix:26s} {status}")
     return 0
 
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from icl.__main__ import main
 from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
@@ -168,3 +169,19 @@ def test_papermill_bad_parameter_fails_with_the_message(tmp_path):
     assert e.value.ename == "ParameterError"
     assert re.search(r"n_eval='many'.*expected int", e.value.evalue)
     assert issubclass(ParameterError, ValueError)
+
+
+def test_runs_listing_shows_progress_of_a_partial_run(tmp_path):
+    """`python -m icl runs` reports a paused run's step; a corrupt state gives no step, no crash."""
+    from icl.__main__ import _progress
+    from icl.checkpoint import save_state
+    from icl.model import TransformerModel
+
+    cfg = get_run_config("linear-w0.50")
+    model = TransformerModel(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    state = tmp_path / "state.safetensors"
+    save_state(state, model, opt, 1500, [(50, 0.9)], cfg)
+    assert _progress(state) == f" (step 1,500 / {cfg.train.steps:,})"
+    state.write_bytes(b"not a checkpoint")
+    assert _progress(state) == ""
