@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from .baselines import BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSquares
-from .checkpoint import RunNotTrainedError, load_run
-from .config import RUNS, run_names
+from .checkpoint import RunNotTrainedError, load_run, run_dir
+from .config import RUNS, get_run_config, run_names
 from .evaluate import Curve, errors, evaluate, predict, sample_prompts
 from .notebook import ParameterError
 from .tasks import DenseLinear, SparseLinear
@@ -65,14 +66,32 @@ def check_run_params(**params: str) -> list[str]:
     return list(params.values())
 
 
-def load_runs(names: Sequence[str], allow_partial: bool = False) -> tuple[dict, dict, list[str]]:
-    """Load the runs that exist: (models, configs, missing names)."""
+def load_runs(names: Sequence[str], allow_partial: bool = False,
+              root: Path | None = None) -> tuple[dict, dict, list[str]]:
+    """Load the runs that exist: (models, configs, missing names).
+
+    ``root`` is a folder holding ``<run name>/`` checkpoints (the notebooks' ``runs_dir``;
+    None: the committed ``data/runs``). The chapters evaluate the prompts of the ``cpu``
+    scale, so a run trained on another input dimension or shorter prompts is refused here
+    with the reason, instead of failing deep inside an evaluation.
+    """
     models, configs, missing = {}, {}, []
     for name in check_runs(names):
         try:
-            models[name], configs[name] = load_run(name, allow_partial=allow_partial)
+            model, config = load_run(name, root=root, allow_partial=allow_partial)
         except RunNotTrainedError:
             missing.append(name)
+            continue
+        where = run_dir(name, root)
+        if config.name != name:
+            raise ParameterError(f"{where} holds run {config.name!r}, not {name!r}: a run's folder must carry its name")
+        want = get_run_config(name, "cpu")
+        if config.task.n_dims != want.task.n_dims or config.model.n_points < want.model.n_points:
+            raise ParameterError(
+                f"run {name!r} at {where} was trained on d={config.task.n_dims} with {config.model.n_points} "
+                f"points; the notebooks evaluate the cpu scale's prompts (d={want.task.n_dims}, "
+                f"{want.model.n_points} points) and criteria, which a {config.scale}-scale run does not fit")
+        models[name], configs[name] = model, config
     return models, configs, missing
 
 

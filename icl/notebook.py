@@ -8,6 +8,7 @@ fixes the thread count so notebook numbers are reproducible.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 
@@ -38,6 +39,26 @@ def check(name: str, value: Any, kind: type | tuple[type, ...], *, low: float | 
     if high is not None and value > high:
         raise ParameterError(f"parameter {name}={value!r} is above the allowed maximum {high}")
     return value
+
+
+def check_runs_dir(value: Any) -> Path | None:
+    """The ``runs_dir`` parameter: a folder holding ``<run name>/`` checkpoints.
+
+    ``""`` means the committed runs (``data/runs``, returned as None); a relative path is
+    resolved from the repository root, not the notebook's working directory.
+    """
+    from .config import ROOT
+
+    check("runs_dir", value, str)
+    if value == "":
+        return None
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else ROOT / path
+    if not path.is_dir():
+        raise ParameterError(f"parameter runs_dir={value!r}: no such folder ({path}); it must hold one folder per "
+                             f"run (e.g. <runs_dir>/linear-w0.50/, as written by `python -m icl train linear-w0.50 "
+                             f"--out <runs_dir>/linear-w0.50`), or be '' for the committed runs in data/runs")
+    return path
 
 
 def setup(seed: int, threads: int = 1) -> None:

@@ -139,6 +139,8 @@ NOTEBOOK_CASES = [
     ("05_extreme_functions.ipynb", "omegas", [-1.0]),
     ("05_extreme_functions.ipynb", "scales", [0.5, 2.0]),
     ("05_extreme_functions.ipynb", "band", []),
+    ("01_model_selection.ipynb", "runs_dir", "no/such/folder"),
+    ("04_convex_combinations.ipynb", "runs_dir", 3),
 ]
 
 
@@ -185,3 +187,27 @@ def test_runs_listing_shows_progress_of_a_partial_run(tmp_path):
     assert _progress(state) == f" (step 1,500 / {cfg.train.steps:,})"
     state.write_bytes(b"not a checkpoint")
     assert _progress(state) == ""
+
+
+def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
+    """A notebook's ``runs_dir``: runs found there are loaded; a run of another prompt geometry
+    or in a folder not named after it is refused with the reason; absent runs are 'missing'."""
+    from icl.claims import load_runs
+    from icl.notebook import ParameterError, check_runs_dir
+    from icl.train import train
+
+    cfg = get_run_config("linear-w0.50")
+    train(cfg, tmp_path / "linear-w0.50", steps=2, progress=False)
+    root = check_runs_dir(str(tmp_path))
+    models, configs, missing = load_runs(["linear-w0.50", "linear-w0.00"], root=root)
+    assert list(models) == ["linear-w0.50"] and missing == ["linear-w0.00"]
+    assert configs["linear-w0.50"].name == "linear-w0.50" and not models["linear-w0.50"].training
+
+    (tmp_path / "linear-w0.50").rename(tmp_path / "linear-w0.25")
+    with pytest.raises(ParameterError, match="holds run 'linear-w0.50'"):
+        load_runs(["linear-w0.25"], root=root)
+
+    other = tmp_path / "d8"
+    train(cfg.override({"d": "8"}), other / "linear-w0.50", steps=2, progress=False)
+    with pytest.raises(ParameterError, match="d=8"):
+        load_runs(["linear-w0.50"], root=check_runs_dir(str(other)))
