@@ -26,8 +26,8 @@ from .evaluate import Curve, errors, evaluate, predict, sample_prompts
 from .notebook import ParameterError
 from .tasks import DenseLinear, SparseLinear
 
-__all__ = ["Verdict", "load_runs", "check_runs", "LinearChapter", "linear_chapter", "choose_lasso_alpha",
-           "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5",
+__all__ = ["Verdict", "load_runs", "run_source", "describe_sources", "check_runs", "LinearChapter", "linear_chapter",
+           "choose_lasso_alpha", "verdict_c1", "verdict_c2", "verdict_c3", "sparsity_sweep", "verdict_c4", "verdict_c5",
            "mixture_matches_specialists", "check_run_params"]
 
 
@@ -66,33 +66,48 @@ def check_run_params(**params: str) -> list[str]:
     return list(params.values())
 
 
+def run_source(name: str, root: Path | None = None) -> Path:
+    """Where a run is read from: ``root/<name>`` if that folder exists, else the committed ``data/runs/<name>``."""
+    return run_dir(name, root) if root is not None and run_dir(name, root).exists() else run_dir(name)
+
+
 def load_runs(names: Sequence[str], allow_partial: bool = False,
               root: Path | None = None) -> tuple[dict, dict, list[str]]:
     """Load the runs that exist: (models, configs, missing names).
 
-    ``root`` is a folder holding ``<run name>/`` checkpoints (the notebooks' ``runs_dir``;
-    None: the committed ``data/runs``). The chapters evaluate the prompts of the ``cpu``
-    scale, so a run trained on another input dimension or shorter prompts is refused here
-    with the reason, instead of failing deep inside an evaluation.
+    ``root`` is a folder holding ``<run name>/`` checkpoints (the notebooks' ``runs_dir``): a
+    run found there replaces the committed one, the others come from ``data/runs`` (see
+    :func:`run_source`). The chapters evaluate the prompts of the ``cpu`` scale, so a run
+    trained on another input dimension or on shorter prompts is refused here with the
+    reason, instead of being judged on prompts it never saw.
     """
     models, configs, missing = {}, {}, []
     for name in check_runs(names):
+        where = run_source(name, root)
         try:
-            model, config = load_run(name, root=root, allow_partial=allow_partial)
+            model, config = load_run(name, root=where.parent, allow_partial=allow_partial)
         except RunNotTrainedError:
             missing.append(name)
             continue
-        where = run_dir(name, root)
         if config.name != name:
             raise ParameterError(f"{where} holds run {config.name!r}, not {name!r}: a run's folder must carry its name")
         want = get_run_config(name, "cpu")
-        if config.task.n_dims != want.task.n_dims or config.model.n_points < want.model.n_points:
+        trained_len = min(config.model.n_points, config.curriculum.points.end)
+        if config.task.n_dims != want.task.n_dims or trained_len < want.model.n_points:
             raise ParameterError(
-                f"run {name!r} at {where} was trained on d={config.task.n_dims} with {config.model.n_points} "
+                f"run {name!r} at {where} was trained on d={config.task.n_dims} with prompts of up to {trained_len} "
                 f"points; the notebooks evaluate the cpu scale's prompts (d={want.task.n_dims}, "
-                f"{want.model.n_points} points) and criteria, which a {config.scale}-scale run does not fit")
+                f"{want.model.n_points} points) and criteria, which this run does not fit")
         models[name], configs[name] = model, config
     return models, configs, missing
+
+
+def describe_sources(names: Sequence[str], root: Path | None) -> str:
+    """One line for a notebook: which runs come from ``runs_dir`` (empty when it is not set)."""
+    if root is None:
+        return ""
+    mine = [n for n in names if run_source(n, root) != run_dir(n)]
+    return f"from runs_dir {root}: {', '.join(mine) or 'none'}; the others from data/runs"
 
 
 def _fmt(x: float) -> str:

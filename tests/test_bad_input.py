@@ -190,24 +190,35 @@ def test_runs_listing_shows_progress_of_a_partial_run(tmp_path):
 
 
 def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
-    """A notebook's ``runs_dir``: runs found there are loaded; a run of another prompt geometry
-    or in a folder not named after it is refused with the reason; absent runs are 'missing'."""
-    from icl.claims import load_runs
+    """A notebook's ``runs_dir``: a run found there replaces the committed one, the others come
+    from data/runs; a run of another prompt geometry, or in a folder not named after it, is
+    refused with the reason."""
+    from icl.claims import describe_sources, load_runs, run_source
+    from icl.config import RUNS_DIR
     from icl.notebook import ParameterError, check_runs_dir
     from icl.train import train
+
+    assert check_runs_dir("") is None
+    assert check_runs_dir("data/runs") == ROOT / "data" / "runs"  # relative to the repository root
 
     cfg = get_run_config("linear-w0.50")
     train(cfg, tmp_path / "linear-w0.50", steps=2, progress=False)
     root = check_runs_dir(str(tmp_path))
+    assert run_source("linear-w0.50", root) == tmp_path / "linear-w0.50"
+    assert run_source("linear-w0.00", root) == RUNS_DIR / "linear-w0.00"
     models, configs, missing = load_runs(["linear-w0.50", "linear-w0.00"], root=root)
-    assert list(models) == ["linear-w0.50"] and missing == ["linear-w0.00"]
-    assert configs["linear-w0.50"].name == "linear-w0.50" and not models["linear-w0.50"].training
+    assert set(models) == {"linear-w0.50", "linear-w0.00"} and missing == []
+    assert configs["linear-w0.50"].train.steps == 2  # the retrained one, not the committed 50k-step run
+    assert configs["linear-w0.00"].train.steps == 50_000
+    assert "linear-w0.50" in describe_sources(["linear-w0.50", "linear-w0.00"], root)
+    assert describe_sources(["linear-w0.50"], None) == ""
 
     (tmp_path / "linear-w0.50").rename(tmp_path / "linear-w0.25")
     with pytest.raises(ParameterError, match="holds run 'linear-w0.50'"):
         load_runs(["linear-w0.25"], root=root)
 
-    other = tmp_path / "d8"
-    train(cfg.override({"d": "8"}), other / "linear-w0.50", steps=2, progress=False)
-    with pytest.raises(ParameterError, match="d=8"):
-        load_runs(["linear-w0.50"], root=check_runs_dir(str(other)))
+    for i, (key, value, words) in enumerate([("d", "8", "d=8"), ("curriculum.points.end", "11", "up to 11 points")]):
+        other = tmp_path / f"misfit{i}"
+        train(cfg.override({key: value}), other / "linear-w0.50", steps=2, progress=False)
+        with pytest.raises(ParameterError, match=words):
+            load_runs(["linear-w0.50"], root=check_runs_dir(str(other)))
