@@ -53,18 +53,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _progress(state: Path) -> str:
-    """' (step S / N)' from a resumable state's metadata (no tensors read); '' if unreadable."""
-    import json
-
-    from safetensors import safe_open
+    """' (step S / N)' for a paused run; '' if its state is unreadable (reported when loaded)."""
+    from .checkpoint import CheckpointError, state_progress
 
     try:
-        with safe_open(str(state), framework="pt") as f:
-            meta = f.metadata() or {}
-        total = json.loads(meta["config"])["train"]["steps"]
-        return f" (step {int(meta['step']):,} / {int(total):,})"
-    except Exception:  # a corrupt state is reported when it is loaded, not here
+        step, total = state_progress(state)
+    except CheckpointError:
         return ""
+    return f" (step {step:,} / {total:,})"
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -181,23 +181,46 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     verify(path)
     try:
         tensors = load_file(path)
-        from safetensors import safe_open
-
-        with safe_open(path, framework="pt") as f:
-            meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {e}") from None
-    return tensors, meta
+    return tensors, _metadata(path)
+
+
+def _metadata(path: Path) -> dict[str, str]:
+    """A safetensors file's string metadata, read from its header only (no tensors)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {e}") from None
+
+
+def _step_and_config(path: Path, meta: dict[str, str]) -> tuple[int, RunConfig]:
+    try:
+        return int(meta["step"]), RunConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} has no valid step/config metadata: {e}") from None
+
+
+def state_progress(path: Path) -> tuple[int, int]:
+    """(step reached, total steps) of a resumable state, from its metadata alone.
+
+    Cheap enough for listings (``python -m icl runs``): no tensor is read. Raises
+    ``CheckpointError`` if the file is missing, corrupt or lacks the metadata.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    step, config = _step_and_config(path, _metadata(path))
+    return step, config.train.steps
 
 
 def load_state(path: Path) -> dict[str, Any]:
     """Read a resumable training state: {'model', 'optim', 'step', 'log', 'config'}."""
     tensors, meta = _read(path)
-    try:
-        step = int(meta["step"])
-        config = RunConfig.from_dict(json.loads(meta["config"]))
-    except (KeyError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} has no valid step/config metadata: {e}") from None
+    step, config = _step_and_config(path, meta)
     _warn_version(path, meta.get("torch"))
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}

@@ -176,7 +176,7 @@ def test_papermill_bad_parameter_fails_with_the_message(tmp_path):
 def test_runs_listing_shows_progress_of_a_partial_run(tmp_path):
     """`python -m icl runs` reports a paused run's step; a corrupt state gives no step, no crash."""
     from icl.__main__ import _progress
-    from icl.checkpoint import save_state
+    from icl.checkpoint import CheckpointError, load_state, save_state, save_weights, state_progress
     from icl.model import TransformerModel
 
     cfg = get_run_config("linear-w0.50")
@@ -185,7 +185,17 @@ def test_runs_listing_shows_progress_of_a_partial_run(tmp_path):
     state = tmp_path / "state.safetensors"
     save_state(state, model, opt, 1500, [(50, 0.9)], cfg)
     assert _progress(state) == f" (step 1,500 / {cfg.train.steps:,})"
+    assert state_progress(state) == (1500, cfg.train.steps)
+    assert state_progress(state) == (load_state(state)["step"], load_state(state)["config"].train.steps)
+    # weights without the step metadata, a corrupt file, a missing file: a clear CheckpointError
+    save_weights(tmp_path / "model.safetensors", model, cfg)
+    with pytest.raises(CheckpointError, match="no valid step/config metadata"):
+        state_progress(tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        state_progress(tmp_path / "nothing.safetensors")
     state.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        state_progress(state)
     assert _progress(state) == ""
 
 
