@@ -217,6 +217,17 @@ def state_progress(path: Path) -> tuple[int, int]:
     return step, config.train.steps
 
 
+def weights_config(path: Path) -> RunConfig:
+    """The full config saved with a finished run's ``model.safetensors`` (header only)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return RunConfig.from_dict(json.loads(_metadata(path)["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} has no valid config metadata: {e}") from None
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Read a resumable training state: {'model', 'optim', 'step', 'log', 'config'}."""
     tensors, meta = _read(path)

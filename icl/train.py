@@ -44,6 +44,7 @@ from .checkpoint import (
     save_state,
     save_weights,
     versions,
+    weights_config,
     write_manifest,
 )
 from .config import INIT, TRAIN, RunConfig, stream_generator
@@ -172,6 +173,24 @@ def train(
             dist.destroy_process_group()
 
 
+def _same_run(saved: RunConfig, config: RunConfig, path: Path) -> RunConfig:
+    """The config to continue with, if ``path`` (a state or finished weights) belongs to this run.
+
+    The attention kernel is an implementation switch (the same function): a run keeps the one
+    it started with, so a preset that changes the default does not orphan runs. Any other
+    difference is refused: the folder holds another run.
+    """
+    if saved.model.attention != config.model.attention:
+        config = replace(config, model=replace(config.model, attention=saved.model.attention))
+    if saved.to_dict() != config.to_dict():
+        raise ValueError(
+            f"{path} was written by a different config; use another --out or delete the folder. "
+            f"saved config name={saved.name!r} steps={saved.train.steps}, requested name={config.name!r} "
+            f"steps={config.train.steps}"
+        )
+    return config
+
+
 def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_after: int | None,
            max_seconds: float | None, rank: int, world: int) -> Path:
     """The loop behind :func:`train`; ``world > 1`` means an initialised process group."""
@@ -183,22 +202,19 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         for stale in out_dir.glob(".*.safetensors.*.tmp"):
             stale.unlink(missing_ok=True)
 
+    final_path = out_dir / "model.safetensors"
+    if not state_path.exists() and final_path.exists():
+        # a finished run whose resumable state was not kept (the committed runs keep only their
+        # weights): nothing to train, and its weights are never overwritten by a fresh start
+        _same_run(weights_config(final_path), config, final_path)
+        return out_dir
     st = load_state(state_path) if state_path.exists() else None
-    if st is not None and st["config"].model.attention != config.model.attention:
-        # the attention kernel is an implementation switch (same function): a run keeps the one
-        # it started with, so a preset that changes the default does not orphan runs in progress
-        config = replace(config, model=replace(config.model, attention=st["config"].model.attention))
+    if st is not None:
+        config = _same_run(st["config"], config, state_path)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)
     start, log = 0, []
     if st is not None:
-        saved = st["config"]
-        if saved.to_dict() != config.to_dict():
-            raise ValueError(
-                f"{state_path} was written by a different config; use another --out or delete the folder. "
-                f"saved config name={saved.name!r} steps={saved.train.steps}, requested name={config.name!r} "
-                f"steps={tc.steps}"
-            )
         model.load_state_dict(st["model"])
         load_optimizer_tensors(opt, st["optim"])
         start, log = st["step"], st["log"]

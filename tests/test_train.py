@@ -40,6 +40,21 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny_config(steps=4, seed=3), tmp_path, progress=False)
 
 
+def test_a_finished_run_without_its_state_is_not_retrained(tmp_path):
+    """The committed runs keep only their final weights: training one again is a no-op that leaves
+    the weights untouched (not a fresh start over them), and another config there is refused."""
+    cfg = tiny_config(steps=4)
+    out = train(cfg, tmp_path, progress=False)
+    (out / "state.safetensors").unlink(missing_ok=True)
+    before = (out / "model.safetensors").read_bytes()
+    assert train(cfg, tmp_path, progress=False) == out
+    assert not (out / "state.safetensors").exists()
+    assert (out / "model.safetensors").read_bytes() == before
+    with pytest.raises(ValueError, match="different config"):
+        train(tiny_config(steps=4, seed=3), tmp_path, progress=False)
+    assert (out / "model.safetensors").read_bytes() == before
+
+
 def test_a_run_keeps_its_attention_kernel_on_resume(tmp_path):
     """attention is an implementation switch: a run started with sdpa resumes with sdpa when
     the requested config (a changed preset) says math, and ends as the uninterrupted run."""
