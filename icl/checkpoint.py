@@ -190,6 +190,8 @@ def _metadata(path: Path) -> dict[str, str]:
     """A safetensors file's string metadata, read from its header only (no tensors)."""
     from safetensors import safe_open
 
+    if not Path(path).exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as f:
             return f.metadata() or {}
@@ -197,11 +199,19 @@ def _metadata(path: Path) -> dict[str, str]:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {e}") from None
 
 
+def _config(path: Path, meta: dict[str, str]) -> RunConfig:
+    try:
+        return RunConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} has no valid config metadata: {e}") from None
+
+
 def _step_and_config(path: Path, meta: dict[str, str]) -> tuple[int, RunConfig]:
     try:
-        return int(meta["step"]), RunConfig.from_dict(json.loads(meta["config"]))
+        step = int(meta["step"])
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} has no valid step/config metadata: {e}") from None
+    return step, _config(path, meta)
 
 
 def state_progress(path: Path) -> tuple[int, int]:
@@ -210,22 +220,13 @@ def state_progress(path: Path) -> tuple[int, int]:
     Cheap enough for listings (``python -m icl runs``): no tensor is read. Raises
     ``CheckpointError`` if the file is missing, corrupt or lacks the metadata.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
     step, config = _step_and_config(path, _metadata(path))
     return step, config.train.steps
 
 
 def weights_config(path: Path) -> RunConfig:
     """The full config saved with a finished run's ``model.safetensors`` (header only)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        return RunConfig.from_dict(json.loads(_metadata(path)["config"]))
-    except (KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path} has no valid config metadata: {e}") from None
+    return _config(path, _metadata(path))
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -273,7 +274,7 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -
     if final.exists():
         tensors, meta = _read(final)
         _warn_version(final, meta.get("torch"))
-        config = RunConfig.from_dict(json.loads(meta["config"]))
+        config = _config(final, meta)
     elif allow_partial and state.exists():
         st = load_state(state)
         tensors, config = st["model"], st["config"]

@@ -218,7 +218,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         model.load_state_dict(st["model"])
         load_optimizer_tensors(opt, st["optim"])
         start, log = st["step"], st["log"]
-    if (out_dir / "model.safetensors").exists() and start >= tc.steps:
+    if final_path.exists() and start >= tc.steps:
         return out_dir
     net: torch.nn.Module = model
     if world > 1:
@@ -329,7 +329,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
             signal.signal(signal.SIGTERM, old_handler)
 
     if lead:
-        save_weights(out_dir / "model.safetensors", model, config)
+        save_weights(final_path, model, config)
         write_loss_csv(out_dir / "loss.csv", log)
         info = json.loads((out_dir / "config.json").read_text())
         info.update(status="finished", steps=tc.steps, wall_seconds_last_session=round(time.time() - t0, 1),
