@@ -40,6 +40,10 @@ def test_c6_verdicts():
     assert verdict_c6(nonlinear()).status == "HELD"
     v = verdict_c6(nonlinear(shift=0.1))
     assert v.status == "NOT HELD" and "0.100" in str(v)
+    ch = nonlinear()  # the ReLU side alone fails
+    ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + 0.08)
+    v = verdict_c6(ch)
+    assert v.status == "NOT HELD" and "0.080" in str(v)
     ch = nonlinear()
     for curves in (ch.linear, ch.relu):
         del curves["relu-only"]
@@ -50,7 +54,7 @@ def test_c6_verdicts():
 # --------------------------------------------------------------------------- C7
 
 
-def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False):
+def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01):
     rng = np.random.default_rng(0)
     P, n = 200, 21
     def at(a):
@@ -62,7 +66,7 @@ def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False):
     line = {"line-only": curve("l", decay()), "sine-only": curve("s", decay() + 0.5),
             "line-sine-w0.50": curve("m", decay() + gap)}
     sine = {"line-only": curve("l", decay() + 0.6), "sine-only": curve("s", decay()),
-            "line-sine-w0.50": curve("m", decay() + 0.01)}
+            "line-sine-w0.50": curve("m", decay() + sine_gap)}
     a = np.round(np.linspace(0, 1, 11), 2)
     return CombinationChapter(line, sine, a, [5, 10, 20], {float(x): at(float(x)) for x in a}, {}, [], P)
 
@@ -74,6 +78,18 @@ def test_c7_verdicts():
     assert verdict_c7(combination(gap=0.2)).status == "NOT HELD"
     assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
     assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
+    assert verdict_c7(combination(sine_gap=0.1)).status == "NOT HELD"  # the sine side alone misses
+    # the fit is exact (0): a mixture model at 0.001 is "3x" it, but that is no failure
+    v = verdict_c7(combination(mix_mid=0.001, fit_mid=0.0))
+    assert v.status == "NOT HELD" and "CI >= 0.05" in str(v)
+    assert verdict_c7(combination(mix_mid=0.3, fit_mid=0.0)).status == "HELD"
+    v = verdict_c7(combination(), k=15)  # the sweep reads k in (5, 10, 20) only: baselines are NaN at 15
+    assert v.status == "NOT TESTED" and "k=15" in str(v)
+    ch = combination()
+    for curves in ch.by_a.values():
+        del curves["combined fit"]
+    v = verdict_c7(ch)
+    assert v.status == "NOT TESTED" and "combined fit" in str(v)
     ch = combination()
     del ch.line["sine-only"]
     assert verdict_c7(ch).status == "NOT TESTED" and "sine-only" in str(verdict_c7(ch))
@@ -95,18 +111,21 @@ def sweep(label, values, err, k=20):
                  {n: e + 0.01 for n, e in err.items()})
 
 
-def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0):
+def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0, mix_excess=0.0, nd_near=0.03):
     om = np.array(chapters.DEFAULT_OMEGAS)
     by_omega = {0.75: 0.06, 0.9: 0.045, 3.3: 0.045 + near_bump, 3.75: 0.08, 4.5: 0.12, 5.5: 0.15}
     e_om = np.array([far_err if (w <= 0.5 or w >= 6) else by_omega.get(w, 0.02) for w in om])
     sc = np.array(chapters.DEFAULT_SCALES)
     e_sc = 0.01 + 0.5 * np.abs(np.log2(sc)) ** 2 / 9 * far_err
     e_sc[np.isin(sc, [0.5, 2.0])] = 0.03
-    ib = {"sine-only": curve("s", decay() + band_excess), "Bayes sine": curve("b", decay())}
+    e_nd = e_sc.copy()
+    e_nd[sc == 2.0] = nd_near
+    ib = {"sine-only": curve("s", decay() + band_excess), "line-sine-w0.50": curve("m", decay() + mix_excess),
+          "Bayes sine": curve("b", decay())}
     return ExtremesChapter(
         in_band=ib, omega=sweep("omega", om, {"sine-only": e_om}),
         slope_1d=sweep("slope scale", sc, {"line-only": e_sc}), input_1d=sweep("input scale", sc, {"line-only": e_sc}),
-        slope_nd=sweep("slope scale", sc, {"linear-only": e_sc}),
+        slope_nd=sweep("slope scale", sc, {"linear-only": e_nd}),
         input_nd=sweep("input scale", sc, {"linear-only": e_sc}), band=(1.0, 3.0), examples={}, missing=[],
         n_prompts=4)
 
@@ -114,10 +133,25 @@ def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0):
 def test_c8_verdicts():
     v = verdict_c8(extremes())
     assert v.status == "HELD", str(v)
-    assert "error doubles at omega 0.9 (below) and 3.3 (above)" in str(v)
+    assert "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
     assert verdict_c8(extremes(near_bump=0.2)).status == "NOT HELD"  # breaks just outside the band
     assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
     assert verdict_c8(extremes(band_excess=0.1)).status == "NOT HELD"  # not near Bayes in band
+    assert verdict_c8(extremes(mix_excess=0.1)).status == "NOT HELD"  # the mixture's sine side is not either
+    assert verdict_c8(extremes(mix_excess=0.1), mix_run=None).status == "HELD"
+    # one sweep alone, near scale 1 (reference 0.01, criterion: interval <= 0.06): at slope
+    # scale 2 an error of 0.045 (interval to 0.055) passes; 0.055 passes on its mean but its
+    # interval reaches 0.065
+    assert verdict_c8(extremes(nd_near=0.045)).status == "HELD"
+    v = verdict_c8(extremes(nd_near=0.055))
+    assert v.status == "NOT HELD" and "CI up to 0.065" in str(v)
+    # far: the mean reaching 0.2 is not enough when the interval's lower end does not
+    assert verdict_c8(extremes(), unstable=0.495).status == "HELD"  # scale 8: 0.510, interval from 0.500
+    assert verdict_c8(extremes(), unstable=0.505).status == "NOT HELD"
+    ch = extremes()
+    ch.input_nd = sweep("input scale", [0.5, 2.0, 8.0], {"linear-only": [0.03, 0.03, 0.5]})
+    v = verdict_c8(ch)
+    assert v.status == "NOT TESTED" and "no scale 1" in str(v)
     ch = extremes()
     del ch.slope_nd.error["linear-only"]
     assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
@@ -127,6 +161,10 @@ def test_doubling_points():
     v = np.array([0.25, 0.5, 1.0, 2.0, 4.0])
     assert doubling_points(v, np.array([0.5, 0.1, 0.1, 0.15, 0.3]), 1.0, 1.0, 0.1) == (0.25, 4.0)
     assert doubling_points(v, np.array([0.1, 0.1, 0.1, 0.1, 0.1]), 1.0, 1.0, 0.1) == (None, None)
+    # a near-zero reference: without a floor noise "doubles" at once, with it only a real rise counts
+    tiny = np.array([0.03, 0.002, 0.001, 0.003, 0.5])
+    assert doubling_points(v, tiny, 1.0, 1.0, 0.001) == (0.5, 2.0)
+    assert doubling_points(v, tiny, 1.0, 1.0, 0.001, floor=0.01) == (0.25, 4.0)
 
 
 # --------------------------------------------------------------------------- helpers
