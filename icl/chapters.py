@@ -36,7 +36,7 @@ from .evaluate import Curve, Prompts, bootstrap_ci, errors, evaluate, predict, s
 from .tasks import ConvexCombination, DenseLinear, FunctionClass, Line1D, ReluNet, Sine1D, Task, sample_xs
 
 __all__ = [
-    "Sweep", "Example", "Scaled", "check_band", "check_lengths", "example_curves", "doubling_points",
+    "Sweep", "Example", "Scaled", "check_band", "check_lengths", "check_task", "example_curves", "doubling_points",
     "NonlinearChapter", "nonlinear_baselines", "nonlinear_chapter", "verdict_c6",
     "CombinationChapter", "combination_baselines", "combination_chapter", "verdict_c7",
     "ExtremesChapter", "extremes_chapter", "verdict_c8",
@@ -112,6 +112,19 @@ def check_band(configs: Mapping, band: Sequence[float]) -> tuple[float, float]:
         if "sine" in cfg.task.classes and tuple(cfg.task.band) != band:
             raise ValueError(f"band={list(band)} differs from run {name!r}'s pretraining band {list(cfg.task.band)}")
     return band
+
+
+def check_task(configs: Mapping, hidden: int = 100) -> None:
+    """The chapters' prompts are drawn from unit-variance classes and ReLU networks of width
+    ``hidden``: refuse a run trained otherwise (e.g. with ``--set task.hidden=20``) rather
+    than judge it on prompts of another class."""
+    for name, cfg in configs.items():
+        if not cfg.task.normalize:
+            raise ValueError(f"run {name!r} was trained with task.normalize=False; the chapters need "
+                             f"task.normalize=True (unit-variance classes)")
+        if "relu" in cfg.task.classes and cfg.task.hidden != hidden:
+            raise ValueError(f"run {name!r} was trained on ReLU networks of width task.hidden={cfg.task.hidden}; "
+                             f"this chapter's prompts use width {hidden}")
 
 
 def _scaled_inputs(fc: FunctionClass, n_prompts: int, n_points: int, seed: int, x_scale: float) -> Prompts:

@@ -196,6 +196,11 @@ def test_length_and_band_checks():
     with pytest.raises(ValueError, match="band"):
         chapters.check_band({"sine-only": get_run_config("sine-only")}, [1.0, 4.0])
     assert chapters.check_band({"sine-only": get_run_config("sine-only")}, [1, 3]) == (1.0, 3.0)
+    chapters.check_task({n: get_run_config(n) for n in ("linear-only", "relu-only", "linear-relu-w0.50")})
+    with pytest.raises(ValueError, match=r"relu-only.*task.hidden=20.*width 100"):
+        chapters.check_task({"relu-only": get_run_config("relu-only").override({"task.hidden": "20"})})
+    with pytest.raises(ValueError, match=r"linear-only.*task.normalize=False"):
+        chapters.check_task({"linear-only": get_run_config("linear-only").override({"task.normalize": "false"})})
 
 
 # --------------------------------------------------------------------------- end to end, tiny
