@@ -186,8 +186,18 @@ def _max_gap(a: Curve, b: Curve, ks: np.ndarray) -> tuple[float, int]:
     return float(gap[i]), int(ks[i])
 
 
+def settles_from(a: Curve, b: Curve, ks: np.ndarray, tol: float) -> int | None:
+    """The smallest k in ``ks`` from which |a - b| stays within ``tol`` for every larger k
+    (None when it is still above ``tol`` at the last k)."""
+    ok = np.abs(a.mean[ks] - b.mean[ks]) <= tol
+    if not ok[-1]:
+        return None
+    bad = np.flatnonzero(~ok)
+    return int(ks[bad[-1] + 1]) if bad.size else int(ks[0])
+
+
 def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[tuple[str, Mapping[str, Curve], str]],
-                                tol: float = 0.05) -> Verdict:
+                                tol: float = 0.05, settle: bool = False) -> Verdict:
     """The shared form of C1 and C6: on each class's prompts (``(label, curves, specialist)``),
     the mixture model ``mix`` is within ``tol`` of that class's single-class model at every k >= 1."""
     first = specialists[0][1]
@@ -197,9 +207,16 @@ def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[tupl
     ks = np.arange(1, first[mix].mean.shape[0])
     gaps = [(label, spec, *_max_gap(curves[mix], curves[spec], ks)) for label, curves, spec in specialists]
     held = all(g <= tol for _, _, g, _ in gaps)
-    return Verdict(claim, "HELD" if held else "NOT HELD", [
-        f"{label} prompts: max |{mix} - {spec}| = {_fmt(g)} at k={k} (criterion <= {tol})"
-        for label, spec, g, k in gaps])
+    details = [f"{label} prompts: max |{mix} - {spec}| = {_fmt(g)} at k={k} (criterion <= {tol})"
+               for label, spec, g, k in gaps]
+    if settle and not held:  # where the gap is: only the first examples, or throughout?
+        details += [f"{label} prompts: within {tol} from k={_k(settles_from(curves[mix], curves[spec], ks, tol))} on"
+                    for label, curves, spec in specialists]
+    return Verdict(claim, "HELD" if held else "NOT HELD", details)
+
+
+def _k(k: int | None) -> str:
+    return "never (still above at the last k)" if k is None else str(k)
 
 
 def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",

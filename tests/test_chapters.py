@@ -10,6 +10,7 @@ from icl import chapters
 from icl.baselines import BayesLine, CombinedFit, LeastSquares, ReluNetGD, Zero
 from icl.chapters import (CombinationChapter, ExtremesChapter, NonlinearChapter, Scaled, Sweep, doubling_points,
                           verdict_c6, verdict_c7, verdict_c8)
+from icl.claims import settles_from
 from icl.config import get_run_config
 from icl.evaluate import Curve, errors, sample_prompts
 from icl.model import TransformerModel
@@ -75,7 +76,8 @@ def test_c7_verdicts():
     v = verdict_c7(combination())
     assert v.status == "HELD", str(v)
     assert "0.500" in str(v) and "CI" in str(v)
-    assert verdict_c7(combination(gap=0.2)).status == "NOT HELD"
+    v = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
+    assert v.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on (lines)" in str(v)
     assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
     assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
     assert verdict_c7(combination(sine_gap=0.1)).status == "NOT HELD"  # the sine side alone misses
@@ -155,6 +157,19 @@ def test_c8_verdicts():
     ch = extremes()
     del ch.slope_nd.error["linear-only"]
     assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
+
+
+def test_settles_from():
+    ks = np.arange(1, 6)
+    a = curve("a", [0, 0.3, 0.2, 0.04, 0.01, 0.0])
+    b = curve("b", np.zeros(6))
+    assert settles_from(a, b, ks, 0.05) == 3
+    assert settles_from(a, a, ks, 0.05) == 1
+    assert settles_from(b, curve("c", [0, 0, 0, 0, 0, 0.1]), ks, 0.05) is None
+    ch = nonlinear()  # C6 says where a failing gap is: here only at the first examples
+    ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(np.arange(41) < 3, 0.2, 0.0))
+    v = verdict_c6(ch)
+    assert v.status == "NOT HELD" and "ReLU-net prompts: within 0.05 from k=3 on" in str(v)
 
 
 def test_doubling_points():
