@@ -457,16 +457,14 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: 
     far_ok = bool(far_mask.any()) and float(lo_e[far_mask].max()) >= unstable
     below, above = doubling_points(v, e, low, high, ref, floor)
     where = "the band" if low < high else f"{low:g}"
-    if near_mask.any():
-        i = int(np.argmax(np.where(near_mask, hi_e, -np.inf)))
-        near_txt = f"worst {_fmt(float(e[i]))} (95% CI up to {_fmt(float(hi_e[i]))}) at {v[i]:g}"
-    else:
-        near_txt = "no swept value there"
-    if far_mask.any():
-        i = int(np.argmax(np.where(far_mask, lo_e, -np.inf)))
-        far_txt = f"worst {_fmt(float(e[i]))} (95% CI from {_fmt(float(lo_e[i]))}) at {v[i]:g}"
-    else:
-        far_txt = "no swept value there"
+    def worst(mask: np.ndarray, bound: np.ndarray, side: str) -> str:
+        """The swept value in ``mask`` whose interval end ``bound`` is largest, formatted."""
+        if not mask.any():
+            return "no swept value there"
+        i = int(np.argmax(np.where(mask, bound, -np.inf)))
+        return f"worst {_fmt(float(e[i]))} (95% CI {side} {_fmt(float(bound[i]))}) at {v[i]:g}"
+
+    near_txt, far_txt = worst(near_mask, hi_e, "up to"), worst(far_mask, lo_e, "from")
     text = (f"{name}, {sw.label} at k={sw.k}: reference {_fmt(ref)}; error first reaches "
             f"{_fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
             f"{where} and {_v(above)} above; near (within x{near:g}): {near_txt} (criterion: CI <= "

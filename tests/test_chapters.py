@@ -136,6 +136,8 @@ def test_c8_verdicts():
     v = verdict_c8(extremes())
     assert v.status == "HELD", str(v)
     assert "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
+    assert "near (within x1.2): worst 0.045 (95% CI up to 0.055) at 0.9" in str(v)
+    assert "far (beyond x2): worst 1.000 (95% CI from 0.990) at 0.1" in str(v)
     assert verdict_c8(extremes(near_bump=0.2)).status == "NOT HELD"  # breaks just outside the band
     assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
     assert verdict_c8(extremes(band_excess=0.1)).status == "NOT HELD"  # not near Bayes in band
