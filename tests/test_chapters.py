@@ -138,10 +138,13 @@ def test_c8_verdicts():
     assert "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
     assert "near (within x1.2): worst 0.045 (95% CI up to 0.055) at 0.9" in str(v)
     assert "far (beyond x2): worst 1.000 (95% CI from 0.990) at 0.1" in str(v)
-    assert verdict_c8(extremes(near_bump=0.2)).status == "NOT HELD"  # breaks just outside the band
+    assert v.details[0] == "every part holds"
+    v = verdict_c8(extremes(near_bump=0.2))  # breaks just outside the band
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: near (sine-only, omega)", str(v)
     assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
     assert verdict_c8(extremes(band_excess=0.1)).status == "NOT HELD"  # not near Bayes in band
-    assert verdict_c8(extremes(mix_excess=0.1)).status == "NOT HELD"  # the mixture's sine side is not either
+    v = verdict_c8(extremes(mix_excess=0.1))  # the mixture's sine side is not either
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: in band (line-sine-w0.50)", str(v)
     assert verdict_c8(extremes(mix_excess=0.1), mix_run=None).status == "HELD"
     # one sweep alone, near scale 1 (reference 0.01, criterion: interval <= 0.06): at slope
     # scale 2 an error of 0.045 (interval to 0.055) passes; 0.055 passes on its mean but its
