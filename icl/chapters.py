@@ -347,7 +347,7 @@ def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: 
     # difference above ``tol`` (the fit is ~0 from k = 4, so "above 0" alone would call an
     # error of 0.001 a failure)
     fails = m_mix >= ratio * m_fit and float(lo) >= tol
-    held = gl <= tol and gs <= tol and fails
+    parts = [("a=1 (lines)", gl <= tol), ("a=0 (sines)", gs <= tol), (f"a={a_mid:g}, k={k}", fails)]
     details = [
         f"a=1 (lines): max |{mix} - {line_only}| = {_fmt(gl)} at k={kl} (criterion <= {tol})",
         f"a=0 (sines): max |{mix} - {sine_only}| = {_fmt(gs)} at k={kg} (criterion <= {tol})",
@@ -367,7 +367,7 @@ def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: 
                 g, kk = _max_gap(pure[bayes[0]], pure[single], ks)
                 details.append(f"for reference, on {label} max |{bayes[0]} - {single}| = {_fmt(g)} at k={kk} "
                                f"(what not knowing the class costs the Bayes-optimal learner)")
-    return Verdict("C7", "HELD" if held else "NOT HELD", details)
+    return Verdict.judge("C7", parts, details)
 
 
 # --------------------------------------------------------------------------- chapter 5
@@ -445,10 +445,11 @@ def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[
 
 
 def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
-               unstable: float, floor: float) -> tuple[bool, bool, str]:
+               unstable: float, floor: float) -> tuple[list[tuple[str, bool]], str]:
     """Near [low, high] (within a factor ``near``) the upper end of the error's 95% interval
     stays within ``ref + tol``; far from it (beyond a factor ``far``) the lower end of the
-    interval reaches ``unstable`` somewhere, so both judgements hold beyond sampling noise."""
+    interval reaches ``unstable`` somewhere, so both judgements hold beyond sampling noise.
+    Returns the two named parts (for :meth:`Verdict.judge`) and the line that reports them."""
     v, e, lo_e, hi_e = sw.values, sw.error[name], sw.lo[name], sw.hi[name]
     outside = (v < low) | (v > high)
     near_mask = outside & (v >= low / near) & (v <= high * near)
@@ -469,7 +470,7 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: 
             f"{_fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
             f"{where} and {_v(above)} above; near (within x{near:g}): {near_txt} (criterion: CI <= "
             f"{_fmt(ref + tol)}); far (beyond x{far:g}): {far_txt} (criterion: CI >= {unstable})")
-    return near_ok, far_ok, text
+    return [(f"near ({name}, {sw.label})", near_ok), (f"far ({name}, {sw.label})", far_ok)], text
 
 
 def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
@@ -496,11 +497,10 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     if v:
         return v
     ks = np.arange(1, ch.in_band[sine_run].mean.shape[0])
-    failed, details = [], []
+    parts, details = [], []
     for name in sines:
         excess = ch.in_band[name].mean[ks] - ch.in_band["Bayes sine"].mean[ks]
-        if float(excess.mean()) > tol:
-            failed.append(f"in band ({name})")
+        parts.append((f"in band ({name})", float(excess.mean()) <= tol))
         worst = int(ks[np.argmax(excess)])
         details.append(f"in band {list(ch.band)}: {name} - Bayes sine: mean excess {_fmt(float(excess.mean()))} "
                        f"over k=1..{ks[-1]} (criterion <= {tol}); largest {_fmt(float(excess.max()))} at k={worst}")
@@ -508,17 +508,13 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     w = ch.omega.values
     in_band = (w >= lo) & (w <= hi)
     e_in = float(ch.omega.error[sine_run][in_band].mean())
-    checks = [(ch.omega, sine_run,
-               _stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor))]
+    checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor)]
     for sw, name in ((ch.slope_1d, line_run), (ch.input_1d, line_run), (ch.slope_nd, linear_run),
                      (ch.input_nd, linear_run)):
         one = np.isclose(sw.values, 1.0)
         if not one.any():
             return Verdict("C8", "NOT TESTED", [f"the {sw.label} sweep has no scale 1 to compare with"])
-        checks.append((sw, name, _stability(sw, name, 1.0, 1.0, float(sw.error[name][one][0]), near, far, tol,
-                                            unstable, floor)))
-    for sw, name, (near_ok, far_ok, _) in checks:
-        failed += [f"{part} ({name}, {sw.label})" for part, ok in (("near", near_ok), ("far", far_ok)) if not ok]
-    summary = f"fails on: {'; '.join(failed)}" if failed else "every part holds"
-    details = [summary] + details + [text for _, _, (_, _, text) in checks]
-    return Verdict("C8", "NOT HELD" if failed else "HELD", details)
+        checks.append(_stability(sw, name, 1.0, 1.0, float(sw.error[name][one][0]), near, far, tol, unstable,
+                                 floor))
+    parts += [part for named, _ in checks for part in named]
+    return Verdict.judge("C8", parts, details + [text for _, text in checks])

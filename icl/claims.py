@@ -44,6 +44,14 @@ class Verdict:
     def __str__(self) -> str:
         return "\n".join([f"{self.claim} {self.status}"] + [f"    {d}" for d in self.details])
 
+    @classmethod
+    def judge(cls, claim: str, parts: Sequence[tuple[str, bool]], details: Sequence[str]) -> "Verdict":
+        """HELD iff every named part holds; the first detail line names the parts that fail
+        ("fails on: ...") or says every part holds, so a reader need not compare criteria by eye."""
+        failed = [name for name, ok in parts if not ok]
+        summary = f"fails on: {'; '.join(failed)}" if failed else "every part holds"
+        return cls(claim, "NOT HELD" if failed else "HELD", [summary, *details])
+
 
 def check_runs(names: Sequence[str], param: str = "runs") -> list[str]:
     """Validate a notebook's run-list parameter (named ``param``): a list of known run names."""
@@ -206,13 +214,14 @@ def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[tupl
         return v
     ks = np.arange(1, first[mix].mean.shape[0])
     gaps = [(label, spec, *_max_gap(curves[mix], curves[spec], ks)) for label, curves, spec in specialists]
-    held = all(g <= tol for _, _, g, _ in gaps)
+    parts = [(f"{label} prompts", g <= tol) for label, _, g, _ in gaps]
+    held = all(ok for _, ok in parts)
     details = [f"{label} prompts: max |{mix} - {spec}| = {_fmt(g)} at k={k} (criterion <= {tol})"
                for label, spec, g, k in gaps]
     if settle and not held:  # where the gap is: only the first examples, or throughout?
         details += [f"{label} prompts: within {tol} from k={_k(settles_from(curves[mix], curves[spec], ks, tol))} on"
                     for label, curves, spec in specialists]
-    return Verdict(claim, "HELD" if held else "NOT HELD", details)
+    return Verdict.judge(claim, parts, details)
 
 
 def _k(k: int | None) -> str:
@@ -240,18 +249,18 @@ def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
         ("dense", mix, bayes_mix, ch.dense),
         ("sparse", mix, bayes_mix, ch.sparse),
     ]
-    held, details = True, []
+    parts, details = [], []
     for task, model, ref, curves in checks:
         excess = curves[model].mean[ks] - curves[ref].mean[ks]
         avg, worst = float(excess.mean()), int(ks[np.argmax(excess)])
-        held &= avg <= tol
+        parts.append((f"{task} ({model} vs {ref})", avg <= tol))
         details.append(f"{task}: {model} - {ref}: mean excess {_fmt(avg)} over k=1..{ks[-1]} "
                        f"(criterion <= {tol}); largest {_fmt(float(excess.max()))} at k={worst}")
     sel, ls = float(ch.sparse[sparse_only].mean[5]), float(ch.sparse["least squares"].mean[5])
-    held &= sel <= 0.5 * ls
+    parts.append(("selection", sel <= 0.5 * ls))
     details.append(f"selection: {sparse_only} on sparse prompts at k=5: {_fmt(sel)} vs least squares "
                    f"{_fmt(ls)} (criterion <= half)")
-    return Verdict("C2", "HELD" if held else "NOT HELD", details)
+    return Verdict.judge("C2", parts, details)
 
 
 def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only: str = "linear-w0.00") -> Verdict:
@@ -263,7 +272,7 @@ def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only:
     d_on_s, ls_s, lasso_s = (float(ch.sparse[n].mean[5]) for n in (dense_only, "least squares", "Lasso"))
     ok1 = s_on_d >= 0.2 and ls_d <= 0.01
     ok2 = abs(d_on_s - ls_s) <= 0.05 and d_on_s >= 2 * lasso_s
-    return Verdict("C3", "HELD" if ok1 and ok2 else "NOT HELD", [
+    return Verdict.judge("C3", [(f"{sparse_only} on dense prompts", ok1), (f"{dense_only} on sparse prompts", ok2)], [
         f"{sparse_only} on dense prompts at k=10: {_fmt(s_on_d)} (criterion >= 0.2), least squares {_fmt(ls_d)}",
         f"{dense_only} on sparse prompts at k=5: {_fmt(d_on_s)}; least squares {_fmt(ls_s)} "
         f"(criterion: within 0.05), Lasso {_fmt(lasso_s)} (criterion: at least twice)",
@@ -320,7 +329,7 @@ def verdict_c4(sw: SparsitySweep, mix: str = "linear-w0.50", singles: Sequence[s
     excess = sw.error[mix] - best  # (S, K)
     i, j = np.unravel_index(np.argmax(excess), excess.shape)
     held = float(excess.max()) <= tol
-    return Verdict("C4", "HELD" if held else "NOT HELD", [
+    return Verdict.judge("C4", [(f"largest excess (nnz={sw.nnz[i]}, k={sw.ks[j]})", held)], [
         f"largest excess of {mix} over the better single-class model: {_fmt(float(excess.max()))} "
         f"at nnz={sw.nnz[i]}, k={sw.ks[j]} (criterion <= {tol})",
     ])
@@ -339,8 +348,8 @@ def verdict_c5(sw: SparsitySweep, sparse_only: str = "linear-w0.00", dense_only:
     large_ok = int(np.argmin(dd)) >= len(dd) - 2  # nnz = d - 1 or d
     both = np.minimum(ds, dd)
     mid = int(np.argmax(both))
-    held = small_ok and large_ok and float(both[mid]) > differ
-    return Verdict("C5", "HELD" if held else "NOT HELD", [
+    parts = [("small nnz", small_ok), ("large nnz", large_ok), ("intermediate nnz", float(both[mid]) > differ)]
+    return Verdict.judge("C5", parts, [
         f"at k={k}: distance to {sparse_only} is smallest at nnz={sw.nnz[int(np.argmin(ds))]} (criterion: 1-2); "
         f"to {dense_only} smallest at nnz={sw.nnz[int(np.argmin(dd))]} (criterion: {len(dd) - 1}-{len(dd)})",
         f"largest distance to the nearer of the two: {_fmt(float(both[mid]))} at nnz={sw.nnz[mid]} "

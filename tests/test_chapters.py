@@ -45,6 +45,7 @@ def test_c6_verdicts():
     ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + 0.08)
     v = verdict_c6(ch)
     assert v.status == "NOT HELD" and "0.080" in str(v)
+    assert v.details[0] == "fails on: ReLU-net prompts", str(v)
     ch = nonlinear()
     for curves in (ch.linear, ch.relu):
         del curves["relu-only"]
@@ -74,13 +75,15 @@ def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01)
 
 def test_c7_verdicts():
     v = verdict_c7(combination())
-    assert v.status == "HELD", str(v)
+    assert v.status == "HELD" and v.details[0] == "every part holds", str(v)
     assert "0.500" in str(v) and "CI" in str(v)
     v = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
     assert v.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on (lines)" in str(v)
     assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
     assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
-    assert verdict_c7(combination(sine_gap=0.1)).status == "NOT HELD"  # the sine side alone misses
+    v = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: a=0 (sines)", str(v)
+    assert verdict_c7(combination(mix_mid=0.002)).details[0] == "fails on: a=0.5, k=20"
     # the fit is exact (0): a mixture model at 0.001 is "3x" it, but that is no failure
     v = verdict_c7(combination(mix_mid=0.001, fit_mid=0.0))
     assert v.status == "NOT HELD" and "CI >= 0.05" in str(v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from icl.claims import LinearChapter, SparsitySweep, check_runs, verdict_c1, verdict_c2, verdict_c3, verdict_c4, verdict_c5
+from icl.claims import LinearChapter, SparsitySweep, Verdict, check_runs, verdict_c1, verdict_c2, verdict_c3, verdict_c4, verdict_c5
 from icl.evaluate import Curve
 from icl.notebook import ParameterError, check
 
@@ -32,13 +32,29 @@ def test_verdicts_hold_on_ideal_curves():
     ch = chapter()
     for v in (verdict_c1(ch), verdict_c2(ch), verdict_c3(ch)):
         assert v.status == "HELD", str(v)
+        assert v.details[0] == "every part holds", str(v)
+
+
+def test_judge_names_the_failing_parts_first():
+    v = Verdict.judge("C0", [("a", True), ("b", False), ("c", False)], ["line"])
+    assert (v.status, v.details) == ("NOT HELD", ["fails on: b; c", "line"])
+    v = Verdict.judge("C0", [("a", True)], ["line"])
+    assert (v.status, v.details) == ("HELD", ["every part holds", "line"]) and v.held
 
 
 def test_verdicts_fail_when_the_mixture_model_lags():
     ch = chapter(mix_shift=0.2)
     v = verdict_c1(ch)
     assert v.status == "NOT HELD" and "0.200" in str(v)
-    assert verdict_c2(ch).status == "NOT HELD"
+    assert v.details[0] == "fails on: dense prompts; sparse prompts", str(v)
+    v = verdict_c2(ch)
+    assert v.status == "NOT HELD", str(v)
+    assert v.details[0] == ("fails on: dense (linear-w0.50 vs Bayes mixture w=0.5); "
+                            "sparse (linear-w0.50 vs Bayes mixture w=0.5)"), str(v)
+    ch = chapter()
+    ch.dense["linear-w0.00"] = curve("s", ch.dense["least squares"].mean)  # sparse model fine on dense prompts
+    v = verdict_c3(ch)
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: linear-w0.00 on dense prompts", str(v)
 
 
 def test_missing_runs_are_not_tested():
@@ -59,7 +75,11 @@ def test_sweep_verdicts():
     assert verdict_c4(sw).status == "HELD"
     assert verdict_c5(sw).status == "HELD"
     sw.error["linear-w0.50"] = mix + 0.1
-    assert verdict_c4(sw).status == "NOT HELD"
+    v = verdict_c4(sw)
+    assert v.status == "NOT HELD" and v.details[0].startswith("fails on: largest excess (nnz="), str(v)
+    sw.distance["to linear-w0.00"] = dist_d  # nearest the sparse model at large nnz: both ends fail
+    v = verdict_c5(sw)
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: small nnz", str(v)
 
 
 @pytest.mark.parametrize("args, message", [
