@@ -4,7 +4,10 @@ A thin package behind the study's notebooks (Yadlowsky, Doshi, Tripuraneni 2023)
 ``tasks`` (function classes), ``model`` (the transformer), ``baselines`` (reference
 predictors), ``config`` (scales and named runs), ``train`` (training and resume),
 ``checkpoint`` (files on disk), ``evaluate`` (errors with bootstrap intervals),
-``plots`` and ``report``.
+``claims`` (chapters 1-2, verdicts C1-C5, the shared :class:`~icl.claims.Verdict`),
+``chapters`` (chapters 3-5, verdicts C6-C8), ``notebook`` (parameter checks and setup
+for the notebooks), ``plots``, ``report`` (the HTML report), ``browser`` (its
+screenshot), ``bench`` (benchmarks) and ``sizing`` (the sweeps that chose the cpu scale).
 """
 
 from __future__ import annotations

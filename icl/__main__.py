@@ -1,4 +1,4 @@
-"""Command line: ``python -m icl {train,runs,report,bench} ...``."""
+"""Command line: ``python -m icl {train,runs,report,bench,sizing} ...``."""
 
 from __future__ import annotations
 

@@ -9,13 +9,20 @@ estimator is written on the per-prefix sufficient statistics
     G_i = sum_{j<i} x_j x_j^T   (B, n, d, d)      h_i = sum_{j<i} y_j x_j   (B, n, d)
 
 or on the zero-padded prefix design matrices, and solved in one batched call.
-Computation is in float64.
+The linear predictors compute in float64; ``BayesSine``'s quadrature grid (and with
+it ``BayesLineSine``'s sine part) and the ReLU-network fit run in float32, for speed
+(see their docstrings).
 
 Predictors: :class:`Zero`, :class:`Averaging`, :class:`KNN`, :class:`LeastSquares`
 (minimum-norm below d), :class:`Ridge`, :class:`Lasso` (batched coordinate descent,
 scikit-learn's objective), and the Bayes-optimal posterior means :class:`BayesDense`,
 :class:`BayesSparse` (exact enumeration of the C(d, nnz) supports) and
-:class:`BayesDenseSparse` (their mixture with posterior class weights).
+:class:`BayesDenseSparse` (their mixture with posterior class weights). For chapters
+3-5: :class:`ReluNetGD` (a 2-layer ReLU network fitted to each prompt prefix by
+gradient descent), the 1-D posterior means :class:`BayesLine`, :class:`BayesSine` and
+:class:`BayesLineSine` (the line/sine mixture prior), :class:`CombinedFit` (least
+squares in ``a x + b sin(omega x + phi)``) and :func:`restricted` (a predictor
+evaluated at a few k only).
 
 Noiseless data are handled with a jitter noise variance ``noise_var`` (default
 1e-4, stated in the README): the posterior of a model with Gaussian noise of that

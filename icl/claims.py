@@ -1,12 +1,16 @@
 """The study's claims as computations: what each chapter evaluates and its verdicts.
 
-This module owns the logic behind the notebooks, so that a notebook is narrative,
-parameters and a few calls. ``linear_chapter`` evaluates the dense/sparse runs and
-the reference predictors on shared prompts; ``verdict_c1`` ... ``verdict_c5`` turn
-those numbers into a :class:`Verdict` with the criteria of the issue tracker
-(thresholds are arguments, never tuned after the fact). A verdict is ``HELD``,
-``NOT HELD`` or ``NOT TESTED`` (a run it needs is missing), and always prints the
-numbers it was decided on.
+This module owns the logic behind notebooks 01-02, so that a notebook is narrative,
+parameters and a few calls, and what every chapter shares: loading runs
+(:func:`load_runs`, :func:`check_runs`), the :class:`Verdict` type and its
+:meth:`Verdict.judge`, and the comparison helpers :mod:`icl.chapters` reuses
+(:func:`mixture_matches_specialists`, ``settles_from``). :func:`linear_chapter` evaluates the
+dense/sparse runs and the reference predictors on shared prompts, :func:`sparsity_sweep` the
+error against nnz; ``verdict_c1`` ... ``verdict_c5`` turn those numbers into a
+:class:`Verdict` with the criteria of the issue tracker (thresholds are arguments, never
+tuned after the fact). A verdict is ``HELD``, ``NOT HELD`` or ``NOT TESTED`` (a run it
+needs is missing, or the evaluation lacks a value the criterion reads); the first detail
+line names the parts that fail, the others print the numbers each part was decided on.
 """
 
 from __future__ import annotations
@@ -237,7 +241,11 @@ def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
 
 def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
                sparse_only: str = "linear-w0.00", tol: float = 0.05, w_mix: float = 0.5) -> Verdict:
-    """C2: near-optimal in class, averaged over k = 1..n-1; the sparse-only model selects."""
+    """C2, five parts: averaged over k = 1..n-1, the dense-only model is within ``tol`` of least
+    squares on dense prompts, the sparse-only model within ``tol`` of Lasso on sparse prompts,
+    and the mixture model within ``tol`` of the Bayes-optimal predictor of the ``w_mix``
+    mixture prior on both; and the sparse-only model selects: at k = 5 on sparse prompts its
+    error is at most half of least squares'."""
     v = _need(ch.dense, [mix, dense_only, sparse_only], "C2")
     if v:
         return v
@@ -270,10 +278,12 @@ def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only:
         return v
     s_on_d, ls_d = float(ch.dense[sparse_only].mean[10]), float(ch.dense["least squares"].mean[10])
     d_on_s, ls_s, lasso_s = (float(ch.sparse[n].mean[5]) for n in (dense_only, "least squares", "Lasso"))
-    ok1 = s_on_d >= 0.2 and ls_d <= 0.01
-    ok2 = abs(d_on_s - ls_s) <= 0.05 and d_on_s >= 2 * lasso_s
-    return Verdict.judge("C3", [(f"{sparse_only} on dense prompts", ok1), (f"{dense_only} on sparse prompts", ok2)], [
-        f"{sparse_only} on dense prompts at k=10: {_fmt(s_on_d)} (criterion >= 0.2), least squares {_fmt(ls_d)}",
+    parts = [(f"{sparse_only} on dense prompts", s_on_d >= 0.2),
+             ("least squares on dense prompts (the task is solvable at k=10)", ls_d <= 0.01),
+             (f"{dense_only} on sparse prompts", abs(d_on_s - ls_s) <= 0.05 and d_on_s >= 2 * lasso_s)]
+    return Verdict.judge("C3", parts, [
+        f"{sparse_only} on dense prompts at k=10: {_fmt(s_on_d)} (criterion >= 0.2), least squares {_fmt(ls_d)} "
+        f"(criterion <= 0.01)",
         f"{dense_only} on sparse prompts at k=5: {_fmt(d_on_s)}; least squares {_fmt(ls_s)} "
         f"(criterion: within 0.05), Lasso {_fmt(lasso_s)} (criterion: at least twice)",
     ])
@@ -325,7 +335,7 @@ def verdict_c4(sw: SparsitySweep, mix: str = "linear-w0.50", singles: Sequence[s
     v = _need(sw.error, [mix, *singles], "C4")
     if v:
         return v
-    best = np.minimum(*(sw.error[s] for s in singles))
+    best = np.minimum.reduce([sw.error[s] for s in singles])
     excess = sw.error[mix] - best  # (S, K)
     i, j = np.unravel_index(np.argmax(excess), excess.shape)
     held = float(excess.max()) <= tol
@@ -337,8 +347,9 @@ def verdict_c4(sw: SparsitySweep, mix: str = "linear-w0.50", singles: Sequence[s
 
 def verdict_c5(sw: SparsitySweep, sparse_only: str = "linear-w0.00", dense_only: str = "linear-w1.00",
                k_index: int = 0, differ: float = 0.02) -> Verdict:
-    """C5: the mixture model tracks the sparse model at small nnz, the dense model at large nnz,
-    and at some intermediate nnz differs from both (mean squared distance > ``differ``)."""
+    """C5: the mixture model tracks the sparse model at small nnz (closest at nnz 1-2), the dense
+    model at large nnz (closest at nnz d-1 or d), and at some intermediate nnz (3 to d-2)
+    differs from both (mean squared distance to the nearer > ``differ``)."""
     ds, dd = sw.distance.get(f"to {sparse_only}"), sw.distance.get(f"to {dense_only}")
     if ds is None or dd is None:
         return Verdict("C5", "NOT TESTED", ["missing trained runs for the prediction distances"])
@@ -347,11 +358,12 @@ def verdict_c5(sw: SparsitySweep, sparse_only: str = "linear-w0.00", dense_only:
     small_ok = int(np.argmin(ds)) <= 1  # nnz = 1 or 2
     large_ok = int(np.argmin(dd)) >= len(dd) - 2  # nnz = d - 1 or d
     both = np.minimum(ds, dd)
-    mid = int(np.argmax(both))
+    inner = np.arange(len(both))[2:-2]  # nnz 3 .. d-2
+    mid = int(inner[np.argmax(both[inner])])
     parts = [("small nnz", small_ok), ("large nnz", large_ok), ("intermediate nnz", float(both[mid]) > differ)]
     return Verdict.judge("C5", parts, [
         f"at k={k}: distance to {sparse_only} is smallest at nnz={sw.nnz[int(np.argmin(ds))]} (criterion: 1-2); "
         f"to {dense_only} smallest at nnz={sw.nnz[int(np.argmin(dd))]} (criterion: {len(dd) - 1}-{len(dd)})",
-        f"largest distance to the nearer of the two: {_fmt(float(both[mid]))} at nnz={sw.nnz[mid]} "
-        f"(criterion > {differ})",
+        f"largest distance to the nearer of the two at nnz={sw.nnz[inner[0]]}..{sw.nnz[inner[-1]]}: "
+        f"{_fmt(float(both[mid]))} at nnz={sw.nnz[mid]} (criterion > {differ})",
     ])

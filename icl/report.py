@@ -29,8 +29,9 @@ What it writes (report mode, the default)
       versions and the build date;
     * ``<out>/report.json`` - the same information, machine-readable.
 
-    Verdicts: the code cell whose source contains ``# VERDICT`` prints one claim per
-    line on stdout (``C1 HELD: ...``, ``C2 NOT HELD: ...``); those lines are copied.
+    Verdicts: the code cell whose source contains ``# VERDICT`` prints each claim's
+    verdict on stdout (``C1 NOT HELD``, then indented lines: ``fails on: ...`` or
+    ``every part holds``, and the numbers); every line is copied.
 
 Atomicity
     Everything is built in ``<out>/.tmp-<random>/`` (git-ignored), then each file

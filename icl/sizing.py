@@ -8,8 +8,8 @@ pauses with a resumable checkpoint); ``score`` evaluates whatever each one reach
 fresh sparse and dense prompts against least squares, Lasso and the Bayes-optimal
 sparse predictor, and writes ``sizing.json``.
 
-    python -m icl sizing launch --variants base,lr3e-3 --minutes 8 --out data/sizing/2026-11-29
-    python -m icl sizing score data/sizing/2026-11-29
+    python -m icl sizing launch --variants base,lr3e-3 --minutes 8 --out data/sizing/gpu-2026-11-29
+    python -m icl sizing score data/sizing/gpu-2026-11-29
 """
 
 from __future__ import annotations

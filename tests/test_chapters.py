@@ -83,7 +83,8 @@ def test_c7_verdicts():
     assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
     v = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses
     assert v.status == "NOT HELD" and v.details[0] == "fails on: a=0 (sines)", str(v)
-    assert verdict_c7(combination(mix_mid=0.002)).details[0] == "fails on: a=0.5, k=20"
+    assert verdict_c7(combination(mix_mid=0.002)).details[0] == \
+        "fails on: a=0.5, k=20: clearly worse than the combined fit"
     # the fit is exact (0): a mixture model at 0.001 is "3x" it, but that is no failure
     v = verdict_c7(combination(mix_mid=0.001, fit_mid=0.0))
     assert v.status == "NOT HELD" and "CI >= 0.05" in str(v)
@@ -165,6 +166,10 @@ def test_c8_verdicts():
     ch = extremes()
     del ch.slope_nd.error["linear-only"]
     assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
+    ch = extremes()  # a run present in one sweep but absent from another part is still missing, not a KeyError
+    del ch.in_band["line-sine-w0.50"]
+    v = verdict_c8(ch, mix_run="line-sine-w0.50")
+    assert v.status == "NOT TESTED" and v.details == ["missing trained run(s): line-sine-w0.50"], str(v)
 
 
 def test_settles_from():

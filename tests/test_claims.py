@@ -55,6 +55,9 @@ def test_verdicts_fail_when_the_mixture_model_lags():
     ch.dense["linear-w0.00"] = curve("s", ch.dense["least squares"].mean)  # sparse model fine on dense prompts
     v = verdict_c3(ch)
     assert v.status == "NOT HELD" and v.details[0] == "fails on: linear-w0.00 on dense prompts", str(v)
+    ch.dense["least squares"] = curve("ls", ch.dense["least squares"].mean + 0.3)  # unsolvable at k=10
+    v = verdict_c3(ch)
+    assert "least squares on dense prompts (the task is solvable at k=10)" in v.details[0], str(v)
 
 
 def test_missing_runs_are_not_tested():
@@ -77,9 +80,21 @@ def test_sweep_verdicts():
     sw.error["linear-w0.50"] = mix + 0.1
     v = verdict_c4(sw)
     assert v.status == "NOT HELD" and v.details[0].startswith("fails on: largest excess (nnz="), str(v)
-    sw.distance["to linear-w0.00"] = dist_d  # nearest the sparse model at large nnz: both ends fail
+    sw.distance["to linear-w0.00"] = dist_d  # nearest the sparse model at large nnz, not small
     v = verdict_c5(sw)
     assert v.status == "NOT HELD" and v.details[0] == "fails on: small nnz", str(v)
+    # far from both only at nnz 1-2 (nearest the sparse model there, but not near it) is no
+    # intermediate difference: from nnz 3 on the mixture sits on the dense model
+    ds = 0.5 + 0.001 * nnz
+    dd = np.where(nnz <= 2, 0.5, 0.001 * (10 - nnz))
+    sw.distance = {"to linear-w0.00": np.stack([ds] * 2, 1), "to linear-w1.00": np.stack([dd] * 2, 1)}
+    v = verdict_c5(sw)
+    assert v.details[0] == "fails on: intermediate nnz" and "at nnz=3..8" in str(v), str(v)
+    # the better of any number of single-class models (np.minimum of two only, before)
+    sw.error["linear-w0.25"] = np.zeros((10, 2))
+    v = verdict_c4(sw, singles=("linear-w0.00", "linear-w1.00", "linear-w0.25"))
+    assert v.status == "NOT HELD" and "0.610 at nnz=5" in str(v), str(v)  # mix 0.61 there, the w0.25 stand-in 0
+    assert not sw.error["linear-w0.25"].any()  # and no input overwritten (np.minimum's third argument is out=)
 
 
 @pytest.mark.parametrize("args, message", [
