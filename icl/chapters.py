@@ -447,11 +447,13 @@ def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[
 
 
 def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
-               unstable: float, floor: float) -> tuple[list[tuple[str, bool]], str]:
+               unstable: float, floor: float, label: str | None = None) -> tuple[list[tuple[str, bool]], str]:
     """Near [low, high] (within a factor ``near``) the upper end of the error's 95% interval
     stays within ``ref + tol``; far from it (beyond a factor ``far``) the lower end of the
     interval reaches ``unstable`` somewhere, so both judgements hold beyond sampling noise.
-    Returns the two named parts (for :meth:`Verdict.judge`) and the line that reports them."""
+    Returns the two named parts (for :meth:`Verdict.judge`) and the line that reports them;
+    ``label`` names the sweep there (default ``sw.label``)."""
+    label = label or sw.label
     v, e, lo_e, hi_e = sw.values, sw.error[name], sw.lo[name], sw.hi[name]
     outside = (v < low) | (v > high)
     near_mask = outside & (v >= low / near) & (v <= high * near)
@@ -468,11 +470,11 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: 
         return f"worst {_fmt(float(e[i]))} (95% CI {side} {_fmt(float(bound[i]))}) at {v[i]:g}"
 
     near_txt, far_txt = worst(near_mask, hi_e, "up to"), worst(far_mask, lo_e, "from")
-    text = (f"{name}, {sw.label} at k={sw.k}: reference {_fmt(ref)}; error first reaches "
+    text = (f"{name}, {label} at k={sw.k}: reference {_fmt(ref)}; error first reaches "
             f"{_fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
             f"{where} and {_v(above)} above; near (within x{near:g}): {near_txt} (criterion: CI <= "
             f"{_fmt(ref + tol)}); far (beyond x{far:g}): {far_txt} (criterion: CI >= {unstable})")
-    return [(f"near ({name}, {sw.label})", near_ok), (f"far ({name}, {sw.label})", far_ok)], text
+    return [(f"near ({name}, {label})", near_ok), (f"far ({name}, {label})", far_ok)], text
 
 
 def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
@@ -514,12 +516,11 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     in_band = (w >= lo) & (w <= hi)
     e_in = float(ch.omega.error[sine_run][in_band].mean())
     checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor)]
-    for sw, name in ((ch.slope_1d, line_run), (ch.input_1d, line_run), (ch.slope_nd, linear_run),
-                     (ch.input_nd, linear_run)):
+    for (label, sw), name in zip(list(ch.sweeps().items())[1:], (line_run, line_run, linear_run, linear_run)):
         one = np.isclose(sw.values, 1.0)
         if not one.any():
-            return Verdict("C8", "NOT TESTED", [f"the {sw.label} sweep has no scale 1 to compare with"])
+            return Verdict("C8", "NOT TESTED", [f"the {label} sweep has no scale 1 to compare with"])
         checks.append(_stability(sw, name, 1.0, 1.0, float(sw.error[name][one][0]), near, far, tol, unstable,
-                                 floor))
+                                 floor, label))
     parts += [part for named, _ in checks for part in named]
     return Verdict.judge("C8", parts, details + [text for _, text in checks])

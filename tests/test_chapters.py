@@ -156,13 +156,16 @@ def test_c8_verdicts():
     assert verdict_c8(extremes(nd_near=0.045)).status == "HELD"
     v = verdict_c8(extremes(nd_near=0.055))
     assert v.status == "NOT HELD" and "CI up to 0.065" in str(v)
+    # the 1-D and the d-dim sweeps share a label ("slope scale"); the verdict tells them apart
+    assert v.details[0] == "fails on: near (linear-only, slope scale (d-dim))", str(v)
+    assert "linear-only, slope scale (d-dim) at k=" in str(v) and "line-only, slope scale (1-D) at k=" in str(v)
     # far: the mean reaching 0.2 is not enough when the interval's lower end does not
     assert verdict_c8(extremes(), unstable=0.495).status == "HELD"  # scale 8: 0.510, interval from 0.500
     assert verdict_c8(extremes(), unstable=0.505).status == "NOT HELD"
     ch = extremes()
     ch.input_nd = sweep("input scale", [0.5, 2.0, 8.0], {"linear-only": [0.03, 0.03, 0.5]})
     v = verdict_c8(ch)
-    assert v.status == "NOT TESTED" and "no scale 1" in str(v)
+    assert v.status == "NOT TESTED" and "the input scale (d-dim) sweep has no scale 1" in str(v)
     ch = extremes()
     del ch.slope_nd.error["linear-only"]
     assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
