@@ -497,8 +497,11 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     least ``floor`` (errors below it count as equally good).
     """
     sines = [sine_run] + ([mix_run] if mix_run else [])
-    groups = ((ch.in_band, sines), (ch.omega.error, [sine_run]), (ch.slope_1d.error, [line_run]),
-              (ch.input_1d.error, [line_run]), (ch.slope_nd.error, [linear_run]), (ch.input_nd.error, [linear_run]))
+    sweeps = ch.sweeps()
+    scale_runs = {"slope scale (1-D)": line_run, "input scale (1-D)": line_run, "slope scale (d-dim)": linear_run,
+                  "input scale (d-dim)": linear_run}  # the run each scale sweep judges, by its label in sweeps()
+    groups = [(ch.in_band, sines)] + [(sweeps[label].error, [name])
+                                      for label, name in {"omega": sine_run, **scale_runs}.items()]
     absent = list(dict.fromkeys(n for curves, names in groups for n in names if n not in curves))
     v = _need({}, absent, "C8")  # NOT TESTED, naming every run missing from any part, or None
     if v:
@@ -516,7 +519,8 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     in_band = (w >= lo) & (w <= hi)
     e_in = float(ch.omega.error[sine_run][in_band].mean())
     checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor)]
-    for (label, sw), name in zip(list(ch.sweeps().items())[1:], (line_run, line_run, linear_run, linear_run)):
+    for label, name in scale_runs.items():
+        sw = sweeps[label]
         one = np.isclose(sw.values, 1.0)
         if not one.any():
             return Verdict("C8", "NOT TESTED", [f"the {label} sweep has no scale 1 to compare with"])
