@@ -27,8 +27,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_run(name: str, root=None, allow_partial: bool = False):
-    """Load a trained run by name: (model, config). See :func:`icl.checkpoint.load_run`."""
+def load_run(name: str, root=None, allow_partial: bool = False, scale: str = "cpu"):
+    """Load a trained run by name and scale: (model, config). See :func:`icl.checkpoint.load_run`."""
     from .checkpoint import load_run as _load_run
 
-    return _load_run(name, root=root, allow_partial=allow_partial)
+    return _load_run(name, root=root, allow_partial=allow_partial, scale=scale)

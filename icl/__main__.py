@@ -9,8 +9,8 @@ from pathlib import Path
 
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
-    from .config import RUNS_DIR, get_run_config
-    from .train import DivergenceError, distributed_env, train
+    from .config import get_run_config, scale_dir
+    from .train import DivergenceError, distributed_env, fork, train
 
     rank, world, _ = distributed_env()
     err = sys.stderr if rank == 0 else None
@@ -28,18 +28,26 @@ def _train(args: argparse.Namespace) -> int:
             cfg = cfg.override(pairs)
             if not args.out:
                 raise ValueError("--set changes the study's config; give --out DIR so data/runs/"
-                                 f"{args.run} keeps the study's run")
+                                 f"{args.scale}/{args.run} keeps the study's run")
+        out = Path(args.out) if args.out else scale_dir(args.scale) / args.run
+        if args.fork_from:
+            source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
+            if not source.exists():
+                raise ValueError(f"--fork-from {args.fork_from}: no resumable state at {source}")
+            fork(source, cfg, out)
+            if rank == 0:
+                print(f"forked {cfg.name} from {args.fork_from} at its current step into {out}", file=sys.stderr)
     except ValueError as e:
         if err:
             print(f"error: {e}", file=err)
         return 2
-    out = Path(args.out) if args.out else RUNS_DIR / args.run
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     try:
         train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress,
+              stop_after=args.pause_at,
               max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
     except (ValueError, DivergenceError) as e:
         if err:
@@ -49,6 +57,33 @@ def _train(args: argparse.Namespace) -> int:
     if rank == 0:
         ranks = f" ({world} ranks)" if world > 1 else ""
         print(f"{'finished' if done else 'paused'} {cfg.name}{ranks}: {out}{'' if done else ' (rerun to resume)'}")
+    return 0
+
+
+def _train_scale(args: argparse.Namespace) -> int:
+    """Every run of a scale, one at a time, forking mixture runs where exact (icl.train.train_scale)."""
+    from .config import run_names
+    from .train import DivergenceError, train_scale
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    names = args.runs.split(",") if args.runs else None
+    bad = [n for n in names or [] if n not in run_names(args.scale)]
+    if bad:
+        print(f"error: --runs: {bad[0]!r} is not a run of the {args.scale} scale; its runs: "
+              f"{', '.join(run_names(args.scale))}", file=sys.stderr)
+        return 2
+    try:
+        done = train_scale(args.scale, names, progress=not args.no_progress, device=args.device,
+                           max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                           say=lambda m: print(m, file=sys.stderr))
+    except (ValueError, DivergenceError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    todo = [n for n in names or run_names(args.scale) if n not in done]
+    print(f"{args.scale}: finished {len(done)} run(s){'; still to train (rerun to resume): ' + ', '.join(todo) if todo else ''}")
     return 0
 
 
@@ -64,18 +99,23 @@ def _progress(state: Path) -> str:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .config import RUNS, RUNS_DIR
+    """Every run of every scale (or of ``--scale``), with its folder's status."""
+    from .config import RUNS, SCALE_RUNS, SEEDED, get_run_config, scale_dir
 
-    for name, (classes, weights, family) in RUNS.items():
-        run_dir = RUNS_DIR / name
-        mix = " + ".join(f"{w:g} {c}" for c, w in zip(classes, weights))
-        if (run_dir / "model.safetensors").exists():
-            status = "trained"
-        elif (run_dir / "state.safetensors").exists():
-            status = "partial" + _progress(run_dir / "state.safetensors")
-        else:
-            status = "-"
-        print(f"{name:20s} {family:10s} {mix:26s} {status}")
+    print(f"{'scale':6s} {'run':20s} {'family':10s} {'seed':4s} {'mixture':26s} status")
+    for scale in [args.scale] if args.scale else SCALE_RUNS:
+        for name in SCALE_RUNS[scale]:
+            classes, weights, family = RUNS[name]
+            run_dir = scale_dir(scale) / name
+            mix = " + ".join(f"{w:g} {c}" for c, w in zip(classes, weights))
+            if (run_dir / "model.safetensors").exists():
+                status = "trained"
+            elif (run_dir / "state.safetensors").exists():
+                status = "partial" + _progress(run_dir / "state.safetensors")
+            else:
+                status = "-"
+            seed = get_run_config(name, scale).train.seed
+            print(f"{scale:6s} {name:20s} {family:10s} {seed:<4d} {mix:26s} {status}")
     return 0
 
 
@@ -138,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
     t.add_argument("--scale", choices=SCALES, default="cpu")
     t.add_argument("--steps", type=_positive_int, default=None, help="override the number of steps")
-    t.add_argument("--out", default=None, help="run folder (default data/runs/RUN)")
+    t.add_argument("--out", default=None, help="run folder (default data/runs/SCALE/RUN)")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--threads", type=_positive_int, default=None)
@@ -148,8 +188,25 @@ def main(argv: list[str] | None = None) -> int:
                         "curriculum.dims.start=10, task.nnz=1 ...; needs --out")
     t.add_argument("--max-minutes", type=_positive_float, default=None,
                    help="pause (checkpoint and exit 0) after this much wall time; rerun to resume")
+    t.add_argument("--pause-at", type=_positive_int, default=None, metavar="STEP",
+                   help="pause (checkpoint and exit 0) once this step is reached; rerun to resume")
+    t.add_argument("--fork-from", default=None, metavar="RUN",
+                   help="start RUN from this run's resumable state (same scale), where that is exact: a mixture "
+                        "run whose weight curriculum holds the other run's weights up to the state's step")
     t.set_defaults(fn=_train)
-    r = sub.add_parser("runs", help="list the study's runs and their status")
+    ts = sub.add_parser("train-scale", help="train (or resume) every run of a scale, one at a time",
+                        description="Train or resume every run of a scale in order, forking each mixture run from "
+                                    "its specialist at the weight curriculum's hold where that is exact.")
+    ts.add_argument("scale", choices=SCALES)
+    ts.add_argument("--runs", default=None, metavar="A,B", help="only these runs (in this order)")
+    ts.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ts.add_argument("--threads", type=_positive_int, default=None)
+    ts.add_argument("--no-progress", action="store_true")
+    ts.add_argument("--max-minutes", type=_positive_float, default=None,
+                    help="pause (checkpoint and exit 0) after this much wall time in all; rerun to resume")
+    ts.set_defaults(fn=_train_scale)
+    r = sub.add_parser("runs", help="list the study's runs at every scale and their status")
+    r.add_argument("--scale", choices=SCALES, default=None, help="only this scale")
     r.set_defaults(fn=_runs)
     rep = sub.add_parser(
         "report", help="run the notebooks and build the HTML report",

@@ -1,13 +1,13 @@
 """Checkpoints on disk: atomic writes, safetensors state, integrity checks, loading runs.
 
-This module owns the files under ``data/runs/<name>/``:
+This module owns the files under ``data/runs/<scale>/<name>/``:
 
 * ``state.safetensors`` - the resumable training state: model weights (``model.*``),
   the AdamW state (``optim.*``), the loss log (``log.*``) and, in the metadata, the
   step and the full config. Overwritten atomically at every checkpoint.
 * ``model.safetensors`` - final weights only, written when the run finishes.
 * ``config.json`` - the full config, versions, git commit, timing.
-* ``loss.csv`` - the training-loss log.
+* ``loss.csv`` - the training-loss log; ``eval.csv`` - the emergence log (:mod:`icl.emergence`).
 * ``MANIFEST.sha256`` - SHA-256 of the finished run's files; checked on load.
 
 Every file is written to a temporary file in the same folder, flushed, then renamed
@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import ROOT, RUNS_DIR, RunConfig, run_names
+from .config import ROOT, RunConfig, check_scale, run_names, scale_dir
 from .model import TransformerModel
 
 MANIFEST = "MANIFEST.sha256"
@@ -165,11 +165,16 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
 
 
 def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
-               log: list[tuple[int, float]], config: RunConfig) -> None:
+               log: list[tuple[int, float]], config: RunConfig,
+               evals: list[tuple[int, list[float]]] = ()) -> None:
+    """The resumable state; ``evals`` is the emergence log (:mod:`icl.emergence`): (step, errors) rows."""
     tensors = {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
     tensors.update({k: v.cpu() for k, v in optimizer_tensors(opt).items()})
     tensors["log.step"] = torch.tensor([s for s, _ in log], dtype=torch.int64)
     tensors["log.loss"] = torch.tensor([l for _, l in log], dtype=torch.float64)
+    if evals:
+        tensors["eval.step"] = torch.tensor([s for s, _ in evals], dtype=torch.int64)
+        tensors["eval.error"] = torch.tensor([e for _, e in evals], dtype=torch.float64)
     meta = {"step": str(step), "config": config.to_json(), "torch": torch.__version__}
     atomic_save_tensors(path, tensors, meta)
 
@@ -230,14 +235,16 @@ def weights_config(path: Path) -> RunConfig:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    """Read a resumable training state: {'model', 'optim', 'step', 'log', 'config'}."""
+    """Read a resumable training state: {'model', 'optim', 'step', 'log', 'evals', 'config'}."""
     tensors, meta = _read(path)
     step, config = _step_and_config(path, meta)
     _warn_version(path, meta.get("torch"))
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
     log = list(zip(tensors["log.step"].tolist(), tensors["log.loss"].tolist()))
-    return {"model": model, "optim": optim, "step": step, "log": log, "config": config}
+    evals = (list(zip(tensors["eval.step"].tolist(), tensors["eval.error"].tolist()))
+             if "eval.step" in tensors else [])  # states written before the emergence log have none
+    return {"model": model, "optim": optim, "step": step, "log": log, "evals": evals, "config": config}
 
 
 def _warn_version(path: Path, saved: str | None) -> None:
@@ -253,17 +260,22 @@ def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
 # --------------------------------------------------------------------------- runs
 
 
-def run_dir(name: str, root: Path | None = None) -> Path:
-    return Path(root) / name if root is not None else RUNS_DIR / name
+def run_dir(name: str, root: Path | None = None, scale: str = "cpu") -> Path:
+    """A run's folder: ``root/<name>``, or the committed ``data/runs/<scale>/<name>``."""
+    return Path(root) / name if root is not None else scale_dir(scale) / name
 
 
-def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -> tuple[TransformerModel, RunConfig]:
+def load_run(name: str, root: Path | None = None, allow_partial: bool = False,
+             scale: str = "cpu") -> tuple[TransformerModel, RunConfig]:
     """Load a trained run by name: (model in eval mode, its config).
 
-    Reads ``model.safetensors`` (a finished run); with ``allow_partial`` falls back to
-    the latest ``state.safetensors`` of an unfinished one.
+    Reads ``model.safetensors`` (a finished run) from ``root/<name>`` or, without ``root``,
+    the committed run of ``scale`` (``data/runs/<scale>/<name>``); with ``allow_partial``
+    falls back to the latest ``state.safetensors`` of an unfinished one. A run whose saved
+    config names another scale than the one asked for is refused.
     """
-    folder = run_dir(name, root)
+    check_scale(scale)
+    folder = run_dir(name, root, scale)
     if not folder.exists():
         known = sorted(p.name for p in folder.parent.iterdir() if p.is_dir()) if folder.parent.exists() else []
         raise RunNotTrainedError(
@@ -280,6 +292,8 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False) -
         tensors, config = st["model"], st["config"]
     else:
         raise RunNotTrainedError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
+    if root is None and config.scale != scale:
+        raise CheckpointError(f"{folder} holds a run of the {config.scale} scale, not {scale}")
     model = TransformerModel(config.model)
     try:
         model.load_state_dict(tensors)

@@ -1,9 +1,11 @@
 """Typed configuration: scales, the study's named runs, paths and random streams.
 
 This module owns every default of the study. A run is a :class:`RunConfig` (model,
-task, curriculum, training) built from a named *scale* preset (``cpu`` or ``paper``)
-and a named *run* of the registry (``linear-w0.50``, ``sine-only``, ...). The full
-config is saved as JSON next to each checkpoint and rebuilt from it exactly.
+task, curriculum, training) built from a named *scale* preset (``small``, ``cpu`` or
+``paper``; :data:`SCALE_RUNS` says which runs each scale holds) and a named *run* of the
+registry (``linear-w0.50``, ``sine-only``, ``linear-w0.00-seed1``, ...). The full config
+is saved as JSON next to each checkpoint and rebuilt from it exactly; the runs of a scale
+live in their own folder, ``data/runs/<scale>/<run>/`` (:func:`scale_dir`).
 
 Random streams are a pure function of ``(seed, step, purpose)`` (see
 :func:`stream_generator`), so a resumed run sees the same data, and evaluation
@@ -29,11 +31,24 @@ DATA = ROOT / "data"
 RUNS_DIR = DATA / "runs"
 REPORTS = ROOT / "reports"
 
-SCALES = ("cpu", "paper")
+SCALES = ("cpu", "small", "paper")
 CLASS_NAMES = ("dense", "sparse", "relu", "line", "sine")
 
-# stream purposes: disjoint seed spaces for training data, evaluation prompts, bootstrap
-TRAIN, EVAL, BOOTSTRAP, INIT = 0, 1, 2, 3
+# stream purposes: disjoint seed spaces for training data, evaluation prompts, bootstrap,
+# initialisation and the emergence log's fixed evaluation set
+TRAIN, EVAL, BOOTSTRAP, INIT, EMERGENCE = 0, 1, 2, 3, 4
+
+
+def check_scale(scale: str) -> str:
+    """``scale`` if it is a scale of the study; else ValueError naming the allowed ones."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    return scale
+
+
+def scale_dir(scale: str = "cpu") -> Path:
+    """The folder holding the committed runs of one scale: ``data/runs/<scale>``."""
+    return RUNS_DIR / check_scale(scale)
 
 
 def stream_generator(seed: int, step: int, purpose: int = TRAIN) -> torch.Generator:
@@ -99,9 +114,42 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class WeightRamp:
+    """A curriculum over the mixing weights: ``start`` until step ``hold``, then a linear
+    ramp to the run's own weights over ``ramp`` steps. ``start=()`` (the default) means no
+    curriculum: the run's weights from the first step.
+
+    The study uses it for the mixture runs of the ``small`` scale only (the specialists
+    train on their own class alone): the dense share starts at 0 (``start=(0.0, 1.0)``,
+    exactly the sparse-only run's weights, so up to ``hold`` a mixture run sees the same
+    batches as ``linear-w0.00`` of its seed) and reaches the run's w once the sparse-only
+    run's emergence log shows selection (README, "the small scale").
+    """
+
+    start: tuple[float, ...] = ()
+    hold: int = 0
+    ramp: int = 0
+
+    def at(self, step: int, weights: tuple[float, ...]) -> tuple[float, ...]:
+        if not self.start or step <= self.hold:
+            return weights if not self.start else self.start
+        t = 1.0 if self.ramp <= 0 else min(1.0, (step - self.hold) / self.ramp)
+        if t >= 1.0:
+            return weights
+        return tuple(a + t * (b - a) for a, b in zip(self.start, weights))
+
+    def __post_init__(self) -> None:
+        if self.start and (abs(sum(self.start) - 1) > 1e-9 or min(self.start) < 0):
+            raise ValueError(f"curriculum.mix.start={self.start} must be mixture weights (>= 0, summing to 1)")
+        if self.hold < 0 or self.ramp < 0:
+            raise ValueError(f"curriculum.mix hold={self.hold}, ramp={self.ramp} must be >= 0")
+
+
+@dataclass(frozen=True)
 class CurriculumConfig:
     dims: Schedule
     points: Schedule
+    mix: WeightRamp = WeightRamp()
 
     def at(self, step: int) -> tuple[int, int]:
         """(active dimensions, prompt length) at ``step``."""
@@ -122,6 +170,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 50
+    eval_every: int = 1000  # the emergence log (icl.emergence): errors at two fixed k on a fixed set
 
     def lr_at(self, step: int) -> float:
         """Learning rate at ``step``: linear warm-up, then constant, optional cosine tail."""
@@ -137,7 +186,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule={self.schedule!r} is not allowed; choose 'constant' or 'cosine'")
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "eval_every"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
@@ -158,6 +207,11 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def task_at(self, step: int) -> TaskConfig:
+        """The task of ``step``: the run's own, or its mixing-weight curriculum's weights then."""
+        weights = self.curriculum.mix.at(step, self.task.weights)
+        return self.task if weights == self.task.weights else replace(self.task, weights=weights)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
@@ -166,12 +220,15 @@ class RunConfig:
         t = dict(d["task"])
         t["classes"], t["weights"], t["band"] = tuple(t["classes"]), tuple(t["weights"]), tuple(t["band"])
         c = d["curriculum"]
+        mix = dict(c.get("mix", {}))  # runs trained before the weight curriculum existed have none
+        if "start" in mix:
+            mix["start"] = tuple(float(w) for w in mix["start"])
         return RunConfig(
             name=d["name"],
             scale=d["scale"],
             model=ModelConfig(**d["model"]),
             task=TaskConfig(**t),
-            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"])),
+            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"]), WeightRamp(**mix)),
             train=TrainConfig(**d["train"]),
             notes=d.get("notes", ""),
         )
@@ -206,6 +263,10 @@ class RunConfig:
         return RunConfig.from_dict(d)
 
     def __post_init__(self) -> None:
+        check_scale(self.scale)
+        if self.curriculum.mix.start and len(self.curriculum.mix.start) != len(self.task.weights):
+            raise ValueError(f"curriculum.mix.start={self.curriculum.mix.start} needs one weight per class "
+                             f"{self.task.classes}")
         if self.model.n_dims != self.task.n_dims:
             raise ValueError(f"model.n_dims={self.model.n_dims} must equal task.n_dims={self.task.n_dims}")
         if self.curriculum.dims.end > self.task.n_dims:
@@ -255,10 +316,38 @@ RUNS: dict[str, tuple[tuple[str, ...], tuple[float, ...], str]] = {
     "sine-only": (("sine",), (1.0,), "1d"),
     "line-sine-w0.50": (("line", "sine"), (0.5, 0.5), "1d"),
 }
+# second seeds: a run of the registry trained again from training seed 1 (its own name, its own folder)
+SEEDED: dict[str, tuple[str, int]] = {
+    f"linear-w{w:.2f}-seed1": (f"linear-w{w:.2f}", 1) for w in (0.0, 0.5, 1.0)
+}
+RUNS.update({name: RUNS[base] for name, (base, _) in SEEDED.items()})
+
+# which runs each scale holds: cpu and paper the eleven of chapters 1-5, small the linear runs of
+# chapters 1-2 and their second seeds (where in-context selection is learned on this machine)
+SCALE_RUNS: dict[str, tuple[str, ...]] = {
+    "cpu": tuple(n for n in RUNS if n not in SEEDED),
+    "paper": tuple(n for n in RUNS if n not in SEEDED),
+    "small": tuple(n for n in RUNS if RUNS[n][2] == "linear"),
+}
+
+# the small scale (chapters 1-2 at d = 5). Sized by measurement (issue on scales, README): the
+# sparse-only model's error sits at the least-squares level until after 30k steps and selects by
+# about 50k, and a learning rate that decays early cuts selection off; so the learning rate stays
+# constant until the last tenth of the steps and decays only there. Mixture runs hold the dense
+# share at 0 until SMALL_MIX_HOLD, read off the sparse-only run's emergence log (the first logged
+# step where it selects), then ramp to their w over SMALL_MIX_RAMP steps.
+SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP = 100_000, 50_000, 5_000
 
 
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
     """Model, n_dims, curriculum and training defaults of a scale for a run family."""
+    if scale == "small":
+        d, n = 5, 11  # nnz = 1, 11 = 2d + 1 points; no curriculum: the measured setting that selects
+        model = ModelConfig(n_dims=d, n_points=n, n_embd=64, n_layer=8, n_head=4, layout="pair", attention="math")
+        fixed = CurriculumConfig(Schedule(d, d, 0, 1), Schedule(n, n, 0, 1))
+        train = TrainConfig(steps=SMALL_STEPS, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
+                            decay_fraction=0.1, checkpoint_every=500, log_every=50, eval_every=1000)
+        return model, d, fixed, train
     if scale == "paper":
         d = 1 if family == "1d" else 20
         n = 41 if family != "nonlinear" else 101
@@ -285,25 +374,31 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
     return model, d, CurriculumConfig(dims, points), train
 
 
-def run_names() -> list[str]:
-    return list(RUNS)
+def run_names(scale: str | None = None) -> list[str]:
+    """The study's run names: every one, or those of one scale."""
+    return list(RUNS) if scale is None else list(SCALE_RUNS[check_scale(scale)])
 
 
 def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     """The full config of a named run of the study at a scale."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; allowed: {', '.join(SCALES)}")
+    check_scale(scale)
     if name not in RUNS:
         raise ValueError(f"unknown run name {name!r}; allowed: {', '.join(RUNS)}")
+    if name not in SCALE_RUNS[scale]:
+        raise ValueError(f"run {name!r} is not a run of the {scale} scale; its runs: {', '.join(SCALE_RUNS[scale])}")
     classes, weights, family = RUNS[name]
     model, d, curriculum, train = _scale_preset(scale, family)
-    task = TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=2,
-                      normalize=True)
+    seed = SEEDED[name][1] if name in SEEDED else 0
+    train = replace(train, seed=seed)
+    nnz = 1 if scale == "small" else 2
+    if scale == "small" and 0.0 < weights[0] < 1.0:  # a mixture run: the weight curriculum (WeightRamp)
+        curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), SMALL_MIX_HOLD, SMALL_MIX_RAMP))
+    task = TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
 
 __all__ = [
-    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RUNS", "TaskConfig", "Schedule", "CurriculumConfig",
-    "TrainConfig", "RunConfig", "get_run_config", "run_names", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP",
-    "INIT",
+    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RUNS", "SEEDED", "SCALE_RUNS", "TaskConfig", "Schedule",
+    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_scale",
+    "scale_dir", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
 ]

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .config import RUNS_DIR
+from .config import scale_dir
 from .evaluate import Curve
 
 __all__ = ["color_of", "plot_curves", "plot_learning_curves", "plot_at_k", "plot_sweep", "plot_distance"]
@@ -60,11 +60,20 @@ def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Se
     return ax
 
 
-def plot_learning_curves(names: Sequence[str], ax=None, root: Path | None = None, smooth: int = 20):
+def run_file(name: str, filename: str, root: Path | None = None, scale: str = "cpu") -> Path:
+    """A run's file as the chapters read runs: ``root/<name>/`` when that folder exists, else the
+    committed run of ``scale`` (so a figure shows the same runs its chapter evaluates)."""
+    if root is not None and (Path(root) / name).exists():
+        return Path(root) / name / filename
+    return scale_dir(scale) / name / filename
+
+
+def plot_learning_curves(names: Sequence[str], ax=None, root: Path | None = None, smooth: int = 20,
+                         scale: str = "cpu"):
     """Training loss (moving average over ``smooth`` logged points) of each run's loss.csv."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for name in names:
-        path = Path(root or RUNS_DIR) / name / "loss.csv"
+        path = run_file(name, "loss.csv", root, scale)
         if not path.exists():
             continue
         data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
@@ -78,6 +87,47 @@ def plot_learning_curves(names: Sequence[str], ax=None, root: Path | None = None
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_emergence(names: Sequence[str], scale: str = "cpu", root: Path | None = None, axes=None):
+    """The emergence figure: each run's logged error (``eval.csv``) against training step, one
+    panel per (class, k) column, with least squares and the Lasso on the same fixed prompts as
+    horizontal references. Returns (figure, names of the runs that have no log: trained before
+    the log existed, or not trained)."""
+    import csv
+
+    from .checkpoint import weights_config
+    from .config import get_run_config
+    from .emergence import columns, reference_errors
+
+    logged = {n: run_file(n, "eval.csv", root, scale) for n in names}
+    have = [n for n, p in logged.items() if p.exists()]
+    no_log = [n for n in names if n not in have]
+    if not have:
+        return None, no_log
+    cfg = get_run_config(have[0], scale)
+    cols = columns(cfg)
+    if axes is None:
+        fig, axes = plt.subplots(1, len(cols), figsize=(3.3 * len(cols), 3.2), sharey=True, squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    refs = reference_errors(cfg)
+    for name in have:
+        rows = list(csv.DictReader(open(logged[name])))
+        steps = np.array([int(r["step"]) for r in rows])
+        for ax, col in zip(axes, cols):
+            ax.plot(steps, [float(r[col]) for r in rows], color=color_of(name), label=name, lw=1.2)
+    for ax, j, col in zip(axes, range(len(cols)), cols):
+        for ref, style in (("least squares", "--"), ("Lasso", ":")):
+            if ref in refs:
+                ax.axhline(refs[ref][j], color="0.3", ls=style, lw=1, label=ref)
+        cls, k = col.rsplit("_k", 1)
+        ax.set_title(f"{cls} prompts, k = {k}")
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("normalised squared error")
+    axes[-1].legend(fontsize=7, loc="upper right")
+    return fig, no_log
 
 
 def plot_at_k(curves: Mapping[str, Curve], runs: Sequence[str], weights: Sequence[float], ks: Sequence[int],

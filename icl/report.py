@@ -30,8 +30,11 @@ What it writes (report mode, the default)
     * ``<out>/report.json`` - the same information, machine-readable.
 
     Verdicts: the code cell whose source contains ``# VERDICT`` prints each claim's
-    verdict on stdout (``C1 NOT HELD``, then indented lines: ``fails on: ...`` or
-    ``every part holds``, and the numbers); every line is copied.
+    verdict on stdout (``C1 NOT HELD``, then indented lines: ``fails on: ...``,
+    ``inconclusive: ...`` or ``every part holds``, and the numbers); every line is
+    copied. A claim's line reads ``<claim> <outcome>``, the outcome one of
+    :data:`OUTCOMES` (those of :class:`icl.claims.Verdict`); the index and report.json
+    count the claims per outcome (:func:`count_outcomes`).
 
 Atomicity
     Everything is built in ``<out>/.tmp-<random>/`` (git-ignored), then each file
@@ -76,7 +79,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .config import REPORTS, ROOT
+from .config import REPORTS, ROOT, SCALES, run_names, scale_dir
 
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -87,6 +90,10 @@ DEFAULT_TIMEOUT = 1800
 TMP_PREFIX = ".tmp-"
 
 PASSED, FAILED = "passed", "failed"
+# a claim's outcome, as icl.claims.Verdict prints it (not imported from there: this module
+# runs notebooks and must not need torch)
+OUTCOMES = ("HELD", "NOT HELD", "INCONCLUSIVE", "NOT TESTED")
+_CLAIM_LINE = re.compile(r"^(\S+) (NOT HELD|NOT TESTED|INCONCLUSIVE|HELD)\b")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # nbconvert's lab template without any CDN script (require.js, mermaid, MathJax), so a
@@ -118,6 +125,29 @@ class ChapterResult:
     notebook: str | None = None  # executed notebook, relative to the report folder
     previous_page: str | None = None  # kept page of the last passing build, when failed
     built: str = ""  # date of the build that produced this entry
+    scale: str = "cpu"  # the scale whose runs the chapter evaluated
+
+
+# chapters built once per scale whose runs are trained (the notebook's own defaults are the cpu
+# scale's); the extra parameters each such build gets beyond ``scale``
+PER_SCALE = {"01": {"small": {"seed_runs": [n for n in run_names("small") if n.endswith("-seed1")]}},
+             "02": {"small": {}}}
+
+
+def has_trained_runs(scale: str) -> bool:
+    """Whether any run of ``scale`` is finished (its folder holds model.safetensors)."""
+    return any((scale_dir(scale) / n / "model.safetensors").exists() for n in run_names(scale))
+
+
+def builds_of(src: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(page name, scale, parameters) of every build of one notebook: its defaults (cpu), and for
+    the chapters of :data:`PER_SCALE` one more per other scale with trained runs, named
+    ``NN_name-<scale>``."""
+    out = [(src.stem, "cpu", {})]
+    for scale, extra in PER_SCALE.get(number_of(src), {}).items():
+        if scale != "cpu" and has_trained_runs(scale):
+            out.append((f"{src.stem}-{scale}", scale, {"scale": scale, **extra}))
+    return out
 
 
 # --------------------------------------------------------------------------- inputs
@@ -300,10 +330,23 @@ def render_page(exporter: Any, nb: Any, title: str) -> str:
     return body
 
 
+def claim_outcome(line: str) -> str | None:
+    """The outcome of a claim's line (``C1 INCONCLUSIVE``), None for a detail line (whose
+    text may name an outcome too, e.g. ``strict (every k within 0.05): NOT HELD``)."""
+    m = _CLAIM_LINE.match(line)
+    return m.group(2) if m else None
+
+
 def verdict_class(line: str) -> str:
-    if re.search(r"\bNOT HELD\b", line):
-        return "not-held"
-    return "held" if re.search(r"\bHELD\b", line) else "other"
+    """The CSS class of a verdict line: its claim's outcome (``not-held``...), or ``other``."""
+    found = claim_outcome(line)
+    return found.lower().replace(" ", "-") if found else "other"
+
+
+def count_outcomes(results: list[ChapterResult]) -> dict[str, int]:
+    """How many claims of ``results`` have each outcome (every outcome listed, 0 included)."""
+    found = [claim_outcome(v) for r in results for v in r.verdicts]
+    return {o: found.count(o) for o in OUTCOMES}
 
 
 _CSS = """
@@ -317,6 +360,10 @@ vertical-align:top}th{background:#f5f5f7}
 .error{color:#b71c1c;font-family:ui-monospace,monospace;font-size:.85rem;margin-top:.3rem}
 code{font-family:ui-monospace,monospace;font-size:.85rem;background:#f5f5f7;padding:.05rem .25rem}
 ul.verdicts{margin:0;padding-left:1.1rem}li.held{color:#1b5e20}li.not-held{color:#b71c1c}
+li.inconclusive{color:#8a5a00}li.not-tested{color:#555}
+table.matrix{width:auto;margin:1rem 0 2rem}table.matrix td.cell{text-align:center;font-weight:600;min-width:9rem}
+td.held{background:#e3f5e1}td.not-held{background:#fde2e1}td.inconclusive{background:#fff3cd}
+td.not-tested{background:#eee}td.cell a{color:inherit}
 .old{color:#777;font-size:.85rem}footer{margin-top:2rem;color:#555;font-size:.85rem}
 """
 
@@ -341,13 +388,45 @@ def _chapter_row(r: ChapterResult, built: str) -> str:
             f"<td>{r.seconds:.1f}</td><td>{params}</td><td>{verdicts}</td></tr>")
 
 
+def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None]]]:
+    """claim -> scale -> (outcome, page) from every chapter's verdict lines."""
+    table: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for r in results:
+        for line in r.verdicts:
+            found = claim_outcome(line)
+            if found:
+                table.setdefault(line.split(" ", 1)[0], {})[r.scale] = (found, r.page)
+    return table
+
+
+def render_matrix(results: list[ChapterResult]) -> str:
+    """The claims-by-scale table: one cell per claim and scale (its outcome, linking to its page),
+    NOT TESTED where no chapter evaluated the claim at that scale."""
+    table = claims_by_scale(results)
+    scales = [s for s in SCALES if any(s in row for row in table.values())]
+    if not table:
+        return ""
+    head = "".join(f"<th>{html.escape(s)} scale</th>" for s in scales)
+    rows = []
+    for claim in sorted(table, key=lambda c: (len(c), c)):
+        cells = []
+        for s in scales:
+            outcome_, page = table[claim].get(s, ("NOT TESTED", None))
+            css = outcome_.lower().replace(" ", "-")
+            cells.append(f'<td class="cell {css}">{_link(page, outcome_)}</td>')
+        rows.append(f"<tr><th>{html.escape(claim)}</th>{''.join(cells)}</tr>")
+    return (f'<table class="matrix"><tr><th>claim</th>{head}</tr>\n' + "\n".join(rows) + "\n</table>\n")
+
+
 def render_index(info: dict[str, Any], results: list[ChapterResult]) -> str:
     """The self-contained index page (inline CSS, no external resource)."""
     n_failed = sum(r.status == FAILED for r in results)
     if results:
-        summary = f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed."
+        claims = ", ".join(f"{n} {o}" for o, n in count_outcomes(results).items())
+        summary = f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed. Claims: {claims}."
         rows = "\n".join(_chapter_row(r, info["built"]) for r in results)
-        body = ("<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th>"
+        body = (render_matrix(results) +
+                "<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th>"
                 f"<th>parameters</th><th>claim verdicts</th></tr>\n{rows}\n</table>")
     else:
         summary = "No notebooks yet."
@@ -409,13 +488,14 @@ def _render(executed: Path, exporter: Any) -> tuple[list[str], str | None, str |
 
 
 def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any], timeout: int,
-                  exporter: Any, built: str) -> ChapterResult:
-    """Execute one notebook into the staging folder and render its page there.
+                  exporter: Any, built: str, name: str | None = None, scale: str = "cpu") -> ChapterResult:
+    """Execute one notebook into the staging folder and render its page there, as page
+    ``name`` (default: the notebook's own name).
 
     A passing chapter's files go to ``executed/`` and the top level; a failing one's
     to ``failed/`` (see the failure rule in the module docstring).
     """
-    name = src.stem
+    name = name or src.stem
     executed = stage / "executed" / f"{name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     error, seconds = execute(src, executed, parameters, timeout, src.parent)
@@ -424,7 +504,7 @@ def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any],
         verdicts, page, render_error = _render(executed, exporter)
         error = error or render_error
     result = ChapterResult(number_of(src), name, FAILED if error else PASSED, seconds, parameters,
-                           verdicts=verdicts, error=error, built=built)
+                           verdicts=verdicts, error=error, built=built, scale=scale)
     sub = ""
     if error:
         sub = "failed/"
@@ -461,7 +541,7 @@ def drop_stale_failures(out: Path, results: list[ChapterResult]) -> None:
 
 
 def write_summary(stage: Path, info: dict[str, Any], results: list[ChapterResult]) -> None:
-    data = {**info, "passed": all(r.status == PASSED for r in results),
+    data = {**info, "passed": all(r.status == PASSED for r in results), "claims": count_outcomes(results),
             "chapters": [asdict(r) for r in results]}
     (stage / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
                                        encoding="utf-8")
@@ -510,10 +590,12 @@ def build_report(out: Path | str | None = None, params_file: Path | str | None =
     try:
         built: dict[str, ChapterResult] = {}
         for src in _progress(chosen):
-            r = build_chapter(src, stage, out, params_for(params, src), timeout, exporter, info["built"])
-            _log(f"{r.name}: {r.status} ({r.seconds:.1f} s){' - ' + r.error if r.error else ''}")
-            built[r.name] = r
-        results = [built.get(p.stem) or previous.get(p.stem) for p in available]
+            for name, scale, extra in builds_of(src):
+                r = build_chapter(src, stage, out, {**params_for(params, src), **extra}, timeout, exporter,
+                                  info["built"], name=name, scale=scale)
+                _log(f"{r.name}: {r.status} ({r.seconds:.1f} s){' - ' + r.error if r.error else ''}")
+                built[r.name] = r
+        results = [built.get(name) or previous.get(name) for p in available for name, _, _ in builds_of(p)]
         results = [r for r in results if r is not None]
         write_summary(stage, info, results)
         publish(stage, out)
@@ -564,5 +646,7 @@ def refresh_in_place(params_file: Path | str | None = None, only: str | None = N
 
 __all__ = [
     "ReportError", "ChapterResult", "build_report", "refresh_in_place", "discover", "select", "load_params",
-    "params_for", "extract_verdicts", "render_index", "NOTEBOOKS", "VERDICT_MARK",
+    "params_for", "extract_verdicts", "claim_outcome", "verdict_class", "count_outcomes", "render_index", "NOTEBOOKS",
+    "PER_SCALE", "builds_of", "has_trained_runs", "claims_by_scale", "render_matrix",
+    "VERDICT_MARK", "OUTCOMES",
 ]

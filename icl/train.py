@@ -8,6 +8,15 @@ The loss is the mean squared error over all prompt positions (Garg et al.). Ever
 written atomically to ``state.safetensors``; rerunning the same command resumes from
 it and ends bit-identical to an uninterrupted run on the same machine.
 
+Every ``eval_every`` steps (and at step 0) the run scores itself on its fixed emergence
+set (:mod:`icl.emergence`) and appends a row to ``eval.csv``: the errors at two fixed k
+on dense and sparse prompts, so a reader sees when selection arrives. The log is part of
+the resumable state. A mixture run with a mixing-weight curriculum
+(:class:`~icl.config.WeightRamp`) draws step ``s``'s batch with the weights of step ``s``;
+while they equal another run's weights the two runs see the same batches, and
+:func:`fork` starts such a run from the other's state at that step (bit-identical to
+training it from scratch, tested).
+
 SIGTERM and Ctrl-C save a checkpoint at the current step before exiting. A non-finite
 loss stops the run with an error naming the step and leaves the last good checkpoint
 untouched.
@@ -47,7 +56,8 @@ from .checkpoint import (
     weights_config,
     write_manifest,
 )
-from .config import INIT, TRAIN, RunConfig, stream_generator
+from . import emergence
+from .config import INIT, ROOT, TRAIN, RunConfig, stream_generator
 from .model import TransformerModel
 from .tasks import sample_xs
 
@@ -66,6 +76,8 @@ def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: in
     With ``world > 1`` the global batch is split into contiguous slices and rank
     ``rank`` gets its own, so data-parallel training sees the same global batch.
     """
+    if config.curriculum.mix.start:  # the mixing-weight curriculum: this step's weights
+        fc = config.task_at(step).build()
     fc = fc if fc is not None else config.task.build()
     d_active, n_points = config.curriculum.at(step)
     g = stream_generator(config.train.seed, step, TRAIN)
@@ -138,6 +150,74 @@ def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Ada
 
 def write_loss_csv(path: Path, log: list[tuple[int, float]]) -> None:
     atomic_write_text(path, "step,loss\n" + "".join(f"{s},{l:.6g}\n" for s, l in log))
+
+
+def write_eval_csv(path: Path, config: RunConfig, evals: list[tuple[int, list[float]]]) -> None:
+    """The emergence log: ``step`` then one column per (class, k) of :func:`icl.emergence.columns`."""
+    head = ",".join(["step", *emergence.columns(config)])
+    atomic_write_text(path, head + "\n" + "".join(f"{s}," + ",".join(f"{e:.6g}" for e in row) + "\n"
+                                                  for s, row in evals))
+
+
+def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
+    """Start ``config`` in ``out_dir`` from another run's resumable state ``source``.
+
+    Allowed only where training ``config`` from scratch would have produced that state:
+    every setting but the name, the final mixing weights, the weight curriculum and the step
+    count is the same, the source's weights are the curriculum's ``start``, the source has
+    not passed ``config.curriculum.mix.hold``, and the learning rates of both agree up to
+    there (neither has begun its decay). Then steps ``0..step`` of both runs used the same
+    batches, the same initialisation and the same optimiser, and the fork is exact. The new
+    state records where it came from (``config.json``'s ``sessions``); refuses an
+    ``out_dir`` that already holds a run.
+    """
+    out_dir = Path(out_dir)
+    st = load_state(source)
+    src, step = st["config"], st["step"]
+    mix = config.curriculum.mix
+
+    def comparable(c: RunConfig) -> dict:
+        d = c.to_dict()
+        d.pop("name"), d["task"].pop("weights"), d["curriculum"].pop("mix"), d["train"].pop("steps")
+        return d
+
+    problems = []
+    if comparable(src) != comparable(config):
+        diff = [k for k in comparable(config) if comparable(config)[k] != comparable(src).get(k)]
+        problems.append(f"their configs differ beyond name, weights, weight curriculum and steps (in {diff})")
+    if not mix.start or tuple(src.task.weights) != tuple(mix.start):
+        problems.append(f"the source's weights {src.task.weights} are not {config.name}'s curriculum start "
+                        f"{mix.start or '(no weight curriculum)'}")
+    if src.curriculum.mix.start:
+        problems.append("the source has a weight curriculum of its own")
+    if step > mix.hold:
+        problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
+    if any(src.train.lr_at(s) != config.train.lr_at(s) for s in range(step + 1)):
+        problems.append("their learning rates differ before the fork step")
+    if problems:
+        raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
+    if (out_dir / "state.safetensors").exists() or (out_dir / "model.safetensors").exists():
+        raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
+    model = build_model(config)
+    model.load_state_dict(st["model"])
+    opt = make_optimizer(model, config)
+    load_optimizer_tensors(opt, st["optim"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_state(out_dir / "state.safetensors", model, opt, step, st["log"], config, st["evals"])
+    write_loss_csv(out_dir / "loss.csv", st["log"])
+    if st["evals"]:
+        write_eval_csv(out_dir / "eval.csv", config, st["evals"])
+    try:
+        where = str(Path(source).resolve().relative_to(ROOT))
+    except ValueError:
+        where = str(source)
+    origin = {"forked_from": where, "source_run": src.name, "start_step": 0, "fork_step": step,
+              "git_commit": git_commit(), "torch": torch.__version__,
+              "note": f"steps 0..{step:,} are {src.name}'s: the same batches, initialisation and optimiser"}
+    atomic_write_text(out_dir / "config.json", json.dumps(
+        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+         "sessions": [origin]}, indent=2))
+    return out_dir
 
 
 def train(
@@ -213,11 +293,11 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         config = _same_run(st["config"], config, state_path)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)
-    start, log = 0, []
+    start, log, evals = 0, [], []
     if st is not None:
         model.load_state_dict(st["model"])
         load_optimizer_tensors(opt, st["optim"])
-        start, log = st["step"], st["log"]
+        start, log, evals = st["step"], st["log"], st["evals"]
     if final_path.exists() and start >= tc.steps:
         return out_dir
     net: torch.nn.Module = model
@@ -259,16 +339,26 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
             {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
              "sessions": sessions}, indent=2))
     fc = config.task.build()
+    eset = emergence.emergence_set(config) if lead else None
+
+    def log_emergence(step: int) -> None:
+        """A row of the emergence log (rank 0 only; it reads the model, never the data stream)."""
+        if lead and (not evals or evals[-1][0] < step):
+            evals.append((step, eset.score(model).tolist()))
+            model.train()
 
     def checkpoint(step: int) -> None:
         if lead:
-            save_state(state_path, model, opt, step, log, config)
+            save_state(state_path, model, opt, step, log, config, evals)
             write_loss_csv(out_dir / "loss.csv", log)
+            write_eval_csv(out_dir / "eval.csv", config, evals)
 
     model.train()
     bar = tqdm(total=tc.steps, initial=start, disable=not progress or not lead, desc=config.name,
                dynamic_ncols=True)
     t0, step = time.time(), start
+    if start == 0:
+        log_emergence(0)
     running = None
     paused: list[int] = []
     try:
@@ -301,6 +391,8 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
                 log.append((step, lv))
                 bar.set_postfix(loss=f"{running:.4f}")
             bar.update(1)
+            if step % tc.eval_every == 0 or step == tc.steps:
+                log_emergence(step)
             if step % tc.checkpoint_every == 0 or step == tc.steps:
                 checkpoint(step)
             stop = [bool(stop_requested), stop_after is not None and step >= stop_after,
@@ -331,6 +423,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     if lead:
         save_weights(final_path, model, config)
         write_loss_csv(out_dir / "loss.csv", log)
+        write_eval_csv(out_dir / "eval.csv", config, evals)
         info = json.loads((out_dir / "config.json").read_text())
         info.update(status="finished", steps=tc.steps, wall_seconds_last_session=round(time.time() - t0, 1),
                     final_loss=log[-1][1] if log else None)
@@ -339,3 +432,73 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     if world > 1:
         dist.barrier()  # no rank returns before rank 0 has written the finished run
     return out_dir
+
+
+def fork_source(config: RunConfig) -> str | None:
+    """The run of the same scale and seed whose batches ``config``'s weight curriculum repeats
+    up to its hold (the specialist whose weights are the curriculum's start), or None."""
+    from .config import SCALE_RUNS, get_run_config
+
+    if not config.curriculum.mix.start:
+        return None
+    for name in SCALE_RUNS[config.scale]:
+        other = get_run_config(name, config.scale)
+        if (name != config.name and not other.curriculum.mix.start and other.train.seed == config.train.seed
+                and tuple(other.task.weights) == tuple(config.curriculum.mix.start)):
+            return name
+    return None
+
+
+def train_scale(scale: str, names: list[str] | None = None, progress: bool = True, device: str = "cpu",
+                max_seconds: float | None = None, say=print) -> list[str]:
+    """Train (or resume) every run of ``scale`` (or ``names``), one at a time; returns the
+    finished ones.
+
+    A mixture run with a weight curriculum whose source run (:func:`fork_source`) has not
+    passed its hold is forked from it at the hold: the source is trained to exactly the hold
+    first, every mixture run waiting on it is forked, then each is trained to its end. A run
+    that cannot be forked exactly (its source already past the hold and no state of its own)
+    is trained from scratch; the result is the same, only slower.
+    """
+    from .checkpoint import state_progress
+    from .config import get_run_config, run_names, scale_dir
+
+    names = names or run_names(scale)
+    t0 = time.time()
+
+    def left() -> float | None:
+        return None if max_seconds is None else max_seconds - (time.time() - t0)
+
+    def folder(n: str) -> Path:
+        return scale_dir(scale) / n
+
+    def started(n: str) -> bool:
+        return (folder(n) / "state.safetensors").exists() or (folder(n) / "model.safetensors").exists()
+
+    for name in names:  # forks first: each source to its hold, then the mixture runs waiting on it
+        cfg = get_run_config(name, scale)
+        src = fork_source(cfg)
+        if src is None or started(name):
+            continue
+        hold = cfg.curriculum.mix.hold
+        state = folder(src) / "state.safetensors"
+        step = state_progress(state)[0] if state.exists() else (None if started(src) else 0)
+        if step is None or step > hold:
+            say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
+            continue
+        if step < hold:
+            say(f"{src}: training to step {hold:,}, where {name} forks from it")
+            train(get_run_config(src, scale), folder(src), progress=progress, device=device, stop_after=hold,
+                  max_seconds=left())
+            if state_progress(state)[0] < hold:
+                return []  # paused by the clock: rerun to resume
+        fork(state, cfg, folder(name))
+        say(f"{name}: forked from {src} at step {hold:,}")
+    done = []
+    for name in names:
+        if left() is not None and left() <= 0:
+            break
+        train(get_run_config(name, scale), folder(name), progress=progress, device=device, max_seconds=left())
+        if (folder(name) / "model.safetensors").exists():
+            done.append(name)
+    return done

@@ -120,7 +120,10 @@ NOTEBOOK_CASES = [
     ("01_model_selection.ipynb", "n_eval", 0),
     ("01_model_selection.ipynb", "seed", -1),
     ("01_model_selection.ipynb", "ks", [-1]),
-    ("01_model_selection.ipynb", "ks", []),
+    ("01_model_selection.ipynb", "ks", [21]),  # beyond the cpu scale's 21-point prompts ([] means 2, d/2, d, 2d)
+    ("01_model_selection.ipynb", "scale", "tiny"),
+    ("01_model_selection.ipynb", "seed_runs", ["linear-only"]),
+    ("02_sparsity_sweep.ipynb", "scale", "huge"),
     ("01_model_selection.ipynb", "ks", 5),
     ("01_model_selection.ipynb", "runs", ["no-such-run"]),
     ("01_model_selection.ipynb", "lasso_alphas", [0.0]),
@@ -204,7 +207,7 @@ def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
     from data/runs; a run of another prompt geometry, or in a folder not named after it, is
     refused with the reason."""
     from icl.claims import describe_sources, load_runs, run_source
-    from icl.config import RUNS_DIR
+    from icl.config import scale_dir
     from icl.notebook import ParameterError, check_runs_dir
     from icl.train import train
 
@@ -215,7 +218,7 @@ def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
     train(cfg, tmp_path / "linear-w0.50", steps=2, progress=False)
     root = check_runs_dir(str(tmp_path))
     assert run_source("linear-w0.50", root) == tmp_path / "linear-w0.50"
-    assert run_source("linear-w0.00", root) == RUNS_DIR / "linear-w0.00"
+    assert run_source("linear-w0.00", root) == scale_dir("cpu") / "linear-w0.00"
     models, configs, missing = load_runs(["linear-w0.50", "linear-w0.00"], root=root)
     assert set(models) == {"linear-w0.50", "linear-w0.00"} and missing == []
     assert configs["linear-w0.50"].train.steps == 2  # the retrained one, not the committed 50k-step run

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from icl import chapters
-from icl.baselines import BayesLine, CombinedFit, LeastSquares, ReluNetGD, Zero
+from icl.baselines import BayesLine, BayesLineSine, CombinedFit, LeastSquares, ReluNetGD, Zero
 from icl.chapters import (CombinationChapter, ExtremesChapter, NonlinearChapter, Scaled, Sweep, doubling_points,
                           verdict_c6, verdict_c7, verdict_c8)
-from icl.claims import settles_from
+from icl.claims import OUTCOMES, settles_from
 from icl.config import get_run_config
 from icl.evaluate import Curve, errors, sample_prompts
 from icl.model import TransformerModel
@@ -34,7 +34,7 @@ def nonlinear(shift=0.0):
            "linear-relu-w0.50": curve("m", decay() + shift)}
     relu = {"linear-only": curve("l", decay() + 0.3), "relu-only": curve("r", decay(scale=0.8)),
             "linear-relu-w0.50": curve("m", decay(scale=0.8) + 0.02)}
-    return NonlinearChapter(lin, relu, [], 4)
+    return NonlinearChapter(10, lin, relu, [], 4)
 
 
 def test_c6_verdicts():
@@ -53,10 +53,29 @@ def test_c6_verdicts():
     assert v.status == "NOT TESTED" and "relu-only" in str(v)
 
 
+def test_c6_allows_a_selection_cost_until_the_classes_are_identifiable():
+    """At d = 10 any 10 points are fit exactly by a linear function: a cost before k = d + 2 = 12
+    is allowed as long as it is small on average over every k."""
+    k = np.arange(41)
+    ch = nonlinear()
+    ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(k < 12, 0.08, 0.0))
+    v = verdict_c6(ch)  # mean cost 0.08 * 11 / 40 = 0.022
+    assert v.status == "HELD" and "mean over k=1..40 0.022" in str(v) and "before k=12: largest 0.080" in str(v), str(v)
+    assert "strict (every k within 0.05): NOT HELD" in str(v)
+    ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(k < 12, 0.3, 0.0))
+    v = verdict_c6(ch)  # mean cost 0.3 * 11 / 40 = 0.083: too much, although it vanishes from k = 12
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: ReLU-net prompts", str(v)
+    ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(k == 12, 0.06, 0.0))
+    assert verdict_c6(ch).status == "NOT HELD"  # from k = 12 on the cost must be within 0.05
+
+
 # --------------------------------------------------------------------------- C7
 
 
-def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01):
+def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01, bayes_gap=0.0, mid_noise=None):
+    """Chapter 4 numbers: the mixture model lags the line-only model by ``gap`` and the sine-only
+    model by ``sine_gap`` at every k; the Bayes line/sine learner lags Bayes line / Bayes sine
+    by ``bayes_gap`` at k = 1 (its own selection cost)."""
     rng = np.random.default_rng(0)
     P, n = 200, 21
     def at(a):
@@ -64,11 +83,17 @@ def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01)
                "combined fit": np.full((P, n), fit_mid)}
         if noisy:  # mean difference zero: the interval must straddle 0
             per["line-sine-w0.50"] = fit_mid + rng.normal(0, 0.05, (P, n))
+        if mid_noise is not None and a == 0.5:  # mean difference mix_mid - fit_mid, standard error mid_noise
+            sign = np.where(np.arange(P) % 2, 1.0, -1.0)[:, None]
+            per["line-sine-w0.50"] = np.full((P, n), mix_mid) + mid_noise * np.sqrt(P) * sign
         return {k: curve(k, v.mean(0), v) for k, v in per.items()}
+    own = decay() + np.where(np.arange(41) == 1, bayes_gap, 0.0)
     line = {"line-only": curve("l", decay()), "sine-only": curve("s", decay() + 0.5),
-            "line-sine-w0.50": curve("m", decay() + gap)}
+            "line-sine-w0.50": curve("m", decay() + gap), "Bayes line": curve("bl", decay()),
+            "Bayes line/sine w=0.5": curve("bm", own)}
     sine = {"line-only": curve("l", decay() + 0.6), "sine-only": curve("s", decay()),
-            "line-sine-w0.50": curve("m", decay() + sine_gap)}
+            "line-sine-w0.50": curve("m", decay() + sine_gap), "Bayes sine": curve("bs", decay()),
+            "Bayes line/sine w=0.5": curve("bm", own)}
     a = np.round(np.linspace(0, 1, 11), 2)
     return CombinationChapter(line, sine, a, [5, 10, 20], {float(x): at(float(x)) for x in a}, {}, [], P)
 
@@ -78,7 +103,7 @@ def test_c7_verdicts():
     assert v.status == "HELD" and v.details[0] == "every part holds", str(v)
     assert "0.500" in str(v) and "CI" in str(v)
     v = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
-    assert v.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on (lines)" in str(v)
+    assert v.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on" in str(v)
     assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
     assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
     v = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses
@@ -89,6 +114,11 @@ def test_c7_verdicts():
     v = verdict_c7(combination(mix_mid=0.001, fit_mid=0.0))
     assert v.status == "NOT HELD" and "CI >= 0.05" in str(v)
     assert verdict_c7(combination(mix_mid=0.3, fit_mid=0.0)).status == "HELD"
+    # a difference of 0.06 with a standard error of 0.01: its interval straddles 0.05
+    v = verdict_c7(combination(mix_mid=0.06, fit_mid=0.0, mid_noise=0.01))
+    assert v.status == "INCONCLUSIVE", str(v)
+    assert v.details[0] == "inconclusive: a=0.5, k=20: clearly worse than the combined fit", str(v)
+    assert "prompts (now 200; notebook parameter n_eval)" in v.details[1], str(v)
     v = verdict_c7(combination(), k=15)  # the sweep reads k in (5, 10, 20) only: baselines are NaN at 15
     assert v.status == "NOT TESTED" and "k=15" in str(v)
     ch = combination()
@@ -99,6 +129,28 @@ def test_c7_verdicts():
     ch = combination()
     del ch.line["sine-only"]
     assert verdict_c7(ch).status == "NOT TESTED" and "sine-only" in str(verdict_c7(ch))
+    ch = combination()
+    del ch.sine["Bayes sine"]  # no allowance without the Bayes-optimal learners
+    v = verdict_c7(ch)
+    assert v.status == "NOT TESTED" and v.details == ["missing baseline(s): Bayes sine"], str(v)
+
+
+def test_c7_allows_the_optimal_learners_selection_cost():
+    """The mixture model lags both specialists by 0.12 at k = 1 only. The Bayes line/sine learner
+    itself lags by 0.156 there (chapter 4's number): allowed. By 0.05 only: not."""
+    lag = curve("m", decay() + np.where(np.arange(41) == 1, 0.12, 0.0))
+
+    def lagging(bayes_gap):
+        ch = combination(sine_gap=0.0, bayes_gap=bayes_gap)
+        ch.line["line-sine-w0.50"] = ch.sine["line-sine-w0.50"] = lag
+        return ch
+
+    v = verdict_c7(lagging(0.156))
+    assert v.status == "HELD" and "the learner's own cost peaks at 0.156 (k=1)" in str(v), str(v)
+    assert "strict (every k within 0.05; a=0.5 on the interval's lower end, a straddle failing): NOT HELD" in str(v)
+    v = verdict_c7(lagging(0.05))
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: a=1 (lines); a=0 (sines)", str(v)
+    assert "largest 0.070" in str(v)
 
 
 def test_combination_sweep_at_k_and_table():
@@ -140,9 +192,9 @@ def test_c8_verdicts():
     v = verdict_c8(extremes())
     assert v.status == "HELD", str(v)
     assert "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
-    assert "near (within x1.2): worst 0.045 (95% CI up to 0.055) at 0.9" in str(v)
-    assert "far (beyond x2): worst 1.000 (95% CI from 0.990) at 0.1" in str(v)
-    assert v.details[0] == "every part holds"
+    assert "near (within x1.2): worst 0.045 (95% CI 0.035, 0.055) at 0.9" in str(v)
+    assert "far (beyond x2): worst 1.000 (95% CI 0.990, 1.010) at 0.1" in str(v)
+    assert v.details[0] == "every part holds" and "strict (the same interval ends, a straddle failing): HELD" in str(v)
     v = verdict_c8(extremes(near_bump=0.2))  # breaks just outside the band
     assert v.status == "NOT HELD" and v.details[0] == "fails on: near (sine-only, omega)", str(v)
     assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
@@ -151,17 +203,25 @@ def test_c8_verdicts():
     assert v.status == "NOT HELD" and v.details[0] == "fails on: in band (line-sine-w0.50)", str(v)
     assert verdict_c8(extremes(mix_excess=0.1), mix_run=None).status == "HELD"
     # one sweep alone, near scale 1 (reference 0.01, criterion: interval <= 0.06): at slope
-    # scale 2 an error of 0.045 (interval to 0.055) passes; 0.055 passes on its mean but its
-    # interval reaches 0.065
+    # scale 2 an error of 0.045 (interval to 0.055) passes; 0.055 (interval 0.045 to 0.065)
+    # straddles the threshold: inconclusive (the strict line, where a straddle failed, says NOT HELD);
+    # 0.075 (interval from 0.065) fails
     assert verdict_c8(extremes(nd_near=0.045)).status == "HELD"
     v = verdict_c8(extremes(nd_near=0.055))
-    assert v.status == "NOT HELD" and "CI up to 0.065" in str(v)
+    assert v.status == "INCONCLUSIVE" and "(95% CI 0.045, 0.065) at 2" in str(v), str(v)
     # the 1-D and the d-dim sweeps share a label ("slope scale"); the verdict tells them apart
-    assert v.details[0] == "fails on: near (linear-only, slope scale (d-dim))", str(v)
+    assert v.details[0] == "inconclusive: near (linear-only, slope scale (d-dim))", str(v)
+    # half-width 0.01 against a distance of 0.005 to the threshold: 4 prompts x (0.01 / 0.005)^2
+    assert v.details[1] == ("to decide: near (linear-only, slope scale (d-dim)): about 16 prompts (now 4; notebook "
+                            "parameter n_eval)"), str(v)
+    assert v.details[-1] == ("strict (the same interval ends, a straddle failing): NOT HELD; fails on: near "
+                             "(linear-only, slope scale (d-dim))"), str(v)
     assert "linear-only, slope scale (d-dim) at k=" in str(v) and "line-only, slope scale (1-D) at k=" in str(v)
-    # far: the mean reaching 0.2 is not enough when the interval's lower end does not
+    assert verdict_c8(extremes(nd_near=0.075)).status == "NOT HELD"
+    # far: the mean reaching the threshold is not enough when the interval's lower end does not
     assert verdict_c8(extremes(), unstable=0.495).status == "HELD"  # scale 8: 0.510, interval from 0.500
-    assert verdict_c8(extremes(), unstable=0.505).status == "NOT HELD"
+    assert verdict_c8(extremes(), unstable=0.505).status == "INCONCLUSIVE"  # interval 0.500 to 0.520
+    assert verdict_c8(extremes(), unstable=0.525).status == "NOT HELD"  # the whole interval below
     ch = extremes()
     ch.input_nd = sweep("input scale", [0.5, 2.0, 8.0], {"linear-only": [0.03, 0.03, 0.5]})
     v = verdict_c8(ch)
@@ -175,6 +235,20 @@ def test_c8_verdicts():
     assert v.status == "NOT TESTED" and v.details == ["missing trained run(s): line-sine-w0.50"], str(v)
 
 
+def test_c8_far_part_on_an_interval_that_straddles_is_inconclusive():
+    """The issue's case: line-only at slope x8 errs 0.238 with an interval from 0.177 against
+    "at least 0.2" (the other far values below): neither confirmed nor refuted."""
+    ch = extremes()
+    e = ch.slope_1d.error["line-only"].copy()
+    e[0], e[-1] = 0.05, 0.238  # far out: slope scales 1/8 and 8
+    lo, hi = e - 0.01, e + 0.01
+    lo[-1], hi[-1] = 0.177, 0.299
+    ch.slope_1d = Sweep("slope scale", ch.slope_1d.values, 20, {"line-only": e}, {"line-only": lo}, {"line-only": hi})
+    v = verdict_c8(ch)
+    assert v.status == "INCONCLUSIVE" and v.parts["far (line-only, slope scale (1-D))"].holds is None, str(v)
+    assert "far (beyond x8): worst 0.238 (95% CI 0.177, 0.299) at 8" in str(v)
+
+
 def test_settles_from():
     ks = np.arange(1, 6)
     a = curve("a", [0, 0.3, 0.2, 0.04, 0.01, 0.0])
@@ -182,10 +256,11 @@ def test_settles_from():
     assert settles_from(a, b, ks, 0.05) == 3
     assert settles_from(a, a, ks, 0.05) == 1
     assert settles_from(b, curve("c", [0, 0, 0, 0, 0, 0.1]), ks, 0.05) is None
-    ch = nonlinear()  # C6 says where a failing gap is: here only at the first examples
+    ch = nonlinear()  # the strict line says where a gap is: here only at the first examples
     ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(np.arange(41) < 3, 0.2, 0.0))
     v = verdict_c6(ch)
-    assert v.status == "NOT HELD" and "ReLU-net prompts: within 0.05 from k=3 on" in str(v)
+    assert v.status == "HELD" and "max |linear-relu-w0.50 - relu-only| = 0.200 at k=1, within 0.05 from k=3 on" \
+        in v.details[-1], str(v)
 
 
 def test_doubling_points():
@@ -249,14 +324,15 @@ def test_chapters_run_end_to_end_with_and_without_models(untrained):
     nl = {k: m[k] for k in ("linear-only", "relu-only", "linear-relu-w0.50")}
     cheap = {"least squares": LeastSquares(), "ReLU net (GD)": ReluNetGD(steps=3, ks=[5])}
     ch3 = chapters.nonlinear_chapter(nl, baselines=cheap, n_prompts=8, n_boot=20)
-    assert verdict_c6(ch3).status in ("HELD", "NOT HELD") and len(ch3.table([1, 5])) == 10
+    assert verdict_c6(ch3).status in OUTCOMES and len(ch3.table([1, 5])) == 10
     assert verdict_c6(chapters.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
 
     one_d = {k: m[k] for k in ("line-only", "sine-only", "line-sine-w0.50")}
-    base = {"combined fit": CombinedFit(n_omega=16, refine=1), "Bayes line": BayesLine()}
+    base = {"combined fit": CombinedFit(n_omega=16, refine=1), "Bayes line": BayesLine(),
+            "Bayes line/sine w=0.5": BayesLineSine(n_omega=8, n_phi=16)}
     ch4 = chapters.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
                                        example_a=[0.5], example_k=5, n_boot=20)
-    assert verdict_c7(ch4).status in ("HELD", "NOT HELD")
+    assert verdict_c7(ch4).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
     assert ch4.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
     ch4_empty = chapters.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
                                              example_a=[], n_boot=20)
@@ -265,7 +341,7 @@ def test_chapters_run_end_to_end_with_and_without_models(untrained):
     ch5 = chapters.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
                                     scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,
                                     n_omega=8, n_phi=16, n_boot=20)
-    assert verdict_c8(ch5).status in ("HELD", "NOT HELD")
+    assert verdict_c8(ch5).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
     assert set(ch5.omega.error) == {"sine-only", "line-sine-w0.50", "Bayes sine", "Bayes sine, known omega"}
     ch5_empty = chapters.extremes_chapter({}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[],
                                           n_omega=8, n_phi=16, n_boot=20)

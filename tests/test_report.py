@@ -67,12 +67,14 @@ def test_success_writes_index_pages_and_json(first_build):
     chapters = {c["name"]: c for c in data["chapters"]}
     assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
     assert chapters["01_alpha"]["verdicts"] == ["C1 HELD: error < 0.1 & stable", "C2 NOT HELD: no gap"]
+    assert data["claims"] == {"HELD": 1, "NOT HELD": 1, "INCONCLUSIVE": 0, "NOT TESTED": 0}
     assert chapters["01_alpha"]["parameters"] == {"n": 5}
     assert chapters["02_beta"]["parameters"] == {"n": 7}
     assert all(c["status"] == "passed" and c["seconds"] > 0 for c in chapters.values())
 
     index = (out / "index.html").read_text()
     assert "C1 HELD: error &lt; 0.1 &amp; stable" in index  # escaped
+    assert "Claims: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE, 0 NOT TESTED." in index
     assert 'href="01_alpha.html"' in index and data["commit"] in index
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
 
@@ -172,6 +174,19 @@ def test_extract_verdicts_reads_only_the_marked_cell():
     ])
     assert report.extract_verdicts(nb) == ["C1 HELD: yes", "C2 NOT HELD: no"]
     assert [report.verdict_class(v) for v in report.extract_verdicts(nb)] == ["held", "not-held"]
+
+
+def test_claim_lines_are_classified_and_counted_by_outcome():
+    lines = ["C1 HELD", "    every part holds", "C2 NOT HELD", "fails on: sparse prompts",
+             "strict (every k within 0.05): NOT HELD; dense prompts: ...", "C7 INCONCLUSIVE",
+             "inconclusive: a=0.5, k=20", "C8 NOT TESTED", "missing trained run(s): sine-only"]
+    assert [report.claim_outcome(v.strip()) for v in lines] == \
+        ["HELD", None, "NOT HELD", None, None, "INCONCLUSIVE", None, "NOT TESTED", None]
+    # a detail line naming an outcome (the old criterion's) is neither coloured nor counted as a claim
+    assert [report.verdict_class(v.strip()) for v in lines] == \
+        ["held", "other", "not-held", "other", "other", "inconclusive", "other", "not-tested", "other"]
+    result = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=[v.strip() for v in lines])
+    assert report.count_outcomes([result, result]) == {"HELD": 2, "NOT HELD": 2, "INCONCLUSIVE": 2, "NOT TESTED": 2}
 
 
 @pytest.mark.parametrize("show_code", [False, True])

@@ -20,11 +20,12 @@ import torch
 import icl
 import icl.train
 from icl.checkpoint import atomic_save_tensors, load_run, save_weights
-from icl.config import ROOT, RUNS_DIR
+from icl.config import ROOT, scale_dir
 from icl.evaluate import evaluate, sample_prompts
 from icl.tasks import DenseLinear, SparseLinear
 
-COMMITTED = sorted(p.name for p in RUNS_DIR.iterdir() if (p / "model.safetensors").exists()) if RUNS_DIR.exists() else []
+CPU_RUNS = scale_dir("cpu")
+COMMITTED = sorted(p.name for p in CPU_RUNS.iterdir() if (p / "model.safetensors").exists()) if CPU_RUNS.exists() else []
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed run")
@@ -50,7 +51,7 @@ def test_evaluation_is_identical_twice_and_with_one_or_two_threads():
 @pytest.mark.skipif(not COMMITTED, reason="no committed run")
 def test_committed_runs_record_versions_and_commit():
     for name in COMMITTED:
-        info = json.loads((RUNS_DIR / name / "config.json").read_text())
+        info = json.loads((CPU_RUNS / name / "config.json").read_text())
         assert info["versions"]["torch"] and info["versions"]["numpy"]
         assert info["git_commit"]
         assert info["status"] == "finished"

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from conftest import tiny_config
 from icl.checkpoint import CheckpointError, load_run, load_state
-from icl.config import EVAL, TRAIN, RunConfig, get_run_config, run_names, stream_generator
+from icl.config import EVAL, SCALES, TRAIN, RunConfig, get_run_config, run_names, stream_generator
 from icl.train import DivergenceError, sample_batch, train
 
 
@@ -144,16 +144,15 @@ def test_divergence_stops_and_keeps_last_checkpoint(tmp_path):
     assert (tmp_path / "state.safetensors").read_bytes() == before
 
 
-@pytest.mark.parametrize("name", run_names())
-def test_every_registered_run_builds_at_both_scales(name):
-    for scale in ("cpu", "paper"):
-        cfg = get_run_config(name, scale)
-        assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
-        xs, ys = sample_batch(cfg, 10**7)
-        assert xs.shape[1] == cfg.model.n_points and torch.isfinite(ys).all()
-    paper = get_run_config(name, "paper")
-    assert paper.model.n_layer == 12 and paper.model.n_embd == 256 and paper.model.n_head == 8
-    assert paper.train.steps == 500_000 and paper.train.batch_size == 64
+@pytest.mark.parametrize("scale,name", [(s, n) for s in SCALES for n in run_names(s)])
+def test_every_registered_run_builds_at_its_scales(scale, name):
+    cfg = get_run_config(name, scale)
+    assert RunConfig.from_dict(json.loads(cfg.to_json())) == cfg
+    xs, ys = sample_batch(cfg, 10**7)
+    assert xs.shape[1] == cfg.model.n_points and torch.isfinite(ys).all()
+    if scale == "paper":
+        assert cfg.model.n_layer == 12 and cfg.model.n_embd == 256 and cfg.model.n_head == 8
+        assert cfg.train.steps == 500_000 and cfg.train.batch_size == 64
 
 
 def test_cli_help_lists_runs_and_rejects_bad_input():

@@ -1,0 +1,112 @@
+"""Scales as an axis: the small preset, run folders per scale, the emergence log, the
+mixing-weight curriculum and forking a mixture run from the sparse-only run's state."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from icl.checkpoint import load_run, load_state
+from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
+from icl.emergence import emergence_ks, emergence_set
+from icl.train import fork, sample_batch, train
+
+
+def small(name: str, steps: int = 24, hold: int = 8, ramp: int = 4):
+    """A run of the small scale shrunk to a test: 2 layers of width 16, a few steps."""
+    cfg = get_run_config(name, "small")
+    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
+                  train=replace(cfg.train, steps=steps, checkpoint_every=4, log_every=2, eval_every=4,
+                                warmup_steps=2))
+    if cfg.curriculum.mix.start:
+        cfg = replace(cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=hold, ramp=ramp)))
+    return cfg
+
+
+def test_the_small_scale_is_chapters_1_2_at_d5():
+    cfg = get_run_config("linear-w0.50", "small")
+    assert (cfg.task.n_dims, cfg.task.nnz, cfg.model.n_points) == (5, 1, 11)
+    assert (cfg.model.n_layer, cfg.model.n_embd) == (8, 64)  # the same model as the cpu scale
+    assert cfg.curriculum.mix.start == (0.0, 1.0) and cfg.curriculum.mix.hold > 0
+    assert not get_run_config("linear-w0.00", "small").curriculum.mix.start  # specialists: their class alone
+    assert not get_run_config("linear-w1.00", "small").curriculum.mix.start
+    assert get_run_config("linear-w0.50-seed1", "small").train.seed == 1
+    assert "linear-only" not in SCALE_RUNS["small"]
+    with pytest.raises(ValueError, match="not a run of the small scale"):
+        get_run_config("sine-only", "small")
+    with pytest.raises(ValueError, match="unknown scale 'tiny'; allowed: cpu, small, paper"):
+        get_run_config("linear-w0.50", "tiny")
+
+
+def test_each_scale_has_its_own_folder_and_load_run_checks_the_scale():
+    assert scale_dir("small").parent == scale_dir("cpu").parent and scale_dir("small") != scale_dir("cpu")
+    model, cfg = load_run("linear-w0.00", scale="cpu")  # committed runs: cpu scale by default
+    assert cfg.scale == "cpu" and cfg.task.n_dims == 10
+
+
+def test_weight_ramp_holds_then_ramps():
+    r = WeightRamp((0.0, 1.0), hold=10, ramp=4)
+    w = (0.5, 0.5)
+    assert r.at(0, w) == r.at(10, w) == (0.0, 1.0)
+    assert r.at(12, w) == pytest.approx((0.25, 0.75))
+    assert r.at(14, w) == r.at(1000, w) == w
+    assert WeightRamp().at(0, w) == w
+
+
+def test_a_mixture_run_sees_the_sparse_only_batches_until_its_hold():
+    mix, sparse = small("linear-w0.50"), small("linear-w0.00")
+    for step in (0, 5, 8):
+        (xa, ya), (xb, yb) = sample_batch(mix, step), sample_batch(sparse, step)
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    xa, ya = sample_batch(mix, 20)
+    xb, yb = sample_batch(sparse, 20)
+    assert not torch.equal(ya, yb)  # past the ramp half the prompts are dense
+
+
+def test_a_forked_mixture_run_is_bit_identical_to_one_trained_from_scratch(tmp_path):
+    mix, sparse = small("linear-w0.50"), small("linear-w0.00")
+    scratch = train(mix, tmp_path / "scratch", progress=False)
+    train(sparse, tmp_path / "sparse", progress=False, stop_after=8)  # the hold
+    forked = fork(tmp_path / "sparse" / "state.safetensors", mix, tmp_path / "forked")
+    train(mix, forked, progress=False)
+    a, b = load_file(scratch / "model.safetensors"), load_file(forked / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (scratch / "loss.csv").read_text() == (forked / "loss.csv").read_text()
+    assert (scratch / "eval.csv").read_text() == (forked / "eval.csv").read_text()
+
+
+def test_fork_refuses_where_it_would_not_be_exact(tmp_path):
+    mix, sparse = small("linear-w0.50"), small("linear-w0.00")
+    train(sparse, tmp_path / "sparse", progress=False, stop_after=12)
+    with pytest.raises(ValueError, match="past the hold"):
+        fork(tmp_path / "sparse" / "state.safetensors", mix, tmp_path / "a")
+    train(small("linear-w1.00"), tmp_path / "dense", progress=False, stop_after=4)
+    with pytest.raises(ValueError, match="not linear-w0.50's curriculum start"):
+        fork(tmp_path / "dense" / "state.safetensors", mix, tmp_path / "b")
+    other = replace(mix, train=replace(mix.train, lr=3e-3))
+    with pytest.raises(ValueError, match="differ"):
+        fork(tmp_path / "dense" / "state.safetensors", other, tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_emergence_log_is_written_resumed_and_reads_the_run(tmp_path):
+    cfg = small("linear-w0.00", steps=12)
+    train(cfg, tmp_path / "a", progress=False, stop_after=6)
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "a" / "eval.csv"))] == ["0", "4"]
+    train(cfg, tmp_path / "a", progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "a" / "eval.csv")))
+    assert [r["step"] for r in rows] == ["0", "4", "8", "12"]
+    assert list(rows[0]) == ["step", "dense_k3", "dense_k4", "sparse_k3", "sparse_k4"]
+    # the last row is the finished model's error on the fixed set
+    (tmp_path / "a").rename(tmp_path / "x")
+    model, loaded = load_run("x", root=tmp_path)
+    logged = [float(v) for k, v in rows[-1].items() if k != "step"]
+    assert emergence_set(loaded).score(model) == pytest.approx(logged, rel=1e-4)
+
+
+def test_emergence_ks_are_written_through_d():
+    assert emergence_ks(5) == (3, 4) and emergence_ks(10) == (5, 9) and emergence_ks(20) == (10, 19)
