@@ -12,7 +12,7 @@ export MPLBACKEND := Agg
 NBVAL := $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout=900
 
-.PHONY: env test test-unit test-notebooks report refresh-notebooks train-linear train-nonlinear bench lab clean
+.PHONY: env test test-unit test-notebooks report refresh-notebooks train-small train-linear train-nonlinear bench lab clean
 
 env: $(STAMP)
 
@@ -42,7 +42,12 @@ report: $(STAMP)
 refresh-notebooks: $(STAMP)
 	$(PY) -m icl report --in-place
 
-# (re)train or resume the five linear runs of chapters 1-2, one after another
+# (re)train or resume the eight runs of the small scale (chapters 1-2 at d = 5), forking the mixture runs
+# from the sparse-only run at their weight curriculum's hold (exact; see README "Forks")
+train-small: $(STAMP)
+	TQDM_DISABLE=0 $(PY) -m icl train-scale small
+
+# (re)train or resume the five linear runs of chapters 1-2 at cpu scale, one after another
 train-linear: $(STAMP)
 	for w in 0.00 1.00 0.50 0.25 0.75; do TQDM_DISABLE=0 $(PY) -m icl train linear-w$$w || exit 1; done
 

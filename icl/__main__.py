@@ -9,7 +9,8 @@ from pathlib import Path
 
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
-    from .config import get_run_config, scale_dir
+    from .checkpoint import CheckpointError
+    from .config import get_run_config, run_names, scale_dir
     from .train import DivergenceError, distributed_env, fork, train
 
     rank, world, _ = distributed_env()
@@ -17,6 +18,9 @@ def _train(args: argparse.Namespace) -> int:
     try:
         cfg = get_run_config(args.run, args.scale)
         if args.seed is not None:
+            if not args.out:
+                raise ValueError(f"--seed {args.seed} trains another run than the study's {args.run}; give --out DIR "
+                                 f"(the study's second seeds are runs of their own, e.g. linear-w0.00-seed1)")
             cfg = cfg.with_overrides(seed=args.seed)
         if args.set:
             pairs = {}
@@ -29,15 +33,24 @@ def _train(args: argparse.Namespace) -> int:
             if not args.out:
                 raise ValueError("--set changes the study's config; give --out DIR so data/runs/"
                                  f"{args.scale}/{args.run} keeps the study's run")
+        if args.steps is not None:
+            cfg = cfg.with_overrides(steps=args.steps)
         out = Path(args.out) if args.out else scale_dir(args.scale) / args.run
         if args.fork_from:
+            if world > 1:
+                raise ValueError("--fork-from runs in one process; fork first, then resume under torchrun")
+            if args.fork_from not in run_names(args.scale):
+                raise ValueError(f"--fork-from {args.fork_from!r} is not a run of the {args.scale} scale; its runs: "
+                                 f"{', '.join(run_names(args.scale))}")
             source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
-            if not source.exists():
+            if (out / "state.safetensors").exists() or (out / "model.safetensors").exists():
+                print(f"{out} already holds {cfg.name}: resuming it (no new fork)", file=sys.stderr)
+            elif not source.exists():
                 raise ValueError(f"--fork-from {args.fork_from}: no resumable state at {source}")
-            fork(source, cfg, out)
-            if rank == 0:
+            else:
+                fork(source, cfg, out)
                 print(f"forked {cfg.name} from {args.fork_from} at its current step into {out}", file=sys.stderr)
-    except ValueError as e:
+    except (ValueError, CheckpointError) as e:
         if err:
             print(f"error: {e}", file=err)
         return 2
@@ -46,10 +59,9 @@ def _train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        train(cfg, out, steps=args.steps, device=args.device, progress=not args.no_progress,
-              stop_after=args.pause_at,
+        train(cfg, out, device=args.device, progress=not args.no_progress, stop_after=args.pause_at,
               max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
-    except (ValueError, DivergenceError) as e:
+    except (ValueError, DivergenceError, CheckpointError) as e:
         if err:
             print(f"error: {e}", file=err)
         return 2
@@ -62,14 +74,21 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_scale(args: argparse.Namespace) -> int:
     """Every run of a scale, one at a time, forking mixture runs where exact (icl.train.train_scale)."""
+    from .checkpoint import CheckpointError
     from .config import run_names
-    from .train import DivergenceError, train_scale
+    from .train import DivergenceError, distributed_env, train_scale
 
+    if distributed_env()[1] > 1:
+        print("error: train-scale runs in one process (it forks runs); use train RUN under torchrun", file=sys.stderr)
+        return 2
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    names = args.runs.split(",") if args.runs else None
+    names = [n.strip() for n in args.runs.split(",") if n.strip()] if args.runs is not None else None
+    if names is not None and not names:
+        print(f"error: --runs {args.runs!r} names no run; its runs: {', '.join(run_names(args.scale))}", file=sys.stderr)
+        return 2
     bad = [n for n in names or [] if n not in run_names(args.scale)]
     if bad:
         print(f"error: --runs: {bad[0]!r} is not a run of the {args.scale} scale; its runs: "
@@ -79,7 +98,7 @@ def _train_scale(args: argparse.Namespace) -> int:
         done = train_scale(args.scale, names, progress=not args.no_progress, device=args.device,
                            max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
                            say=lambda m: print(m, file=sys.stderr))
-    except (ValueError, DivergenceError) as e:
+    except (ValueError, DivergenceError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     todo = [n for n in names or run_names(args.scale) if n not in done]

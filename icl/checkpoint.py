@@ -18,6 +18,8 @@ unpickled.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -26,7 +28,7 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError
@@ -44,6 +46,40 @@ class CheckpointError(RuntimeError):
 
 class RunNotTrainedError(CheckpointError):
     """The named run has no folder, or no finished weights, yet."""
+
+
+class RunLockedError(ValueError):
+    """Another process holds the run folder's lock (it is training or forking that run)."""
+
+
+LOCK = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, what: str = "run") -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``folder/.lock`` for the whole block.
+
+    One writer per run folder: a second process raises :class:`RunLockedError` at once,
+    naming the folder and the process that holds it, and writes nothing. The lock is an
+    ``flock`` on an open file, so it dies with its process: a lock left by a killed process
+    never blocks (the file stays, harmless; it is git-ignored and not in the manifest).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise RunLockedError(f"{what} {folder.name!r} at {folder} is in use by process {holder} (another "
+                                 f"training or fork of it); wait for it to finish or stop that process") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # --------------------------------------------------------------------------- atomic io

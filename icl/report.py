@@ -580,8 +580,21 @@ def build_report(out: Path | str | None = None, params_file: Path | str | None =
                  notebooks_dir: Path | None = None, screenshot: bool = False) -> int:
     """Build the report into ``out`` (see the module docstring); the exit status.
     ``screenshot`` also refreshes ``<out>/index.png`` in headless Chromium if present."""
+    from .checkpoint import RunLockedError, run_lock
+
     notebooks_dir, params, available, chosen = _prepare(notebooks_dir, params_file, only)
     out = Path(out).resolve() if out else REPORTS
+    try:
+        with run_lock(out, what="report folder"):  # one build per report folder
+            return _build_report(out, params_file, params, available, chosen, show_code, timeout, notebooks_dir,
+                                 screenshot)
+    except RunLockedError as e:
+        raise ReportError(str(e)) from None
+
+
+def _build_report(out: Path, params_file, params: dict, available: list[Path], chosen: list[Path], show_code: bool,
+                  timeout: int, notebooks_dir: Path, screenshot: bool) -> int:
+    """The build behind :func:`build_report`, under the report folder's lock."""
     out.mkdir(parents=True, exist_ok=True)
     info = build_info(params_file, notebooks_dir)
     previous = previous_results(out)

@@ -50,6 +50,7 @@ from .checkpoint import (
     git_commit,
     load_optimizer_tensors,
     load_state,
+    run_lock,
     save_state,
     save_weights,
     versions,
@@ -171,7 +172,7 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     state records where it came from (``config.json``'s ``sessions``); refuses an
     ``out_dir`` that already holds a run.
     """
-    out_dir = Path(out_dir)
+    out_dir, source = Path(out_dir), Path(source)
     st = load_state(source)
     src, step = st["config"], st["step"]
     mix = config.curriculum.mix
@@ -192,32 +193,50 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
         problems.append("the source has a weight curriculum of its own")
     if step > mix.hold:
         problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
+    if step >= src.train.steps:
+        problems.append(f"the source is finished (step {step:,}): its last step logged and decayed as a final step")
     if any(src.train.lr_at(s) != config.train.lr_at(s) for s in range(step + 1)):
         problems.append("their learning rates differ before the fork step")
     if problems:
         raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
     if (out_dir / "state.safetensors").exists() or (out_dir / "model.safetensors").exists():
         raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
+    with run_lock(out_dir):  # one writer per run folder (checked again under the lock)
+        if (out_dir / "state.safetensors").exists() or (out_dir / "model.safetensors").exists():
+            raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
+        _write_fork(st, source, config, out_dir)
+    return out_dir
+
+
+def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> None:
+    """The forked run's files: config.json (with its origin) first, the resumable state last."""
+    src, step = st["config"], st["step"]
     model = build_model(config)
     model.load_state_dict(st["model"])
     opt = make_optimizer(model, config)
     load_optimizer_tensors(opt, st["optim"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_state(out_dir / "state.safetensors", model, opt, step, st["log"], config, st["evals"])
+    try:
+        where = str(source.resolve().relative_to(ROOT))
+    except ValueError:
+        where = str(source)
+    try:  # the source's own (re)starts up to the fork, so the forked run's history is complete
+        inherited = json.loads((source.parent / "config.json").read_text()).get("sessions", [])
+    except (OSError, ValueError):
+        inherited = []
+    origin = {"forked_from": where, "source_run": src.name, "start_step": step, "fork_step": step,
+              "git_commit": git_commit(), "torch": torch.__version__,
+              "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
+                      f"initialisation and optimiser"}
+    sessions = [{**s, "run": src.name} for s in inherited if s.get("start_step", 0) < step] + [origin]
+    # config.json first, the state last: a fork cut off before its state exists has not started
+    atomic_write_text(out_dir / "config.json", json.dumps(
+        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+         "sessions": sessions}, indent=2))
     write_loss_csv(out_dir / "loss.csv", st["log"])
     if st["evals"]:
         write_eval_csv(out_dir / "eval.csv", config, st["evals"])
-    try:
-        where = str(Path(source).resolve().relative_to(ROOT))
-    except ValueError:
-        where = str(source)
-    origin = {"forked_from": where, "source_run": src.name, "start_step": 0, "fork_step": step,
-              "git_commit": git_commit(), "torch": torch.__version__,
-              "note": f"steps 0..{step:,} are {src.name}'s: the same batches, initialisation and optimiser"}
-    atomic_write_text(out_dir / "config.json", json.dumps(
-        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
-         "sessions": [origin]}, indent=2))
-    return out_dir
+    save_state(out_dir / "state.safetensors", model, opt, step, st["log"], config, st["evals"])
 
 
 def train(
@@ -247,7 +266,8 @@ def train(
                 else distributed_env()[1])
     rank, world, device, created = _init_distributed(device)
     try:
-        return _train(config, out_dir, device, progress, stop_after, max_seconds, rank, world)
+        with run_lock(out_dir) if rank == 0 else nullcontext():  # one writer per run folder
+            return _train(config, out_dir, device, progress, stop_after, max_seconds, rank, world)
     finally:
         if created:
             dist.destroy_process_group()
@@ -300,6 +320,8 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         start, log, evals = st["step"], st["log"], st["evals"]
     if final_path.exists() and start >= tc.steps:
         return out_dir
+    if stop_after is not None and start >= stop_after:
+        return out_dir  # already at (or past) the pause step: rerunning a paused command trains nothing
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

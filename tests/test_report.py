@@ -196,3 +196,39 @@ def test_pages_hide_code_unless_asked(show_code):
     page = report.render_page(report.make_exporter(show_code), nb, "t")
     assert "visible_output" in page and ("hidden_name" in page) == show_code
     assert not re.search(r"<script[^>]*(require|mermaid)", page)
+
+
+def test_the_index_opens_with_a_claims_by_scale_matrix():
+    """One cell per claim and scale, its outcome linking to the chapter page that decided it;
+    NOT TESTED where no chapter evaluated the claim at that scale."""
+    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=["C1 NOT HELD", "C2 HELD"],
+                               page="01_x.html")
+    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
+                                 verdicts=["C1 INCONCLUSIVE"], page="01_x-small.html", scale="small")
+    table = report.claims_by_scale([cpu, small])
+    assert table == {"C1": {"cpu": ("NOT HELD", "01_x.html"), "small": ("INCONCLUSIVE", "01_x-small.html")},
+                     "C2": {"cpu": ("HELD", "01_x.html")}}
+    matrix = report.render_matrix([cpu, small])
+    assert '<td class="cell inconclusive"><a href="01_x-small.html">INCONCLUSIVE</a></td>' in matrix
+    assert '<td class="cell not-tested">NOT TESTED</td>' in matrix  # C2 at small scale
+    assert matrix.index("cpu scale") < matrix.index("small scale")
+
+
+def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):
+    monkeypatch.setattr(report, "has_trained_runs", lambda scale: scale == "small")
+    builds = report.builds_of(Path("01_model_selection.ipynb"))
+    assert [(n, s) for n, s, _ in builds] == [("01_model_selection", "cpu"), ("01_model_selection-small", "small")]
+    assert builds[1][2]["scale"] == "small" and builds[1][2]["seed_runs"]
+    assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == ["03_nonlinear_mixtures"]
+    monkeypatch.setattr(report, "has_trained_runs", lambda scale: False)
+    assert len(report.builds_of(Path("02_sparsity_sweep.ipynb"))) == 1
+
+
+def test_two_builds_into_one_report_folder_are_refused(tmp_path, capsys):
+    from icl.checkpoint import run_lock
+
+    out = tmp_path / "reports"
+    with run_lock(out, what="report folder"):
+        rc = main(["report", "--out", str(out), "--only", "01"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "in use by process" in err and "report folder" in err

@@ -110,3 +110,80 @@ def test_the_emergence_log_is_written_resumed_and_reads_the_run(tmp_path):
 
 def test_emergence_ks_are_written_through_d():
     assert emergence_ks(5) == (3, 4) and emergence_ks(10) == (5, 9) and emergence_ks(20) == (10, 19)
+
+
+def test_rerunning_a_paused_command_trains_nothing(tmp_path):
+    """--pause-at STEP twice: the second call is a no-op, so a fork at that step stays possible."""
+    cfg = small("linear-w0.00")
+    train(cfg, tmp_path / "s", progress=False, stop_after=8)
+    before = (tmp_path / "s" / "state.safetensors").read_bytes()
+    train(cfg, tmp_path / "s", progress=False, stop_after=8)
+    assert load_state(tmp_path / "s" / "state.safetensors")["step"] == 8
+    assert (tmp_path / "s" / "state.safetensors").read_bytes() == before
+    fork(tmp_path / "s" / "state.safetensors", small("linear-w0.50"), tmp_path / "m")  # still exact
+
+
+def test_a_fork_records_its_source_and_cannot_be_repeated_over_a_run(tmp_path):
+    import json
+
+    mix = small("linear-w0.50")
+    train(small("linear-w0.00"), tmp_path / "s", progress=False, stop_after=8)
+    fork(tmp_path / "s" / "state.safetensors", mix, tmp_path / "m")
+    sessions = json.loads((tmp_path / "m" / "config.json").read_text())["sessions"]
+    assert sessions[0]["run"] == "linear-w0.00" and sessions[-1]["fork_step"] == 8
+    with pytest.raises(ValueError, match="already holds a run"):
+        fork(tmp_path / "s" / "state.safetensors", mix, tmp_path / "m")
+
+
+def test_train_scale_forks_the_mixture_runs_and_trains_every_run(tmp_path, monkeypatch):
+    """train_scale on shrunk small-scale runs in a temporary data/runs: the sparse-only run is
+    trained to the hold, each mixture run forked from it, then every run trained to its end;
+    the forked runs equal runs trained from scratch."""
+    import icl.config as config
+
+    names = ["linear-w0.00", "linear-w0.50", "linear-w1.00"]
+    monkeypatch.setattr(config, "get_run_config", lambda name, scale="cpu": small(name))
+    monkeypatch.setattr(config, "scale_dir", lambda scale="cpu": tmp_path / scale)
+    from icl.train import train_scale
+
+    said = []
+    done = train_scale("small", names, progress=False, say=said.append)
+    assert done == names
+    assert "linear-w0.50: forked from linear-w0.00 at step 8" in said
+    scratch = train(small("linear-w0.50"), tmp_path / "scratch", progress=False)
+    a = load_file(scratch / "model.safetensors")
+    b = load_file(tmp_path / "small" / "linear-w0.50" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert train_scale("small", names, progress=False, say=said.append) == names  # finished: nothing to do
+
+
+def test_one_writer_per_run_folder(tmp_path):
+    """A second training of a folder in use exits at once with one line naming the holder, exit 2,
+    writing nothing; a lock left by a killed (SIGKILL) holder does not block."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from icl.checkpoint import run_lock\n"
+        f"with run_lock({str(folder)!r}):\n    print('locked', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    try:
+        out = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.00", "--scale", "small",
+                              "--steps", "2", "--out", str(folder)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by process {holder.pid}" in lines[0] and "run" in lines[0]
+        assert sorted(p.name for p in folder.iterdir()) == [".lock"]  # nothing written
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    time.sleep(0.1)
+    from icl.checkpoint import run_lock
+
+    with run_lock(folder):  # the killed holder's lock died with it
+        pass
