@@ -334,9 +334,11 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
 # sparse-only model's error sits at the least-squares level until after 30k steps and selects by
 # about 50k, and a learning rate that decays early cuts selection off; so the learning rate stays
 # constant until the last tenth of the steps and decays only there. Mixture runs hold the dense
-# share at 0 until SMALL_MIX_HOLD, read off the sparse-only run's emergence log (the first logged
-# step where it selects), then ramp to their w over SMALL_MIX_RAMP steps.
-SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP = 100_000, 50_000, 5_000
+# share at 0 until SMALL_MIX_HOLD, then ramp to their w over SMALL_MIX_RAMP steps and train
+# SMALL_MIX_AFTER more steps from the hold. The hold is read off the sparse-only run's emergence log
+# by a rule fixed before selection arrived (2026-12-01, at step 46k): the first multiple of 5,000
+# steps at which its mean selection fraction over the two logged k reaches 0.5 (README).
+SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP, SMALL_MIX_AFTER = 100_000, 50_000, 5_000, 50_000
 
 
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
@@ -393,6 +395,7 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     nnz = 1 if scale == "small" else 2
     if scale == "small" and 0.0 < weights[0] < 1.0:  # a mixture run: the weight curriculum (WeightRamp)
         curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), SMALL_MIX_HOLD, SMALL_MIX_RAMP))
+        train = replace(train, steps=SMALL_MIX_HOLD + SMALL_MIX_AFTER)
     task = TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
