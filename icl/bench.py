@@ -28,6 +28,16 @@ machines better than absolute times:
   by chapter into a temporary folder, with each chapter's time and status
   (``reports/`` is not touched). ``--no-report`` skips it.
 
+**Quiet machine first.** Before timing, :func:`machine_busy` reads the 1-minute load average and
+samples every process's CPU time over half a second (``/proc``, Linux; elsewhere only the load
+average is checked). The machine is busy when the load is above ``--max-load`` (default 0.5) or
+another process (not the bench or its parent shell) uses more than 20% of a core: another
+``icl`` training, pytest, a notebook kernel. Then the bench prints one line naming it and exits 2
+with ``--out`` untouched, unless ``--allow-busy``: that times anyway, with a banner in the report
+and ``busy: true`` on every row. ``--check-only`` stops after the check (exit 0 quiet, 2 busy).
+Every timed row records ``load``, the 1-minute load average at the start and end of its own
+measurement (the markdown's ``load`` column; the bench's own threads count too).
+
 ``--quick`` shrinks every size and repetition (and skips ``torch.compile``) so the
 whole run takes seconds (its end-to-end row runs chapter 01 alone on 16 prompts);
 the smoke test uses it. Timings are on the CPU.
@@ -62,7 +72,8 @@ from .model import ModelConfig, TransformerModel
 from .tasks import ConvexCombination, Line1D, ReluNet, Sine1D, sample_xs
 from .train import sample_batch
 
-__all__ = ["BenchError", "Sizes", "FULL", "QUICK", "GPT2Peer", "run_bench", "main"]
+__all__ = ["BenchError", "Sizes", "FULL", "QUICK", "GPT2Peer", "machine_busy", "busy_processes", "read_procs", "read_load",
+           "timed_rows", "run_bench", "main"]
 
 LASSO_ALPHA = 0.01  # the notebooks' Lasso penalty (02_sparsity_sweep)
 PEER_NAME = "transformers GPT2Model"
@@ -150,10 +161,135 @@ def matmul_peak(n: int, reps: int, threads: int) -> dict[str, Any]:
     here is the best sample (other load only slows a sample down); the median and IQR are kept."""
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
-    with num_threads(threads):
+    with load_during() as load, num_threads(threads):
         times = measure(lambda: torch.matmul(a, b), reps, warmup=1)
     rates = [2 * n**3 / t / 1e9 for t in times]
-    return {"threads": threads, "n": n, "peak_gflops": max(rates), "gflops": summarize(rates)}
+    return {"threads": threads, "n": n, "peak_gflops": max(rates), "gflops": summarize(rates), "load": load}
+
+
+# --------------------------------------------------------------------------- machine check
+
+
+PROC = Path("/proc")
+MAX_LOAD = 0.5  # a 1-minute load average above this before timing: something else has been running
+CPU_SHARE = 0.2  # another process using more than this fraction of one core during the check
+CHECK_S = 0.5  # the check's sampling window (seconds)
+
+
+def read_load(root: Path = PROC) -> float | None:
+    """The 1-minute load average: ``root/loadavg`` (Linux), else ``os.getloadavg`` where the OS has
+    one, else None."""
+    try:
+        return round(float((root / "loadavg").read_text().split()[0]), 2)
+    except (OSError, ValueError, IndexError):
+        pass
+    if root == PROC and hasattr(os, "getloadavg"):
+        try:
+            return round(os.getloadavg()[0], 2)
+        except OSError:
+            return None
+    return None
+
+
+def read_procs(root: Path = PROC) -> dict[int, tuple[int, int]]:
+    """Every process in ``root`` (a ``/proc``-like folder): pid -> (parent pid, CPU time in clock
+    ticks, user + system, all threads). Empty where there is no such folder (not Linux)."""
+    out: dict[int, tuple[int, int]] = {}
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return out
+    for e in entries:
+        if not e.name.isdigit():
+            continue
+        try:
+            stat = (e / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+            out[int(e.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid; utime + stime
+        except (OSError, ValueError, IndexError):  # the process ended meanwhile, or an unreadable entry
+            continue
+    return out
+
+
+def process_command(pid: int, root: Path = PROC, width: int = 70) -> str:
+    """A process's command line, shortened (``python -m icl train ...``), or ``[name]`` for a
+    kernel thread."""
+    try:
+        argv = [a for a in (root / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+    except OSError:
+        argv = []
+    if argv:
+        cmd = " ".join([os.path.basename(argv[0])] + argv[1:])
+    else:
+        try:
+            stat = (root / str(pid) / "stat").read_text()
+            cmd = f"[{stat[stat.index('(') + 1:stat.rindex(')')]}]"
+        except (OSError, ValueError):
+            cmd = "?"
+    return cmd if len(cmd) <= width else cmd[: width - 3] + "..."
+
+
+def busy_processes(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float,
+                   exclude: set[int], share: float = CPU_SHARE,
+                   hz: int | None = None) -> list[tuple[int, float]]:
+    """(pid, fraction of one core) of every process outside ``exclude`` that used more than ``share``
+    of a core between two :func:`read_procs` readings ``seconds`` apart, busiest first."""
+    hz = hz or (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+    busy = []
+    for pid, (_, ticks) in after.items():
+        if pid in exclude or pid not in before or ticks < before[pid][1]:  # excluded, new, or a reused pid
+            continue
+        used = (ticks - before[pid][1]) / hz / max(seconds, 1e-9)
+        if used > share:
+            busy.append((pid, used))
+    return sorted(busy, key=lambda pu: -pu[1])
+
+
+def _self_and_ancestors(pid: int, procs: dict[int, tuple[int, int]]) -> set[int]:
+    """``pid`` and its parent, grandparent, ... (the shell or ``make`` that started the bench)."""
+    out = {pid}
+    while pid in procs and procs[pid][0] not in out and procs[pid][0] > 0:
+        pid = procs[pid][0]
+        out.add(pid)
+    return out
+
+
+def machine_busy(max_load: float = MAX_LOAD, share: float = CPU_SHARE, seconds: float = CHECK_S,
+                 root: Path = PROC, self_pid: int | None = None, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> str | None:
+    """Why the machine cannot be measured now, in one line, or None if it looks quiet.
+
+    Busy means a 1-minute load average above ``max_load`` (something ran in the last minute),
+    or any process other than this one and its ancestors using more than ``share`` of a core
+    during a ``seconds`` window (its pid, share and command are named: another ``icl`` training,
+    pytest, a notebook kernel). ``root`` is the ``/proc`` to read (tests pass a fake one); where
+    there is none only the load average is checked, and without one of those either nothing is.
+    """
+    self_pid = os.getpid() if self_pid is None else self_pid
+    reasons = []
+    load = read_load(root)
+    if load is not None and load > max_load:
+        reasons.append(f"1-minute load average {load:g} > {max_load:g}")
+    t0, before = clock(), read_procs(root)
+    if before:
+        sleep(seconds)
+        t1, after = clock(), read_procs(root)
+        busy = busy_processes(before, after, t1 - t0, _self_and_ancestors(self_pid, after), share)
+        reasons += [f"pid {pid} at {used:.0%} of a core: {process_command(pid, root)}" for pid, used in busy[:3]]
+        if len(busy) > 3:
+            reasons.append(f"{len(busy) - 3} more process(es) above {share:.0%} of a core")
+    return "; ".join(reasons) or None
+
+
+@contextmanager
+def load_during() -> Iterator[dict[str, float | None]]:
+    """``{"start", "end"}``: the 1-minute load average as the block starts and as it ends (it counts
+    the bench's own threads too)."""
+    load: dict[str, float | None] = {"start": _load(), "end": None}
+    try:
+        yield load
+    finally:
+        load["end"] = _load()
 
 
 # --------------------------------------------------------------------------- models
@@ -244,7 +380,7 @@ def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, 
     model.train()
     forward: Callable[[Tensor, Tensor], Tensor] = model
     compile_s = None
-    with num_threads(threads):
+    with load_during() as load, num_threads(threads):
         if compiled:
             forward = torch.compile(model)
             t = time.perf_counter()
@@ -266,7 +402,7 @@ def _train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, 
         "steps_per_s": 1 / s["median"], "tokens_per_s": batch * tokens / s["median"],
         "examples_per_s": batch * mcfg.n_points / s["median"], "gflops": gflops,
         "fraction_of_peak": gflops / peak[threads] if threads in peak else None,
-        "compile_s": compile_s,
+        "compile_s": compile_s, "load": load,
     }
 
 
@@ -411,10 +547,10 @@ def _scaling_series(sizes: Sizes, threads: int, vary: str, values: tuple[int, ..
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = TransformerModel(mcfg)
-        with num_threads(threads):
+        with load_during() as load, num_threads(threads):
             step = make_step(model, list(model.parameters()), xs, ys, 1e-3)
             s = summarize(measure(step, sizes.scale_reps, sizes.warmup, sizes.budget_s))
-        points.append({vary: v, "step_s": s, "steps_per_s": 1 / s["median"]})
+        points.append({vary: v, "step_s": s, "steps_per_s": 1 / s["median"], "load": load})
     x = np.log([p[vary] for p in points])
     y = np.log([p["step_s"]["median"] for p in points])
     slope = float(np.polyfit(x, y, 1)[0]) if len(points) > 1 else float("nan")
@@ -467,6 +603,7 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
     xs = sample_xs(P, n, d, g)
     ys = fc.sample(P, g).evaluate(xs)
     lasso = Lasso(LASSO_ALPHA)
+    lasso_load = {"start": _load(), "end": None}  # over the whole row: ours and scikit-learn's loops
     with num_threads(threads):
         ours_t = measure(lambda: lasso(xs.double(), ys.double()), sizes.baseline_reps, warmup=1)
         ours = lasso(xs.double(), ys.double()).numpy()
@@ -495,17 +632,19 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
                 "max_abs_pred_diff": float(diff.max()),
                 "max_abs_pred_diff_from_k": {str(k): float(diff[:, k:].max()) for k in (1, d, 2 * d) if k < n},
             }
+    lasso_load["end"] = _load()
+    lasso_row["load"] = lasso_load
     out["lasso"] = lasso_row
     d, nnz, n, P = 20, 2, 41, sizes.bayes_prompts
     fc = TaskConfig(classes=("sparse",), weights=(1.0,), n_dims=d, nnz=nnz).build()
     xs = sample_xs(P, n, d, g)
     ys = fc.sample(P, g).evaluate(xs)
     bayes = BayesSparse(d, nnz)
-    with num_threads(threads):
+    with load_during() as load, num_threads(threads):
         times = measure(lambda: bayes(xs, ys), sizes.baseline_reps, warmup=0 if sizes.quick else 1)
     s = summarize(times)
     out["bayes_sparse"] = {"n_dims": d, "nnz": nnz, "supports": math.comb(d, nnz), "n_points": n, "prompts": P,
-                           "time_s": s, "prompts_per_s": P / s["median"]}
+                           "time_s": s, "prompts_per_s": P / s["median"], "load": load}
     out["grid_1d"] = bench_grid_1d(sizes, threads)
     return out
 
@@ -529,10 +668,10 @@ def bench_grid_1d(sizes: Sizes, threads: int) -> list[dict[str, Any]]:
     ]
     rows = []
     for name, prefixes, f, x, y in cases:
-        with num_threads(threads):
+        with load_during() as load, num_threads(threads):
             t = summarize(measure(lambda: f(x, y), sizes.baseline_reps, warmup=0))
         rows.append({"predictor": name, "prefixes": prefixes, "prompts": P, "n_points": n, "time_s": t,
-                     "prompts_per_s": P / t["median"]})
+                     "prompts_per_s": P / t["median"], "load": load})
     return rows
 
 
@@ -548,7 +687,8 @@ def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any] | None:
             params_file = tmp / "params.yaml"
             params_file.write_text("all:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in sizes.report_params))
         t = time.perf_counter()
-        status = build_report(tmp / "report", params_file=params_file, only=sizes.report_only)
+        with load_during() as load:
+            status = build_report(tmp / "report", params_file=params_file, only=sizes.report_only)
         wall = time.perf_counter() - t
         info = json.loads((tmp / "report" / "report.json").read_text())
     except Exception as e:  # a broken notebook folder, a missing kernel: report, do not lose the other rows
@@ -560,7 +700,7 @@ def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any] | None:
     if status:
         notes.append("end to end: a chapter failed (see its row)")
     return {"only": sizes.report_only, "params": dict(sizes.report_params), "wall_s": wall, "chapters": chapters,
-            "exit_status": status}
+            "exit_status": status, "load": load}
 
 
 # --------------------------------------------------------------------------- report
@@ -575,6 +715,26 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _load_cell(r: dict[str, Any]) -> str:
+    """A row's 1-minute load average at the start / end of its own measurement, and ``busy``
+    when the bench ran on a busy machine (``--allow-busy``)."""
+    load = r.get("load") or {}
+    cell = " / ".join("?" if load.get(k) is None else f"{load[k]:.2f}" for k in ("start", "end"))
+    return cell + (" busy" if r.get("busy") else "")
+
+
+def timed_rows(res: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every timed row of a result: peaks, training steps, scaling points, baselines, the report."""
+    yield from res["peak"]
+    yield from res["train_step"]["rows"]
+    for key in ("prompt_length", "dims"):
+        yield from res["scaling"][key]["points"]
+    b = res["baselines"]
+    yield from (b["lasso"], b["bayes_sparse"], *(b.get("grid_1d") or []))
+    if res.get("report"):
+        yield res["report"]
+
+
 def render_markdown(res: dict[str, Any]) -> str:
     """The human-readable report of one benchmark run."""
     m = res["meta"]
@@ -585,20 +745,24 @@ def render_markdown(res: dict[str, Any]) -> str:
         f"`{m['git_commit'][:12]}`), {m['wall_s']:.0f} s. Machine: {m['platform']}, {m['cpu_count']} CPUs, "
         f"torch {m['torch']} ({m['threads']} threads by default), transformers {m['transformers'] or 'absent'}, "
         f"scikit-learn {m['sklearn'] or 'absent'}. 1-minute load average at start / end: {m['load_start']} / "
-        f"{m['load_end']} (other work on the machine slows the absolute numbers; ratios less).",
+        f"{m['load_end']} (other work on the machine slows the absolute numbers; ratios less). Each row's "
+        "'load' is the 1-minute load average at the start / end of its own measurement (the bench's own threads "
+        "count too).",
         "",
+        *(["**Measured on a busy machine (`--allow-busy`): " + m["busy"] + ". Every row is marked `busy`; "
+           "its absolute numbers are slowed by the other work.**", ""] if m.get("busy") else []),
         "Times are medians with the interquartile range in parentheses, all measured in this run; "
         "compare ratios rather than absolute times across machines."
         + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
         "",
         "## fp32 matmul peak (measured here)",
         "",
-        "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s |",
-        "| ---: | ---: | ---: | ---: |",
+        "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s | load |",
+        "| ---: | ---: | ---: | ---: | --- |",
     ]
     for p in res["peak"]:
         lines.append(f"| {p['threads']} | {p['n']} | {p['peak_gflops']:.1f} | {p['gflops']['median']:.1f} "
-                     f"({p['gflops']['iqr']:.1f}) |")
+                     f"({p['gflops']['iqr']:.1f}) | {_load_cell(p)} |")
     tr = res["train_step"]
     lines += [
         "",
@@ -609,8 +773,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         "divides by the peak above at the same thread count (above 100% means the peak sample was disturbed).",
         "",
         "| scale | run | variant | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | "
-        "tokens/s | ours/peer | GFLOP/s | of peak |",
-        "| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "tokens/s | ours/peer | GFLOP/s | of peak | load |",
+        "| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in tr["rows"]:
         lines.append(
@@ -618,7 +782,7 @@ def render_markdown(res: dict[str, Any]) -> str:
             f"{'on' if r['compiled'] else 'off'} | "
             f"{r['batch']} x {r['tokens_per_prompt']} | {_ms(r['step_s'])} | {r['steps_per_s']:.2f} | "
             f"{r['tokens_per_s']:,.0f} | {_fmt(r['speed_vs_peer'])} | {r['gflops']:.1f} | "
-            f"{_fmt(r['fraction_of_peak'], '.0%')} |")
+            f"{_fmt(r['fraction_of_peak'], '.0%')} | {_load_cell(r)} |")
     if tr["findings"]:
         lines += ["", "What helps:", ""] + [f"- {f}" for f in tr["findings"]]
     sc = res["scaling"]
@@ -628,8 +792,9 @@ def render_markdown(res: dict[str, Any]) -> str:
         lines += [f"{label} (fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())}, batch {s['batch']}, "
                   f"{s['layout']} layout): fitted growth exponent **{s['exponent']:.2f}** (step time ~ "
                   f"{label.split()[-1]}^{s['exponent']:.2f})", "",
-                  f"| {label.split()[-1]} | ms/step | steps/s |", "| ---: | ---: | ---: |"]
-        lines += [f"| {p[s['vary']]} | {_ms(p['step_s'])} | {p['steps_per_s']:.2f} |" for p in s["points"]]
+                  f"| {label.split()[-1]} | ms/step | steps/s | load |", "| ---: | ---: | ---: | --- |"]
+        lines += [f"| {p[s['vary']]} | {_ms(p['step_s'])} | {p['steps_per_s']:.2f} | {_load_cell(p)} |"
+                  for p in s["points"]]
         lines.append("")
     b = res["baselines"]
     la = b["lasso"]
@@ -637,7 +802,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         "## Baselines",
         "",
         f"Lasso, alpha = {la['alpha']:g}, objective {la['objective']}; d = {la['n_dims']}, nnz = {la['nnz']}, "
-        f"{la['prompts']:,} prompts x {la['n_points']} points ({la['fits']:,} prefix fits).",
+        f"{la['prompts']:,} prompts x {la['n_points']} points ({la['fits']:,} prefix fits); load "
+        f"{_load_cell(la)}.",
         "",
         "| implementation | total time | per prompt | |",
         "| --- | ---: | ---: | --- |",
@@ -669,15 +835,15 @@ def render_markdown(res: dict[str, Any]) -> str:
         "",
         f"BayesSparse (exact posterior over all {bs['supports']} supports), d = {bs['n_dims']}, nnz = {bs['nnz']}, "
         f"{bs['prompts']:,} prompts x {bs['n_points']} points: {_ms(bs['time_s'])} ms "
-        f"({bs['prompts_per_s']:,.0f} prompts/s).",
+        f"({bs['prompts_per_s']:,.0f} prompts/s); load {_load_cell(bs)}.",
     ]
     grid = b.get("grid_1d") or []
     if grid:
         lines += ["", f"Non-linear chapters' reference predictors, {grid[0]['prompts']:,} prompts x "
                       f"{grid[0]['n_points']} points:", "",
-                  "| predictor | prefixes | time (ms) | prompts/s |", "| --- | --- | ---: | ---: |"]
-        lines += [f"| {r['predictor']} | {r['prefixes']} | {_ms(r['time_s'])} | {r['prompts_per_s']:,.0f} |"
-                  for r in grid]
+                  "| predictor | prefixes | time (ms) | prompts/s | load |", "| --- | --- | ---: | ---: | --- |"]
+        lines += [f"| {r['predictor']} | {r['prefixes']} | {_ms(r['time_s'])} | {r['prompts_per_s']:,.0f} | "
+                  f"{_load_cell(r)} |" for r in grid]
     rep = res.get("report")
     if rep:
         what = "every chapter" if rep["only"] is None else f"chapter(s) {rep['only']}"
@@ -685,7 +851,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         lines += ["", "## End to end: the report", "",
                   f"`python -m icl report` ({what}, {params}) into a temporary folder with the committed "
                   f"checkpoints: {rep['wall_s']:.0f} s in all (papermill kernel start-up and HTML export "
-                  "included).", "", "| chapter | status | seconds |", "| --- | --- | ---: |"]
+                  f"included); load {_load_cell(rep)}.", "", "| chapter | status | seconds |", "| --- | --- | ---: |"]
         lines += [f"| {c['chapter']} | {c['status']} | {c['seconds']:.1f} |" for c in rep["chapters"]]
     if res["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
@@ -694,7 +860,7 @@ def render_markdown(res: dict[str, Any]) -> str:
 
 def _load() -> float | None:
     """The 1-minute load average (other work on the machine), where the OS reports one."""
-    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    return read_load()
 
 
 def _version(mod: str) -> str | None:
@@ -704,12 +870,18 @@ def _version(mod: str) -> str | None:
         return None
 
 
-def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True, report: bool = True,
-              log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Run every benchmark and write ``out/benchmarks.{md,json}``; returns the results."""
-    out = Path(out)
+def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} is a file, not a folder")
+
+
+def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True, report: bool = True,
+              log: Callable[[str], None] = lambda s: None, busy: str | None = None) -> dict[str, Any]:
+    """Run every benchmark and write ``out/benchmarks.{md,json}``; returns the results. ``busy`` is
+    :func:`machine_busy`'s reason when the caller measures on a busy machine anyway: the report
+    says so in a banner and every timed row gets ``busy: true``."""
+    out = Path(out)
+    _check_out(out)
     t0 = time.time()
     threads = torch.get_num_threads()
     thread_counts = sorted({1, 2, os.cpu_count() or 1})
@@ -739,6 +911,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
             "transformers": _version("transformers"), "sklearn": _version("sklearn"),
             "load_start": load_start,
             "load_end": _load(),
+            "busy": busy,
             "wall_s": time.time() - t0,
         },
         "peak": peaks,
@@ -748,6 +921,8 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         "report": report_res,
         "notes": notes,
     }
+    for r in timed_rows(res):
+        r["busy"] = busy is not None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "benchmarks.json", json.dumps(res, indent=2) + "\n")
     atomic_write_text(out / "benchmarks.md", render_markdown(res))
@@ -755,7 +930,8 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m icl bench [--quick] [--out DIR] [--no-peer] [--no-compile] [--no-report]``."""
+    """``python -m icl bench [--quick] [--out DIR] [--no-peer] [--no-compile] [--no-report] [--allow-busy]
+    [--max-load L] [--check-only]``."""
     p = argparse.ArgumentParser(
         prog="python -m icl bench",
         description="Benchmark a training step (ours vs Hugging Face GPT2Model when the 'bench' extra is "
@@ -766,16 +942,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-peer", action="store_true", help=f"skip the {PEER_NAME} rows")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     p.add_argument("--no-report", action="store_true", help="skip the end-to-end report build")
+    p.add_argument("--allow-busy", action="store_true",
+                   help="time even on a busy machine, marking the report and every row as measured on one")
+    p.add_argument("--max-load", type=float, default=MAX_LOAD, metavar="L",
+                   help=f"1-minute load average above which the machine counts as busy (default {MAX_LOAD:g})")
+    p.add_argument("--check-only", action="store_true",
+                   help="only check whether the machine is quiet enough to measure (exit 0) or busy (exit 2)")
     args = p.parse_args(argv)
     t = time.time()
+    out = Path(args.out)
     try:
-        res = run_bench(Path(args.out), QUICK if args.quick else FULL, peer=not args.no_peer,
-                        compile_=not args.no_compile, report=not args.no_report,
-                        log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr))
+        _check_out(out)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    busy = machine_busy(max_load=args.max_load)
+    if busy and not args.allow_busy:
+        print(f"bench: busy machine, not timing: {busy}. {out} untouched; rerun when it is quiet, or pass "
+              "--allow-busy to time anyway with every row marked busy.", file=sys.stderr)
+        return 2
+    if args.check_only:
+        if busy:
+            print(f"bench: busy machine: {busy}. --allow-busy times anyway, every row marked busy.")
+        else:
+            scanned = "" if read_procs() else " (no /proc: other processes not checked)"
+            print(f"bench: quiet machine: 1-minute load average {_fmt(read_load(), 'g')} <= {args.max_load:g}, "
+                  f"no other process above {CPU_SHARE:.0%} of a core{scanned}.")
+        return 0
+    try:
+        res = run_bench(out, QUICK if args.quick else FULL, peer=not args.no_peer,
+                        compile_=not args.no_compile, report=not args.no_report,
+                        log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr), busy=busy)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.json'} in {res['meta']['wall_s']:.0f} s")
     return 0
 

@@ -1,19 +1,28 @@
-"""Benchmark smoke test: ``--quick`` writes both reports, with every section, in seconds."""
+"""Benchmark smoke test: ``--quick`` writes both reports, with every section, in seconds; the
+busy-machine check (fake ``/proc`` readings, a real CPU-burning child) and the refusal."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from icl.bench import main
+import icl.bench as bench
+from icl.bench import busy_processes, machine_busy, main, read_procs
 
 
 @pytest.mark.slow
-def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
+def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     threads = torch.get_num_threads()
-    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    # the machine may well be busy (this test suite, a training): measure anyway, marked busy
+    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pretend: pid 1 at 100% of a core: a test")
+    assert main(["--quick", "--out", str(tmp_path), "--allow-busy"]) == 0
     assert torch.get_num_threads() == threads  # the thread sweep restores the setting
     assert "wrote" in capsys.readouterr().out
     md = (tmp_path / "benchmarks.md").read_text()
@@ -57,6 +66,12 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys):
     assert 0 < rep["chapters"][0]["seconds"] <= rep["wall_s"]
     for heading in ("## fp32 matmul peak", "## Training step", "## Scaling", "## Baselines", "## End to end"):
         assert heading in md
+    assert res["meta"]["busy"] == "pretend: pid 1 at 100% of a core: a test"
+    assert "**Measured on a busy machine (`--allow-busy`): pretend: pid 1" in md
+    timed = list(bench.timed_rows(res))
+    assert len(timed) > len(rows) and all(r["busy"] is True for r in timed)
+    assert all(set(r["load"]) == {"start", "end"} for r in timed)
+    assert md.count(" busy |") >= len(rows) + len(res["peak"])  # the load column of every table row
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
 
 
@@ -65,3 +80,120 @@ def test_bench_rejects_a_file_as_output_folder(tmp_path, capsys):
     f.write_text("x")
     assert main(["--quick", "--out", str(f)]) == 2
     assert capsys.readouterr().err.strip() == f"error: --out {f} is a file, not a folder"
+
+
+# --------------------------------------------------------------------------- the busy-machine check
+
+
+def _stat(pid: int, ppid: int, ticks: int, comm: str = "python") -> str:
+    """A /proc/<pid>/stat line: utime = ticks, stime = 0 (fields 14 and 15)."""
+    return f"{pid} ({comm}) R {ppid} 1 1 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 1 0 100 0 0\n"
+
+
+def fake_proc(root: Path, load: float, procs: dict[int, tuple[int, int, str, str]]) -> None:
+    """Write a /proc-like folder: loadavg, and pid -> (ppid, ticks, comm, cmdline) as stat and cmdline."""
+    root.mkdir(exist_ok=True)
+    (root / "loadavg").write_text(f"{load} 0.30 0.20 1/80 999\n")
+    for pid, (ppid, ticks, comm, cmd) in procs.items():
+        (root / str(pid)).mkdir(exist_ok=True)
+        (root / str(pid) / "stat").write_text(_stat(pid, ppid, ticks, comm))
+        (root / str(pid) / "cmdline").write_bytes(cmd.replace(" ", "\0").encode() + (b"\0" if cmd else b""))
+
+
+def _check(root: Path, before: dict, after: dict, load: float = 0.1, **kw) -> str | None:
+    """machine_busy on a fake /proc that moves from ``before`` to ``after`` during a 1 s window."""
+    fake_proc(root, load, before)
+    clock = iter([0.0, 1.0])
+    return machine_busy(root=root, self_pid=100, seconds=1.0, sleep=lambda s: fake_proc(root, load, after),
+                        clock=lambda: next(clock), **kw)
+
+
+QUIET = {1: (0, 500, "init", "/sbin/init"), 50: (1, 10, "bash", "/bin/bash"), 100: (50, 0, "python",
+         "/venv/bin/python -m icl bench")}
+
+
+def test_machine_busy_quiet_and_self_excluded(tmp_path):
+    # the bench (pid 100) and its parent shell (50) burn CPU, nothing else does, load is low: quiet
+    after = {**QUIET, 100: (50, 100, "python", "python -m icl bench"), 50: (1, 90, "bash", "/bin/bash"),
+             1: (0, 505, "init", "/sbin/init")}  # init: 5 ticks in 1 s = 5% of a core, under 20%
+    assert _check(tmp_path, QUIET, after) is None
+
+
+def test_machine_busy_names_a_cpu_burner_and_a_high_load(tmp_path):
+    before = {**QUIET, 200: (1, 1000, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
+              300: (1, 0, "pytest", "/usr/bin/python3 -m pytest -q"), 400: (2, 7, "kworker/0:1", "")}
+    after = {**before, 200: (1, 1097, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
+             300: (1, 150, "pytest", "/usr/bin/python3 -m pytest -q"), 400: (2, 37, "kworker/0:1", ""),
+             500: (1, 90, "python", "python new")}  # started during the window: not judged
+    reason = _check(tmp_path, before, after, load=1.5)
+    assert reason is not None and "\n" not in reason
+    parts = reason.split("; ")
+    assert parts == ["1-minute load average 1.5 > 0.5",
+                     "pid 300 at 150% of a core: python3 -m pytest -q",
+                     "pid 200 at 97% of a core: python -m icl train linear-w0.50 --threads 1",
+                     "pid 400 at 30% of a core: [kworker/0:1]"]
+    # only the load: a quiet process table under a high load average, and the threshold is a parameter
+    assert _check(tmp_path, QUIET, QUIET, load=1.5) == "1-minute load average 1.5 > 0.5"
+    assert _check(tmp_path, QUIET, QUIET, load=1.5, max_load=2.0) is None
+    assert "pid 400" not in _check(tmp_path, before, after, share=0.5)
+
+
+def test_machine_busy_without_proc_checks_nothing_it_cannot_read(tmp_path):
+    assert read_procs(tmp_path / "absent") == {}
+    assert machine_busy(root=tmp_path / "absent", sleep=lambda s: pytest.fail("no sampling without /proc")) is None
+    assert busy_processes({1: (0, 10)}, {1: (0, 5)}, 1.0, set(), hz=100) == []  # a reused pid: not judged
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_machine_busy_names_a_real_cpu_burning_child():
+    # other work may share this machine (a training): assert only that the burner is named
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        before, t0 = read_procs(), time.monotonic()
+        time.sleep(1.0)
+        after, t1 = read_procs(), time.monotonic()
+        busy = dict(busy_processes(before, after, t1 - t0, {os.getpid()}))
+        assert burner.pid in busy and busy[burner.pid] > 0.2
+        reason = machine_busy(max_load=float("inf"), seconds=1.0)
+        assert reason is not None and "\n" not in reason
+        if f"pid {burner.pid} " not in reason:  # only the three busiest are named: others outran it
+            assert reason.count("pid ") >= 3
+        else:
+            assert f"pid {burner.pid} at " in reason and "-c while True: pass" in reason
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def test_bench_refuses_a_busy_machine_in_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "reports"
+    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pid 4242 at 99% of a core: python -m icl train x")
+    monkeypatch.setattr(bench, "run_bench", lambda *a, **kw: pytest.fail("timed a busy machine"))
+    assert main(["--quick", "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    lines = cap.err.splitlines()
+    assert len(lines) == 1 and "busy machine" in lines[0] and "pid 4242" in lines[0] and "--allow-busy" in lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert main(["--check-only", "--out", str(out)]) == 2 and len(capsys.readouterr().err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bench_allow_busy_passes_the_reason_on_and_check_only_stops(tmp_path, capsys, monkeypatch):
+    seen = {}
+
+    def fake_run_bench(out, sizes, **kw):
+        seen.update(kw, out=out)
+        return {"meta": {"wall_s": 0.0}}
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pid 1 at 50% of a core: x")
+    assert main(["--quick", "--out", str(tmp_path), "--allow-busy"]) == 0
+    assert seen["busy"] == "pid 1 at 50% of a core: x" and seen["out"] == tmp_path
+    seen.clear()
+    monkeypatch.setattr(bench, "machine_busy", lambda **kw: None)
+    assert main(["--check-only", "--out", str(tmp_path / "r")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("bench: quiet machine")
+    assert not seen and not (tmp_path / "r").exists()
+    assert main(["--quick", "--out", str(tmp_path)]) == 0 and seen["busy"] is None
