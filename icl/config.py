@@ -338,7 +338,7 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
 # SMALL_MIX_AFTER more steps from the hold. The hold is read off the sparse-only run's emergence log
 # by a rule fixed before selection arrived (2026-12-01, at step 46k): the first multiple of 5,000
 # steps at which its mean selection fraction over the two logged k reaches 0.5 (README).
-SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP, SMALL_MIX_AFTER = 100_000, 50_000, 5_000, 50_000
+SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP, SMALL_MIX_AFTER = 100_000, 65_000, 5_000, 50_000
 
 
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
