@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
-    from .checkpoint import CheckpointError
+    from .checkpoint import CheckpointError, holds_run
     from .config import get_run_config, run_names, scale_dir
     from .train import DivergenceError, distributed_env, fork, train
 
@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
                 raise ValueError(f"--fork-from {args.fork_from!r} is not a run of the {args.scale} scale; its runs: "
                                  f"{', '.join(run_names(args.scale))}")
             source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
-            if (out / "state.safetensors").exists() or (out / "model.safetensors").exists():
+            if holds_run(out):
                 print(f"{out} already holds {cfg.name}: resuming it (no new fork)", file=sys.stderr)
             elif not source.exists():
                 raise ValueError(f"--fork-from {args.fork_from}: no resumable state at {source}")

@@ -296,6 +296,11 @@ def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
 # --------------------------------------------------------------------------- runs
 
 
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run: a resumable state or finished weights."""
+    return (Path(folder) / "state.safetensors").exists() or (Path(folder) / "model.safetensors").exists()
+
+
 def run_dir(name: str, root: Path | None = None, scale: str = "cpu") -> Path:
     """A run's folder: ``root/<name>``, or the committed ``data/runs/<scale>/<name>``."""
     return Path(root) / name if root is not None else scale_dir(scale) / name

@@ -53,10 +53,6 @@ class EmergenceSet:
     prompts: dict[str, Prompts]
     ks: tuple[int, int]
 
-    @property
-    def columns(self) -> list[str]:
-        return [f"{c}_k{k}" for c in self.prompts for k in self.ks]
-
     def score(self, predictor) -> np.ndarray:
         """Mean normalised error of ``predictor`` at each column: (len(columns),). A model on
         another device (CUDA) gets the prompts there; the errors are computed on the CPU."""

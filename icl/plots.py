@@ -96,7 +96,6 @@ def plot_emergence(names: Sequence[str], scale: str = "cpu", root: Path | None =
     the log existed, or not trained)."""
     import csv
 
-    from .checkpoint import weights_config
     from .config import get_run_config
     from .emergence import columns, reference_errors
 

@@ -49,6 +49,7 @@ from .checkpoint import (
     atomic_write_text,
     git_commit,
     load_optimizer_tensors,
+    holds_run,
     load_state,
     run_lock,
     save_state,
@@ -77,8 +78,9 @@ def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: in
     With ``world > 1`` the global batch is split into contiguous slices and rank
     ``rank`` gets its own, so data-parallel training sees the same global batch.
     """
-    if config.curriculum.mix.start:  # the mixing-weight curriculum: this step's weights
-        fc = config.task_at(step).build()
+    task = config.task_at(step)  # the run's task, or its mixing-weight curriculum's at this step
+    if task is not config.task:
+        fc = task.build()
     fc = fc if fc is not None else config.task.build()
     d_active, n_points = config.curriculum.at(step)
     g = stream_generator(config.train.seed, step, TRAIN)
@@ -183,8 +185,9 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
         return d
 
     problems = []
-    if comparable(src) != comparable(config):
-        diff = [k for k in comparable(config) if comparable(config)[k] != comparable(src).get(k)]
+    mine, theirs = comparable(config), comparable(src)
+    if mine != theirs:
+        diff = [k for k in mine if mine[k] != theirs.get(k)]
         problems.append(f"their configs differ beyond name, weights, weight curriculum and steps (in {diff})")
     if not mix.start or tuple(src.task.weights) != tuple(mix.start):
         problems.append(f"the source's weights {src.task.weights} are not {config.name}'s curriculum start "
@@ -199,10 +202,10 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
         problems.append("their learning rates differ before the fork step")
     if problems:
         raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
-    if (out_dir / "state.safetensors").exists() or (out_dir / "model.safetensors").exists():
+    if holds_run(out_dir):  # refused before the lock, which would create the folder
         raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
     with run_lock(out_dir):  # one writer per run folder (checked again under the lock)
-        if (out_dir / "state.safetensors").exists() or (out_dir / "model.safetensors").exists():
+        if holds_run(out_dir):
             raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
         _write_fork(st, source, config, out_dir)
     return out_dir
@@ -495,7 +498,7 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
         return scale_dir(scale) / n
 
     def started(n: str) -> bool:
-        return (folder(n) / "state.safetensors").exists() or (folder(n) / "model.safetensors").exists()
+        return holds_run(folder(n))
 
     for name in names:  # forks first: each source to its hold, then the mixture runs waiting on it
         cfg = get_run_config(name, scale)
