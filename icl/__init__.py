@@ -1,13 +1,14 @@
 """icl: in-context learning of function classes and their mixtures.
 
-A thin package behind the study's notebooks (Yadlowsky, Doshi, Tripuraneni 2023):
-``tasks`` (function classes), ``model`` (the transformer), ``baselines`` (reference
-predictors), ``config`` (scales and named runs), ``train`` (training and resume),
-``checkpoint`` (files on disk), ``evaluate`` (errors with bootstrap intervals),
-``claims`` (chapters 1-2, verdicts C1-C5, the shared :class:`~icl.claims.Verdict`),
-``chapters`` (chapters 3-5, verdicts C6-C8), ``notebook`` (parameter checks and setup
-for the notebooks), ``plots``, ``report`` (the HTML report), ``browser`` (its
-screenshot), ``bench`` (benchmarks) and ``sizing`` (the sweeps that chose the cpu scale).
+A thin package behind the study's notebooks (Yadlowsky, Doshi, Tripuraneni 2023).
+The core: ``tasks`` (function classes), ``model`` (the transformer), ``config`` (scales
+and the registry of named runs), ``train`` (training, resume, forks), ``checkpoint``
+(files on disk), ``evaluate`` (errors with bootstrap intervals), ``emergence`` (the
+selection log written during training). The study: ``baselines/`` (reference predictors:
+linear, Bayes-optimal, fitted), ``chapters/`` (one module per notebook, its evaluation
+and verdicts, plus the shared verdict logic and notebook setup), ``plots``. Tooling:
+``report/`` (the HTML report and its browser checks), ``bench/`` (benchmarks),
+``provenance`` (commit and versions), ``sizing`` (the sweeps that chose the scales).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
     from .checkpoint import CheckpointError, holds_run
     from .config import get_run_config, run_names, scale_dir
-    from .train import DivergenceError, distributed_env, fork, train
+    from .forks import fork
+    from .train import DivergenceError, distributed_env, train
 
     rank, world, _ = distributed_env()
     err = sys.stderr if rank == 0 else None
@@ -73,10 +74,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_scale(args: argparse.Namespace) -> int:
-    """Every run of a scale, one at a time, forking mixture runs where exact (icl.train.train_scale)."""
+    """Every run of a scale, one at a time, forking mixture runs where exact (icl.forks.train_scale)."""
     from .checkpoint import CheckpointError
     from .config import run_names
-    from .train import DivergenceError, distributed_env, train_scale
+    from .forks import train_scale
+    from .train import DivergenceError, distributed_env
 
     if distributed_env()[1] > 1:
         print("error: train-scale runs in one process (it forks runs); use train RUN under torchrun", file=sys.stderr)
@@ -119,14 +121,14 @@ def _progress(state: Path) -> str:
 
 def _runs(args: argparse.Namespace) -> int:
     """Every run of every scale (or of ``--scale``), with its folder's status."""
-    from .config import RUNS, SCALE_RUNS, SEEDED, get_run_config, scale_dir
+    from .config import RUNS, SCALE_RUNS, get_run_config, scale_dir
 
     print(f"{'scale':6s} {'run':20s} {'family':10s} {'seed':4s} {'mixture':26s} status")
     for scale in [args.scale] if args.scale else SCALE_RUNS:
         for name in SCALE_RUNS[scale]:
-            classes, weights, family = RUNS[name]
+            spec = RUNS[name]
             run_dir = scale_dir(scale) / name
-            mix = " + ".join(f"{w:g} {c}" for c, w in zip(classes, weights))
+            mix = " + ".join(f"{w:g} {c}" for c, w in zip(spec.classes, spec.weights))
             if (run_dir / "model.safetensors").exists():
                 status = "trained"
             elif (run_dir / "state.safetensors").exists():
@@ -134,7 +136,7 @@ def _runs(args: argparse.Namespace) -> int:
             else:
                 status = "-"
             seed = get_run_config(name, scale).train.seed
-            print(f"{scale:6s} {name:20s} {family:10s} {seed:<4d} {mix:26s} {status}")
+            print(f"{scale:6s} {name:20s} {spec.family:10s} {seed:<4d} {mix:26s} {status}")
     return 0
 
 
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("sizing", help="train and score variants of a run (see icl/sizing.py)")
     sub.add_parser("bench", help="time training, scaling and baselines; write reports/benchmarks.{md,json} "
-                                 "(see icl/bench.py)")
+                                 "(see icl/bench/)")
     t = sub.add_parser("train", help="train (or resume) a named run",
                        description="Train or resume a named run. Runs: " + ", ".join(RUNS))
     t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser(
         "report", help="run the notebooks and build the HTML report",
         description="Execute notebooks/NN_*.ipynb with papermill and write one HTML page per notebook, "
-                    "reports/index.html and reports/report.json (see icl/report.py). Exit status: 0 all "
+                    "reports/index.html and reports/report.json (see icl/report/). Exit status: 0 all "
                     "passed, 1 a notebook failed, 2 bad input.")
     rep.add_argument("--params", metavar="FILE.yaml", default=None,
                      help="YAML parameters: {all: {...}, '01': {...}} (keys: 'all' or a notebook number)")

@@ -23,8 +23,6 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -34,7 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import ROOT, RunConfig, check_scale, run_names, scale_dir
+from .config import RunConfig, check_scale, run_names, scale_dir
 from .model import TransformerModel
 
 MANIFEST = "MANIFEST.sha256"
@@ -85,33 +83,16 @@ def run_lock(folder: Path, what: str = "run") -> Iterator[None]:
 # --------------------------------------------------------------------------- atomic io
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+def _atomic(path: Path, write) -> None:
+    """Write ``path`` through a temporary file in its folder: ``write(tmp)`` fills it, it is
+    fsynced and renamed over ``path``; on any failure the temporary file goes and ``path`` is
+    untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -119,6 +100,18 @@ def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    _atomic(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata))
 
 
 def sha256(path: Path) -> str:
@@ -151,30 +144,6 @@ def verify(path: Path) -> None:
                     f"{path} is damaged or altered: expected sha256 {digest}, found {found}"
                 )
             return
-
-
-# --------------------------------------------------------------------------- provenance
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def versions() -> dict[str, str]:
-    import numpy
-    import safetensors
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "safetensors": safetensors.__version__,
-        "platform": platform.platform(),
-    }
 
 
 # --------------------------------------------------------------------------- training state

@@ -305,29 +305,49 @@ def _parse_value(key: str, text: str, current: Any) -> Any:
 
 # --------------------------------------------------------------------------- registry
 
-# name -> (classes, weights, family) where family picks dims / prompt length
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the registry, whatever its scale: the classes it is pretrained on with their
+    weights, its ``family`` (which picks the input dimension and prompt length of a scale:
+    ``linear``, ``nonlinear`` or ``1d``) and its training seed; a second seed names the run it
+    repeats (``base``). Notebooks, plots and tables read these fields, never the run's name."""
+
+    classes: tuple[str, ...]
+    weights: tuple[float, ...]
+    family: str
+    seed: int = 0
+    base: str | None = None
+
+    def weight_of(self, cls: str) -> float:
+        """The pretraining weight of class ``cls`` (0 for a class the run never sees)."""
+        return dict(zip(self.classes, self.weights)).get(cls, 0.0)
+
+    @property
+    def is_mixture(self) -> bool:
+        """Pretrained on more than one class, each with a positive weight."""
+        return sum(w > 0 for w in self.weights) > 1
+
+
 _LINEAR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-RUNS: dict[str, tuple[tuple[str, ...], tuple[float, ...], str]] = {
-    **{f"linear-w{w:.2f}": (("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
-    "linear-only": (("dense",), (1.0,), "nonlinear"),
-    "relu-only": (("relu",), (1.0,), "nonlinear"),
-    "linear-relu-w0.50": (("dense", "relu"), (0.5, 0.5), "nonlinear"),
-    "line-only": (("line",), (1.0,), "1d"),
-    "sine-only": (("sine",), (1.0,), "1d"),
-    "line-sine-w0.50": (("line", "sine"), (0.5, 0.5), "1d"),
+RUNS: dict[str, RunSpec] = {
+    **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
+    "linear-only": RunSpec(("dense",), (1.0,), "nonlinear"),
+    "relu-only": RunSpec(("relu",), (1.0,), "nonlinear"),
+    "linear-relu-w0.50": RunSpec(("dense", "relu"), (0.5, 0.5), "nonlinear"),
+    "line-only": RunSpec(("line",), (1.0,), "1d"),
+    "sine-only": RunSpec(("sine",), (1.0,), "1d"),
+    "line-sine-w0.50": RunSpec(("line", "sine"), (0.5, 0.5), "1d"),
 }
 # second seeds: a run of the registry trained again from training seed 1 (its own name, its own folder)
-SEEDED: dict[str, tuple[str, int]] = {
-    f"linear-w{w:.2f}-seed1": (f"linear-w{w:.2f}", 1) for w in (0.0, 0.5, 1.0)
-}
-RUNS.update({name: RUNS[base] for name, (base, _) in SEEDED.items()})
+RUNS.update({f"{base}-seed1": replace(RUNS[base], seed=1, base=base)
+             for base in ("linear-w0.00", "linear-w0.50", "linear-w1.00")})
 
 # which runs each scale holds: cpu and paper the eleven of chapters 1-5, small the linear runs of
 # chapters 1-2 and their second seeds (where in-context selection is learned on this machine)
 SCALE_RUNS: dict[str, tuple[str, ...]] = {
-    "cpu": tuple(n for n in RUNS if n not in SEEDED),
-    "paper": tuple(n for n in RUNS if n not in SEEDED),
-    "small": tuple(n for n in RUNS if RUNS[n][2] == "linear"),
+    "cpu": tuple(n for n, r in RUNS.items() if r.base is None),
+    "paper": tuple(n for n, r in RUNS.items() if r.base is None),
+    "small": tuple(n for n, r in RUNS.items() if r.family == "linear"),
 }
 
 # the small scale (chapters 1-2 at d = 5). Sized by measurement (issue on scales, README): the
@@ -381,6 +401,11 @@ def run_names(scale: str | None = None) -> list[str]:
     return list(RUNS) if scale is None else list(SCALE_RUNS[check_scale(scale)])
 
 
+def seed_runs(scale: str | None = None) -> list[str]:
+    """The second-seed runs (those with a ``base``): every one, or those of one scale."""
+    return [n for n in run_names(scale) if RUNS[n].base is not None]
+
+
 def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     """The full config of a named run of the study at a scale."""
     check_scale(scale)
@@ -388,20 +413,19 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
         raise ValueError(f"unknown run name {name!r}; allowed: {', '.join(RUNS)}")
     if name not in SCALE_RUNS[scale]:
         raise ValueError(f"run {name!r} is not a run of the {scale} scale; its runs: {', '.join(SCALE_RUNS[scale])}")
-    classes, weights, family = RUNS[name]
-    model, d, curriculum, train = _scale_preset(scale, family)
-    seed = SEEDED[name][1] if name in SEEDED else 0
-    train = replace(train, seed=seed)
+    spec = RUNS[name]
+    model, d, curriculum, train = _scale_preset(scale, spec.family)
+    train = replace(train, seed=spec.seed)
     nnz = 1 if scale == "small" else 2
-    if scale == "small" and 0.0 < weights[0] < 1.0:  # a mixture run: the weight curriculum (WeightRamp)
+    if scale == "small" and spec.is_mixture:  # a mixture run: the weight curriculum (WeightRamp)
         curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), SMALL_MIX_HOLD, SMALL_MIX_RAMP))
         train = replace(train, steps=SMALL_MIX_HOLD + SMALL_MIX_AFTER)
-    task = TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=nnz, normalize=True)
+    task = TaskConfig(classes=spec.classes, weights=spec.weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
 
 __all__ = [
-    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RUNS", "SEEDED", "SCALE_RUNS", "TaskConfig", "Schedule",
-    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_scale",
+    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
+    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "seed_runs", "check_scale",
     "scale_dir", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
 ]

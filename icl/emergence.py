@@ -92,9 +92,9 @@ def columns(config: RunConfig) -> list[str]:
 def reference_errors(config: RunConfig) -> dict[str, np.ndarray]:
     """Least squares and, for linear runs, the Lasso on the run's emergence set, per column.
     The Lasso penalty is chosen on held-out sparse prompts as in chapter 1
-    (:func:`icl.claims.choose_lasso_alpha`)."""
+    (:func:`icl.evaluate.choose_lasso_alpha`)."""
     from .baselines import Lasso, LeastSquares
-    from .claims import choose_lasso_alpha
+    from .evaluate import choose_lasso_alpha
 
     es = emergence_set(config)
     refs = {"least squares": es.score(LeastSquares())}

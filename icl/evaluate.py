@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from .tasks import FunctionClass, sample_xs
 
 Predictor = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = ["Prompts", "sample_prompts", "predict", "errors", "bootstrap_ci", "Curve", "evaluate", "to_frame"]
+__all__ = ["Prompts", "sample_prompts", "predict", "errors", "bootstrap_ci", "Curve", "evaluate", "choose_lasso_alpha"]
 
 
 @dataclass
@@ -106,10 +106,6 @@ class Curve:
     def ks(self) -> np.ndarray:
         return np.arange(self.mean.shape[0])
 
-    def records(self, **extra) -> list[dict]:
-        return [dict(model=self.name, k=int(k), error=float(m), lo=float(l), hi=float(h), **extra)
-                for k, m, l, h in zip(self.ks, self.mean, self.lo, self.hi)]
-
 
 def evaluate(predictors: Mapping[str, Predictor], fc: FunctionClass, n_prompts: int = 1280, n_points: int = 21,
              seed: int = 0, x_scale: float = 1.0, n_boot: int = 1000, prompts: Prompts | None = None
@@ -124,10 +120,11 @@ def evaluate(predictors: Mapping[str, Predictor], fc: FunctionClass, n_prompts: 
     return out
 
 
-def to_frame(curves: Iterable[Curve] | Mapping[str, Curve], **extra):
-    """A tidy pandas DataFrame (model, k, error, lo, hi, extra columns)."""
-    import pandas as pd
+def choose_lasso_alpha(fc, n_points: int, alphas: Sequence[float], seed: int, n_prompts: int = 256) -> float:
+    """The Lasso penalty with the lowest mean error over k = 1..n-1 on held-out prompts
+    (a seed different from the evaluation prompts)."""
+    from .baselines import Lasso
 
-    if isinstance(curves, Mapping):
-        curves = curves.values()
-    return pd.DataFrame([r for c in curves for r in c.records(**extra)])
+    prompts = sample_prompts(fc, n_prompts, n_points, seed=seed + 10_007)
+    scores = {a: errors(predict(Lasso(a), prompts), prompts)[:, 1:].mean() for a in alphas}
+    return min(scores, key=scores.get)

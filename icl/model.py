@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModelConfig", "TransformerModel"]
+__all__ = ["ModelConfig", "TransformerModel", "garg_tokens", "matmul_params", "step_flops"]
 
 LAYOUTS = ("garg", "compact", "pair")
 ATTENTIONS = ("sdpa", "math")
@@ -72,6 +72,28 @@ class ModelConfig:
     @property
     def n_tokens(self) -> int:
         return 2 * self.n_points if self.layout == "garg" else self.n_points
+
+
+def garg_tokens(xs: Tensor, ys: Tensor) -> Tensor:
+    """Garg et al.'s interleaved prompt ``x_1, [y_1, 0, ..., 0], x_2, ...``: (B, 2n, d) from
+    ``xs`` (B, n, d) and ``ys`` (B, n). The ``"garg"`` layout, and the read-in of the bench's
+    Hugging Face peer."""
+    B, n, d = xs.shape
+    ys_wide = torch.cat([ys[..., None], xs.new_zeros(B, n, d - 1)], dim=2)  # (B, n, d): [y, 0, ..., 0]
+    return torch.stack([xs, ys_wide], dim=2).reshape(B, 2 * n, d)  # x_1, y_1, x_2, y_2, ...
+
+
+def matmul_params(model: nn.Module) -> int:
+    """Weights that enter matrix products: ``nn.Linear`` and (in Hugging Face's GPT-2) ``Conv1D``."""
+    return sum(m.weight.numel() for m in model.modules()
+               if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D")
+
+
+def step_flops(model: nn.Module, cfg: ModelConfig, batch: int, tokens: int) -> float:
+    """Matmul FLOPs of one training step of ``batch`` prompts of ``tokens`` tokens: 6 N T for the
+    weights (forward 2, backward 4) plus 12 L B T^2 C for attention scores and their values
+    (causal mask not discounted)."""
+    return 6.0 * matmul_params(model) * batch * tokens + 12.0 * cfg.n_layer * batch * tokens**2 * cfg.n_embd
 
 
 class CausalSelfAttention(nn.Module):
@@ -142,10 +164,9 @@ class TransformerModel(nn.Module):
 
     def tokens(self, xs: Tensor, ys: Tensor) -> Tensor:
         """Lay the prompt out as the token sequence (B, T, d_in)."""
-        B, n, d = xs.shape
         if self.cfg.layout == "garg":
-            ys_wide = torch.cat([ys[..., None], xs.new_zeros(B, n, d - 1)], dim=2)  # (B, n, d): [y, 0, ..., 0]
-            return torch.stack([xs, ys_wide], dim=2).reshape(B, 2 * n, d)  # x_1, y_1, x_2, y_2, ...
+            return garg_tokens(xs, ys)  # (B, 2n, d)
+        B, n, d = xs.shape
         y_prev = torch.cat([ys.new_zeros(B, 1), ys[:, :-1]], dim=1)[..., None]  # (B, n, 1): y_{i-1}, y_{-1} = 0
         if self.cfg.layout == "compact":
             return torch.cat([xs, y_prev], dim=2)  # (B, n, d + 1)

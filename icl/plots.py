@@ -1,8 +1,16 @@
-"""Figures of the study: error-vs-k curves with bootstrap bands, panels, learning curves.
+"""Figures of the study: error curves and sweeps with bootstrap bands, examples, training logs.
 
-This module owns how results look. Every function draws on a matplotlib ``Axes``
-(created if not given) and returns it, so notebooks compose figures in one line.
-Colours are fixed per predictor so a reader can follow one model across chapters.
+This module owns how results look. The seaborn theme is set once, here; every function
+draws on a matplotlib ``Axes`` (created if not given) and returns it, so notebooks compose
+figures in one line. Lines are seaborn line plots; the bands around them are the chapters'
+95% bootstrap intervals (``lo``/``hi``), shaded with ``fill_between``.
+
+Colours follow a predictor across chapters and never depend on ``PYTHONHASHSEED``: a run
+is coloured from its registry entry (:data:`icl.config.RUNS`: a dense/sparse run by its
+dense weight, a single-class run by its class, a mixture of other classes in one colour),
+a reference predictor from a fixed map keyed by the chapters' curve-key constants, and
+any other name by its order of first appearance. Runs are drawn solid, everything else
+dashed (``name in RUNS``).
 """
 
 from __future__ import annotations
@@ -12,96 +20,138 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+from matplotlib.colors import to_hex
 
-from .config import scale_dir
+from .chapters.convex_combinations import BAYES_LINE, BAYES_SINE, COMBINED_FIT, bayes_line_sine_name
+from .chapters.extreme_functions import BAYES_SINE_KNOWN
+from .chapters.model_selection import BAYES_DENSE, BAYES_SPARSE, LASSO, LEAST_SQUARES, bayes_mixture_name
+from .chapters.nonlinear_mixtures import RELU_GD, THREE_NN
+from .config import RUNS
 from .evaluate import Curve
 
-__all__ = ["color_of", "plot_curves", "plot_learning_curves", "plot_at_k", "plot_sweep", "plot_distance"]
+__all__ = ["PALETTE", "color_of", "style_of", "plot_curves", "plot_learning_curves", "plot_emergence", "plot_at_k",
+           "plot_sweep", "plot_distance", "plot_example"]
 
-_BASELINE_COLORS = {
-    "least squares": "#555555", "Lasso": "#8c564b", "Bayes dense": "#17becf", "Bayes sparse": "#bcbd22",
-    "3-NN": "#7f7f7f", "averaging": "#c7c7c7", "zero": "#000000",
+sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85, rc={"grid.alpha": 0.5})
+PALETTE = [to_hex(c) for c in sns.color_palette("tab10")]  # the shared palette
+_BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _BROWN, _PINK, _GREY, _OLIVE, _CYAN = PALETTE
+
+# runs: a dense/sparse run by its dense weight w (sparse-only red ... dense-only blue), a
+# single-class run of another family by its class, a mixture of other classes green
+_BY_DENSE_WEIGHT = sns.blend_palette([_RED, _ORANGE, _GREEN, _PURPLE, _BLUE], as_cmap=True)
+_BY_CLASS = {"dense": _BLUE, "line": _BLUE, "relu": _RED, "sine": _RED}
+_MIXTURE = _GREEN
+
+# reference predictors, by the chapters' curve keys (the Bayes learners of each registry mixture too)
+_BASELINES = {
+    LEAST_SQUARES: "#555555", LASSO: _BROWN, BAYES_DENSE: _CYAN, BAYES_SPARSE: _OLIVE, THREE_NN: _GREY,
+    RELU_GD: _ORANGE, BAYES_LINE: _CYAN, BAYES_SINE: _OLIVE, COMBINED_FIT: "#7b4173", BAYES_SINE_KNOWN: "#8c6d31",
+    **{bayes_mixture_name(r.weight_of("dense")): _PINK for r in RUNS.values() if r.family == "linear" and r.is_mixture},
+    **{bayes_line_sine_name(r.weight_of("line")): _PINK for r in RUNS.values() if r.family == "1d" and r.is_mixture},
 }
-_RUN_COLORS = {
-    "linear-w0.00": "#d62728", "linear-w0.25": "#ff7f0e", "linear-w0.50": "#2ca02c", "linear-w0.75": "#9467bd",
-    "linear-w1.00": "#1f77b4",
-}
+_OTHERS: dict[str, str] = {}  # any other name: the next palette colour, in order of first appearance
 
 
 def color_of(name: str) -> str:
-    if name in _RUN_COLORS:
-        return _RUN_COLORS[name]
-    if name.startswith("Bayes mixture"):
-        return "#e377c2"
-    return _BASELINE_COLORS.get(name, f"C{abs(hash(name)) % 10}")
+    """The colour of a run or predictor, the same in every figure (see the module docstring)."""
+    if name in RUNS:
+        run = RUNS[name]
+        if run.family == "linear":
+            return to_hex(_BY_DENSE_WEIGHT(run.weight_of("dense")))
+        return _MIXTURE if run.is_mixture else _BY_CLASS.get(run.classes[0], _GREY)
+    if name in _BASELINES:
+        return _BASELINES[name]
+    return _OTHERS.setdefault(name, PALETTE[len(_OTHERS) % len(PALETTE)])
 
 
-def _is_baseline(name: str) -> bool:
-    return name not in _RUN_COLORS and "-" not in name.split()[0]
+def style_of(name: str) -> dict:
+    """Line keywords of a run (solid) or of any other predictor (dashed, thinner)."""
+    run = name in RUNS
+    return dict(color=color_of(name), linestyle="-" if run else "--", linewidth=1.8 if run else 1.2)
+
+
+def _axes(ax, size: tuple[float, float]):
+    return ax if ax is not None else plt.subplots(figsize=size)[1]
+
+
+def _line(ax, x, y, lo=None, hi=None, label: str = "", marker: str | None = None, **style):
+    """One seaborn line, its bootstrap band shaded when given."""
+    sns.lineplot(x=np.asarray(x), y=np.asarray(y), ax=ax, label=label, marker=marker, markersize=3,
+                 markeredgewidth=0, estimator=None, sort=False, legend=False, **style)  # legends: the caller's
+    if lo is not None:
+        ax.fill_between(x, lo, hi, color=style.get("color"), alpha=0.15, lw=0)
+
+
+def _clip(logy: bool, floor: float):
+    return (lambda a: np.maximum(a, floor)) if logy else (lambda a: a)
+
+
+def _present(names: Sequence[str] | None, have: Mapping) -> list[str]:
+    return [n for n in (names or list(have)) if n in have]
+
+
+def _error_axis(ax, ylabel: str, title: str, ylim, logy: bool, floor: float) -> None:
+    ax.set_ylabel(ylabel + (f" (floor {floor:g})" if logy else ""))
+    if logy:
+        ax.set_yscale("log")
+    if ylim and (not logy or ylim[0] > 0):
+        ax.set_ylim(*ylim)
+    ax.set_title(title)
 
 
 def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
-                ylim: tuple[float, float] | None = (0, 1.25)):
-    """Normalised error against k, one line per predictor, bootstrap band shaded."""
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    for name in names or list(curves):
-        if name not in curves:
-            continue
+                ylim: tuple[float, float] | None = (0, 1.25), logy: bool = False, floor: float = 1e-4):
+    """Normalised error against k, one line per predictor (``names``, default all), bootstrap
+    band shaded. A curve known at some k only (NaN elsewhere, e.g. a baseline computed at a
+    few k) is drawn as markers joined over the known k; with ``logy`` errors below ``floor``
+    are drawn at ``floor`` (and ``ylim`` applies only when its lower end is positive)."""
+    ax = _axes(ax, (6, 4))
+    clip = _clip(logy, floor)
+    for name in _present(names, curves):
         c = curves[name]
-        style = "--" if _is_baseline(name) else "-"
-        ax.plot(c.ks, c.mean, style, color=color_of(name), label=name, lw=1.6 if style == "-" else 1.2)
-        ax.fill_between(c.ks, c.lo, c.hi, color=color_of(name), alpha=0.15, lw=0)
+        ok = np.isfinite(c.mean)
+        marker = None if ok[1:].all() else "o"
+        _line(ax, c.ks[ok], clip(c.mean[ok]), clip(c.lo[ok]), clip(c.hi[ok]), name, marker, **style_of(name))
     ax.set_xlabel("in-context examples k")
-    ax.set_ylabel("normalised squared error")
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    _error_axis(ax, "normalised squared error", title, ylim, logy, floor)
     return ax
 
 
-def run_file(name: str, filename: str, root: Path | None = None, scale: str = "cpu") -> Path:
-    """A run's file as the chapters read runs: ``root/<name>/`` when that folder exists, else the
-    committed run of ``scale`` (so a figure shows the same runs its chapter evaluates)."""
-    if root is not None and (Path(root) / name).exists():
-        return Path(root) / name / filename
-    return scale_dir(scale) / name / filename
-
-
-def plot_learning_curves(names: Sequence[str], ax=None, root: Path | None = None, smooth: int = 20,
-                         scale: str = "cpu"):
-    """Training loss (moving average over ``smooth`` logged points) of each run's loss.csv."""
-    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
-    for name in names:
-        path = run_file(name, "loss.csv", root, scale)
+def plot_learning_curves(sources: Mapping[str, Path], ax=None, smooth: int = 20):
+    """Training loss (moving average over ``smooth`` logged points) of each run's ``loss.csv``,
+    read from the folder its chapter loaded it from (``sources``: run name -> folder, as in
+    :attr:`icl.chapters.notebook.OpenChapter.sources`), so the panel shows exactly the runs
+    the chapter evaluates."""
+    ax = _axes(ax, (6, 3.5))
+    for name, folder in sources.items():
+        path = Path(folder) / "loss.csv"
         if not path.exists():
             continue
         data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
         steps, loss = data[:, 0], data[:, 1]
         if len(loss) >= smooth:
             loss = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
-            steps = steps[smooth - 1 :]
-        ax.plot(steps, loss, color=color_of(name), label=name)
+            steps = steps[smooth - 1:]
+        _line(ax, steps, loss, label=name, color=color_of(name), linewidth=1.4)
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (MSE, unit-variance targets)")
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
     return ax
 
 
-def plot_emergence(names: Sequence[str], scale: str = "cpu", root: Path | None = None, axes=None):
-    """The emergence figure: each run's logged error (``eval.csv``) against training step, one
-    panel per (class, k) column, with least squares and the Lasso on the same fixed prompts as
-    horizontal references. Returns (figure, names of the runs that have no log: trained before
-    the log existed, or not trained)."""
+def plot_emergence(sources: Mapping[str, Path], scale: str = "cpu", axes=None):
+    """The emergence figure: each run's logged error (``eval.csv`` in its folder of
+    ``sources``) against training step, one panel per (class, k) column, with least squares
+    and the Lasso on the same fixed prompts as horizontal references. Returns (figure or
+    None, the runs of ``sources`` that have no log: trained before the log existed)."""
     import csv
 
     from .config import get_run_config
     from .emergence import columns, reference_errors
 
-    logged = {n: run_file(n, "eval.csv", root, scale) for n in names}
-    have = [n for n, p in logged.items() if p.exists()]
-    no_log = [n for n in names if n not in have]
+    have = [n for n, folder in sources.items() if (Path(folder) / "eval.csv").exists()]
+    no_log = [n for n in sources if n not in have]
     if not have:
         return None, no_log
     cfg = get_run_config(have[0], scale)
@@ -112,18 +162,18 @@ def plot_emergence(names: Sequence[str], scale: str = "cpu", root: Path | None =
     fig = axes[0].figure
     refs = reference_errors(cfg)
     for name in have:
-        rows = list(csv.DictReader(open(logged[name])))
+        with open(Path(sources[name]) / "eval.csv") as f:
+            rows = list(csv.DictReader(f))
         steps = np.array([int(r["step"]) for r in rows])
         for ax, col in zip(axes, cols):
-            ax.plot(steps, [float(r[col]) for r in rows], color=color_of(name), label=name, lw=1.2)
-    for ax, j, col in zip(axes, range(len(cols)), cols):
-        for ref, style in (("least squares", "--"), ("Lasso", ":")):
+            _line(ax, steps, [float(r[col]) for r in rows], label=name, color=color_of(name), linewidth=1.2)
+    for j, (ax, col) in enumerate(zip(axes, cols)):
+        for ref, style in ((LEAST_SQUARES, "--"), (LASSO, ":")):
             if ref in refs:
                 ax.axhline(refs[ref][j], color="0.3", ls=style, lw=1, label=ref)
-        cls, k = col.rsplit("_k", 1)
+        cls, k = col.rsplit("_k", 1)  # the log's column "<class>_k<k>" (icl.emergence.columns)
         ax.set_title(f"{cls} prompts, k = {k}")
         ax.set_xlabel("training step")
-        ax.grid(alpha=0.3)
     axes[0].set_ylabel("normalised squared error")
     axes[-1].legend(fontsize=7, loc="upper right")
     return fig, no_log
@@ -131,142 +181,73 @@ def plot_emergence(names: Sequence[str], scale: str = "cpu", root: Path | None =
 
 def plot_at_k(curves: Mapping[str, Curve], runs: Sequence[str], weights: Sequence[float], ks: Sequence[int],
               ax=None, title: str = ""):
-    """F1 panel: error at fixed k against the pretraining dense weight w."""
-    ax = ax or plt.subplots(figsize=(4.5, 3.5))[1]
+    """F1 panel: error at fixed k against the pretraining dense weight w of each run."""
+    ax = _axes(ax, (4.5, 3.5))
     for j, k in enumerate(ks):
         pts = [(w, curves[r].mean[k], curves[r].lo[k], curves[r].hi[k]) for r, w in zip(runs, weights) if r in curves]
         if not pts:
             continue
         w, m, lo, hi = map(np.array, zip(*pts))
-        ax.errorbar(w, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=f"k={k}", color=f"C{j}")
+        ax.errorbar(w, m, yerr=[m - lo, hi - m], marker="o", capsize=3, label=f"k={k}",
+                    color=PALETTE[j % len(PALETTE)])
     ax.set_xlabel("pretraining weight of dense prompts w")
     ax.set_ylabel("normalised squared error")
     ax.set_title(title)
-    ax.grid(alpha=0.3)
     return ax
 
 
-def plot_sweep(sw, k_index: int, names: Sequence[str], ax=None, title: str = ""):
-    """F3a: error at one k against nnz."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    for name in names:
-        if name not in sw.error:
-            continue
-        style = "--" if _is_baseline(name) else "-"
-        ax.plot(sw.nnz, sw.error[name][:, k_index], style, marker="o", ms=3, color=color_of(name), label=name)
-        ax.fill_between(sw.nnz, sw.lo[name][:, k_index], sw.hi[name][:, k_index], color=color_of(name), alpha=0.15)
-    ax.set_xlabel("non-zero coefficients nnz")
-    ax.set_ylabel("normalised squared error")
-    ax.set_title(title or f"k = {sw.ks[k_index]}")
-    ax.grid(alpha=0.3)
-    return ax
+def plot_sweep(sw, k: int | None = None, names: Sequence[str] | None = None, ax=None, title: str | None = None,
+               xlabel: str | None = None, logx: bool = False, logy: bool = False,
+               band: tuple[float, float] | None = None, ref: float | None = None,
+               ylim: tuple[float, float] | None = None, floor: float = 1e-4):
+    """Error at one k (default: the sweep's only k) against the swept parameter of a
+    :class:`~icl.chapters.sweeps.Sweep`, one line per predictor, bootstrap band shaded.
 
-
-def plot_distance(sw, k_index: int, ax=None, title: str = ""):
-    """F3b: mean squared distance between the mixture model's predictions and each single-class model's."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    for label, dist in sw.distance.items():
-        ax.plot(sw.nnz, dist[:, k_index], marker="o", ms=3, label=label, color=color_of(label[3:]))
-    ax.set_xlabel("non-zero coefficients nnz")
-    ax.set_ylabel("mean squared prediction distance")
-    ax.set_title(title or f"k = {sw.ks[k_index]}")
-    ax.grid(alpha=0.3)
-    return ax
-
-
-# --------------------------------------------------------------------------- chapters 3-5
-
-__all__ += ["plot_error_curves", "plot_vs", "plot_example"]
-
-_RUN_COLORS.update({
-    "linear-only": "#1f77b4", "relu-only": "#d62728", "linear-relu-w0.50": "#2ca02c",
-    "line-only": "#1f77b4", "sine-only": "#d62728", "line-sine-w0.50": "#2ca02c",
-})
-_BASELINE_COLORS.update({
-    "ReLU net (GD)": "#ff7f0e", "Bayes line": "#17becf", "Bayes sine": "#bcbd22", "combined fit": "#7b4173",
-    "Bayes line/sine w=0.5": "#e377c2", "Bayes sine, known omega": "#8c6d31",
-})
-
-
-def _style(name: str) -> dict:
-    base = _is_baseline(name) or name in _BASELINE_COLORS
-    return dict(color=color_of(name), ls="--" if base else "-", lw=1.2 if base else 1.8)
-
-
-def plot_error_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
-                      ylim: tuple[float, float] | None = (0, 1.25), logy: bool = False, floor: float = 1e-4):
-    """Like :func:`plot_curves`, for curves known at some k only (NaN elsewhere: drawn
-    as markers joined over the known k) and optionally on a log scale (errors below
-    ``floor`` drawn at ``floor``)."""
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
-    for name in names or list(curves):
-        if name not in curves:
-            continue
-        c, st = curves[name], _style(name)
-        ok = np.isfinite(c.mean)
-        sparse = not ok[1:].all()
-        clip = (lambda a: np.maximum(a, floor)) if logy else (lambda a: a)  # noqa: E731
-        ax.plot(c.ks[ok], clip(c.mean[ok]), marker="o" if sparse else None, ms=3, label=name, **st)
-        ax.fill_between(c.ks[ok], clip(c.lo[ok]), clip(c.hi[ok]), color=st["color"], alpha=0.15, lw=0)
-    ax.set_xlabel("in-context examples k")
-    ax.set_ylabel("normalised squared error" + (f" (floor {floor:g})" if logy else ""))
-    if logy:
-        ax.set_yscale("log")
-        if ylim and ylim[0] > 0:
-            ax.set_ylim(*ylim)
-    elif ylim:
-        ax.set_ylim(*ylim)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_vs(sweep, names: Sequence[str] | None = None, ax=None, title: str = "", logx: bool = False,
-            logy: bool = False, band: tuple[float, float] | None = None, ref: float | None = None,
-            ylim: tuple[float, float] | None = None, floor: float = 1e-4):
-    """Error at one k against a parameter of the prompts (a :class:`icl.chapters.Sweep`).
-
-    ``band`` shades the pretraining range of that parameter, ``ref`` marks its
-    pretraining value; with ``logy`` errors below ``floor`` are drawn at ``floor``."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    ``band`` shades the pretraining range of the parameter, ``ref`` marks its pretraining
+    value; with ``logy`` errors below ``floor`` are drawn at ``floor``. The title defaults to
+    ``k = <k>``, the x label to the sweep's label."""
+    ax = _axes(ax, (5, 3.5))
+    at = sw.at_k(k)
     if band is not None:
         ax.axvspan(*band, color="#999999", alpha=0.18, lw=0, label="pretraining range")
     if ref is not None:
         ax.axvline(ref, color="#999999", ls=":", lw=1.5, label="pretraining value")
-    clip = (lambda a: np.maximum(a, floor)) if logy else (lambda a: a)  # noqa: E731
-    for name in names or list(sweep.error):
-        if name not in sweep.error:
-            continue
-        st = _style(name)
-        ax.plot(sweep.values, clip(sweep.error[name]), marker="o", ms=3, label=name, **st)
-        ax.fill_between(sweep.values, clip(sweep.lo[name]), clip(sweep.hi[name]), color=st["color"], alpha=0.15,
-                        lw=0)
-    ax.set_xlabel(sweep.label)
-    ax.set_ylabel(f"normalised squared error at k = {sweep.k}" + (f" (floor {floor:g})" if logy else ""))
+    clip = _clip(logy, floor)
+    for name in _present(names, at.error):
+        _line(ax, at.values, clip(at.error[name]), clip(at.lo[name]), clip(at.hi[name]), name, "o", **style_of(name))
+    ax.set_xlabel(xlabel or at.label)
     if logx:
         ax.set_xscale("log", base=2)
-    if logy:
-        ax.set_yscale("log")
-    if ylim:
-        ax.set_ylim(*ylim)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
+    _error_axis(ax, f"normalised squared error at k = {at.k}", f"k = {at.k}" if title is None else title, ylim, logy,
+                floor)
+    return ax
+
+
+def plot_distance(sw, k: int | None = None, ax=None, title: str | None = None, xlabel: str | None = None):
+    """F3b: the mean squared distance between the predictions of the sweep's
+    ``distance_from`` predictor and each other one's, at one k, against the swept parameter."""
+    ax = _axes(ax, (5, 3.5))
+    k = sw.k if k is None else k
+    j = sw.column(k)
+    for other, dist in sw.distance.items():
+        _line(ax, sw.values, dist[:, j], label=f"to {other}", marker="o", color=color_of(other), linewidth=1.6)
+    ax.set_xlabel(xlabel or sw.label)
+    ax.set_ylabel("mean squared prediction distance")
+    ax.set_title(f"k = {k}" if title is None else title)
     return ax
 
 
 def plot_example(ex, names: Sequence[str] | None = None, ax=None, ylim: tuple[float, float] | None = (-4, 4)):
-    """One prompt (an :class:`icl.chapters.Example`): the true function, the in-context
-    points and each predictor's curve given those points."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    ax.plot(ex.x_grid, ex.y_true, color="black", lw=2.2, alpha=0.35, label="true function")
-    for name in names or list(ex.preds):
-        if name in ex.preds:
-            ax.plot(ex.x_grid, ex.preds[name], label=name, **_style(name))
+    """One prompt (an :class:`icl.chapters.prompts.Example`): the true function, the
+    in-context points and each predictor's curve given those points."""
+    ax = _axes(ax, (5, 3.5))
+    _line(ax, ex.x_grid, ex.y_true, label="true function", color="black", linewidth=2.2, alpha=0.35)
+    for name in _present(names, ex.preds):
+        _line(ax, ex.x_grid, ex.preds[name], label=name, **style_of(name))
     ax.scatter(ex.x_ctx, ex.y_ctx, s=14, color="black", zorder=5, label=f"{len(ex.x_ctx)} in-context points")
     ax.set_xlabel("x")
     ax.set_ylabel("f(x)")
     if ylim:
         ax.set_ylim(*ylim)
     ax.set_title(ex.title)
-    ax.grid(alpha=0.3)
     return ax

@@ -78,19 +78,14 @@ def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 1
     import torch
 
     from .baselines import BayesSparse, Lasso, LeastSquares
-    from .checkpoint import load_state
-    from .claims import choose_lasso_alpha
-    from .evaluate import errors, predict, sample_prompts
-    from .model import TransformerModel
+    from .checkpoint import load_run, load_state
+    from .evaluate import choose_lasso_alpha, errors, predict, sample_prompts
     from .tasks import DenseLinear, SparseLinear
 
     results = {}
     for sub in sorted(p for p in folder.iterdir() if (p / "state.safetensors").exists()):
-        st = load_state(sub / "state.safetensors")
-        cfg = st["config"]
-        model = TransformerModel(cfg.model)
-        model.load_state_dict(st["model"])
-        model.eval()
+        model, cfg = load_run(sub.name, root=folder, allow_partial=True)
+        st = load_state(sub / "state.safetensors")  # the step reached and the loss log, beside the model
         d, nnz, n = cfg.task.n_dims, cfg.task.nnz, cfg.model.n_points
         row: dict = {"step": st["step"], "config": cfg.to_dict(),
                      "loss": {int(s): round(l, 4) for s, l in st["log"][:: max(1, len(st["log"]) // 40)]}}

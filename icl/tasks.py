@@ -2,9 +2,10 @@
 
 This module owns *what* a prompt is about. A :class:`FunctionClass` is a prior over
 functions ``f: R^d -> R`` (dense linear, sparse linear, 2-layer ReLU network, 1-D
-line, 1-D sinusoid, a convex combination of two classes, a mixture of classes). Its
-``sample`` draws one function per prompt and returns a :class:`Task` (Garg et al.'s
-name for a batch of sampled functions) whose ``evaluate(xs)`` gives the targets.
+line, 1-D sinusoid, a convex combination of two classes, a class scaled by a constant,
+a mixture of classes). Its ``sample`` draws one function per prompt and returns a
+:class:`Task` (Garg et al.'s name for a batch of sampled functions) whose
+``evaluate(xs)`` gives the targets.
 
 Every class knows its normalising variance ``E[f(x)^2]`` under ``x ~ N(0, I)``, so
 errors can be reported on a common scale (predicting 0 scores about 1). With
@@ -35,6 +36,7 @@ __all__ = [
     "Line1D",
     "Sine1D",
     "ConvexCombination",
+    "Scaled",
     "Mixture",
     "sample_xs",
 ]
@@ -263,6 +265,23 @@ class ConvexCombination(FunctionClass):
             lambda xs: a * t1.evaluate(xs) + (1 - a) * t2.evaluate(xs),
             torch.full((batch_size,), self.variance(d_active)),
         )
+
+
+class Scaled(FunctionClass):
+    """``f = scale * g`` for ``g`` from ``base`` (variance ``scale^2`` times the base's)."""
+
+    def __init__(self, base: FunctionClass, scale: float):
+        if not scale > 0:
+            raise ValueError(f"scale={scale!r} must be > 0")
+        self.base, self.scale, self.n_dims = base, float(scale), base.n_dims
+        self.name = f"{base.name} x {scale:g}"
+
+    def variance(self, d_active=None) -> float:
+        return self.scale**2 * self.base.variance(d_active)
+
+    def sample(self, batch_size, generator, d_active=None) -> Task:
+        t, s = self.base.sample(batch_size, generator, d_active), self.scale
+        return Task(lambda xs: s * t.evaluate(xs), t.variance * s**2, t.labels)
 
 
 class Mixture(FunctionClass):

@@ -14,8 +14,8 @@ on dense and sparse prompts, so a reader sees when selection arrives. The log is
 the resumable state. A mixture run with a mixing-weight curriculum
 (:class:`~icl.config.WeightRamp`) draws step ``s``'s batch with the weights of step ``s``;
 while they equal another run's weights the two runs see the same batches, and
-:func:`fork` starts such a run from the other's state at that step (bit-identical to
-training it from scratch, tested).
+:func:`icl.forks.fork` starts such a run from the other's state at that step (bit-identical
+to training it from scratch, tested).
 
 SIGTERM and Ctrl-C save a checkpoint at the current step before exiting. A non-finite
 loss stops the run with an error naming the step and leaves the last good checkpoint
@@ -47,20 +47,18 @@ from tqdm.auto import tqdm
 
 from .checkpoint import (
     atomic_write_text,
-    git_commit,
     load_optimizer_tensors,
-    holds_run,
     load_state,
     run_lock,
     save_state,
     save_weights,
-    versions,
     weights_config,
     write_manifest,
 )
 from . import emergence
-from .config import INIT, ROOT, TRAIN, RunConfig, stream_generator
+from .config import INIT, TRAIN, RunConfig, stream_generator
 from .model import TransformerModel
+from .provenance import git_commit, versions
 from .tasks import sample_xs
 
 
@@ -160,86 +158,6 @@ def write_eval_csv(path: Path, config: RunConfig, evals: list[tuple[int, list[fl
     head = ",".join(["step", *emergence.columns(config)])
     atomic_write_text(path, head + "\n" + "".join(f"{s}," + ",".join(f"{e:.6g}" for e in row) + "\n"
                                                   for s, row in evals))
-
-
-def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
-    """Start ``config`` in ``out_dir`` from another run's resumable state ``source``.
-
-    Allowed only where training ``config`` from scratch would have produced that state:
-    every setting but the name, the final mixing weights, the weight curriculum and the step
-    count is the same, the source's weights are the curriculum's ``start``, the source has
-    not passed ``config.curriculum.mix.hold``, and the learning rates of both agree up to
-    there (neither has begun its decay). Then steps ``0..step`` of both runs used the same
-    batches, the same initialisation and the same optimiser, and the fork is exact. The new
-    state records where it came from (``config.json``'s ``sessions``); refuses an
-    ``out_dir`` that already holds a run.
-    """
-    out_dir, source = Path(out_dir), Path(source)
-    st = load_state(source)
-    src, step = st["config"], st["step"]
-    mix = config.curriculum.mix
-
-    def comparable(c: RunConfig) -> dict:
-        d = c.to_dict()
-        d.pop("name"), d["task"].pop("weights"), d["curriculum"].pop("mix"), d["train"].pop("steps")
-        return d
-
-    problems = []
-    mine, theirs = comparable(config), comparable(src)
-    if mine != theirs:
-        diff = [k for k in mine if mine[k] != theirs.get(k)]
-        problems.append(f"their configs differ beyond name, weights, weight curriculum and steps (in {diff})")
-    if not mix.start or tuple(src.task.weights) != tuple(mix.start):
-        problems.append(f"the source's weights {src.task.weights} are not {config.name}'s curriculum start "
-                        f"{mix.start or '(no weight curriculum)'}")
-    if src.curriculum.mix.start:
-        problems.append("the source has a weight curriculum of its own")
-    if step > mix.hold:
-        problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
-    if step >= src.train.steps:
-        problems.append(f"the source is finished (step {step:,}): its last step logged and decayed as a final step")
-    if any(src.train.lr_at(s) != config.train.lr_at(s) for s in range(step + 1)):
-        problems.append("their learning rates differ before the fork step")
-    if problems:
-        raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
-    if holds_run(out_dir):  # refused before the lock, which would create the folder
-        raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
-    with run_lock(out_dir):  # one writer per run folder (checked again under the lock)
-        if holds_run(out_dir):
-            raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
-        _write_fork(st, source, config, out_dir)
-    return out_dir
-
-
-def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> None:
-    """The forked run's files: config.json (with its origin) first, the resumable state last."""
-    src, step = st["config"], st["step"]
-    model = build_model(config)
-    model.load_state_dict(st["model"])
-    opt = make_optimizer(model, config)
-    load_optimizer_tensors(opt, st["optim"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        where = str(source.resolve().relative_to(ROOT))
-    except ValueError:
-        where = str(source)
-    try:  # the source's own (re)starts up to the fork, so the forked run's history is complete
-        inherited = json.loads((source.parent / "config.json").read_text()).get("sessions", [])
-    except (OSError, ValueError):
-        inherited = []
-    origin = {"forked_from": where, "source_run": src.name, "start_step": step, "fork_step": step,
-              "git_commit": git_commit(), "torch": torch.__version__,
-              "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
-                      f"initialisation and optimiser"}
-    sessions = [{**s, "run": src.name} for s in inherited if s.get("start_step", 0) < step] + [origin]
-    # config.json first, the state last: a fork cut off before its state exists has not started
-    atomic_write_text(out_dir / "config.json", json.dumps(
-        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
-         "sessions": sessions}, indent=2))
-    write_loss_csv(out_dir / "loss.csv", st["log"])
-    if st["evals"]:
-        write_eval_csv(out_dir / "eval.csv", config, st["evals"])
-    save_state(out_dir / "state.safetensors", model, opt, step, st["log"], config, st["evals"])
 
 
 def train(
@@ -457,73 +375,3 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     if world > 1:
         dist.barrier()  # no rank returns before rank 0 has written the finished run
     return out_dir
-
-
-def fork_source(config: RunConfig) -> str | None:
-    """The run of the same scale and seed whose batches ``config``'s weight curriculum repeats
-    up to its hold (the specialist whose weights are the curriculum's start), or None."""
-    from .config import SCALE_RUNS, get_run_config
-
-    if not config.curriculum.mix.start:
-        return None
-    for name in SCALE_RUNS[config.scale]:
-        other = get_run_config(name, config.scale)
-        if (name != config.name and not other.curriculum.mix.start and other.train.seed == config.train.seed
-                and tuple(other.task.weights) == tuple(config.curriculum.mix.start)):
-            return name
-    return None
-
-
-def train_scale(scale: str, names: list[str] | None = None, progress: bool = True, device: str = "cpu",
-                max_seconds: float | None = None, say=print) -> list[str]:
-    """Train (or resume) every run of ``scale`` (or ``names``), one at a time; returns the
-    finished ones.
-
-    A mixture run with a weight curriculum whose source run (:func:`fork_source`) has not
-    passed its hold is forked from it at the hold: the source is trained to exactly the hold
-    first, every mixture run waiting on it is forked, then each is trained to its end. A run
-    that cannot be forked exactly (its source already past the hold and no state of its own)
-    is trained from scratch; the result is the same, only slower.
-    """
-    from .checkpoint import state_progress
-    from .config import get_run_config, run_names, scale_dir
-
-    names = names or run_names(scale)
-    t0 = time.time()
-
-    def left() -> float | None:
-        return None if max_seconds is None else max_seconds - (time.time() - t0)
-
-    def folder(n: str) -> Path:
-        return scale_dir(scale) / n
-
-    def started(n: str) -> bool:
-        return holds_run(folder(n))
-
-    for name in names:  # forks first: each source to its hold, then the mixture runs waiting on it
-        cfg = get_run_config(name, scale)
-        src = fork_source(cfg)
-        if src is None or started(name):
-            continue
-        hold = cfg.curriculum.mix.hold
-        state = folder(src) / "state.safetensors"
-        step = state_progress(state)[0] if state.exists() else (None if started(src) else 0)
-        if step is None or step > hold:
-            say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
-            continue
-        if step < hold:
-            say(f"{src}: training to step {hold:,}, where {name} forks from it")
-            train(get_run_config(src, scale), folder(src), progress=progress, device=device, stop_after=hold,
-                  max_seconds=left())
-            if state_progress(state)[0] < hold:
-                return []  # paused by the clock: rerun to resume
-        fork(state, cfg, folder(name))
-        say(f"{name}: forked from {src} at step {hold:,}")
-    done = []
-    for name in names:
-        if left() is not None and left() <= 0:
-            break
-        train(get_run_config(name, scale), folder(name), progress=progress, device=device, max_seconds=left())
-        if (folder(name) / "model.safetensors").exists():
-            done.append(name)
-    return done

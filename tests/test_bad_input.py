@@ -16,7 +16,7 @@ import torch
 
 from icl.__main__ import main
 from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
-from icl.notebook import ParameterError
+from icl.chapters.notebook import ParameterError
 
 # argv, words the single error line must contain
 CLI_CASES = [
@@ -206,9 +206,8 @@ def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
     """A notebook's ``runs_dir``: a run found there replaces the committed one, the others come
     from data/runs; a run of another prompt geometry, or in a folder not named after it, is
     refused with the reason."""
-    from icl.claims import describe_sources, load_runs, run_source
+    from icl.chapters.notebook import ParameterError, check_runs_dir, describe_sources, load_runs, run_source
     from icl.config import scale_dir
-    from icl.notebook import ParameterError, check_runs_dir
     from icl.train import train
 
     assert check_runs_dir("") is None

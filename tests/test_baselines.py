@@ -12,8 +12,8 @@ from sklearn.linear_model import Lasso as SkLasso
 from sklearn.linear_model import Ridge as SkRidge
 from sklearn.neighbors import KNeighborsRegressor
 
-from icl.baselines import (KNN, Averaging, BayesDense, BayesDenseSparse, BayesSparse, Lasso, LeastSquares,
-                           Ridge, Zero, prefix_designs, prefix_stats)
+from icl.baselines import (KNN, Averaging, BayesDense, BayesMixture, BayesSparse, Lasso, LeastSquares, Ridge, Zero,
+                           prefix_stats)
 from icl.tasks import DenseLinear, SparseLinear, sample_xs
 
 
@@ -21,6 +21,18 @@ def data(fc, B=6, n=12, seed=0):
     g = torch.Generator().manual_seed(seed)
     xs = sample_xs(B, n, fc.n_dims, g)
     return xs.double(), fc.sample(B, g).evaluate(xs).double()
+
+
+def prefix_designs(xs, ys):
+    """Zero-padded designs: X (B, n, n, d) with X[b, i, j] = x_j if j < i else 0; Y likewise."""
+    n = xs.shape[1]
+    mask = torch.tril(torch.ones(n, n, dtype=xs.dtype), diagonal=-1)  # [i, j] = 1 iff j < i
+    return xs[:, None, :, :] * mask[None, :, :, None], ys[:, None, :] * mask[None]
+
+
+def dense_sparse(d, nnz, w, sd=1.0, ss=1.0, noise=1e-4):
+    """The dense/sparse mixture prior of chapter 1, dense weight ``w``."""
+    return BayesMixture([BayesDense(sd, noise), BayesSparse(d, nnz, ss, noise)], [w, 1 - w])
 
 
 def per_prefix(fit_predict, xs, ys, start=1):
@@ -132,20 +144,46 @@ def test_bayes_mixture_posterior_weights_match_brute_force():
         p_dense = 1 / (1 + (1 - w) / w * math.exp(ls - ld))
         return p_dense * pdn + (1 - p_dense) * ps
 
-    ours = BayesDenseSparse(d, nnz, w, sd, ss, noise)(xs, ys).numpy()
+    ours = dense_sparse(d, nnz, w, sd, ss, noise)(xs, ys).numpy()
     assert np.abs(ours - per_prefix(mix, xs, ys)).max() < 1e-8
 
 
 def test_bayes_mixture_endpoints_equal_single_priors():
     xs, ys = data(SparseLinear(6, 2, True), B=4, n=10)
     sd, ss = 1 / math.sqrt(6), 1 / math.sqrt(2)
-    assert torch.equal(BayesDenseSparse(6, 2, 1.0, sd, ss)(xs, ys), BayesDense(sd)(xs, ys))
-    assert torch.equal(BayesDenseSparse(6, 2, 0.0, sd, ss)(xs, ys), BayesSparse(6, 2, ss)(xs, ys))
+    assert torch.equal(dense_sparse(6, 2, 1.0, sd, ss)(xs, ys), BayesDense(sd)(xs, ys))
+    assert torch.equal(dense_sparse(6, 2, 0.0, sd, ss)(xs, ys), BayesSparse(6, 2, ss)(xs, ys))
+
+
+def test_three_class_mixture_posterior_matches_brute_force():
+    """More than two classes: the softmax of log prior + log evidence, against enumeration;
+    a weight of 0 drops its class, and two classes left give the two-class posterior."""
+    d, sd, ss, noise, ws = 4, 0.5, 1.0, 0.05, (0.2, 0.3, 0.5)
+    xs, ys = data(SparseLinear(d, 1), B=2, n=6, seed=5)
+    three = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)], ws)
+
+    def mix(X, y, x):
+        (p1, l1), (p2, l2) = (brute_force_sparse(X, y, x, d, m, ss, noise) for m in (1, 2))
+        ld = brute_force_dense_logp(X, y, sd, noise)
+        cov = sd**2 * X @ X.T + noise * np.eye(len(y))
+        pdn = x @ (sd**2 * X.T @ np.linalg.solve(cov, y)) if len(y) else 0.0
+        logp = np.log(ws) + np.array([ld, l1, l2])
+        post = np.exp(logp - logp.max())
+        return float(post @ np.array([pdn, p1, p2]) / post.sum())
+
+    assert np.abs(three(xs, ys).numpy() - per_prefix(mix, xs, ys, start=0)).max() < 1e-8
+    probs, _ = three.posterior(xs, ys)
+    torch.testing.assert_close(probs.sum(0), torch.ones_like(probs[0]))
+    dropped = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)],
+                           [0.4, 0.0, 0.6])
+    two = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 2, ss, noise)], [0.4, 0.6])
+    torch.testing.assert_close(dropped(xs, ys), two(xs, ys), rtol=0, atol=1e-12)
+    assert (dropped.posterior(xs, ys)[0][1] == 0).all()
 
 
 def test_bayes_interpolates_with_enough_points():
     for fc, pred in [(DenseLinear(4, True), BayesDense(0.5)), (SparseLinear(6, 2, True), BayesSparse(6, 2, 0.7)),
-                     (SparseLinear(6, 2, True), BayesDenseSparse(6, 2, 0.5, 0.4, 0.7))]:
+                     (SparseLinear(6, 2, True), dense_sparse(6, 2, 0.5, 0.4, 0.7))]:
         xs, ys = data(fc, B=20, n=14)
         err = (pred(xs, ys) - ys).square()
         assert err[:, 8:].max() < 1e-3
@@ -161,7 +199,10 @@ def test_sparse_bayes_selects_before_least_squares_can():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: BayesSparse(5, 6), "nnz=6"),
-    (lambda: BayesDenseSparse(5, 2, 1.5), "w=1.5"),
+    (lambda: dense_sparse(5, 2, 1.5), "w=1.5"),
+    (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [0.5, 0.6]), "sum to 1.1"),
+    (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [1.0]), "1 weights"),
+    (lambda: BayesMixture([BayesDense(noise_var=1e-3), BayesSparse(5, 2)], [0.5, 0.5]), "noise_var"),
     (lambda: Lasso(alpha=0.0), "alpha=0.0"),
     (lambda: KNN(0), "k=0"),
 ])

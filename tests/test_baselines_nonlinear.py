@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from icl.baselines import BayesLine, BayesLineSine, BayesSine, CombinedFit, ReluNetGD, restricted
+from icl.baselines import BayesLine, BayesMixture, BayesSine, CombinedFit, ReluNetGD, restricted
 from icl.config import EVAL, stream_generator
 from icl.evaluate import errors, sample_prompts
 from icl.tasks import ConvexCombination, Line1D, ReluNet, Sine1D
+
+
+def line_sine(w=0.5, noise_var=1e-3, **sine):
+    """The line/sine mixture prior of chapter 4, line weight ``w``."""
+    return BayesMixture([BayesLine(noise_var=noise_var), BayesSine(noise_var=noise_var, **sine)], [w, 1 - w])
 
 
 def prompts_1d(fc, n_prompts=3, n_points=6, seed=0):
@@ -94,18 +99,19 @@ def test_bayes_sine_single_frequency_band():
 
 def test_bayes_line_sine_selects_the_class():
     nv = 1e-3
-    mix = BayesLineSine(0.5, noise_var=nv)
+    mix = line_sine(0.5, noise_var=nv)
     xl, yl = prompts_1d(Line1D(), n_prompts=8, n_points=8, seed=2)
     xsn, ysn = prompts_1d(Sine1D(), n_prompts=8, n_points=8, seed=2)
-    p_line, _, _ = mix.posterior_line(xl, yl)
-    p_sine, _, _ = mix.posterior_line(xsn, ysn)
+    p_line = mix.posterior(xl, yl)[0][0]  # P(line | prefix) on line prompts
+    p_sine = mix.posterior(xsn, ysn)[0][0]  # ... and on sine prompts
     assert torch.allclose(p_line[:, 0], torch.tensor(0.5, dtype=p_line.dtype))
     assert (p_line[:, 4:] > 0.99).all() and (p_sine[:, 4:] < 0.01).all()
     # the mixture prediction is the evidence-weighted average of the two posterior means
-    p, pl, ps = mix.posterior_line(xl, yl)
+    (p, q), (pl, ps) = mix.posterior(xl, yl)
+    torch.testing.assert_close(q, 1 - p)
     torch.testing.assert_close(mix(xl, yl), p * pl + (1 - p) * ps)
     # w = 1 is the line posterior (same likelihood variance)
-    torch.testing.assert_close(BayesLineSine(1.0, noise_var=nv)(xl, yl), BayesLine(noise_var=nv)(xl, yl))
+    torch.testing.assert_close(line_sine(1.0, noise_var=nv)(xl, yl), BayesLine(noise_var=nv)(xl, yl))
 
 
 def test_line_evidence_is_the_gaussian_marginal():
@@ -200,7 +206,7 @@ def test_relu_gd_fits_a_relu_prompt_and_is_deterministic():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: BayesSine(n_omega=32, n_phi=64), lambda: BayesLineSine(n_omega=32, n_phi=64),
+    lambda: BayesSine(n_omega=32, n_phi=64), lambda: line_sine(n_omega=32, n_phi=64),
     lambda: CombinedFit(n_omega=32),
     lambda: BayesLine(), lambda: ReluNetGD(steps=20, ks=[1, 3, 4, 5]),
 ])
@@ -220,7 +226,7 @@ def test_prediction_at_i_uses_examples_before_i_only(make):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: BayesSine(n_omega=32, n_phi=64), lambda: BayesLineSine(n_omega=32, n_phi=64),
+    lambda: BayesSine(n_omega=32, n_phi=64), lambda: line_sine(n_omega=32, n_phi=64),
     lambda: CombinedFit(n_omega=32),
     lambda: ReluNetGD(steps=10),
 ])

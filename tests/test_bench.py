@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import icl.bench as bench
+import icl.bench.run as bench_run
 from icl.bench import busy_processes, machine_busy, main, read_procs
 
 
@@ -21,7 +22,7 @@ from icl.bench import busy_processes, machine_busy, main, read_procs
 def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     threads = torch.get_num_threads()
     # the machine may well be busy (this test suite, a training): measure anyway, marked busy
-    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pretend: pid 1 at 100% of a core: a test")
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pretend: pid 1 at 100% of a core: a test")
     assert main(["--quick", "--out", str(tmp_path), "--allow-busy"]) == 0
     assert torch.get_num_threads() == threads  # the thread sweep restores the setting
     assert "wrote" in capsys.readouterr().out
@@ -58,7 +59,7 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
         assert la["sklearn"]["tight"]["max_abs_pred_diff"] < 1e-6
     assert res["baselines"]["bayes_sparse"]["supports"] == 190
     grid = res["baselines"]["grid_1d"]
-    assert [r["predictor"].split()[0] for r in grid] == ["BayesSine", "BayesLineSine", "CombinedFit", "ReluNetGD"]
+    assert [r["predictor"].split()[0] for r in grid] == ["BayesSine", "BayesMixture", "CombinedFit", "ReluNetGD"]
     assert all(r["prompts"] == 64 and r["time_s"]["median"] > 0 for r in grid)
     rep = res["report"]  # end to end: chapter 01 alone on 16 prompts, built outside reports/
     assert rep["only"] == "01" and rep["params"] == {"n_eval": 16} and rep["exit_status"] == 0
@@ -168,8 +169,8 @@ def test_machine_busy_names_a_real_cpu_burning_child():
 
 def test_bench_refuses_a_busy_machine_in_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "reports"
-    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pid 4242 at 99% of a core: python -m icl train x")
-    monkeypatch.setattr(bench, "run_bench", lambda *a, **kw: pytest.fail("timed a busy machine"))
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pid 4242 at 99% of a core: python -m icl train x")
+    monkeypatch.setattr(bench_run, "run_bench", lambda *a, **kw: pytest.fail("timed a busy machine"))
     assert main(["--quick", "--out", str(out)]) == 2
     cap = capsys.readouterr()
     assert cap.out == ""
@@ -187,12 +188,12 @@ def test_bench_allow_busy_passes_the_reason_on_and_check_only_stops(tmp_path, ca
         seen.update(kw, out=out)
         return {"meta": {"wall_s": 0.0}}
 
-    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
-    monkeypatch.setattr(bench, "machine_busy", lambda **kw: "pid 1 at 50% of a core: x")
+    monkeypatch.setattr(bench_run, "run_bench", fake_run_bench)
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pid 1 at 50% of a core: x")
     assert main(["--quick", "--out", str(tmp_path), "--allow-busy"]) == 0
     assert seen["busy"] == "pid 1 at 50% of a core: x" and seen["out"] == tmp_path
     seen.clear()
-    monkeypatch.setattr(bench, "machine_busy", lambda **kw: None)
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: None)
     assert main(["--check-only", "--out", str(tmp_path / "r")]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("bench: quiet machine")
     assert not seen and not (tmp_path / "r").exists()

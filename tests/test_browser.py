@@ -1,4 +1,4 @@
-"""The committed HTML report in a real browser: headless Chromium, driven by icl.browser.
+"""The committed HTML report in a real browser: headless Chromium, driven by icl.report.browser.
 
 The tests marked ``browser`` skip, saying why, when no Chromium is found (``.ci/run``
 installs Debian's ``chromium`` when it can). Pages are loaded with the browser's
@@ -13,10 +13,12 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from icl import browser
+from icl import report
 from icl.config import REPORTS
+from icl.report import browser
 
 INDEX = REPORTS / "index.html"
 SCREENSHOT = REPORTS / "index.png"
@@ -111,6 +113,28 @@ style="display:none"> <a href="other.html">ok</a> <a href="gone.html">dead</a> <
 
 
 @pytest.mark.browser
+def test_a_chapter_page_shows_the_printed_verdicts_and_not_their_data(chromium, tmp_path):
+    """The verdict cell's structured output (for the report) leaves no trace on the rendered page."""
+    lines = ["C1 INCONCLUSIVE", "    inconclusive: dense prompts", "    to decide: about 4,096 prompts"]
+    data = {"verdicts": [{"claim": "C1", "outcome": "INCONCLUSIVE", "lines": lines}]}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Chapter"),
+        nbformat.v4.new_code_cell("# VERDICT", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
+            nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: data})])])
+    page = tmp_path / "01_chapter.html"
+    page.write_text(report.render_page(report.make_exporter(), nb, "chapter"), encoding="utf-8")
+
+    info = chromium.check(page)
+
+    assert info["problems"] == [] and info["external_requests"] == []
+    text = chromium.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
+    text = text["result"]["value"]
+    assert "C1 INCONCLUSIVE" in text and "to decide: about 4,096 prompts" in text
+    assert report.VERDICT_MIME not in text and '"outcome"' not in text
+
+
+@pytest.mark.browser
 def test_screenshot_is_atomic(chromium, tmp_path):
     png = chromium.screenshot(INDEX, tmp_path / "shot" / "index.png")
     width, height = png_info(png)
@@ -121,8 +145,8 @@ def test_screenshot_is_atomic(chromium, tmp_path):
 
 
 def test_committed_screenshot_is_a_png():
-    """reports/index.png: a screenshot of the index (icl.browser.screenshot), committed with it."""
-    assert SCREENSHOT.is_file(), f"{SCREENSHOT} missing; make it with: python -c \"from icl import browser; " \
+    """reports/index.png: a screenshot of the index (icl.report.browser.screenshot), committed with it."""
+    assert SCREENSHOT.is_file(), f"{SCREENSHOT} missing; make it with: python -c \"from icl.report import browser; " \
                                  "browser.screenshot('reports/index.html', 'reports/index.png')\""
     width, height = png_info(SCREENSHOT)
     assert width == browser.WIDTH and height >= 200

@@ -6,15 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from icl import chapters
-from icl.baselines import BayesLine, BayesLineSine, CombinedFit, LeastSquares, ReluNetGD, Zero
-from icl.chapters import (CombinationChapter, ExtremesChapter, NonlinearChapter, Scaled, Sweep, doubling_points,
-                          verdict_c6, verdict_c7, verdict_c8)
-from icl.claims import OUTCOMES, settles_from
+from icl.baselines import BayesLine, BayesMixture, BayesSine, CombinedFit, LeastSquares, ReluNetGD, Zero
+from icl.chapters import convex_combinations as cc, extreme_functions as ef, nonlinear_mixtures as nm, prompts
+from icl.chapters.convex_combinations import CombinationChapter, verdict_c7
+from icl.chapters.extreme_functions import ExtremesChapter, doubling_points, verdict_c8
+from icl.chapters.nonlinear_mixtures import NonlinearChapter, verdict_c6
+from icl.chapters.sweeps import Sweep
+from icl.chapters.verdict import OUTCOMES, settles_from
 from icl.config import get_run_config
 from icl.evaluate import Curve, errors, sample_prompts
 from icl.model import TransformerModel
-from icl.tasks import ConvexCombination, DenseLinear, Line1D, Sine1D
+from icl.tasks import ConvexCombination, DenseLinear, Line1D, Scaled, Sine1D
 
 
 def curve(name, values, per_prompt=None):
@@ -94,8 +96,8 @@ def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01,
     sine = {"line-only": curve("l", decay() + 0.6), "sine-only": curve("s", decay()),
             "line-sine-w0.50": curve("m", decay() + sine_gap), "Bayes sine": curve("bs", decay()),
             "Bayes line/sine w=0.5": curve("bm", own)}
-    a = np.round(np.linspace(0, 1, 11), 2)
-    return CombinationChapter(line, sine, a, [5, 10, 20], {float(x): at(float(x)) for x in a}, {}, [], P)
+    a = [float(x) for x in np.round(np.linspace(0, 1, 11), 2)]
+    return CombinationChapter(line, sine, Sweep.from_curves("a", a, [5, 10, 20], [at(x) for x in a]), {}, [], P)
 
 
 def test_c7_verdicts():
@@ -122,8 +124,8 @@ def test_c7_verdicts():
     v = verdict_c7(combination(), k=15)  # the sweep reads k in (5, 10, 20) only: baselines are NaN at 15
     assert v.status == "NOT TESTED" and "k=15" in str(v)
     ch = combination()
-    for curves in ch.by_a.values():
-        del curves["combined fit"]
+    for per_name in (ch.by_a.error, ch.by_a.lo, ch.by_a.hi, ch.by_a.per_prompt):
+        del per_name["combined fit"]
     v = verdict_c7(ch)
     assert v.status == "NOT TESTED" and "combined fit" in str(v)
     ch = combination()
@@ -155,25 +157,32 @@ def test_c7_allows_the_optimal_learners_selection_cost():
 
 def test_combination_sweep_at_k_and_table():
     ch = combination()
-    sw = ch.at_k(20)
+    sw = ch.by_a.at_k(20)
     assert sw.label == "a" and sw.error["line-sine-w0.50"][5] == pytest.approx(0.5)
+    assert ch.by_a.error["line-sine-w0.50"].shape == (11, 3)  # (values, ks)
+    assert ch.by_a.per_prompt["combined fit"].shape == (11, 200, 3)  # (values, prompts, ks)
+    with pytest.raises(KeyError, match="k=15"):
+        ch.by_a.at_k(15)
     assert list(ch.table([20]).columns[:3]) == ["predictor", "k", "a=0"]
 
 
 # --------------------------------------------------------------------------- C8
 
 
-def sweep(label, values, err, k=20):
+def sweep(label, values, err, k=20, lo=None, hi=None):
+    """A sweep read at one k: (V,) errors per predictor, intervals +-0.01 unless given."""
     err = {n: np.asarray(e, dtype=float) for n, e in err.items()}
-    return Sweep(label, np.asarray(values, dtype=float), k, err, {n: e - 0.01 for n, e in err.items()},
-                 {n: e + 0.01 for n, e in err.items()})
+    lo = lo or {n: e - 0.01 for n, e in err.items()}
+    hi = hi or {n: e + 0.01 for n, e in err.items()}
+    col = lambda dct: {n: np.asarray(e, dtype=float)[:, None] for n, e in dct.items()}  # noqa: E731
+    return Sweep(label, np.asarray(values, dtype=float), [k], col(err), col(lo), col(hi))
 
 
 def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0, mix_excess=0.0, nd_near=0.03):
-    om = np.array(chapters.DEFAULT_OMEGAS)
+    om = np.array(ef.DEFAULT_OMEGAS)
     by_omega = {0.75: 0.06, 0.9: 0.045, 3.3: 0.045 + near_bump, 3.75: 0.08, 4.5: 0.12, 5.5: 0.15}
     e_om = np.array([far_err if (w <= 0.5 or w >= 6) else by_omega.get(w, 0.02) for w in om])
-    sc = np.array(chapters.DEFAULT_SCALES)
+    sc = np.array(ef.DEFAULT_SCALES)
     e_sc = 0.01 + 0.5 * np.abs(np.log2(sc)) ** 2 / 9 * far_err
     e_sc[np.isin(sc, [0.5, 2.0])] = 0.03
     e_nd = e_sc.copy()
@@ -239,11 +248,11 @@ def test_c8_far_part_on_an_interval_that_straddles_is_inconclusive():
     """The issue's case: line-only at slope x8 errs 0.238 with an interval from 0.177 against
     "at least 0.2" (the other far values below): neither confirmed nor refuted."""
     ch = extremes()
-    e = ch.slope_1d.error["line-only"].copy()
+    e = ch.slope_1d.at_k(20).error["line-only"].copy()
     e[0], e[-1] = 0.05, 0.238  # far out: slope scales 1/8 and 8
     lo, hi = e - 0.01, e + 0.01
     lo[-1], hi[-1] = 0.177, 0.299
-    ch.slope_1d = Sweep("slope scale", ch.slope_1d.values, 20, {"line-only": e}, {"line-only": lo}, {"line-only": hi})
+    ch.slope_1d = sweep("slope scale", ch.slope_1d.values, {"line-only": e}, lo={"line-only": lo}, hi={"line-only": hi})
     v = verdict_c8(ch)
     assert v.status == "INCONCLUSIVE" and v.parts["far (line-only, slope scale (1-D))"].holds is None, str(v)
     assert "far (beyond x8): worst 0.238 (95% CI 0.177, 0.299) at 8" in str(v)
@@ -281,15 +290,15 @@ def test_scaled_class_and_scaled_inputs_keep_the_zero_predictor_at_one():
     assert fc.variance() == pytest.approx(64.0)
     p = sample_prompts(fc, 2000, 3, seed=1)
     assert errors(torch.zeros_like(p.ys).double(), p).mean() == pytest.approx(1.0, abs=0.1)
-    q = chapters._scaled_inputs(DenseLinear(10, normalize=True), 2000, 3, 1, 0.125)
+    q = ef.scaled_inputs(DenseLinear(10, normalize=True), 2000, 3, 1, 0.125)
     assert errors(torch.zeros_like(q.ys).double(), q).mean() == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError, match="scale"):
         Scaled(Line1D(), 0.0)
 
 
 def test_example_curves_of_an_exact_predictor_follow_the_truth():
-    ex = chapters.example_curves({"combined fit": CombinedFit(), "zero": Zero()},
-                                 ConvexCombination(Line1D(), Sine1D(), 0.5), k=12, seed=3, n_grid=31)
+    ex = prompts.example_curves({"combined fit": CombinedFit(), "zero": Zero()},
+                                ConvexCombination(Line1D(), Sine1D(), 0.5), k=12, seed=3, n_grid=31)
     assert ex.x_ctx.shape == (12,) and ex.x_grid.shape == ex.y_true.shape == (31,)
     np.testing.assert_allclose(ex.preds["combined fit"], ex.y_true, atol=1e-3)
     assert np.all(ex.preds["zero"] == 0)
@@ -298,15 +307,15 @@ def test_example_curves_of_an_exact_predictor_follow_the_truth():
 def test_length_and_band_checks():
     model = TransformerModel(get_run_config("line-only").model)
     with pytest.raises(ValueError, match="line-only"):
-        chapters.check_lengths({"line-only": model}, 60)
+        prompts.check_lengths({"line-only": model}, 60)
     with pytest.raises(ValueError, match="band"):
-        chapters.check_band({"sine-only": get_run_config("sine-only")}, [1.0, 4.0])
-    assert chapters.check_band({"sine-only": get_run_config("sine-only")}, [1, 3]) == (1.0, 3.0)
-    chapters.check_task({n: get_run_config(n) for n in ("linear-only", "relu-only", "linear-relu-w0.50")})
+        prompts.check_band({"sine-only": get_run_config("sine-only")}, [1.0, 4.0])
+    assert prompts.check_band({"sine-only": get_run_config("sine-only")}, [1, 3]) == (1.0, 3.0)
+    prompts.check_task({n: get_run_config(n) for n in ("linear-only", "relu-only", "linear-relu-w0.50")})
     with pytest.raises(ValueError, match=r"relu-only.*task.hidden=20.*width 100"):
-        chapters.check_task({"relu-only": get_run_config("relu-only").override({"task.hidden": "20"})})
+        prompts.check_task({"relu-only": get_run_config("relu-only").override({"task.hidden": "20"})})
     with pytest.raises(ValueError, match=r"linear-only.*task.normalize=False"):
-        chapters.check_task({"linear-only": get_run_config("linear-only").override({"task.normalize": "false"})})
+        prompts.check_task({"linear-only": get_run_config("linear-only").override({"task.normalize": "false"})})
 
 
 # --------------------------------------------------------------------------- end to end, tiny
@@ -323,27 +332,27 @@ def test_chapters_run_end_to_end_with_and_without_models(untrained):
     m = untrained
     nl = {k: m[k] for k in ("linear-only", "relu-only", "linear-relu-w0.50")}
     cheap = {"least squares": LeastSquares(), "ReLU net (GD)": ReluNetGD(steps=3, ks=[5])}
-    ch3 = chapters.nonlinear_chapter(nl, baselines=cheap, n_prompts=8, n_boot=20)
+    ch3 = nm.nonlinear_chapter(nl, baselines=cheap, n_prompts=8, n_boot=20)
     assert verdict_c6(ch3).status in OUTCOMES and len(ch3.table([1, 5])) == 10
-    assert verdict_c6(chapters.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
+    assert verdict_c6(nm.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
 
     one_d = {k: m[k] for k in ("line-only", "sine-only", "line-sine-w0.50")}
     base = {"combined fit": CombinedFit(n_omega=16, refine=1), "Bayes line": BayesLine(),
-            "Bayes line/sine w=0.5": BayesLineSine(n_omega=8, n_phi=16)}
-    ch4 = chapters.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
-                                       example_a=[0.5], example_k=5, n_boot=20)
+            "Bayes line/sine w=0.5": BayesMixture([BayesLine(noise_var=1e-3), BayesSine(n_omega=8, n_phi=16)], [0.5, 0.5])}
+    ch4 = cc.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
+                                 example_a=[0.5], example_k=5, n_boot=20)
     assert verdict_c7(ch4).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
-    assert ch4.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
-    ch4_empty = chapters.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
-                                             example_a=[], n_boot=20)
+    assert ch4.by_a.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
+    ch4_empty = cc.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
+                                       example_a=[], n_boot=20)
     assert verdict_c7(ch4_empty).status == "NOT TESTED"
 
-    ch5 = chapters.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
-                                    scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,
-                                    n_omega=8, n_phi=16, n_boot=20)
+    ch5 = ef.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
+                              scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,
+                              n_omega=8, n_phi=16, n_boot=20)
     assert verdict_c8(ch5).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
     assert set(ch5.omega.error) == {"sine-only", "line-sine-w0.50", "Bayes sine", "Bayes sine, known omega"}
-    ch5_empty = chapters.extremes_chapter({}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[],
-                                          n_omega=8, n_phi=16, n_boot=20)
+    ch5_empty = ef.extremes_chapter({}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[],
+                                    n_omega=8, n_phi=16, n_boot=20)
     v = verdict_c8(ch5_empty)
     assert v.status == "NOT TESTED" and "sine-only" in str(v) and "linear-only" in str(v)

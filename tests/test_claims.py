@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from icl.claims import (Decision, LinearChapter, Specialist, SparsitySweep, Verdict, at_least, at_most, check_runs,
-                        every, mixture_matches_specialists, selection_range, some, verdict_c1, verdict_c2, verdict_c3,
-                        verdict_c4, verdict_c5)
+from icl.chapters.model_selection import LinearChapter, selection_range, verdict_c1, verdict_c2, verdict_c3
+from icl.chapters.notebook import ParameterError, check, check_runs
+from icl.chapters.selection import Specialist, mixture_matches_specialists
+from icl.chapters.sparsity_sweep import SparsityChapter, verdict_c4, verdict_c5
+from icl.chapters.sweeps import Sweep
+from icl.chapters.verdict import Decision, Verdict, at_least, at_most, every, some
 from icl.evaluate import Curve
-from icl.notebook import ParameterError, check
 
 
 def curve(name, values, per_prompt=None):
@@ -179,6 +181,12 @@ def test_missing_runs_are_not_tested():
     assert v.status == "NOT TESTED" and v.details == ["missing baseline(s): Bayes sparse"], str(v)
 
 
+def nnz_chapter(d, nnz, ks, err, distance):
+    """Chapter 2 on given numbers: the same errors as means and interval ends, distances from linear-w0.50."""
+    return SparsityChapter(d, Sweep("nnz", nnz, ks, err, err, err, distance_from="linear-w0.50", distance=distance),
+                           [], 4)
+
+
 def test_sweep_verdicts():
     nnz = np.arange(1, 11)
     sparse_err = (nnz / 10.0)[:, None] * np.ones((10, 2))
@@ -187,27 +195,27 @@ def test_sweep_verdicts():
     z = {k: v for k, v in {"linear-w0.00": sparse_err, "linear-w1.00": dense_err, "linear-w0.50": mix}.items()}
     dist_s = np.stack([(nnz - 1) / 10.0] * 2, 1)
     dist_d = np.stack([(10 - nnz) / 10.0] * 2, 1)
-    sw = SparsitySweep(10, nnz, [5, 10], z, z, z, {"to linear-w0.00": dist_s, "to linear-w1.00": dist_d}, [])
+    sw = nnz_chapter(10, nnz, [5, 10], z, {"linear-w0.00": dist_s, "linear-w1.00": dist_d})
     assert verdict_c4(sw).status == "HELD"
     assert verdict_c5(sw).status == "HELD"
-    sw.error["linear-w0.50"] = mix + 0.1
+    sw.sweep.error["linear-w0.50"] = mix + 0.1
     v = verdict_c4(sw)
     assert v.status == "NOT HELD" and v.details[0].startswith("fails on: largest excess (nnz="), str(v)
-    sw.distance["to linear-w0.00"] = dist_d  # nearest the sparse model at large nnz, not small
+    sw.sweep.distance["linear-w0.00"] = dist_d  # nearest the sparse model at large nnz, not small
     v = verdict_c5(sw)
     assert v.status == "NOT HELD" and v.details[0] == "fails on: small nnz", str(v)
     # far from both only at nnz 1-2 (nearest the sparse model there, but not near it) is no
     # intermediate difference: from nnz 3 on the mixture sits on the dense model
     ds = 0.5 + 0.001 * nnz
     dd = np.where(nnz <= 2, 0.5, 0.001 * (10 - nnz))
-    sw.distance = {"to linear-w0.00": np.stack([ds] * 2, 1), "to linear-w1.00": np.stack([dd] * 2, 1)}
+    sw.sweep.distance = {"linear-w0.00": np.stack([ds] * 2, 1), "linear-w1.00": np.stack([dd] * 2, 1)}
     v = verdict_c5(sw)
     assert v.details[0] == "fails on: intermediate nnz" and "at nnz=3..8" in str(v), str(v)
     # the better of any number of single-class models (np.minimum of two only, before)
-    sw.error["linear-w0.25"] = np.zeros((10, 2))
+    sw.sweep.error["linear-w0.25"] = np.zeros((10, 2))
     v = verdict_c4(sw, singles=("linear-w0.00", "linear-w1.00", "linear-w0.25"))
     assert v.status == "NOT HELD" and "0.610 at nnz=5" in str(v), str(v)  # mix 0.61 there, the w0.25 stand-in 0
-    assert not sw.error["linear-w0.25"].any()  # and no input overwritten (np.minimum's third argument is out=)
+    assert not sw.sweep.error["linear-w0.25"].any()  # and no input overwritten (np.minimum's third argument is out=)
 
 
 def test_c5_reads_its_nnz_ranges_from_d():
@@ -215,10 +223,10 @@ def test_c5_reads_its_nnz_ranges_from_d():
     nnz = np.arange(1, 6)
     ds = np.stack([np.array([0.0, 0.01, 0.05, 0.2, 0.3])] * 2, 1)
     dd = np.stack([np.array([0.3, 0.2, 0.05, 0.01, 0.0])] * 2, 1)
-    sw = SparsitySweep(5, nnz, [3, 5], {}, {}, {}, {"to linear-w0.00": ds, "to linear-w1.00": dd}, [])
+    sw = nnz_chapter(5, nnz, [3, 5], {}, {"linear-w0.00": ds, "linear-w1.00": dd})
     v = verdict_c5(sw)
     assert v.status == "HELD" and "(criterion: 4-5)" in str(v) and "at nnz=3..3: 0.050 at nnz=3" in str(v), str(v)
-    sw = SparsitySweep(4, nnz[:4], [3, 5], {}, {}, {}, {"to linear-w0.00": ds[:4], "to linear-w1.00": dd[:4]}, [])
+    sw = nnz_chapter(4, nnz[:4], [3, 5], {}, {"linear-w0.00": ds[:4], "linear-w1.00": dd[:4]})
     assert verdict_c5(sw).status == "NOT TESTED"
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from icl.baselines import LeastSquares, Zero
-from icl.evaluate import bootstrap_ci, evaluate, sample_prompts, to_frame
+from icl.evaluate import bootstrap_ci, evaluate, sample_prompts
 from icl.tasks import DenseLinear, SparseLinear
 
 
@@ -37,12 +37,6 @@ def test_prompts_are_reproducible_and_seed_dependent():
     b = sample_prompts(SparseLinear(6, 2), 10, 5, seed=3)
     c = sample_prompts(SparseLinear(6, 2), 10, 5, seed=4)
     assert torch.equal(a.xs, b.xs) and torch.equal(a.ys, b.ys) and not torch.equal(a.xs, c.xs)
-
-
-def test_tidy_frame():
-    curves = evaluate({"zero": Zero()}, DenseLinear(3), n_prompts=50, n_points=4)
-    df = to_frame(curves, task="dense")
-    assert list(df.columns) == ["model", "k", "error", "lo", "hi", "task"] and len(df) == 4
 
 
 @pytest.mark.parametrize("kwargs, message", [(dict(n_prompts=0), "n_prompts=0"), (dict(n_points=-1), "n_points=-1")])

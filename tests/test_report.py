@@ -6,6 +6,7 @@ import torch. The first build is shared by the tests that read it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -16,8 +17,24 @@ import pytest
 
 from icl import report
 from icl.__main__ import main
+from icl.report import inputs
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def verdict_cell(*verdicts: tuple[str, str, list[str]]) -> str:
+    """The source of a ``# VERDICT`` cell as the chapters write it: print every verdict's lines,
+    then emit them as data (one display_data output of the verdict MIME type)."""
+    data = {"verdicts": [{"claim": c, "outcome": o, "lines": lines} for c, o, lines in verdicts]}
+    return ("# VERDICT\nfrom IPython.display import display\n"
+            + "".join(f"print({line!r})\n" for _, _, lines in verdicts for line in lines)
+            + f"display({{{report.VERDICT_MIME!r}: {data!r}}}, raw=True)")
+
+
+def verdict_output(*verdicts: tuple[str, str, list[str]]):
+    """The display_data output such a cell leaves in the executed notebook."""
+    data = {"verdicts": [{"claim": c, "outcome": o, "lines": lines} for c, o, lines in verdicts]}
+    return nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: data})
 
 
 def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> Path:
@@ -38,7 +55,8 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> 
 def make_chapters(nb_dir: Path) -> None:
     write_notebook(nb_dir / "01_alpha.ipynb",
                    "print(f'alpha n={n}')",
-                   "# VERDICT\nprint('C1 HELD: error < 0.1 & stable')\nprint('C2 NOT HELD: no gap')",
+                   verdict_cell(("C1", "HELD", ["C1 HELD: error < 0.1 & stable"]),
+                                ("C2", "NOT HELD", ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"])),
                    parameters="n = 1")
     write_notebook(nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1")
 
@@ -66,17 +84,26 @@ def test_success_writes_index_pages_and_json(first_build):
     data = json.loads((out / "report.json").read_text())
     chapters = {c["name"]: c for c in data["chapters"]}
     assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
-    assert chapters["01_alpha"]["verdicts"] == ["C1 HELD: error < 0.1 & stable", "C2 NOT HELD: no gap"]
+    assert chapters["01_alpha"]["verdicts"] == [
+        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"]},
+        {"claim": "C2", "outcome": "NOT HELD", "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"]}]
+    assert chapters["02_beta"]["verdicts"] == []
     assert data["claims"] == {"HELD": 1, "NOT HELD": 1, "INCONCLUSIVE": 0, "NOT TESTED": 0}
     assert chapters["01_alpha"]["parameters"] == {"n": 5}
     assert chapters["02_beta"]["parameters"] == {"n": 7}
     assert all(c["status"] == "passed" and c["seconds"] > 0 for c in chapters.values())
 
     index = (out / "index.html").read_text()
-    assert "C1 HELD: error &lt; 0.1 &amp; stable" in index  # escaped
+    assert '<li class="held">C1 HELD: error &lt; 0.1 &amp; stable</li>' in index  # escaped
+    assert '<li class="not-held">C2 NOT HELD</li><li class="other">fails on: no gap (strict: HELD)</li>' in index
     assert "Claims: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE, 0 NOT TESTED." in index
     assert 'href="01_alpha.html"' in index and data["commit"] in index
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
+
+    alpha = (out / "01_alpha.html").read_text()
+    assert "C2 NOT HELD" in alpha  # the printed verdicts are on the page, their data is not
+    assert report.VERDICT_MIME not in alpha and '"outcome"' not in alpha
+    assert report.VERDICT_MIME in (out / "executed/01_alpha.ipynb").read_text()  # the executed notebook keeps it
 
     page = (out / "02_beta.html").read_text()
     assert "beta n=7 total=6" in page  # outputs shown, parameters applied
@@ -149,7 +176,7 @@ def test_bad_params_file(tmp_path, capsys, content, expected):
 
 def test_only_unknown_number(tmp_path, capsys, monkeypatch):
     make_chapters(tmp_path / "notebooks")
-    monkeypatch.setattr(report, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(inputs, "NOTEBOOKS", tmp_path / "notebooks")
     rc = main(["report", "--only", "01,07", "--out", str(tmp_path / "reports")])
     err = capsys.readouterr().err
     assert rc == 2 and "07" in err and "available: 01, 02" in err
@@ -165,28 +192,88 @@ def test_params_merge_and_yaml_keys(tmp_path):
     assert report.params_for(params, Path("05_x.ipynb")) == {"n": 1, "seed": 0}
 
 
-def test_extract_verdicts_reads_only_the_marked_cell():
-    out = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD: yes\n\nC2 NOT HELD: no\n")
-    other = nbformat.v4.new_output("stream", name="stdout", text="C9 HELD: not a verdict cell\n")
+def test_extract_verdicts_reads_only_the_data_of_the_marked_cell():
+    printed = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD: yes\n\nC2 NOT HELD: no\n")
+    elsewhere = verdict_output(("C9", "HELD", ["C9 HELD: not a verdict cell"]))
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("print('x')", outputs=[other]),
-        nbformat.v4.new_code_cell("# VERDICT\nprint(...)", outputs=[out]),
+        nbformat.v4.new_code_cell("print('x')", outputs=[elsewhere]),
+        nbformat.v4.new_code_cell("# VERDICT\nprint(...)", outputs=[
+            printed, verdict_output(("C1", "HELD", ["C1 HELD: yes"]), ("C2", "NOT HELD", ["C2 NOT HELD: no"]))]),
     ])
-    assert report.extract_verdicts(nb) == ["C1 HELD: yes", "C2 NOT HELD: no"]
-    assert [report.verdict_class(v) for v in report.extract_verdicts(nb)] == ["held", "not-held"]
+    assert report.extract_verdicts(nb) == [report.ClaimVerdict("C1", "HELD", ("C1 HELD: yes",)),
+                                           report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD: no",))]
+    # the printed text alone is not read: a verdict cell without the data has no verdicts
+    nb.cells[1].outputs = [printed]
+    assert report.extract_verdicts(nb) == []
 
 
-def test_claim_lines_are_classified_and_counted_by_outcome():
-    lines = ["C1 HELD", "    every part holds", "C2 NOT HELD", "fails on: sparse prompts",
-             "strict (every k within 0.05): NOT HELD; dense prompts: ...", "C7 INCONCLUSIVE",
-             "inconclusive: a=0.5, k=20", "C8 NOT TESTED", "missing trained run(s): sine-only"]
-    assert [report.claim_outcome(v.strip()) for v in lines] == \
-        ["HELD", None, "NOT HELD", None, None, "INCONCLUSIVE", None, "NOT TESTED", None]
-    # a detail line naming an outcome (the old criterion's) is neither coloured nor counted as a claim
-    assert [report.verdict_class(v.strip()) for v in lines] == \
-        ["held", "other", "not-held", "other", "other", "inconclusive", "other", "not-tested", "other"]
-    result = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=[v.strip() for v in lines])
+def test_the_report_reads_what_the_chapters_emit():
+    """The contract end to end: the verdict cell's helper (icl.chapters.verdict.show) emits what
+    extract_verdicts reads, with the printed lines as the lines."""
+    chapter = pytest.importorskip("icl.chapters.verdict")
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    a = chapter.Verdict("C1", "INCONCLUSIVE", ["inconclusive: dense prompts", "to decide: about 4,096 prompts"])
+    b = chapter.Verdict("C2", "NOT HELD", ["fails on: sparse prompts", "strict (every k within 0.05): HELD"])
+    InteractiveShell.instance()  # a kernel-like shell, so display() publishes data
+    with capture_output() as cap:
+        chapter.show(a, b)
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text=cap.stdout)]
+    outputs += [nbformat.v4.new_output("display_data", data=o.data) for o in cap.outputs]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT\nshow(a, b)", outputs=outputs)])
+    assert report.extract_verdicts(nb) == [report.ClaimVerdict("C1", "INCONCLUSIVE", tuple(str(a).splitlines())),
+                                           report.ClaimVerdict("C2", "NOT HELD", tuple(str(b).splitlines()))]
+    assert chapter.VERDICT_MIME == report.VERDICT_MIME
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"verdicts": [{"claim": "C1", "outcome": "HELD?", "lines": ["C1 HELD?"]}]}, "'HELD?' is not one of"),
+    ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": []}]}, "non-empty list of strings"),
+    ({"verdicts": [{"outcome": "HELD", "lines": ["C1 HELD"]}]}, "'claim' must be"),
+    ({"verdicts": ["C1 HELD"]}, "must be an object"),
+    (["C1 HELD"], "must be {\"verdicts\": [...]}"),
+])
+def test_malformed_verdict_data_is_an_error(value, expected):
+    out = nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: value})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT", outputs=[out])])
+    with pytest.raises(report.VerdictDataError, match=re.escape(expected)):
+        report.extract_verdicts(nb)
+
+
+def test_claims_are_counted_by_their_outcome_not_by_their_text():
+    verdicts = [report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
+                report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD", "strict (every k within 0.05): HELD")),
+                report.ClaimVerdict("C7", "INCONCLUSIVE", ("C7 INCONCLUSIVE", "inconclusive: a=0.5, k=20")),
+                report.ClaimVerdict("C8", "NOT TESTED", ("C8 NOT TESTED", "missing trained run(s): sine-only"))]
+    result = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=verdicts)
     assert report.count_outcomes([result, result]) == {"HELD": 2, "NOT HELD": 2, "INCONCLUSIVE": 2, "NOT TESTED": 2}
+    assert [report.outcome_class(v.outcome) for v in verdicts] == ["held", "not-held", "inconclusive", "not-tested"]
+
+
+def test_previous_results_round_trip_and_an_old_file_counts_as_none(tmp_path):
+    verdict = report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse prompts"))
+    result = report.ChapterResult("01", "01_x", report.PASSED, 1.5, {"n": 2}, verdicts=[verdict], page="01_x.html")
+    (tmp_path / "report.json").write_text(json.dumps({"chapters": [dataclasses.asdict(result)]}))
+    assert report.previous_results(tmp_path) == {"01_x": result}
+    # report.json of the regex era: verdicts as printed lines; it is not read (and nothing crashes)
+    old = {**dataclasses.asdict(result), "verdicts": ["C1 NOT HELD", "fails on: sparse prompts"]}
+    (tmp_path / "report.json").write_text(json.dumps({"chapters": [old]}))
+    assert report.previous_results(tmp_path) == {}
+    for junk in ("not json", "[]", '{"chapters": ["01_x"]}', '{"chapters": [{"name": "01_x"}]}'):
+        (tmp_path / "report.json").write_text(junk)
+        assert report.previous_results(tmp_path) == {}
+
+
+def test_pages_leave_the_verdict_data_out(recwarn):
+    printed = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "# VERDICT", outputs=[printed, verdict_output(("C1", "HELD", ["C1 HELD"]))])])
+    page = report.render_page(report.make_exporter(), nb, "t")
+    assert "C1 HELD" in page and report.VERDICT_MIME not in page and '"lines"' not in page
+    assert page.count('class="jp-OutputArea-child') == 1  # no empty output box where the data was
+    assert not [w for w in recwarn if "not able to be represented" in str(w.message)]
+    assert len(nb.cells[0].outputs) == 2  # the notebook itself is not changed
 
 
 @pytest.mark.parametrize("show_code", [False, True])
@@ -201,10 +288,13 @@ def test_pages_hide_code_unless_asked(show_code):
 def test_the_index_opens_with_a_claims_by_scale_matrix():
     """One cell per claim and scale, its outcome linking to the chapter page that decided it;
     NOT TESTED where no chapter evaluated the claim at that scale."""
-    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=["C1 NOT HELD", "C2 HELD"],
-                               page="01_x.html")
+    def verdicts(*pairs: tuple[str, str]) -> list[report.ClaimVerdict]:
+        return [report.ClaimVerdict(c, o, (f"{c} {o}",)) for c, o in pairs]
+
+    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {},
+                               verdicts=verdicts(("C1", "NOT HELD"), ("C2", "HELD")), page="01_x.html")
     small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
-                                 verdicts=["C1 INCONCLUSIVE"], page="01_x-small.html", scale="small")
+                                 verdicts=verdicts(("C1", "INCONCLUSIVE")), page="01_x-small.html", scale="small")
     table = report.claims_by_scale([cpu, small])
     assert table == {"C1": {"cpu": ("NOT HELD", "01_x.html"), "small": ("INCONCLUSIVE", "01_x-small.html")},
                      "C2": {"cpu": ("HELD", "01_x.html")}}
@@ -215,12 +305,12 @@ def test_the_index_opens_with_a_claims_by_scale_matrix():
 
 
 def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):
-    monkeypatch.setattr(report, "has_trained_runs", lambda scale: scale == "small")
+    monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: scale == "small")
     builds = report.builds_of(Path("01_model_selection.ipynb"))
     assert [(n, s) for n, s, _ in builds] == [("01_model_selection", "cpu"), ("01_model_selection-small", "small")]
     assert builds[1][2]["scale"] == "small" and builds[1][2]["seed_runs"]
     assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == ["03_nonlinear_mixtures"]
-    monkeypatch.setattr(report, "has_trained_runs", lambda scale: False)
+    monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: False)
     assert len(report.builds_of(Path("02_sparsity_sweep.ipynb"))) == 1
 
 

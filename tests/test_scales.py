@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from icl.checkpoint import load_run, load_state
 from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
 from icl.emergence import emergence_ks, emergence_set
-from icl.train import fork, sample_batch, train
+from icl.forks import fork
+from icl.train import sample_batch, train
 
 
 def small(name: str, steps: int = 24, hold: int = 8, ramp: int = 4):
@@ -144,7 +145,7 @@ def test_train_scale_forks_the_mixture_runs_and_trains_every_run(tmp_path, monke
     names = ["linear-w0.00", "linear-w0.50", "linear-w1.00"]
     monkeypatch.setattr(config, "get_run_config", lambda name, scale="cpu": small(name))
     monkeypatch.setattr(config, "scale_dir", lambda scale="cpu": tmp_path / scale)
-    from icl.train import train_scale
+    from icl.forks import train_scale
 
     said = []
     done = train_scale("small", names, progress=False, say=said.append)

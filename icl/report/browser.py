@@ -1,12 +1,17 @@
 """Open report pages in headless Chromium: check that they render, take screenshots.
 
+This module owns the report's browser side: the checks behind ``tests/test_browser.py``
+and the index's screenshot (``reports/index.png``).
+
 No Python dependency beyond the standard library: Chromium is driven over the
 DevTools protocol on a pipe (``--remote-debugging-pipe``: the browser reads
 commands on its fd 3 and writes replies and events on its fd 4, one JSON message
 per NUL-terminated chunk).
 
-    check_page(html_path) -> dict     # title, text length, images, links, problems
-    screenshot(html_path, png_path)   # PNG of the page, written atomically
+    with Chromium() as b:
+        b.check(html_path) -> dict       # title, text length, images, links, problems
+        b.screenshot(html_path, png)     # PNG of the page, written atomically
+    screenshot(html_path, png_path)      # the same in a browser of its own
 
 Pages are loaded *offline* by default (the browser's network is switched off;
 ``file:`` and ``data:`` URLs still load), so a check passing proves that the page
@@ -20,12 +25,13 @@ and a JavaScript exception. External requests are not problems in themselves; th
 caller decides which are acceptable (the chapter pages ask for MathJax, which
 typesets math and nothing else).
 
-Use :class:`Chromium` as a context manager to check several pages with one browser.
+One :class:`Chromium` (a context manager) checks any number of pages.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -184,7 +190,7 @@ class Chromium:
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:  # kill the browser and its helpers (renderer, zygote...)
-                with _suppress_os_error():
+                with contextlib.suppress(OSError):
                     os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait()
         self._proc = None
@@ -194,7 +200,7 @@ class Chromium:
         for name in ("_to_browser", "_from_browser"):
             fd = getattr(self, name, None)
             if fd is not None:
-                with _suppress_os_error():
+                with contextlib.suppress(OSError):
                     os.close(fd)
                 setattr(self, name, None)
         if getattr(self, "_log", None) is not None:
@@ -337,18 +343,10 @@ class Chromium:
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make a committed file private
             os.replace(tmp, png_path)
         except BaseException:
-            with _suppress_os_error():
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return png_path
-
-
-class _suppress_os_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, *rest: object) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def _problems(info: dict[str, Any]) -> list[str]:
@@ -377,12 +375,6 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
         return None
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-def check_page(html_path: Path | str, offline: bool = True) -> dict[str, Any]:
-    """Open one page in a fresh headless Chromium and describe it (see the module docstring)."""
-    with Chromium(offline=offline) as browser:
-        return browser.check(html_path)
 
 
 def screenshot(html_path: Path | str, png_path: Path | str) -> Path:

@@ -1,0 +1,157 @@
+"""The markdown report, ``benchmarks.md``, rendered from the results (``benchmarks.json``).
+
+This module owns the human-readable side of a benchmark run: :func:`render_markdown` turns
+the results dictionary (as :func:`icl.bench.run.run_bench` writes it to ``benchmarks.json``)
+into the tables of ``benchmarks.md``: the matmul peak, the training-step rows and their
+findings, the scaling series, the baselines, the end-to-end report build and the notes.
+Each timed row's ``load`` column is :func:`load_cell`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .peer import PEER_NAME
+
+__all__ = ["ms_cell", "fmt_cell", "load_cell", "render_markdown"]
+
+
+def ms_cell(s: dict[str, float]) -> str:
+    """Median in ms with the IQR (or the sample count when too few for one)."""
+    return f"{1e3 * s['median']:.1f} ({1e3 * s['iqr']:.1f})" if s["n"] >= 3 else f"{1e3 * s['median']:.1f} (n={s['n']})"
+
+
+def fmt_cell(x: float | None, spec: str = ".2f") -> str:
+    """``x`` formatted with ``spec``, or ``-`` when there is none."""
+    return "-" if x is None else format(x, spec)
+
+
+def load_cell(r: dict[str, Any]) -> str:
+    """A row's 1-minute load average at the start / end of its own measurement, and ``busy``
+    when the bench ran on a busy machine (``--allow-busy``)."""
+    load = r.get("load") or {}
+    cell = " / ".join("?" if load.get(k) is None else f"{load[k]:.2f}" for k in ("start", "end"))
+    return cell + (" busy" if r.get("busy") else "")
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    """The human-readable report of one benchmark run."""
+    m = res["meta"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m icl bench{' --quick' if m['quick'] else ''}` on {m['date']} (commit "
+        f"`{m['git_commit'][:12]}`), {m['wall_s']:.0f} s. Machine: {m['platform']}, {m['cpu_count']} CPUs, "
+        f"torch {m['torch']} ({m['threads']} threads by default), transformers {m['transformers'] or 'absent'}, "
+        f"scikit-learn {m['sklearn'] or 'absent'}. 1-minute load average at start / end: {m['load_start']} / "
+        f"{m['load_end']} (other work on the machine slows the absolute numbers; ratios less). Each row's "
+        "'load' is the 1-minute load average at the start / end of its own measurement (the bench's own threads "
+        "count too).",
+        "",
+        *(["**Measured on a busy machine (`--allow-busy`): " + m["busy"] + ". Every row is marked `busy`; "
+           "its absolute numbers are slowed by the other work.**", ""] if m.get("busy") else []),
+        "Times are medians with the interquartile range in parentheses, all measured in this run; "
+        "compare ratios rather than absolute times across machines."
+        + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
+        "",
+        "## fp32 matmul peak (measured here)",
+        "",
+        "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s | load |",
+        "| ---: | ---: | ---: | ---: | --- |",
+    ]
+    for p in res["peak"]:
+        lines.append(f"| {p['threads']} | {p['n']} | {p['peak_gflops']:.1f} | {p['gflops']['median']:.1f} "
+                     f"({p['gflops']['iqr']:.1f}) | {load_cell(p)} |")
+    tr = res["train_step"]
+    lines += [
+        "",
+        "## Training step (forward + MSE + backward + AdamW), `linear-w0.50`",
+        "",
+        f"Peer: {PEER_NAME} with Garg et al.'s read-in/read-out, {tr['peer']}. Tokens per prompt: 2n in the garg "
+        "layout, n in ours. GFLOP/s counts matmul FLOPs (6 x matmul params x tokens + attention); 'of peak' "
+        "divides by the peak above at the same thread count (above 100% means the peak sample was disturbed).",
+        "",
+        "| scale | run | variant | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | "
+        "tokens/s | ours/peer | GFLOP/s | of peak | load |",
+        "| --- | --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in tr["rows"]:
+        lines.append(
+            f"| {r['scale']} | {r['run']} | {r['variant']} | {r['impl']} | {r['layout']} | {r['threads']} | "
+            f"{'on' if r['compiled'] else 'off'} | "
+            f"{r['batch']} x {r['tokens_per_prompt']} | {ms_cell(r['step_s'])} | {r['steps_per_s']:.2f} | "
+            f"{r['tokens_per_s']:,.0f} | {fmt_cell(r['speed_vs_peer'])} | {r['gflops']:.1f} | "
+            f"{fmt_cell(r['fraction_of_peak'], '.0%')} | {load_cell(r)} |")
+    if tr["findings"]:
+        lines += ["", "What helps:", ""] + [f"- {f}" for f in tr["findings"]]
+    sc = res["scaling"]
+    lines += ["", "## Scaling of our step time (cpu preset model)", ""]
+    for key, label in (("prompt_length", "prompt length n"), ("dims", "d")):
+        s = sc[key]
+        lines += [f"{label} (fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())}, batch {s['batch']}, "
+                  f"{s['layout']} layout): fitted growth exponent **{s['exponent']:.2f}** (step time ~ "
+                  f"{label.split()[-1]}^{s['exponent']:.2f})", "",
+                  f"| {label.split()[-1]} | ms/step | steps/s | load |", "| ---: | ---: | ---: | --- |"]
+        lines += [f"| {p[s['vary']]} | {ms_cell(p['step_s'])} | {p['steps_per_s']:.2f} | {load_cell(p)} |"
+                  for p in s["points"]]
+        lines.append("")
+    b = res["baselines"]
+    la = b["lasso"]
+    lines += [
+        "## Baselines",
+        "",
+        f"Lasso, alpha = {la['alpha']:g}, objective {la['objective']}; d = {la['n_dims']}, nnz = {la['nnz']}, "
+        f"{la['prompts']:,} prompts x {la['n_points']} points ({la['fits']:,} prefix fits); load "
+        f"{load_cell(la)}.",
+        "",
+        "| implementation | total time | per prompt | |",
+        "| --- | ---: | ---: | --- |",
+        f"| ours (batched homotopy, all prompts and prefixes at once) | {ms_cell(la['ours_s'])} ms | "
+        f"{1e3 * la['ours_s']['median'] / la['prompts']:.3f} ms | {la['ours_unfinished']} unfinished paths |",
+    ]
+    sks = la["sklearn"]
+    if sks:
+        for name, sk in sks.items():
+            lines.append(
+                f"| scikit-learn {sk['version']} Lasso per prompt and prefix, tol {sk['tol']:g}"
+                f"{' (Garg et al.)' if name == 'garg' else ''} | {1e3 * sk['total_s']:.0f} ms | "
+                f"{ms_cell(sk['per_prompt_s'])} ms | {sk['unconverged_fits']} unconverged fits |")
+        lines += ["", "| scikit-learn setting | ours is faster by | largest prediction difference: all prefixes | "
+                      + " | ".join(f"k >= {k}" for k in list(sks.values())[0]["max_abs_pred_diff_from_k"]
+                                   if k != "1") + " |",
+                  "| --- | ---: | ---: |" + " ---: |" * (len(list(sks.values())[0]["max_abs_pred_diff_from_k"]) - 1)]
+        for name, sk in sks.items():
+            lines.append(f"| tol {sk['tol']:g} | {sk['speedup_ours']:.0f}x | {sk['max_abs_pred_diff']:.1e} | "
+                         + " | ".join(f"{v:.1e}" for k, v in sk["max_abs_pred_diff_from_k"].items() if k != "1")
+                         + " |")
+        lines += ["", "Ours follows the Lasso path exactly; at scikit-learn's default tolerance coordinate descent "
+                      "stops early on short prefixes (fewer points than dimensions), hence the larger differences "
+                      "there; at a tight tolerance the two agree."]
+    else:
+        lines += ["", "scikit-learn is not installed: no peer row."]
+    bs = b["bayes_sparse"]
+    lines += [
+        "",
+        f"BayesSparse (exact posterior over all {bs['supports']} supports), d = {bs['n_dims']}, nnz = {bs['nnz']}, "
+        f"{bs['prompts']:,} prompts x {bs['n_points']} points: {ms_cell(bs['time_s'])} ms "
+        f"({bs['prompts_per_s']:,.0f} prompts/s); load {load_cell(bs)}.",
+    ]
+    grid = b.get("grid_1d") or []
+    if grid:
+        lines += ["", f"Non-linear chapters' reference predictors, {grid[0]['prompts']:,} prompts x "
+                      f"{grid[0]['n_points']} points:", "",
+                  "| predictor | prefixes | time (ms) | prompts/s | load |", "| --- | --- | ---: | ---: | --- |"]
+        lines += [f"| {r['predictor']} | {r['prefixes']} | {ms_cell(r['time_s'])} | {r['prompts_per_s']:,.0f} | "
+                  f"{load_cell(r)} |" for r in grid]
+    rep = res.get("report")
+    if rep:
+        what = "every chapter" if rep["only"] is None else f"chapter(s) {rep['only']}"
+        params = ", ".join(f"{k}={v}" for k, v in rep["params"].items()) or "the notebooks' defaults"
+        lines += ["", "## End to end: the report", "",
+                  f"`python -m icl report` ({what}, {params}) into a temporary folder with the committed "
+                  f"checkpoints: {rep['wall_s']:.0f} s in all (papermill kernel start-up and HTML export "
+                  f"included); load {load_cell(rep)}.", "", "| chapter | status | seconds |", "| --- | --- | ---: |"]
+        lines += [f"| {c['chapter']} | {c['status']} | {c['seconds']:.1f} |" for c in rep["chapters"]]
+    if res["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
+    return "\n".join(lines) + "\n"

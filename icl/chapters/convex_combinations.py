@@ -1,0 +1,164 @@
+"""Chapter 4, convex combinations (notebook ``04_convex_combinations``): lines, sines, between, C7.
+
+This module owns what chapter 4 evaluates and how it is judged. :func:`combination_chapter`
+scores the 1-D line + sine mixture run, the two single-class runs and the reference
+predictors (:func:`combination_baselines`, keyed by the constants below: a fit that knows
+the combined class, the Bayes-optimal predictor of the pretraining prior and the line
+prior's posterior mean) on pure lines (a = 1), pure sines (a = 0) and, as a
+:class:`~icl.chapters.sweeps.Sweep` against the mixing weight a, on the convex combinations
+``a * line + (1 - a) * sine``; :func:`verdict_c7` judges it: the mixture is as good as
+each specialist on its class up to the Bayes-optimal learner's own selection cost
+(:mod:`icl.chapters.selection`), and clearly worse than the combined-class fit between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..baselines import BayesLine, BayesMixture, BayesSine, CombinedFit, restricted
+from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate
+from ..tasks import ConvexCombination, Line1D, Sine1D
+from .prompts import Example, check_lengths, example_curves
+from .selection import Specialist, check_specialists, selection_cost, strict_every_k
+from .sweeps import Sweep
+from .verdict import NOT_TESTED, Decision, Verdict, at_least, fmt, not_tested, outcome
+
+__all__ = ["COMBINED_FIT", "BAYES_LINE", "BAYES_SINE", "bayes_line_sine_name", "CombinationChapter",
+           "combination_baselines", "combination_chapter", "verdict_c7"]
+
+# the curve keys of chapter 4's reference predictors (chapter 5 reuses the Bayes ones)
+COMBINED_FIT, BAYES_LINE, BAYES_SINE = "combined fit", "Bayes line", "Bayes sine"
+
+
+def bayes_line_sine_name(w_line: float) -> str:
+    """The name of the Bayes-optimal predictor of the line/sine prior with line weight ``w_line``."""
+    return f"Bayes line/sine w={w_line:g}"
+
+
+@dataclass
+class CombinationChapter:
+    """Chapter 4: full curves on pure lines (a = 1) and pure sines (a = 0), and the error at a
+    few k against the mixing weight a of ``a * line + (1 - a) * sine``."""
+
+    line: dict[str, Curve]  # a = 1, prompts of n_points
+    sine: dict[str, Curve]  # a = 0
+    by_a: Sweep  # against a, read at the chapter's ks (on prompts of max(ks) + 1 points)
+    examples: dict[float, Example]
+    missing: list[str]
+    n_prompts: int
+
+    def table(self, ks: Sequence[int] | None = None):
+        """Rows: predictor and k; columns: a."""
+        import pandas as pd
+
+        rows = []
+        for k in ks or self.by_a.ks:
+            sw = self.by_a.at_k(k)
+            for n, e in sw.error.items():
+                rows.append({"predictor": n, "k": k, **{f"a={a:g}": round(float(x), 3) for a, x in zip(sw.values, e)}})
+        return pd.DataFrame(rows)
+
+
+def combination_baselines(band: Sequence[float] = (1.0, 3.0), w_line: float = 0.5, n_omega: int = 128,
+                          n_phi: int = 256) -> dict:
+    """Reference predictors for chapter 4: the combined-class fit, the Bayes-optimal
+    predictor of the mixture prior, and the line prior's posterior mean."""
+    band = tuple(band)
+    return {
+        COMBINED_FIT: CombinedFit(band),
+        bayes_line_sine_name(w_line): BayesMixture([BayesLine(noise_var=1e-3), BayesSine(band, n_omega=n_omega, n_phi=n_phi)],
+                                                   [w_line, 1 - w_line]),
+        BAYES_LINE: BayesLine(),
+    }
+
+
+def combination_chapter(models: Mapping[str, torch.nn.Module], baselines: Mapping[str, Predictor] | None = None,
+                        a_values: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
+                        ks: Sequence[int] = (5, 10, 20), band: Sequence[float] = (1.0, 3.0), n_points: int = 41,
+                        n_prompts: int = 1280, seed: int = 4, example_a: Sequence[float] = (0.0, 0.5, 1.0),
+                        example_k: int = 20, missing: Sequence[str] = (), n_boot: int = 1000) -> CombinationChapter:
+    ks = sorted(int(k) for k in ks)
+    if ks[-1] >= n_points:
+        raise ValueError(f"ks={ks} must be < n_points={n_points}")
+    check_lengths(models, n_points)
+    band = tuple(float(b) for b in band)
+    preds = {**models, **(baselines if baselines is not None else combination_baselines(band))}
+    line, sine = Line1D(), Sine1D(band)
+    comb = lambda a: ConvexCombination(line, sine, float(a))  # noqa: E731
+    n_sweep = ks[-1] + 1  # the sweep is read at k <= max(ks): shorter prompts, same estimates
+    at_ks = {n: restricted(f, ks) for n, f in preds.items()}  # grid baselines: computed at ks only
+    a_values = [float(a) for a in a_values]
+    by_a = Sweep.from_curves("a", a_values, ks, [evaluate(at_ks, comb(a), n_prompts, n_sweep, seed=seed,
+                                                          n_boot=n_boot) for a in a_values])
+    examples = {float(a): example_curves(preds, comb(a), example_k, seed=seed + 100, title=f"a = {a:g}")
+                for a in example_a}
+    return CombinationChapter(
+        line=evaluate(preds, line, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
+        # pure sines also against the sine prior's own posterior mean: with the mixture prior's, it
+        # shows what not knowing the class costs even an ideal learner at small k
+        sine=evaluate({**preds, BAYES_SINE: BayesSine(band)}, sine, n_prompts, n_points, seed=seed + 2,
+                      n_boot=n_boot),
+        by_a=by_a, examples=examples, missing=list(missing), n_prompts=n_prompts,
+    )
+
+
+def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: str = "line-only",
+               sine_only: str = "sine-only", fit: str = COMBINED_FIT, tol: float = 0.05, a_mid: float = 0.5,
+               k: int = 20, ratio: float = 3.0, w_line: float = 0.5, n_boot: int = 1000, seed: int = 0) -> Verdict:
+    """C7, three parts:
+
+    1. on pure lines (a = 1) the mixture model's selection cost over the line-only model is at
+       most the Bayes-optimal learner's own (the line/sine posterior of weight ``w_line``
+       against Bayes line) plus ``tol`` at every k >= 1 (95% interval; :func:`~icl.chapters.selection.selection_cost`);
+    2. likewise on pure sines (a = 0) against the sine-only model (allowance: the line/sine
+       posterior against Bayes sine);
+    3. on the combination ``a_mid`` its error at ``k`` is at least ``ratio`` times the
+       combined-class fit's, with the 95% paired bootstrap interval of the difference above
+       ``tol`` (real, and larger than what counts as matching: the fit's error is ~0, so a
+       ratio alone would call any error a failure); an interval straddling ``tol`` is inconclusive.
+    """
+    v = not_tested(ch.line, [mix, line_only, sine_only], "C7")
+    if v:
+        return v
+    sw = ch.by_a
+    i = sw.index(a_mid)
+    if i is None or k not in sw.ks:
+        return Verdict("C7", NOT_TESTED, [f"the sweep has no a={a_mid:g} or does not read k={k} "
+                                          f"(a values {[float(a) for a in sw.values]}, ks {list(sw.ks)})"])
+    at = sw.at_k(k)
+    v = not_tested(at.error, [mix, fit], "C7")
+    if v:
+        return v
+    bayes = bayes_line_sine_name(w_line)
+    pure = [Specialist("a=1 (lines)", ch.line, line_only, bayes, BAYES_LINE),
+            Specialist("a=0 (sines)", ch.sine, sine_only, bayes, BAYES_SINE)]
+    v = check_specialists("C7", mix, pure)
+    if v:
+        return v
+    judged = [(s.label, *selection_cost(mix, s, tol, n_boot, seed)) for s in pure]
+    e_mix, e_fit = at.per_prompt[mix][i], at.per_prompt[fit][i]
+    diff, lo, hi = bootstrap_ci(e_mix - e_fit, n_boot=n_boot, seed=seed)
+    m_mix, m_fit = float(e_mix.mean()), float(e_fit.mean())
+    # "fails" needs a real, sizeable gap: at least ``ratio`` x the fit, and the interval of the
+    # difference above ``tol`` (the fit is ~0 from k = 4, so "above 0" alone would call an
+    # error of 0.001 a failure)
+    worse = at_least(float(diff), float(lo), float(hi), tol, len(e_mix))
+    fails = worse if m_mix >= ratio * m_fit else Decision(False)
+    parts = [(label, d) for label, d, _ in judged] + [(f"a={a_mid:g}, k={k}: clearly worse than the {fit}", fails)]
+    details = [line for _, _, line in judged] + [
+        f"a={a_mid:g}, k={k}: {mix} {fmt(m_mix)} vs {fit} {fmt(m_fit)} (criterion: at least {ratio:g}x); "
+        f"paired difference {fmt(float(diff))} [95% CI {fmt(float(lo))}, {fmt(float(hi))}] (criterion: CI >= {tol}, "
+        f"a gap larger than what counts as matching)",
+    ]
+    if bayes in at.error:
+        details.append(f"for reference, {bayes} (the pretraining prior) at a={a_mid:g}, k={k}: "
+                       f"{fmt(float(at.error[bayes][i]))}")
+    strict_ok, strict_text = strict_every_k(mix, pure, tol)
+    old_fails = m_mix >= ratio * m_fit and float(lo) >= tol
+    details.append(f"strict (every k within {tol}; a={a_mid:g} on the interval's lower end, a straddle failing): "
+                   f"{outcome(strict_ok and old_fails)}; {strict_text}")
+    return Verdict.judge("C7", parts, details)

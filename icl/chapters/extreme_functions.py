@@ -1,0 +1,235 @@
+"""Chapter 5, extreme functions (notebook ``05_extreme_functions``): far outside pretraining, C8.
+
+This module owns what chapter 5 evaluates and how it is judged. :func:`extremes_chapter`
+scores the sine runs against the Bayes-optimal sine predictor of the pretraining band
+(chapter 4's :data:`~icl.chapters.convex_combinations.BAYES_SINE`, with the key below for
+the predictor that knows the frequency), and sweeps (:class:`~icl.chapters.sweeps.Sweep`,
+read at one k) every model over sinusoid frequencies, slope scales and input scales far
+outside pretraining (1-D lines and d-dimensional dense linear functions, against least
+squares and Bayes line; input scales through :func:`scaled_inputs`). :func:`verdict_c8`
+judges them: near the Bayes predictor in band, stable just outside (:func:`doubling_points`
+reports where the error doubles), unstable far out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..baselines import KNN, BayesLine, BayesSine, LeastSquares
+from ..evaluate import Curve, Prompts, evaluate, sample_prompts
+from ..tasks import DenseLinear, FunctionClass, Line1D, Scaled, Sine1D
+from .convex_combinations import BAYES_LINE, BAYES_SINE
+from .model_selection import LEAST_SQUARES
+from .nonlinear_mixtures import THREE_NN
+from .prompts import Example, check_lengths, curve_table, example_curves
+from .sweeps import Sweep, sweep
+from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, every, fmt, mean_excess, not_tested, \
+    outcome, some
+
+__all__ = ["BAYES_SINE_KNOWN", "DEFAULT_OMEGAS", "DEFAULT_SCALES", "ExtremesChapter", "scaled_inputs",
+           "doubling_points", "extremes_chapter", "verdict_c8"]
+
+# the curve key of the sine posterior that knows the frequency (one per swept omega)
+BAYES_SINE_KNOWN = "Bayes sine, known omega"
+
+DEFAULT_OMEGAS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 3.75, 4.5, 5.5, 6.5, 8.0)
+DEFAULT_SCALES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass
+class ExtremesChapter:
+    """Chapter 5: in-band sine curves, and error at ``k`` against omega, slope scale and
+    input scale (1-D line and d-dimensional dense linear)."""
+
+    in_band: dict[str, Curve]
+    omega: Sweep
+    slope_1d: Sweep
+    input_1d: Sweep
+    slope_nd: Sweep
+    input_nd: Sweep
+    band: tuple[float, float]
+    examples: dict[float, Example]
+    missing: list[str]
+    n_prompts: int
+
+    def sweeps(self) -> dict[str, Sweep]:
+        return {"omega": self.omega, "slope scale (1-D)": self.slope_1d, "input scale (1-D)": self.input_1d,
+                "slope scale (d-dim)": self.slope_nd, "input scale (d-dim)": self.input_nd}
+
+    def table(self, ks: Sequence[int]):
+        return curve_table({"sine in band": self.in_band}, ks)
+
+
+def scaled_inputs(fc: FunctionClass, n_prompts: int, n_points: int, seed: int, x_scale: float) -> Prompts:
+    """Prompts with ``x ~ N(0, x_scale^2 I)``, normalised by the variance of the targets at
+    that scale (``x_scale^2`` times the class variance: for linear classes only)."""
+    p = sample_prompts(fc, n_prompts, n_points, seed=seed, x_scale=x_scale)
+    return Prompts(p.xs, p.ys, p.variance * x_scale**2, p.labels)
+
+
+def doubling_points(values: np.ndarray, err: np.ndarray, low: float, high: float, ref: float, floor: float = 0.0
+                    ) -> tuple[float | None, float | None]:
+    """Scanning outward from the interval [low, high]: the first swept value below and the
+    first above where the error reaches ``2 * max(ref, floor)`` (None when it never does in
+    the sweep). The floor keeps a near-zero reference (0.001 at k = 20) from turning noise
+    into a "doubling"."""
+    threshold = 2 * max(ref, floor)
+    pairs = sorted(zip(np.asarray(values, dtype=float), np.asarray(err, dtype=float)))
+    first = lambda seq: next((float(v) for v, e in seq if e >= threshold), None)  # noqa: E731
+    return first([p for p in pairs if p[0] < low][::-1]), first([p for p in pairs if p[0] > high])
+
+
+def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[str] = ("sine-only", "line-sine-w0.50"),
+                     line_runs: Sequence[str] = ("line-only", "line-sine-w0.50"),
+                     linear_runs: Sequence[str] = ("linear-only",), band: Sequence[float] = (1.0, 3.0),
+                     omegas: Sequence[float] = DEFAULT_OMEGAS, scales: Sequence[float] = DEFAULT_SCALES,
+                     k: int = 20, d: int = 10, n_points: int = 41, n_prompts: int = 1280, seed: int = 5,
+                     example_omegas: Sequence[float] = (2.0, 0.5, 5.0), example_k: int = 20,
+                     n_omega: int = 128, n_phi: int = 256, missing: Sequence[str] = (),
+                     n_boot: int = 1000) -> ExtremesChapter:
+    band = (float(band[0]), float(band[1]))
+    check_lengths(models, n_points)
+    if not 1 <= k < n_points:
+        raise ValueError(f"k={k} must be in 1..n_points-1={n_points - 1}")
+    pick = lambda names: {n: models[n] for n in names if n in models}  # noqa: E731
+    sines, lines, linears = pick(sine_runs), pick(line_runs), pick(linear_runs)
+    bayes_sine = BayesSine(band, n_omega=n_omega, n_phi=n_phi)
+    known = lambda w: {BAYES_SINE_KNOWN: BayesSine((w, w), n_phi=n_phi)}  # noqa: E731
+    n_sweep = k + 1
+    values = lambda vs: np.asarray(vs, dtype=float)  # noqa: E731
+    in_band = evaluate({**sines, BAYES_SINE: bayes_sine, THREE_NN: KNN(3)}, Sine1D(band), n_prompts, n_points,
+                       seed=seed, n_boot=n_boot)
+    omega = sweep({**sines, BAYES_SINE: bayes_sine}, "omega", values(omegas),
+                  lambda w: sample_prompts(Sine1D((w, w)), n_prompts, n_sweep, seed=seed + 1), [k], seed, n_boot,
+                  per_value=known)
+    ref_1d = {LEAST_SQUARES: LeastSquares(), BAYES_LINE: BayesLine()}
+    slope_1d = sweep({**lines, **ref_1d}, "slope scale", values(scales),
+                     lambda s: sample_prompts(Line1D(s), n_prompts, n_sweep, seed=seed + 2), [k], seed, n_boot)
+    input_1d = sweep({**lines, **ref_1d}, "input scale", values(scales),
+                     lambda c: scaled_inputs(Line1D(), n_prompts, n_sweep, seed + 3, c), [k], seed, n_boot)
+    dense = DenseLinear(d, normalize=True)
+    ref_nd = {LEAST_SQUARES: LeastSquares()}
+    slope_nd = sweep({**linears, **ref_nd}, "slope scale", values(scales),
+                     lambda s: sample_prompts(Scaled(dense, s), n_prompts, n_sweep, seed=seed + 4), [k], seed, n_boot)
+    input_nd = sweep({**linears, **ref_nd}, "input scale", values(scales),
+                     lambda c: scaled_inputs(dense, n_prompts, n_sweep, seed + 5, c), [k], seed, n_boot)
+    examples = {}
+    for w in example_omegas:
+        where = "in band" if band[0] <= w <= band[1] else "outside the band"
+        examples[float(w)] = example_curves({**sines, BAYES_SINE: bayes_sine, **known(float(w))},
+                                            Sine1D((w, w)), example_k, seed=seed + 100,
+                                            title=f"omega = {w:g} ({where})")
+    return ExtremesChapter(in_band, omega, slope_1d, input_1d, slope_nd, input_nd, band, examples,
+                           list(missing), n_prompts)
+
+
+def _v(x: float | None) -> str:
+    return "none in the sweep" if x is None else f"{x:g}"
+
+
+def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
+               unstable: float, floor: float, n: int, label: str | None = None
+               ) -> tuple[list[tuple[str, Decision]], list[bool], str]:
+    """Near [low, high] (within a factor ``near``) the error stays within ``ref + tol`` at every
+    swept value, judged on its 95% interval (from ``n`` prompts per value); far from it (beyond a
+    factor ``far``) it reaches ``unstable`` at some value, likewise. An interval straddling the
+    threshold is inconclusive. Returns the two named parts (for :meth:`Verdict.judge`), their
+    outcomes under the criterion before 2026-12-01 (upper end, resp. lower end, of the interval
+    against the threshold, a straddle failing) and the line that reports them; ``label`` names
+    the sweep there (default ``sw.label``)."""
+    label = label or sw.label
+    at = sw.at_k()
+    v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
+    outside = (v < low) | (v > high)
+    near_mask = outside & (v >= low / near) & (v <= high * near)
+    far_mask = (v <= low / far) | (v >= high * far)
+    near_ok = every([at_most(e[i], lo_e[i], hi_e[i], ref + tol, n) for i in np.flatnonzero(near_mask)]) \
+        if near_mask.any() else Decision(False)
+    far_ok = some([at_least(e[i], lo_e[i], hi_e[i], unstable, n) for i in np.flatnonzero(far_mask)]) \
+        if far_mask.any() else Decision(False)
+    strict = [bool(near_mask.any()) and bool((hi_e[near_mask] <= ref + tol).all()),
+              bool(far_mask.any()) and float(lo_e[far_mask].max()) >= unstable]
+    below, above = doubling_points(v, e, low, high, ref, floor)
+    where = "the band" if low < high else f"{low:g}"
+
+    def worst(mask: np.ndarray, bound: np.ndarray) -> str:
+        """The swept value in ``mask`` whose interval end ``bound`` is largest, formatted."""
+        if not mask.any():
+            return "no swept value there"
+        i = int(np.argmax(np.where(mask, bound, -np.inf)))
+        return f"worst {fmt(float(e[i]))} (95% CI {fmt(float(lo_e[i]))}, {fmt(float(hi_e[i]))}) at {v[i]:g}"
+
+    text = (f"{name}, {label} at k={at.k}: reference {fmt(ref)}; error first reaches "
+            f"{fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
+            f"{where} and {_v(above)} above; near (within x{near:g}): {worst(near_mask, hi_e)} (criterion: CI <= "
+            f"{fmt(ref + tol)} at every value); far (beyond x{far:g}): {worst(far_mask, lo_e)} (criterion: CI >= "
+            f"{unstable} at some value)")
+    return [(f"near ({name}, {label})", near_ok), (f"far ({name}, {label})", far_ok)], strict, text
+
+
+def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
+               linear_run: str = "linear-only", mix_run: str | None = "line-sine-w0.50", tol: float = 0.05,
+               near: float = 2.0, near_omega: float = 1.2, far: float = 8.0, far_omega: float = 2.0,
+               unstable: float = 0.2, floor: float = 0.01) -> Verdict:
+    """C8, three groups of parts (twelve named parts by default), all needed for HELD, each
+    judged on a 95% interval (a straddle is inconclusive):
+
+    1. in band, each sine model (``sine_run`` and, unless None, the line/sine mixture
+       ``mix_run``) errs at most ``tol`` more than the Bayes-optimal sine predictor on
+       average over k = 1..n-1 (paired interval; the largest excess is reported too);
+    2. frequency (``sine_run``): just outside the band (within a factor ``near_omega`` of
+       its edges) the error at k stays within ``tol`` of the in-band average at every
+       swept frequency; far outside (a factor ``far_omega`` or more) it reaches
+       ``unstable`` at some frequency;
+    3. slope and input scale (1-D line model and d-dim linear model): likewise within a
+       factor ``near`` of scale 1 (against the error at 1) and beyond a factor ``far``.
+
+    Also reported: where the error first doubles on each side, from a reference of at
+    least ``floor`` (errors below it count as equally good), and the outcome under the
+    criterion before 2026-12-01 (the same interval ends, a straddle failing).
+    """
+    sines = [sine_run] + ([mix_run] if mix_run else [])
+    sweeps = ch.sweeps()
+    scale_runs = {"slope scale (1-D)": line_run, "input scale (1-D)": line_run, "slope scale (d-dim)": linear_run,
+                  "input scale (d-dim)": linear_run}  # the run each scale sweep judges, by its label in sweeps()
+    groups = [(ch.in_band, sines)] + [(sweeps[label].error, [name])
+                                      for label, name in {"omega": sine_run, **scale_runs}.items()]
+    absent = list(dict.fromkeys(n for curves, names in groups for n in names if n not in curves))
+    v = not_tested({}, absent, "C8")  # NOT TESTED, naming every run missing from any part, or None
+    if v:
+        return v
+    ks = np.arange(1, ch.in_band[sine_run].mean.shape[0])
+    parts, strict, details = [], [], []
+    for name in sines:
+        m, lo_m, hi_m = mean_excess(ch.in_band, name, BAYES_SINE, ks)
+        parts.append((f"in band ({name})", at_most(m, lo_m, hi_m, tol, ch.in_band[name].per_prompt.shape[0])))
+        strict.append(m <= tol)
+        excess = ch.in_band[name].mean[ks] - ch.in_band[BAYES_SINE].mean[ks]
+        details.append(f"in band {list(ch.band)}: {name} - {BAYES_SINE}: mean excess {fmt(m)} [95% CI {fmt(lo_m)}, "
+                       f"{fmt(hi_m)}] over k=1..{ks[-1]} (criterion <= {tol}); largest {fmt(float(excess.max()))} "
+                       f"at k={int(ks[np.argmax(excess)])}")
+    lo, hi = ch.band
+    omega = ch.omega.at_k()
+    w = omega.values
+    in_band = (w >= lo) & (w <= hi)
+    e_in = float(omega.error[sine_run][in_band].mean())
+    checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor,
+                         ch.n_prompts)]
+    for label, name in scale_runs.items():
+        sw = sweeps[label]
+        one = np.isclose(sw.values, 1.0)
+        if not one.any():
+            return Verdict("C8", NOT_TESTED, [f"the {label} sweep has no scale 1 to compare with"])
+        checks.append(_stability(sw, name, 1.0, 1.0, float(sw.at_k().error[name][one][0]), near, far, tol, unstable,
+                                 floor, ch.n_prompts, label))
+    parts += [part for named, _, _ in checks for part in named]
+    strict += [ok for _, oks, _ in checks for ok in oks]
+    strict_failed = [name for (name, _), ok in zip(parts, strict) if not ok]
+    details += [text for _, _, text in checks]
+    details.append(f"strict (the same interval ends, a straddle failing): {outcome(not strict_failed)}"
+                   + (f"; fails on: {'; '.join(strict_failed)}" if strict_failed else ""))
+    return Verdict.judge("C8", parts, details)

@@ -1,0 +1,132 @@
+"""Selection cost: "the mixture model is as good as the specialist", as C1, C6 and C7 judge it.
+
+``cost(k) = err_mixture(k) - err_specialist(k)`` on one class's prompts. Selection is
+never free at k = 1, not even for the Bayes-optimal learner, so the criterion allows the
+optimal learner's own cost: ``cost(k) - max(0, err_bayes_mixture(k) - err_bayes_specialist(k))
+<= tol`` at every k, judged on the paired 95% interval. Where no optimal learner is
+computable (C6), the cost must vanish from the first k at which the classes are
+identifiable and be small on average. A :class:`Specialist` names one class's part;
+:func:`mixture_matches_specialists` is the shared form of C1 and C6 (C7 adds its own parts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..evaluate import Curve, bootstrap_ci
+from .verdict import NOT_TESTED, Decision, Verdict, at_most, every, fmt, k_or_never, largest_gap, not_tested, \
+    outcome, settles_from
+
+__all__ = ["Specialist", "selection_cost", "strict_every_k", "check_specialists", "mixture_matches_specialists"]
+
+
+@dataclass(frozen=True)
+class Specialist:
+    """One class of a mixture as a selection-cost part reads it (C1, C6, C7): the prompts of
+    that class (``curves``: every predictor on them, paired) and its single-class ``model``.
+    The allowance is the Bayes-optimal learner's own selection cost, the gap between the
+    learner of the mixture prior (``bayes_mixture``) and of this class alone
+    (``bayes_model``); without such learners, ``identifiable_from`` is the first k from
+    which a learner can tell the classes apart, and the cost must vanish from there."""
+
+    label: str  # the part's name, e.g. "sparse prompts"
+    curves: Mapping[str, Curve]
+    model: str
+    bayes_mixture: str | None = None
+    bayes_model: str | None = None
+    identifiable_from: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.bayes_mixture is None) != (self.bayes_model is None) or \
+                (self.bayes_mixture is None) == (self.identifiable_from is None):
+            raise ValueError(f"{self.label}: give both Bayes learners or identifiable_from, not neither or both")
+
+    def needs(self) -> list[str]:
+        """The baselines the allowance reads."""
+        return [n for n in (self.bayes_mixture, self.bayes_model) if n is not None]
+
+
+def selection_cost(mix: str, s: Specialist, tol: float, n_boot: int = 1000, seed: int = 0) -> tuple[Decision, str]:
+    """The part "``mix`` is as good as ``s.model`` on its class": with Bayes learners,
+    ``cost(k) - allowance(k) <= tol`` at every k >= 1 (paired per prompt: the learner's own
+    cost is subtracted on the same prompts where it is positive); else ``cost(k) <= tol`` at
+    every k >= ``identifiable_from`` and the mean cost over every k at most ``tol``. Each
+    judged on its 95% interval. Returns the decision and the line reporting it."""
+    c = s.curves
+    ks = np.arange(1, c[mix].mean.shape[0])
+    cost = c[mix].per_prompt[:, ks] - c[s.model].per_prompt[:, ks]  # (P, K)
+    n = cost.shape[0]
+    name = f"{mix} - {s.model}"
+    if s.bayes_mixture is not None:
+        own = c[s.bayes_mixture].per_prompt[:, ks] - c[s.bayes_model].per_prompt[:, ks]
+        positive = own.mean(0) > 0  # allowance = max(0, own cost)
+        m, lo, hi = bootstrap_ci(cost - np.where(positive, own, 0.0), n_boot=n_boot, seed=seed)
+        decision = every([at_most(m[i], lo[i], hi[i], tol, n) for i in range(len(ks))])
+        i, j = int(np.argmax(m)), int(np.argmax(own.mean(0)))
+        allowance = np.maximum(own.mean(0), 0.0)
+        return decision, (
+            f"{s.label}: selection cost ({name}) minus the Bayes-optimal learner's own ({s.bayes_mixture} - "
+            f"{s.bayes_model}, floored at 0): largest {fmt(m[i])} [95% CI {fmt(lo[i])}, {fmt(hi[i])}] at k={ks[i]} "
+            f"(cost {fmt(float(cost[:, i].mean()))}, allowance {fmt(allowance[i])}; criterion <= {tol} at every k); "
+            f"the learner's own cost peaks at {fmt(allowance[j])} (k={ks[j]})")
+    late = ks >= s.identifiable_from
+    m, lo, hi = bootstrap_ci(cost, n_boot=n_boot, seed=seed)
+    mm, mlo, mhi = bootstrap_ci(cost.mean(1), n_boot=n_boot, seed=seed)
+    decision = every([*(at_most(m[i], lo[i], hi[i], tol, n) for i in np.flatnonzero(late)),
+                      at_most(mm, mlo, mhi, tol, n)])
+    i = int(np.flatnonzero(late)[np.argmax(m[late])])
+    j = int(np.argmax(np.where(late, -np.inf, m)))
+    early = f"; before k={s.identifiable_from}: largest {fmt(m[j])} at k={ks[j]}" if (~late).any() else ""
+    return decision, (
+        f"{s.label}: selection cost ({name}) from k={s.identifiable_from} on (the classes identifiable): largest "
+        f"{fmt(m[i])} [95% CI {fmt(lo[i])}, {fmt(hi[i])}] at k={ks[i]} (criterion <= {tol} at every such k); mean over "
+        f"k=1..{ks[-1]} {fmt(float(mm))} [95% CI {fmt(float(mlo))}, {fmt(float(mhi))}] (criterion <= {tol}){early}")
+
+
+def strict_every_k(mix: str, specialists: Sequence[Specialist], tol: float) -> tuple[bool, str]:
+    """The criterion before 2026-12-01, kept as a reported line: the mixture model's mean
+    curve within ``tol`` of each single-class model's at every k >= 1. (held, numbers)."""
+    ks = np.arange(1, specialists[0].curves[mix].mean.shape[0])
+    texts, ok = [], True
+    for s in specialists:
+        g, k = largest_gap(s.curves[mix], s.curves[s.model], ks)
+        ok &= g <= tol
+        settle = settles_from(s.curves[mix], s.curves[s.model], ks, tol)
+        texts.append(f"{s.label}: max |{mix} - {s.model}| = {fmt(g)} at k={k}, within {tol} from "
+                     f"k={k_or_never(settle)} on")
+    return ok, "; ".join(texts)
+
+
+def check_specialists(claim: str, mix: str, specialists: Sequence[Specialist]) -> Verdict | None:
+    """NOT TESTED when a run or a baseline a selection-cost part reads is missing or not finite."""
+    for s in specialists:
+        v = not_tested(s.curves, [mix, s.model], claim) or not_tested(s.curves, s.needs(), claim, "baseline(s)")
+        if v:
+            return v
+    for s in specialists:
+        if s.identifiable_from is not None and s.identifiable_from >= s.curves[mix].mean.shape[0]:
+            return Verdict(claim, NOT_TESTED, [f"{s.label}: the prompts end before k={s.identifiable_from}, where the "
+                                               f"classes become identifiable"])
+        for name in [mix, s.model, *s.needs()]:
+            if not np.isfinite(s.curves[name].per_prompt[:, 1:]).all():
+                return Verdict(claim, NOT_TESTED, [f"{s.label}: {name} has no value at some k >= 1 (computed at a few "
+                                                   f"k only?); the selection cost reads every k"])
+    return None
+
+
+def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[Specialist],
+                                tol: float = 0.05) -> Verdict:
+    """The shared form of C1 and C6: on each class's prompts the mixture model ``mix`` is as
+    good as that class's single-class model, up to the optimal selection cost
+    (:func:`selection_cost`); the old every-k criterion is reported as the ``strict`` line."""
+    v = check_specialists(claim, mix, specialists)
+    if v:
+        return v
+    judged = [(s.label, *selection_cost(mix, s, tol)) for s in specialists]
+    strict_ok, strict_text = strict_every_k(mix, specialists, tol)
+    return Verdict.judge(claim, [(label, d) for label, d, _ in judged],
+                         [line for _, _, line in judged] + [f"strict (every k within {tol}): {outcome(strict_ok)}; "
+                                                            f"{strict_text}"])

@@ -1,0 +1,72 @@
+"""What a build found, chapter by chapter: the records behind the index and ``report.json``.
+
+This module owns :class:`ChapterResult` (one build of one notebook: status, time,
+parameters, its claims' verdicts as :class:`~icl.report.verdicts.ClaimVerdict`, its files),
+how a previous ``report.json`` is read back (:func:`previous_results`: a file written in
+another format counts as no previous result), and the tallies drawn from the verdicts:
+the claims per outcome (:func:`count_outcomes`) and the claims-by-scale table
+(:func:`claims_by_scale`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .verdicts import OUTCOMES, ClaimVerdict, VerdictDataError
+
+__all__ = ["PASSED", "FAILED", "ChapterResult", "previous_results", "count_outcomes", "claims_by_scale"]
+
+PASSED, FAILED = "passed", "failed"
+
+
+@dataclass
+class ChapterResult:
+    """The outcome of one notebook, as shown in the index and report.json."""
+
+    number: str
+    name: str
+    status: str  # PASSED | FAILED
+    seconds: float
+    parameters: dict[str, Any]
+    verdicts: list[ClaimVerdict] = field(default_factory=list)
+    error: str | None = None  # last line of the error, when failed
+    page: str | None = None  # HTML page, relative to the report folder
+    notebook: str | None = None  # executed notebook, relative to the report folder
+    previous_page: str | None = None  # kept page of the last passing build, when failed
+    built: str = ""  # date of the build that produced this entry
+    scale: str = "cpu"  # the scale whose runs the chapter evaluated
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ChapterResult":
+        """One entry of ``report.json``'s ``chapters``; raises (TypeError, KeyError,
+        :class:`~icl.report.verdicts.VerdictDataError`) on an entry of another format."""
+        verdicts = [ClaimVerdict.from_dict(v) for v in data.get("verdicts", [])]
+        return cls(**{**data, "verdicts": verdicts})
+
+
+def previous_results(out: Path) -> dict[str, ChapterResult]:
+    """Entries of the previous report.json by chapter name (empty if none, unreadable, or written
+    in another format, such as verdicts as bare text lines)."""
+    try:
+        data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        return {c["name"]: ChapterResult.from_dict(c) for c in data["chapters"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, VerdictDataError):
+        return {}
+
+
+def count_outcomes(results: list[ChapterResult]) -> dict[str, int]:
+    """How many claims of ``results`` have each outcome (every outcome listed, 0 included)."""
+    found = [v.outcome for r in results for v in r.verdicts]
+    return {o: found.count(o) for o in OUTCOMES}
+
+
+def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None]]]:
+    """claim -> scale -> (outcome, page) from every chapter's verdicts."""
+    table: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for r in results:
+        for v in r.verdicts:
+            table.setdefault(v.claim, {})[r.scale] = (v.outcome, r.page)
+    return table
