@@ -123,12 +123,13 @@ def _runs(args: argparse.Namespace) -> int:
     """Every run of every scale (or of ``--scale``), with its folder's status."""
     from .config import RUNS, SCALE_RUNS, get_run_config, scale_dir
 
-    print(f"{'scale':6s} {'run':20s} {'family':10s} {'seed':4s} {'mixture':26s} status")
+    print(f"{'scale':6s} {'run':20s} {'family':10s} {'seed':4s} {'mixture':36s} status")
     for scale in [args.scale] if args.scale else SCALE_RUNS:
         for name in SCALE_RUNS[scale]:
             spec = RUNS[name]
             run_dir = scale_dir(scale) / name
             mix = " + ".join(f"{w:g} {c}" for c, w in zip(spec.classes, spec.weights))
+            mix += ", instructed" if spec.instructed else ""
             if (run_dir / "model.safetensors").exists():
                 status = "trained"
             elif (run_dir / "state.safetensors").exists():
@@ -136,7 +137,7 @@ def _runs(args: argparse.Namespace) -> int:
             else:
                 status = "-"
             seed = get_run_config(name, scale).train.seed
-            print(f"{scale:6s} {name:20s} {spec.family:10s} {seed:<4d} {mix:26s} {status}")
+            print(f"{scale:6s} {name:20s} {spec.family:10s} {seed:<4d} {mix:36s} {status}")
     return 0
 
 
@@ -194,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sizing", help="train and score variants of a run (see icl/sizing.py)")
     sub.add_parser("bench", help="time training, scaling and baselines; write reports/benchmarks.{md,json} "
                                  "(see icl/bench/)")
+    import textwrap
+
     t = sub.add_parser("train", help="train (or resume) a named run",
-                       description="Train or resume a named run. Runs: " + ", ".join(RUNS))
-    t.add_argument("run", choices=list(RUNS), metavar="RUN", help="one of: " + ", ".join(RUNS))
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=textwrap.fill("Train or resume a named run. Runs: " + ", ".join(RUNS), width=78,
+                                                 break_on_hyphens=False))  # run names are never split at a hyphen
+    t.add_argument("run", choices=list(RUNS), metavar="RUN",
+                   help="one of the runs listed above (python -m icl runs: the runs of each scale)")
     t.add_argument("--scale", choices=SCALES, default="cpu")
     t.add_argument("--steps", type=_positive_int, default=None, help="override the number of steps")
     t.add_argument("--out", default=None, help="run folder (default data/runs/SCALE/RUN)")

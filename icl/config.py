@@ -310,13 +310,18 @@ class RunSpec:
     """One run of the registry, whatever its scale: the classes it is pretrained on with their
     weights, its ``family`` (which picks the input dimension and prompt length of a scale:
     ``linear``, ``nonlinear`` or ``1d``) and its training seed; a second seed names the run it
-    repeats (``base``). Notebooks, plots and tables read these fields, never the run's name."""
+    repeats (``base``). ``instructed`` marks a conditional run (task-family instructions: its
+    model has a class embedding and every training prompt carries its class's label), and
+    ``scales`` restricts a run to some scales (chapter 6's runs: ``small`` only). Notebooks,
+    plots and tables read these fields, never the run's name."""
 
     classes: tuple[str, ...]
     weights: tuple[float, ...]
     family: str
     seed: int = 0
     base: str | None = None
+    instructed: bool = False  # every prompt carries its class as an instruction (model.n_classes = len(classes))
+    scales: tuple[str, ...] | None = None  # the scales that hold it; None: by its family (SCALE_RUNS)
 
     def weight_of(self, cls: str) -> float:
         """The pretraining weight of class ``cls`` (0 for a class the run never sees)."""
@@ -329,8 +334,13 @@ class RunSpec:
 
 
 _LINEAR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+_RARE_WEIGHTS = (0.05, 0.95)  # chapter 6 (rare families): one class seen in 5% of the prompts, at small scale only
 RUNS: dict[str, RunSpec] = {
     **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
+    **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, round(1 - w, 2)), "linear", scales=("small",))
+       for w in _RARE_WEIGHTS},
+    # chapter 6 (task-family instructions): the w = 0.5 mixture whose prompts carry their class
+    "linear-w0.50-cond": RunSpec(("dense", "sparse"), (0.5, 0.5), "linear", instructed=True, scales=("small",)),
     "linear-only": RunSpec(("dense",), (1.0,), "nonlinear"),
     "relu-only": RunSpec(("relu",), (1.0,), "nonlinear"),
     "linear-relu-w0.50": RunSpec(("dense", "relu"), (0.5, 0.5), "nonlinear"),
@@ -342,12 +352,15 @@ RUNS: dict[str, RunSpec] = {
 RUNS.update({f"{base}-seed1": replace(RUNS[base], seed=1, base=base)
              for base in ("linear-w0.00", "linear-w0.50", "linear-w1.00")})
 
+
+_held_by = lambda scale, run, default: default if run.scales is None else scale in run.scales  # noqa: E731
 # which runs each scale holds: cpu and paper the eleven of chapters 1-5, small the linear runs of
-# chapters 1-2 and their second seeds (where in-context selection is learned on this machine)
+# chapters 1-2, their second seeds (where in-context selection is learned on this machine) and the
+# three runs of chapter 6 (linear-w0.05, linear-w0.95, linear-w0.50-cond)
 SCALE_RUNS: dict[str, tuple[str, ...]] = {
-    "cpu": tuple(n for n, r in RUNS.items() if r.base is None),
-    "paper": tuple(n for n, r in RUNS.items() if r.base is None),
-    "small": tuple(n for n, r in RUNS.items() if r.family == "linear"),
+    "cpu": tuple(n for n, r in RUNS.items() if _held_by("cpu", r, r.base is None)),
+    "paper": tuple(n for n, r in RUNS.items() if _held_by("paper", r, r.base is None)),
+    "small": tuple(n for n, r in RUNS.items() if _held_by("small", r, r.family == "linear")),
 }
 
 # the small scale (chapters 1-2 at d = 5). Sized by measurement (issue on scales, README): the
@@ -415,9 +428,12 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
         raise ValueError(f"run {name!r} is not a run of the {scale} scale; its runs: {', '.join(SCALE_RUNS[scale])}")
     spec = RUNS[name]
     model, d, curriculum, train = _scale_preset(scale, spec.family)
+    if spec.instructed:  # task-family instructions: a class embedding over the run's classes
+        model = replace(model, n_classes=len(spec.classes))
     train = replace(train, seed=spec.seed)
     nnz = 1 if scale == "small" else 2
-    if scale == "small" and spec.is_mixture:  # a mixture run: the weight curriculum (WeightRamp)
+    # a mixture run: the weight curriculum (WeightRamp); the conditional one too, trained from scratch (icl.forks)
+    if scale == "small" and spec.is_mixture:
         curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), SMALL_MIX_HOLD, SMALL_MIX_RAMP))
         train = replace(train, steps=SMALL_MIX_HOLD + SMALL_MIX_AFTER)
     task = TaskConfig(classes=spec.classes, weights=spec.weights, n_dims=d, nnz=nnz, normalize=True)

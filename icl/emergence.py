@@ -16,13 +16,14 @@ Cost: one forward pass over ``2 x 256`` prompts per 1,000 steps (measured in the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .config import EMERGENCE, RunConfig, TaskConfig, stream_generator
 from .evaluate import Prompts, errors, predict
+from .model import Instructed, TransformerModel
 from .tasks import sample_xs
 
 __all__ = ["N_PROMPTS", "emergence_ks", "EmergenceSet", "emergence_set", "columns", "reference_errors"]
@@ -52,22 +53,29 @@ class EmergenceSet:
 
     prompts: dict[str, Prompts]
     ks: tuple[int, int]
+    instructions: dict[str, int] = field(default_factory=dict)  # a conditional run's label of each class
 
     def score(self, predictor) -> np.ndarray:
         """Mean normalised error of ``predictor`` at each column: (len(columns),). A model on
-        another device (CUDA) gets the prompts there; the errors are computed on the CPU."""
+        another device (CUDA) gets the prompts there; the errors are computed on the CPU. A
+        conditional run's model (``n_classes > 0``) is given each class's correct instruction."""
         device = next(predictor.parameters()).device if isinstance(predictor, torch.nn.Module) else None
         out = []
-        for p in self.prompts.values():
-            if device is not None and device.type != "cpu":
-                with torch.no_grad():
-                    predictor.eval()
-                    pred = predictor(p.xs.to(device), p.ys.to(device)).float().cpu()
-            else:
-                pred = predict(predictor, p)
-            err = errors(pred, p)  # (P, n)
-            out += [float(err[:, k].mean()) for k in self.ks]
+        for name, p in self.prompts.items():
+            instructed = name in self.instructions and isinstance(predictor, TransformerModel)
+            out += self._score(Instructed(predictor, self.instructions[name]) if instructed else predictor, p, device)
         return np.array(out)
+
+    def _score(self, predictor, p: Prompts, device) -> list[float]:
+        """The mean errors of one class's prompts at the log's k."""
+        if device is not None and device.type != "cpu":
+            with torch.no_grad():
+                predictor.eval()
+                pred = predictor(p.xs.to(device), p.ys.to(device)).float().cpu()
+        else:
+            pred = predict(predictor, p)
+        err = errors(pred, p)  # (P, n)
+        return [float(err[:, k].mean()) for k in self.ks]
 
 
 def emergence_set(config: RunConfig) -> EmergenceSet:
@@ -81,7 +89,8 @@ def emergence_set(config: RunConfig) -> EmergenceSet:
         xs = sample_xs(N_PROMPTS, n, d, g)
         task = fc.sample(N_PROMPTS, g)
         prompts[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels)
-    return EmergenceSet(prompts, _ks(config))
+    instructions = {name: config.task.classes.index(name) for name in prompts} if config.model.n_classes else {}
+    return EmergenceSet(prompts, _ks(config), instructions)
 
 
 def columns(config: RunConfig) -> list[str]:

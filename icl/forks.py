@@ -3,7 +3,9 @@
 A mixture run with a mixing-weight curriculum (:class:`~icl.config.WeightRamp`) draws the
 same batches as its specialist until the curriculum's hold, so :func:`fork` can start it
 from the specialist's saved state at that step, bit-identical to training it from scratch
-(tested). :func:`fork_source` names that specialist; :func:`train_scale` trains a scale's
+(tested). :func:`fork_source` names that specialist (none for a run whose model differs:
+the conditional run of chapter 6 trains from scratch); :func:`sibling_source` a mixture run
+still holding the specialist's state at the hold; :func:`train_scale` trains a scale's
 runs in order, each source to its hold first, then forks the mixture runs waiting on it.
 """
 
@@ -13,12 +15,14 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from .checkpoint import atomic_write_text, holds_run, load_optimizer_tensors, load_state, run_lock, save_state
 from .config import ROOT, RunConfig
 from .provenance import git_commit, versions
 from .train import build_model, make_optimizer, train, write_eval_csv, write_loss_csv
 
-__all__ = ["fork", "fork_source", "train_scale"]
+__all__ = ["fork", "fork_source", "sibling_source", "train_scale"]
 
 
 def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
@@ -26,9 +30,12 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
 
     Allowed only where training ``config`` from scratch would have produced that state:
     every setting but the name, the final mixing weights, the weight curriculum and the step
-    count is the same, the source's weights are the curriculum's ``start``, the source has
-    not passed ``config.curriculum.mix.hold``, and the learning rates of both agree up to
-    there (neither has begun its decay). Then steps ``0..step`` of both runs used the same
+    count is the same (the model included: a conditional run, whose model has a class
+    embedding more, never forks), the source's mixing weights at every step before the fork
+    are the curriculum's ``start`` (the specialist's own weights, or a sibling mixture run
+    forked at the hold and not trained on: the same batches), the source has not passed
+    ``config.curriculum.mix.hold``, and the learning rates of both agree up to there
+    (neither has begun its decay). Then steps ``0..step`` of both runs used the same
     batches, the same initialisation and the same optimiser, and the fork is exact. The new
     state records where it came from (``config.json``'s ``sessions``); refuses an
     ``out_dir`` that already holds a run.
@@ -48,11 +55,13 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     if mine != theirs:
         diff = [k for k in mine if mine[k] != theirs.get(k)]
         problems.append(f"their configs differ beyond name, weights, weight curriculum and steps (in {diff})")
-    if not mix.start or tuple(src.task.weights) != tuple(mix.start):
-        problems.append(f"the source's weights {src.task.weights} are not {config.name}'s curriculum start "
-                        f"{mix.start or '(no weight curriculum)'}")
-    if src.curriculum.mix.start:
-        problems.append("the source has a weight curriculum of its own")
+    if not mix.start:
+        problems.append(f"{config.name} has no weight curriculum")
+    else:  # the batches of steps 0..step-1 agree when the mixing weights of every such step do
+        differ = next((s for s in range(step) if src.curriculum.mix.at(s, src.task.weights) != tuple(mix.start)), None)
+        if differ is not None:
+            problems.append(f"the source's weights {src.curriculum.mix.at(differ, src.task.weights)} at step "
+                            f"{differ:,} are not {config.name}'s curriculum start {mix.start}")
     if step > mix.hold:
         problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
     if step >= src.train.steps:
@@ -90,7 +99,7 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
               "git_commit": git_commit(), "torch": torch.__version__,
               "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
                       f"initialisation and optimiser"}
-    sessions = [{**s, "run": src.name} for s in inherited if s.get("start_step", 0) < step] + [origin]
+    sessions = [{"run": src.name, **s} for s in inherited if s.get("start_step", 0) < step] + [origin]
     # config.json first, the state last: a fork cut off before its state exists has not started
     atomic_write_text(out_dir / "config.json", json.dumps(
         {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
@@ -102,8 +111,11 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
 
 
 def fork_source(config: RunConfig) -> str | None:
-    """The run of the same scale and seed whose batches ``config``'s weight curriculum repeats
-    up to its hold (the specialist whose weights are the curriculum's start), or None."""
+    """The run of the same scale, seed and model whose batches ``config``'s weight curriculum
+    repeats up to its hold (the specialist whose weights are the curriculum's start), or None:
+    no curriculum, or a model of its own (the conditional run ``linear-w0.50-cond``: its class
+    embedding makes its initialisation and parameters differ, so it trains from scratch, with
+    the same curriculum)."""
     from .config import SCALE_RUNS, get_run_config
 
     if not config.curriculum.mix.start:
@@ -111,7 +123,26 @@ def fork_source(config: RunConfig) -> str | None:
     for name in SCALE_RUNS[config.scale]:
         other = get_run_config(name, config.scale)
         if (name != config.name and not other.curriculum.mix.start and other.train.seed == config.train.seed
-                and tuple(other.task.weights) == tuple(config.curriculum.mix.start)):
+                and other.model == config.model and tuple(other.task.weights) == tuple(config.curriculum.mix.start)):
+            return name
+    return None
+
+
+def sibling_source(config: RunConfig, folder_of) -> str | None:
+    """Another mixture run of the scale with the same seed, model and weight curriculum up to
+    its hold whose resumable state (in ``folder_of(name)``) is at or before that hold: a run
+    forked at the hold and not trained on since, whose state is the specialist's at the hold.
+    :func:`train_scale` forks from it when the specialist itself has passed the hold."""
+    from .checkpoint import state_progress
+    from .config import SCALE_RUNS, get_run_config
+
+    mix = config.curriculum.mix
+    for name in SCALE_RUNS[config.scale]:
+        other = get_run_config(name, config.scale)
+        state = Path(folder_of(name)) / "state.safetensors"
+        if (name != config.name and other.curriculum.mix.start == mix.start and other.curriculum.mix.hold == mix.hold
+                and other.train.seed == config.train.seed and other.model == config.model and state.exists()
+                and state_progress(state)[0] <= mix.hold):
             return name
     return None
 
@@ -125,7 +156,9 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
     passed its hold is forked from it at the hold: the source is trained to exactly the hold
     first, every mixture run waiting on it is forked, then each is trained to its end. A run
     that cannot be forked exactly (its source already past the hold and no state of its own)
-    is trained from scratch; the result is the same, only slower.
+    is forked from a sibling mixture run still at the hold (:func:`sibling_source`), else
+    trained from scratch; the result is the same, only slower. A run with a weight curriculum
+    but no fork source (the conditional run) is trained from scratch with its curriculum.
     """
     from .checkpoint import state_progress
     from .config import get_run_config, run_names, scale_dir
@@ -151,7 +184,13 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
         state = folder(src) / "state.safetensors"
         step = state_progress(state)[0] if state.exists() else (None if started(src) else 0)
         if step is None or step > hold:
-            say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
+            sib = sibling_source(cfg, folder)
+            if sib is None:
+                say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
+                continue
+            at = state_progress(folder(sib) / "state.safetensors")[0]
+            fork(folder(sib) / "state.safetensors", cfg, folder(name))
+            say(f"{name}: forked from {sib} at step {at:,} ({src} is past the hold; {sib}'s state there is {src}'s)")
             continue
         if step < hold:
             say(f"{src}: training to step {hold:,}, where {name} forks from it")

@@ -22,6 +22,18 @@ Blocks are pre-LayerNorm (GPT-2): ``x + attn(ln(x))``, ``x + mlp(ln(x))`` with a
 GELU MLP, causal attention, learned absolute positions, and a final LayerNorm. No
 dropout, no token table (Garg's GPT-2 carries an unused one).
 
+Task-family instructions (chapter 6's conditional run): with ``n_classes = n > 0`` the model
+has a learned class embedding ``nn.Embedding(n, n_embd)`` and ``model(xs, ys, labels)`` adds
+the embedding of each prompt's class (``labels`` (B,), the index of the class in the run's
+``task.classes``) to every token: an instruction naming the prompt's function class, constant
+over the prompt (so causality is unchanged). ``labels=None`` adds nothing (the "no
+instruction" input: allowed by the design, never seen in training). The embedding is built
+and initialised after every other parameter, so with ``n_classes = 0`` (the default, every
+other run) the model, its initialisation and its forward are exactly those of before the
+option existed (tested), and a conditional model's shared parameters start where the
+unconditional one's do. :class:`Instructed` wraps a conditional model as a predictor
+``(xs, ys) -> preds`` that supplies one constant instruction.
+
 Two implementation switches, measured by ``python -m icl bench`` (see its findings):
 ``attention="sdpa"`` (PyTorch's fused ``scaled_dot_product_attention``) or ``"math"``
 (the same causal softmax attention written as two batched matmuls; the same function
@@ -40,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModelConfig", "TransformerModel", "garg_tokens", "matmul_params", "step_flops"]
+__all__ = ["ModelConfig", "TransformerModel", "Instructed", "garg_tokens", "matmul_params", "step_flops"]
 
 LAYOUTS = ("garg", "compact", "pair")
 ATTENTIONS = ("sdpa", "math")
@@ -57,6 +69,7 @@ class ModelConfig:
     layout: str = "pair"  # "garg" | "compact" | "pair"
     attention: str = "sdpa"  # "sdpa" | "math": same function, different kernels
     activation: str = "gelu_tanh"  # "gelu_tanh" (GPT-2) | "gelu" (exact erf)
+    n_classes: int = 0  # > 0: a learned class embedding (task-family instructions); 0: none (every run but one)
 
     def __post_init__(self) -> None:
         for name, allowed in (("layout", LAYOUTS), ("attention", ATTENTIONS), ("activation", ACTIVATIONS)):
@@ -66,6 +79,8 @@ class ModelConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
+        if not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool) or self.n_classes < 0:
+            raise ValueError(f"n_classes={self.n_classes!r} must be an integer >= 0 (0: no task-family instructions)")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
 
@@ -150,6 +165,9 @@ class TransformerModel(nn.Module):
         for name, p in self.named_parameters():  # GPT-2: scaled init of residual projections
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.n_classes:  # built and initialised last: every other parameter draws what it drew before
+            self.class_emb = nn.Embedding(cfg.n_classes, cfg.n_embd)
+            nn.init.normal_(self.class_emb.weight, mean=0.0, std=0.02)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -173,7 +191,21 @@ class TransformerModel(nn.Module):
         x_prev = torch.cat([xs.new_zeros(B, 1, d), xs[:, :-1]], dim=1)  # (B, n, d): x_{i-1}
         return torch.cat([x_prev, y_prev, xs], dim=2)  # (B, n, 2d + 1)
 
-    def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
+    def check_labels(self, labels: Tensor, batch: int) -> None:
+        """``labels`` must be (batch,) integer class indices in 0..n_classes-1 of a conditional model."""
+        n = self.cfg.n_classes
+        if not n:
+            raise ValueError("labels given to a model without task-family instructions (n_classes=0): "
+                             "only a conditional run's model takes them")
+        if labels.dtype not in (torch.int64, torch.int32) or labels.shape != (batch,):
+            raise ValueError(f"labels must be integer class indices of shape ({batch},), got {labels.dtype} "
+                             f"of shape {tuple(labels.shape)}")
+        bad = labels[(labels < 0) | (labels >= n)]
+        if bad.numel():
+            raise ValueError(f"label {int(bad[0])} is out of range: this model knows n_classes={n} classes "
+                             f"(labels 0..{n - 1})")
+
+    def forward(self, xs: Tensor, ys: Tensor, labels: Tensor | None = None) -> Tensor:
         B, n, d = xs.shape
         if d != self.cfg.n_dims:
             raise ValueError(f"xs has d={d}, the model was built for n_dims={self.cfg.n_dims}")
@@ -182,7 +214,33 @@ class TransformerModel(nn.Module):
         tok = self.tokens(xs, ys)  # (B, T, d_in)
         T = tok.shape[1]
         h = self.read_in(tok) + self.wpe.weight[:T]  # (B, T, C)
+        if labels is not None:  # the instruction: the class's embedding on every token
+            self.check_labels(labels, B)
+            h = h + self.class_emb(labels)[:, None, :]
         for block in self.blocks:
             h = block(h)
         out = self.read_out(self.ln_f(h))[..., 0]  # (B, T)
         return out[:, ::2] if self.cfg.layout == "garg" else out  # (B, n): prediction at x_i
+
+
+class Instructed(nn.Module):
+    """A conditional model as a predictor ``(xs, ys) -> preds`` given one constant instruction:
+    ``label`` (a class index of the run's ``task.classes``) for every prompt, or None for no
+    instruction (the bare model: no class embedding added). Refuses a model without
+    instructions (``n_classes = 0``) and a label it does not know, each in one line."""
+
+    def __init__(self, model: TransformerModel, label: int | None):
+        super().__init__()
+        n = model.cfg.n_classes
+        if not n:
+            raise ValueError("Instructed needs a conditional model (n_classes > 0, a run trained with task-family "
+                             "instructions); this model has n_classes=0 and takes no instruction")
+        if label is not None and (not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < n):
+            raise ValueError(f"label {label!r} is out of range: this model knows n_classes={n} classes "
+                             f"(labels 0..{n - 1}, or None for no instruction)")
+        self.model, self.label = model, label
+
+    def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
+        if self.label is None:
+            return self.model(xs, ys)
+        return self.model(xs, ys, torch.full((xs.shape[0],), self.label, dtype=torch.long, device=xs.device))

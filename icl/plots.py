@@ -27,6 +27,7 @@ from .chapters.convex_combinations import BAYES_LINE, BAYES_SINE, COMBINED_FIT, 
 from .chapters.extreme_functions import BAYES_SINE_KNOWN
 from .chapters.model_selection import BAYES_DENSE, BAYES_SPARSE, LASSO, LEAST_SQUARES, bayes_mixture_name
 from .chapters.nonlinear_mixtures import RELU_GD, THREE_NN
+from .chapters.rare_and_conditional import COND_CORRECT, COND_NONE, COND_WRONG
 from .config import RUNS
 from .evaluate import Curve
 
@@ -50,6 +51,9 @@ _BASELINES = {
     **{bayes_mixture_name(r.weight_of("dense")): _PINK for r in RUNS.values() if r.family == "linear" and r.is_mixture},
     **{bayes_line_sine_name(r.weight_of("line")): _PINK for r in RUNS.values() if r.family == "1d" and r.is_mixture},
 }
+# chapter 6's conditional model under each instruction: one colour each, a line style per instruction
+_VARIANTS = {COND_CORRECT: dict(color="#1b7837", linestyle="-"), COND_WRONG: dict(color="#b2182b", linestyle=":"),
+             COND_NONE: dict(color="#762a83", linestyle="-.")}
 _OTHERS: dict[str, str] = {}  # any other name: the next palette colour, in order of first appearance
 
 
@@ -62,11 +66,16 @@ def color_of(name: str) -> str:
         return _MIXTURE if run.is_mixture else _BY_CLASS.get(run.classes[0], _GREY)
     if name in _BASELINES:
         return _BASELINES[name]
+    if name in _VARIANTS:
+        return _VARIANTS[name]["color"]
     return _OTHERS.setdefault(name, PALETTE[len(_OTHERS) % len(PALETTE)])
 
 
 def style_of(name: str) -> dict:
-    """Line keywords of a run (solid) or of any other predictor (dashed, thinner)."""
+    """Line keywords of a run (solid), of the conditional model under an instruction (its own
+    colour and style) or of any other predictor (dashed, thinner)."""
+    if name in _VARIANTS:
+        return dict(**_VARIANTS[name], linewidth=1.8)
     run = name in RUNS
     return dict(color=color_of(name), linestyle="-" if run else "--", linewidth=1.8 if run else 1.2)
 
@@ -101,18 +110,21 @@ def _error_axis(ax, ylabel: str, title: str, ylim, logy: bool, floor: float) -> 
 
 
 def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
-                ylim: tuple[float, float] | None = (0, 1.25), logy: bool = False, floor: float = 1e-4):
+                ylim: tuple[float, float] | None = (0, 1.25), logy: bool = False, floor: float = 1e-4,
+                colors: Mapping[str, str] | None = None):
     """Normalised error against k, one line per predictor (``names``, default all), bootstrap
     band shaded. A curve known at some k only (NaN elsewhere, e.g. a baseline computed at a
     few k) is drawn as markers joined over the known k; with ``logy`` errors below ``floor``
-    are drawn at ``floor`` (and ``ylim`` applies only when its lower end is positive)."""
+    are drawn at ``floor`` (and ``ylim`` applies only when its lower end is positive). ``colors``
+    overrides the colour of some names (e.g. each run's own Bayes learner in its run's colour)."""
     ax = _axes(ax, (6, 4))
     clip = _clip(logy, floor)
     for name in _present(names, curves):
         c = curves[name]
         ok = np.isfinite(c.mean)
         marker = None if ok[1:].all() else "o"
-        _line(ax, c.ks[ok], clip(c.mean[ok]), clip(c.lo[ok]), clip(c.hi[ok]), name, marker, **style_of(name))
+        style = {**style_of(name), **({"color": colors[name]} if colors and name in colors else {})}
+        _line(ax, c.ks[ok], clip(c.mean[ok]), clip(c.lo[ok]), clip(c.hi[ok]), name, marker, **style)
     ax.set_xlabel("in-context examples k")
     _error_axis(ax, "normalised squared error", title, ylim, logy, floor)
     return ax

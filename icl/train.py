@@ -15,7 +15,8 @@ the resumable state. A mixture run with a mixing-weight curriculum
 (:class:`~icl.config.WeightRamp`) draws step ``s``'s batch with the weights of step ``s``;
 while they equal another run's weights the two runs see the same batches, and
 :func:`icl.forks.fork` starts such a run from the other's state at that step (bit-identical
-to training it from scratch, tested).
+to training it from scratch, tested). A conditional run (``model.n_classes > 0``, task-family
+instructions) gives the model each prompt's class label; every other run never sees labels.
 
 SIGTERM and Ctrl-C save a checkpoint at the current step before exiting. A non-finite
 loss stops the run with an error naming the step and leaves the last good checkpoint
@@ -70,11 +71,14 @@ class _Stop(Exception):
     pass
 
 
-def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: int = 1):
+def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: int = 1, with_labels: bool = False):
     """The training batch of ``step``: (xs, ys), a pure function of (seed, step).
 
     With ``world > 1`` the global batch is split into contiguous slices and rank
     ``rank`` gets its own, so data-parallel training sees the same global batch.
+    ``with_labels`` also returns each prompt's class index in ``config.task.classes``
+    (the mixture's labels, drawn anyway: the same random numbers either way), the
+    instructions a conditional run (``model.n_classes > 0``) trains with.
     """
     task = config.task_at(step)  # the run's task, or its mixing-weight curriculum's at this step
     if task is not config.task:
@@ -84,11 +88,12 @@ def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: in
     g = stream_generator(config.train.seed, step, TRAIN)
     B = config.train.batch_size
     xs = sample_xs(B, n_points, config.model.n_dims, g, d_active)
-    ys = fc.sample(B, g, d_active).evaluate(xs)
+    task = fc.sample(B, g, d_active)
+    ys, labels = task.evaluate(xs), task.labels
     if world > 1:
         per = B // world
-        xs, ys = xs[rank * per : (rank + 1) * per], ys[rank * per : (rank + 1) * per]
-    return xs, ys
+        xs, ys, labels = (t[rank * per : (rank + 1) * per] for t in (xs, ys, labels))
+    return (xs, ys, labels) if with_labels else (xs, ys)
 
 
 def distributed_env() -> tuple[int, int, int]:
@@ -303,15 +308,20 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     if start == 0:
         log_emergence(0)
     running = None
+    instructed = config.model.n_classes > 0
     paused: list[int] = []
     try:
         while step < tc.steps:
-            xs, ys = sample_batch(config, step, fc, rank, world)
-            xs, ys = xs.to(device), ys.to(device)
+            if instructed:  # a conditional run: every prompt's class as its instruction
+                xs, ys, labels = sample_batch(config, step, fc, rank, world, with_labels=True)
+                xs, ys, labels = xs.to(device), ys.to(device), labels.to(device)
+            else:
+                xs, ys = sample_batch(config, step, fc, rank, world)
+                xs, ys = xs.to(device), ys.to(device)
             for group in opt.param_groups:
                 group["lr"] = tc.lr_at(step)
             with autocast():
-                pred = net(xs, ys)
+                pred = net(xs, ys, labels) if instructed else net(xs, ys)
             loss = (pred.float() - ys).square().mean() if use_bf16 else (pred - ys).square().mean()
             seen = loss.detach()  # the global-batch loss: logged and checked for divergence on every rank
             if world > 1:

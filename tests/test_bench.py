@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import icl.bench as bench
+from icl.config import run_names
 import icl.bench.run as bench_run
 from icl.bench import busy_processes, machine_busy, main, read_procs
 
@@ -28,7 +29,17 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     assert "wrote" in capsys.readouterr().out
     md = (tmp_path / "benchmarks.md").read_text()
     res = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(res) == {"meta", "peak", "train_step", "scaling", "baselines", "report", "notes"}
+    assert set(res) == {"meta", "peak", "study", "contention", "train_step", "scaling", "baselines", "report", "notes"}
+    # time to a trained study: the real loop per scale and family, every run of the scale costed
+    assert [s["scale"] for s in res["study"]] == ["cpu", "small"]
+    for s in res["study"]:
+        assert s["families"] and all(f["steps_per_s"] > 0 and f["bare_step_s"]["median"] > 0 for f in s["families"])
+        assert [r["run"] for r in s["runs"]] == run_names(s["scale"])
+        assert s["total_hours"] == pytest.approx(sum(r["hours"] for r in s["runs"])) and s["total_hours"] > 0
+    small = {r["run"]: r["steps"] for r in res["study"][1]["runs"]}
+    assert small["linear-w0.00"] == 100_000 and small["linear-w0.50"] == 50_000  # a forked run trains after its fork
+    assert {(r["threads"], r["shared"]) for r in res["contention"]} == {(1, False), (2, False), (1, True), (2, True)}
+    assert "Time to a trained study" in md and "--threads" in md
     assert res["meta"]["quick"] is True
     assert res["peak"] and all(p["peak_gflops"] >= p["gflops"]["median"] > 0 for p in res["peak"])
     rows = res["train_step"]["rows"]
@@ -63,7 +74,10 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     assert all(r["prompts"] == 64 and r["time_s"]["median"] > 0 for r in grid)
     rep = res["report"]  # end to end: chapter 01 alone on 16 prompts, built outside reports/
     assert rep["only"] == "01" and rep["params"] == {"n_eval": 16} and rep["exit_status"] == 0
-    assert [(c["chapter"], c["status"]) for c in rep["chapters"]] == [("01_model_selection", "passed")]
+    # chapter 01 at the cpu scale, and once more per scale with trained runs (the small one, once trained)
+    assert [c["chapter"] for c in rep["chapters"]][0] == "01_model_selection"
+    assert {c["chapter"] for c in rep["chapters"]} <= {"01_model_selection", "01_model_selection-small"}
+    assert all(c["status"] == "passed" for c in rep["chapters"])
     assert 0 < rep["chapters"][0]["seconds"] <= rep["wall_s"]
     for heading in ("## fp32 matmul peak", "## Training step", "## Scaling", "## Baselines", "## End to end"):
         assert heading in md

@@ -110,7 +110,7 @@ def test_selection_cost_is_measured_against_the_optimal_learners_own():
 
 def test_selection_cost_straddling_its_threshold_is_inconclusive():
     c = lagging(0.0, 0.0)
-    P, n = 100, 11
+    P = 100
     per = np.tile(c["spec"].mean, (P, 1))
     c = {name: curve(name, cv.mean, np.tile(cv.mean, (P, 1))) for name, cv in c.items()}
     noisy = per.copy()

@@ -92,8 +92,8 @@ def test_every_parameter_is_typed_and_described(path):
     assert problems(nbformat.read(path, 4)) == []
 
 
-def test_all_five_notebooks_are_checked():
-    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_"]
+def test_all_six_notebooks_are_checked():
+    assert [p.name[:3] for p in NOTEBOOKS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

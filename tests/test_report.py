@@ -69,7 +69,9 @@ def first_build(tmp_path_factory):
     make_chapters(nb_dir)
     params = base / "params.yaml"
     params.write_text("all: {n: 5}\n02: {n: 7}\n")  # unquoted 02 is fine
-    rc = report.build_report(out, params, timeout=120, notebooks_dir=nb_dir)
+    with pytest.MonkeyPatch.context() as mp:  # one build per chapter, whatever runs data/ holds
+        mp.setattr(inputs, "has_trained_runs", lambda scale: False)
+        rc = report.build_report(out, params, timeout=120, notebooks_dir=nb_dir)
     return nb_dir, out, rc
 
 
@@ -312,6 +314,13 @@ def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):
     assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == ["03_nonlinear_mixtures"]
     monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: False)
     assert len(report.builds_of(Path("02_sparsity_sweep.ipynb"))) == 1
+
+
+def test_chapter_6_is_one_small_scale_page(monkeypatch):
+    """Chapter 6's runs exist at the small scale only: its defaults are that scale, one page, never a cpu one."""
+    for trained in (True, False):
+        monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: trained)
+        assert report.builds_of(Path("06_rare_and_conditional.ipynb")) == [("06_rare_and_conditional", "small", {})]
 
 
 def test_two_builds_into_one_report_folder_are_refused(tmp_path, capsys):

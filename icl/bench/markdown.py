@@ -54,6 +54,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         "compare ratios rather than absolute times across machines."
         + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
         "",
+        *study_section(res),
         "## fp32 matmul peak (measured here)",
         "",
         "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s | load |",
@@ -155,3 +156,40 @@ def render_markdown(res: dict[str, Any]) -> str:
     if res["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in res["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def study_section(res: dict[str, Any]) -> list[str]:
+    """The headline: time to a trained study per scale, the loop against a bare step, contention."""
+    if not res.get("study"):
+        return []
+    lines = ["## Time to a trained study (the real training loop, this machine)", "",
+             "The training loop itself (`icl.train.train`: data, AdamW, checkpoints, logs) on full-size prompts from "
+             "the first step, timed as the difference of two trainings from scratch (start-up cancels); each run's "
+             "wall time is the steps it trains itself (a forked run: those after its fork) at its family's rate. "
+             "Loop / bare: the loop's steps/s over a bare step's (forward, MSE, backward, AdamW) of the same model.",
+             "", "| scale | family (run timed) | points | d | batch | threads | loop steps/s | bare step | loop / bare "
+             "| load |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for sc in res["study"]:
+        for f in sc["families"]:
+            lines.append(f"| {sc['scale']} | {f['run']} | {f['n_points']} | {f['n_dims']} | {f['batch']} | "
+                         f"{f['threads']} | {f['steps_per_s']:.1f} | {ms_cell(f['bare_step_s'])} | "
+                         f"{f['loop_vs_bare']:.2f} | {load_cell(f)} |")
+    lines += ["", "| scale | run | steps it trains | wall time (h) |", "| --- | --- | ---: | ---: |"]
+    for sc in res["study"]:
+        for r in sc["runs"]:
+            lines.append(f"| {sc['scale']} | {r['run']} | {r['steps']:,} | {r['hours']:.2f} |")
+        lines.append(f"| **{sc['scale']}** | **the study** | {sum(r['steps'] for r in sc['runs']):,} | "
+                     f"**{sc['total_hours']:.1f}** |")
+    if res.get("contention"):
+        lines += ["", "Beside other work (the small scale's loop; 'shared': a second process busy on one core):", "",
+                  "| threads | shared | loop steps/s | load |", "| ---: | --- | ---: | --- |"]
+        for r in res["contention"]:
+            lines.append(f"| {r['threads']} | {'yes' if r['shared'] else 'no'} | {r['steps_per_s']:.1f} | "
+                         f"{load_cell(r)} |")
+        shared = [r for r in res["contention"] if r["shared"]]
+        if shared:
+            best = max(shared, key=lambda r: r["steps_per_s"])
+            lines += ["", f"Beside other work the faster setting here is **{best['threads']} thread(s)** "
+                          f"({best['steps_per_s']:.1f} steps/s); train with `--threads {best['threads']}` when the "
+                          "machine is shared."]
+    return lines + [""]

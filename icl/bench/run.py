@@ -34,6 +34,7 @@ from .markdown import fmt_cell, render_markdown
 from .peer import PEER_NAME
 from .timing import FULL, QUICK, Sizes, matmul_peak
 from .training import bench_scaling, bench_train
+from .study import bench_study, contention_rows
 
 __all__ = ["BenchError", "check_out", "timed_rows", "bench_report", "run_bench", "main"]
 
@@ -51,6 +52,9 @@ def check_out(out: Path) -> None:
 def timed_rows(res: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every timed row of a result: peaks, training steps, scaling points, baselines, the report."""
     yield from res["peak"]
+    for scale in res.get("study") or []:
+        yield from scale["families"]
+    yield from res.get("contention") or []
     yield from res["train_step"]["rows"]
     for key in ("prompt_length", "dims"):
         yield from res["scaling"][key]["points"]
@@ -105,6 +109,9 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
     peak = {p["threads"]: p["peak_gflops"] for p in peaks}
     log("training step")
     train_res = bench_train(sizes, peer, compile_, peak, threads, thread_counts, notes)
+    log("time to a trained study")
+    study = bench_study(sizes, threads, log)
+    contention = contention_rows(sizes, log)
     log("scaling")
     scaling = bench_scaling(sizes, threads)
     log("baselines")
@@ -128,6 +135,8 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
             "wall_s": time.time() - t0,
         },
         "peak": peaks,
+        "study": study,
+        "contention": contention,
         "train_step": train_res,
         "scaling": scaling,
         "baselines": baselines,

@@ -7,7 +7,8 @@ constants defined beside them), its evaluation and its verdicts:
 * :mod:`.sparsity_sweep` (02): error against nnz, C4-C5;
 * :mod:`.nonlinear_mixtures` (03): linear + ReLU-network mixtures, C6;
 * :mod:`.convex_combinations` (04): lines, sines and their convex combinations, C7;
-* :mod:`.extreme_functions` (05): far outside the pretraining distribution, C8.
+* :mod:`.extreme_functions` (05): far outside the pretraining distribution, C8;
+* :mod:`.rare_and_conditional` (06): rarely seen classes and task-family instructions, R1-R2 (small scale).
 
 What they share: :mod:`.notebook` (a notebook's setup, :func:`open_chapter`, and the
 parameter and run checks), :mod:`.verdict` (:class:`Verdict`, how a part is decided, the

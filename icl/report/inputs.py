@@ -2,8 +2,9 @@
 
 This module owns what a build reads before running anything: the numbered notebooks
 ``notebooks/NN_name.ipynb`` (:func:`discover`, ``--only``: :func:`select`), the builds of
-each (:func:`builds_of`: the notebook's defaults at the ``cpu`` scale, plus one per other
-scale with trained runs for the chapters of :data:`PER_SCALE`), and the YAML parameters
+each (:func:`builds_of`: the notebook's defaults at the ``cpu`` scale, or its
+:data:`DEFAULT_SCALE`, plus one per other scale with trained runs for the chapters of
+:data:`PER_SCALE`), and the YAML parameters
 file (:func:`load_params`, :func:`params_for`). Bad input is a :class:`ReportError`.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from ..config import ROOT, run_names, scale_dir, seed_runs
 
 __all__ = ["NOTEBOOKS", "NOTEBOOK_GLOB", "PER_SCALE", "ReportError", "notebooks_folder", "discover", "number_of",
-           "select", "load_params", "params_for", "warn_unused_keys", "has_trained_runs", "builds_of"]
+           "DEFAULT_SCALE", "select", "load_params", "params_for", "warn_unused_keys", "has_trained_runs", "builds_of"]
 
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -25,6 +26,9 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # scale's); the extra parameters each such build gets beyond ``scale``
 PER_SCALE = {"01": {"small": {"seed_runs": seed_runs("small")}},
              "02": {"small": {}}}
+# the scale of a notebook's own defaults where it is not cpu: chapter 6's runs exist at the small scale only,
+# so its one page (built whether or not its runs are trained: NOT TESTED names them) is a small-scale page
+DEFAULT_SCALE = {"06": "small"}
 
 
 class ReportError(Exception):
@@ -140,11 +144,13 @@ def has_trained_runs(scale: str) -> bool:
 
 
 def builds_of(src: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(page name, scale, parameters) of every build of one notebook: its defaults (cpu), and for
+    """(page name, scale, parameters) of every build of one notebook: its defaults (at cpu scale, or
+    the notebook's :data:`DEFAULT_SCALE`), and for
     the chapters of :data:`PER_SCALE` one more per other scale with trained runs, named
     ``NN_name-<scale>``."""
-    out = [(src.stem, "cpu", {})]
+    own = DEFAULT_SCALE.get(number_of(src), "cpu")
+    out = [(src.stem, own, {})]
     for scale, extra in PER_SCALE.get(number_of(src), {}).items():
-        if scale != "cpu" and has_trained_runs(scale):
+        if scale != own and has_trained_runs(scale):
             out.append((f"{src.stem}-{scale}", scale, {"scale": scale, **extra}))
     return out

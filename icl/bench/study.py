@@ -1,0 +1,143 @@
+"""Time to a trained study: the real training loop's speed per scale, and what it implies.
+
+This module owns the ``study`` section of ``benchmarks.json``, the bench's headline table.
+For each scale of :data:`STUDY_SCALES` and each prompt family of its runs (one model and
+prompt shape per family), :func:`loop_rate` times :func:`icl.train.train` itself (data
+sampling, AdamW, checkpoints every ``checkpoint_every`` steps, the emergence log, the
+loss log) on full-size prompts from the first step (the curriculum's end, so an upper
+bound of a step's cost), as the difference of two trainings from scratch of ``n1`` and
+``n2`` steps, so start-up and the final save cancel. Each run's wall time is the steps it
+trains itself (a forked run only trains after its fork: :func:`icl.forks.fork_source`)
+over its family's rate; their sum is the time to train the scale's study. The loop's
+overhead is its steps/s against a bare step (forward, MSE, backward, AdamW) of the same
+model and batch.
+
+Contention (:func:`contention_rows`): the ``small`` scale's loop at 1 and at 2 threads,
+alone and beside a second CPU-heavy process (a one-core busy loop in a subprocess, as a
+test or a notebook would be); the best shared setting is what a training beside other
+work should use (:data:`icl.bench.timing` has the thread context).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from ..config import SCALE_RUNS, RunConfig, get_run_config
+from ..forks import fork_source
+from ..model import TransformerModel
+from ..train import sample_batch, train
+from .machine import load_during
+from .timing import Sizes, measure, num_threads, summarize
+
+__all__ = ["STUDY_SCALES", "full_size", "loop_rate", "run_steps", "bench_study", "contention_rows"]
+
+STUDY_SCALES = ("cpu", "small")
+
+
+def full_size(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its curriculum at its end from step 0: full d and prompt length throughout."""
+    c = cfg.curriculum
+    return replace(cfg, curriculum=replace(c, dims=replace(c.dims, start=c.dims.end),
+                                           points=replace(c.points, start=c.points.end)))
+
+
+def _train_seconds(cfg: RunConfig, steps: int) -> float:
+    out = Path(tempfile.mkdtemp(prefix="icl-bench-loop-"))
+    try:
+        t = time.perf_counter()
+        train(cfg, out / cfg.name, steps=steps, progress=False)
+        return time.perf_counter() - t
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def loop_rate(cfg: RunConfig, n1: int, n2: int, threads: int) -> dict[str, Any]:
+    """The training loop's steps/s on ``cfg`` (full-size prompts), from two trainings of ``n1``
+    and ``n2`` steps (start-up cancels), with the load during the measurement."""
+    cfg = full_size(cfg)
+    with load_during() as load, num_threads(threads):
+        t1, t2 = _train_seconds(cfg, n1), _train_seconds(cfg, n2)
+    return {"threads": threads, "steps": [n1, n2], "seconds": [t1, t2], "steps_per_s": (n2 - n1) / (t2 - t1),
+            "load": load}
+
+
+def bare_step_s(cfg: RunConfig, reps: int, sizes: Sizes, threads: int) -> dict[str, float]:
+    """A bare training step of ``cfg``'s model on a full-size batch: forward, MSE, backward, AdamW."""
+    from .training import make_step
+
+    xs, ys = sample_batch(full_size(cfg), 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = TransformerModel(cfg.model)
+    with num_threads(threads):
+        return summarize(measure(make_step(model, list(model.parameters()), xs, ys, cfg.train.lr), reps,
+                                 sizes.warmup, sizes.budget_s))
+
+
+def run_steps(name: str, scale: str) -> int:
+    """The steps a run of the study trains itself: all of them, or those after its fork."""
+    cfg = get_run_config(name, scale)
+    return cfg.train.steps - (cfg.curriculum.mix.hold if fork_source(cfg) is not None else 0)
+
+
+def bench_study(sizes: Sizes, threads: int, log=lambda s: None) -> list[dict[str, Any]]:
+    """Per scale: each family's loop rate and bare step, each run's steps and implied wall time."""
+    n1, n2 = sizes.loop_steps
+    rows = []
+    for scale in STUDY_SCALES:
+        families: dict[str, dict[str, Any]] = {}
+        runs = []
+        for name in SCALE_RUNS[scale]:
+            cfg = get_run_config(name, scale)
+            fam = cfg.model.n_points, cfg.task.n_dims, cfg.train.batch_size
+            if fam not in families:
+                log(f"study: {scale} {name} (loop of {n2} steps)")
+                rate = loop_rate(cfg, n1, n2, threads)
+                bare = bare_step_s(cfg, sizes.cpu_reps, sizes, threads)
+                families[fam] = {"run": name, "n_points": fam[0], "n_dims": fam[1], "batch": fam[2], **rate,
+                                 "bare_step_s": bare, "loop_vs_bare": rate["steps_per_s"] * bare["median"]}
+            steps = run_steps(name, scale)
+            runs.append({"run": name, "steps": steps, "family": families[fam]["run"],
+                         "hours": steps / families[fam]["steps_per_s"] / 3600})
+        rows.append({"scale": scale, "families": list(families.values()), "runs": runs,
+                     "total_hours": sum(r["hours"] for r in runs)})
+    return rows
+
+
+@contextmanager
+def cpu_burner() -> Iterator[None]:
+    """A second CPU-heavy process (a one-core busy loop) for the duration of the block."""
+    p = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        p.kill()
+        p.wait()
+
+
+def contention_rows(sizes: Sizes, log=lambda s: None) -> list[dict[str, Any]]:
+    """The small scale's linear loop at 1 and 2 threads, alone and beside a busy process."""
+    cfg = get_run_config("linear-w0.50", "small")
+    n1, n2 = sizes.loop_steps
+    rows = []
+    for shared in (False, True):
+        for threads in (1, 2):
+            log(f"contention: {threads} thread(s), {'beside a busy process' if shared else 'alone'}")
+            if shared:
+                with cpu_burner():
+                    rate = loop_rate(cfg, n1, n2, threads)
+            else:
+                rate = loop_rate(cfg, n1, n2, threads)
+            rows.append({"scale": "small", "run": cfg.name, "shared": shared, **rate})
+    return rows

@@ -1,0 +1,309 @@
+"""Chapter 6, rare families and task-family instructions (notebook ``06_rare_and_conditional``): R1, R2.
+
+The same authors' companion paper (Tripuraneni, Doshi, Yadlowsky 2023, *Can Transformers
+In-Context Learn Task Mixtures?*) reports that for a function class *rarely* seen in
+pretraining the in-context learning curves are complex and non-monotonic, and that
+*conditional* pretraining, where each prompt names its task family, reduces the overhead of
+selecting the family in context. This module tests both at the ``small`` scale (d = 5,
+nnz = 1, 11 points), where in-context selection is learned here.
+
+:func:`rare_chapter` scores every dense/sparse run (dense weight w = 0, 0.05, 0.25, 0.5,
+0.75, 0.95, 1), the Bayes-optimal learner of each run's own prior (:func:`own_bayes`:
+``BayesMixture([BayesDense, BayesSparse], [w, 1 - w])``, Bayes dense / sparse at w = 1 / 0)
+and least squares on the same dense and the same sparse prompts, plus per-class predictors
+such as the conditional run under each instruction (:func:`instructed_variants`, keyed
+:data:`COND_CORRECT`, :data:`COND_WRONG`, :data:`COND_NONE`; the model is wrapped by
+:class:`icl.model.Instructed`). :func:`largest_rise` measures non-monotonicity plainly.
+
+Criteria, fixed on 2026-12-01 before any of chapter 6's runs existed, calibrated on the
+Bayes-optimal learners (``tests/test_calibration.py``); ``k = 1..d`` are the small k, where
+selection is paid; every interval is a paired 95% bootstrap interval over prompts:
+
+* **R1 (rare families).** On its rare class's prompts (``linear-w0.05`` on dense,
+  ``linear-w0.95`` on sparse) a run is further from that class's specialist
+  (``linear-w1.00`` on dense, ``linear-w0.00`` on sparse) than ``linear-w0.50`` is, at small
+  k: the mean over k = 1..d of ``err_run - err_w0.50`` (= the difference of their distances
+  to the specialist) has its interval above 0; NOT HELD when the interval is below 0,
+  INCONCLUSIVE when it contains 0. Reported, not parts: each run's *largest rise*, the
+  largest increase of its mean error curve from one k >= 1 to a later k, with the paired
+  interval of that pair's difference, beside the rise of the run's own Bayes learner (the
+  companion paper's non-monotonic behaviour "holds" for a run when the interval excludes 0).
+  Why reported: the companion paper describes the curves, it states no threshold, and the
+  pair is chosen on the same prompts (so the interval is optimistic; a flat, noisy tail can
+  show a small rise). The size and the k of the rise are what to read.
+* **R2 (instructions).** On each class's prompts, (a) the conditional model with the correct
+  instruction has a lower selection cost than the unconditional ``linear-w0.50``: the mean
+  over k = 1..d of ``err_cond_correct - err_uncond`` (the difference of their selection
+  costs against any one specialist) has its interval below 0; (b) with the wrong instruction
+  its error rises above the unconditional model's: the mean over k = 1..d of
+  ``err_cond_wrong - err_uncond`` has its interval above 0. Four parts; each fails when its
+  interval is wholly on the other side of 0 and is INCONCLUSIVE when it contains 0. The
+  "none" instruction (no class embedding added: allowed by the design, never seen in
+  training) is reported, not judged.
+
+How many prompts (:data:`N_EVAL`, the notebook's default ``n_eval``): the Bayes-optimal
+learners' own gain from the instruction is small on sparse prompts (about 0.004 over k = 1..5
+at d = 5, nnz = 1: two points identify a 1-sparse function, so the mixture learner selects
+almost at once), and with 1,000 prompts its interval still contains 0; with 4,096 the oracle
+passes every part (margins in ``tests/test_calibration.py``).
+
+NOT TESTED names the runs a verdict reads that are not trained. The conditional run
+``linear-w0.50-cond`` is the w = 0.5 mixture with a learned class embedding added to every
+token (``model.n_classes = 2``); it has the mixture runs' weight curriculum but, its model
+being another, it trains from scratch instead of forking from ``linear-w0.00``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..baselines import BayesDense, BayesMixture, BayesSparse, LeastSquares
+from ..config import RUNS, SCALE_RUNS
+from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate
+from ..model import Instructed
+from ..tasks import DenseLinear, SparseLinear
+from .model_selection import BAYES_DENSE, BAYES_SPARSE, LEAST_SQUARES, bayes_mixture_name
+from .notebook import ParameterError
+from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, fmt, mean_excess
+
+__all__ = ["COND_CORRECT", "COND_WRONG", "COND_NONE", "INSTRUCTIONS", "WEIGHT_RUNS", "RARE_RUNS", "REFERENCE",
+           "COND_RUN", "N_EVAL", "CLASSES", "check_scale", "own_bayes", "specialist_of", "rare_class", "bayes_learners",
+           "instructed_variants", "RareChapter", "rare_chapter", "Rise", "largest_rise", "rise_table",
+           "verdict_r1", "verdict_r2"]
+
+# curve keys of the conditional model under each instruction (the chapter's per-class predictors)
+COND_CORRECT, COND_WRONG, COND_NONE = ("conditional, correct instruction", "conditional, wrong instruction",
+                                       "conditional, no instruction")
+INSTRUCTIONS = (COND_CORRECT, COND_WRONG, COND_NONE)
+CLASSES = ("dense", "sparse")  # the prompt classes of the chapter
+# every dense/sparse pretraining weight of the small scale (first seeds), by dense weight
+WEIGHT_RUNS = tuple(sorted((n for n in SCALE_RUNS["small"] if RUNS[n].family == "linear" and RUNS[n].base is None
+                            and not RUNS[n].instructed), key=lambda n: RUNS[n].weight_of("dense")))
+RARE_RUNS = ("linear-w0.05", "linear-w0.95")  # one class seen in 5% of the prompts
+REFERENCE = "linear-w0.50"  # the unconditional mixture: R1's comparison and R2's unconditional model
+COND_RUN = "linear-w0.50-cond"  # the same mixture with task-family instructions
+N_EVAL = 4096  # prompts per class: where the oracle passes R2 (a) on sparse prompts (module docstring)
+
+
+def check_scale(scale: str) -> str:
+    """The chapter's runs exist at the ``small`` scale only: any other scale is a ParameterError."""
+    allowed = [s for s, names in SCALE_RUNS.items() if COND_RUN in names]
+    if scale not in allowed:
+        raise ParameterError(f"parameter scale={scale!r}: chapter 6's runs exist at the {', '.join(allowed)} scale "
+                             f"only; allowed: {allowed}")
+    return scale
+
+
+def own_bayes(run: str) -> str:
+    """The curve key of the Bayes-optimal learner of ``run``'s own prior (dense weight w)."""
+    w = RUNS[run].weight_of("dense")
+    return BAYES_DENSE if w == 1.0 else BAYES_SPARSE if w == 0.0 else bayes_mixture_name(w)
+
+
+def specialist_of(cls: str, runs: Sequence[str] = WEIGHT_RUNS) -> str | None:
+    """The single-class run of ``cls`` among ``runs`` (linear-w1.00 for dense, linear-w0.00 for
+    sparse), or None when ``runs`` has none."""
+    return next((r for r in runs if RUNS[r].weight_of(cls) == 1.0), None)
+
+
+def rare_class(run: str) -> str:
+    """The class ``run`` sees least often in pretraining."""
+    return min(CLASSES, key=RUNS[run].weight_of)
+
+
+def bayes_learners(d: int, nnz: int, runs: Sequence[str] = WEIGHT_RUNS) -> dict[str, Predictor]:
+    """The Bayes-optimal learner of each run's prior (unit-variance priors), keyed by :func:`own_bayes`."""
+    sd, ss = 1 / math.sqrt(d), 1 / math.sqrt(nnz)
+    out: dict[str, Predictor] = {BAYES_DENSE: BayesDense(sd), BAYES_SPARSE: BayesSparse(d, nnz, ss)}
+    for r in runs:
+        w = RUNS[r].weight_of("dense")
+        if 0.0 < w < 1.0:
+            out[own_bayes(r)] = BayesMixture([BayesDense(sd), BayesSparse(d, nnz, ss)], [w, 1 - w])
+    return out
+
+
+def instructed_variants(model, classes: Sequence[str]) -> dict[str, dict[str, Predictor]]:
+    """The conditional ``model`` under each instruction, per prompt class: {class: {COND_CORRECT:
+    its own label, COND_WRONG: the next class's label, COND_NONE: no instruction}}; labels are
+    indices of ``classes`` (the run's ``task.classes``)."""
+    out = {}
+    for cls in CLASSES:
+        i = list(classes).index(cls)
+        out[cls] = {COND_CORRECT: Instructed(model, i), COND_WRONG: Instructed(model, (i + 1) % len(classes)),
+                    COND_NONE: Instructed(model, None)}
+    return out
+
+
+@dataclass
+class RareChapter:
+    """Curves of every run, Bayes learner and per-class predictor on dense and on sparse prompts."""
+
+    d: int
+    nnz: int
+    dense: dict[str, Curve]
+    sparse: dict[str, Curve]
+    missing: list[str]
+    n_prompts: int
+
+    def curves(self, cls: str) -> dict[str, Curve]:
+        return self.dense if cls == "dense" else self.sparse
+
+    def table(self, ks: Sequence[int], names: Sequence[str] | None = None):
+        import pandas as pd
+
+        rows = [{"task": cls, "predictor": name, **{f"k={k}": round(float(c.mean[k]), 3) for k in ks}}
+                for cls in CLASSES for name, c in self.curves(cls).items() if names is None or name in names]
+        return pd.DataFrame(rows)
+
+
+def rare_chapter(models: Mapping[str, Predictor], per_class: Mapping[str, Mapping[str, Predictor]] | None = None,
+                 d: int = 5, nnz: int = 1, n_points: int = 11, n_prompts: int = 1280, seed: int = 1,
+                 missing: Sequence[str] = (), n_boot: int = 1000) -> RareChapter:
+    """Every model (a trained run, or a predictor standing in for one), ``per_class`` predictors
+    (e.g. :func:`instructed_variants`), the Bayes learners of every weight and least squares,
+    scored on the same dense (seed ``seed``) and the same sparse (``seed + 1``) prompts."""
+    per_class = per_class or {}
+    refs = {LEAST_SQUARES: LeastSquares(), **bayes_learners(d, nnz)}
+    fcs = {"dense": DenseLinear(d, normalize=True), "sparse": SparseLinear(d, nnz, normalize=True)}
+    curves = {cls: evaluate({**models, **per_class.get(cls, {}), **refs}, fcs[cls], n_prompts, n_points,
+                            seed=seed + i, n_boot=n_boot) for i, cls in enumerate(CLASSES)}
+    return RareChapter(d, nnz, curves["dense"], curves["sparse"], list(missing), n_prompts)
+
+
+# --------------------------------------------------------------------------- non-monotonicity
+
+
+@dataclass(frozen=True)
+class Rise:
+    """The largest rise of a mean error curve, from ``k_from`` to the later ``k_to``, with the
+    paired 95% interval of ``err(k_to) - err(k_from)`` over prompts."""
+
+    rise: float
+    lo: float
+    hi: float
+    k_from: int
+    k_to: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.lo > 0 or self.hi < 0
+
+    def __str__(self) -> str:
+        return (f"{self.rise:+.3f} [95% CI {self.lo:+.3f}, {self.hi:+.3f}] from k={self.k_from} to k={self.k_to}")
+
+
+def largest_rise(curve: Curve, k_min: int = 1, n_boot: int = 1000, seed: int = 0) -> Rise:
+    """max over k_min <= k1 < k2 of ``mean(k2) - mean(k1)`` (negative when the curve falls
+    everywhere: its smallest fall), and the paired interval of that pair."""
+    m = curve.mean
+    ks = np.arange(k_min, m.shape[0])
+    if ks.size < 2:
+        raise ValueError(f"largest_rise needs two k >= {k_min}; the curve has {m.shape[0]} points")
+    best, pair = -np.inf, (int(ks[0]), int(ks[1]))
+    low = ks[0]  # the k of the lowest mean so far
+    for k in ks[1:]:
+        if m[k] - m[low] > best:
+            best, pair = float(m[k] - m[low]), (int(low), int(k))
+        if m[k] < m[low]:
+            low = k
+    diff = curve.per_prompt[:, pair[1]] - curve.per_prompt[:, pair[0]]
+    mean, lo, hi = bootstrap_ci(diff, n_boot=n_boot, seed=seed)
+    return Rise(float(mean), float(lo), float(hi), *pair)
+
+
+def rise_table(ch: RareChapter, runs: Sequence[str]):
+    """The largest rise of each run and of its own Bayes learner, per prompt class (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for cls in CLASSES:
+        c = ch.curves(cls)
+        for r in runs:
+            if r in c:
+                rise, bayes = largest_rise(c[r]), largest_rise(c[own_bayes(r)])
+                rows.append({"task": cls, "run": r, "w": RUNS[r].weight_of("dense"),
+                             "largest rise": round(rise.rise, 3),
+                             "95% CI": f"[{rise.lo:.3f}, {rise.hi:.3f}]", "from k": rise.k_from, "to k": rise.k_to,
+                             "excludes 0": rise.excludes_zero, "own Bayes learner's rise": round(bayes.rise, 3)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _sign(m: float, lo: float, hi: float, n: int, above: bool) -> Decision:
+    """"The interval is above 0" (``above``) or "below 0": an interval touching 0 (two identical
+    predictors give [0, 0]) is inconclusive, not a hold."""
+    if (lo if above else hi) == 0.0:
+        return Decision(None, 0.0, None, n)
+    return at_least(m, lo, hi, 0.0, n) if above else at_most(m, lo, hi, 0.0, n)
+
+
+def _missing(ch: RareChapter, names: Sequence[str], claim: str) -> Verdict | None:
+    absent = [n for n in dict.fromkeys(names) if n not in ch.dense]
+    return Verdict(claim, NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"]) if absent else None
+
+
+def verdict_r1(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str = REFERENCE,
+               runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
+    """R1 (see the module docstring): one part per run of ``rare``, on its rare class's prompts,
+    the mean over k = 1..d of ``err_run - err_reference`` with its interval above 0; the largest
+    rise of every run of ``runs`` in the chapter (and of its own Bayes learner) reported."""
+    v = _missing(ch, [*rare, reference], "R1")
+    if v:
+        return v
+    ks = np.arange(1, ch.d + 1)
+    parts, details = [], []
+    for run in rare:
+        cls = rare_class(run)
+        curves = ch.curves(cls)
+        m, lo, hi = mean_excess(curves, run, reference, ks)
+        name = f"{run} on {cls} prompts"
+        parts.append((name, _sign(m, lo, hi, curves[run].per_prompt.shape[0], above=True)))
+        spec = specialist_of(cls, runs)
+        dist = (f"; mean distance to {spec}: {run} {fmt(mean_excess(curves, run, spec, ks)[0])}, {reference} "
+                f"{fmt(mean_excess(curves, reference, spec, ks)[0])}" if spec in curves else
+                f"; the specialist {spec or '(none among the runs)'} not evaluated (the difference needs only "
+                f"the two runs)")
+        details.append(f"{name} (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining): {run} - {reference}, mean "
+                       f"over k=1..{ch.d} {fmt(m)} [95% CI {fmt(lo)}, {fmt(hi)}] (criterion: interval above 0){dist}")
+    for cls in CLASSES:
+        for r in (r for r in runs if r in ch.curves(cls)):
+            rise, bayes = largest_rise(ch.curves(cls)[r]), largest_rise(ch.curves(cls)[own_bayes(r)])
+            details.append(f"reported, not a part: largest rise of {r} on {cls} prompts {rise} "
+                           f"(non-monotonic: {'yes' if rise.lo > 0 else 'no'}); its own Bayes learner "
+                           f"({own_bayes(r)}) {bayes}")
+    return Verdict.judge("R1", parts, details)
+
+
+def verdict_r2(ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN,
+               runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
+    """R2 (see the module docstring): on each class's prompts (a) correct instruction below the
+    unconditional model, (b) wrong instruction above it, each the mean over k = 1..d of the
+    paired difference with its interval on the claimed side of 0; "none" reported."""
+    absent = ([uncond] if uncond not in ch.dense else []) + ([cond] if COND_CORRECT not in ch.dense else [])
+    if absent:
+        return Verdict("R2", NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
+    ks = np.arange(1, ch.d + 1)
+    parts, details = [], []
+    for cls in CLASSES:
+        curves = ch.curves(cls)
+        n = curves[uncond].per_prompt.shape[0]
+        a, b, none = (mean_excess(curves, key, uncond, ks) for key in INSTRUCTIONS)
+        parts += [(f"(a) {cls} prompts, correct instruction", _sign(*a, n, above=False)),
+                  (f"(b) {cls} prompts, wrong instruction", _sign(*b, n, above=True))]
+        spec = specialist_of(cls, runs)
+        costs = (f"; selection cost against {spec} (mean over k=1..{ch.d}): {uncond} "
+                 f"{fmt(mean_excess(curves, uncond, spec, ks)[0])}, {cond} correct "
+                 f"{fmt(mean_excess(curves, COND_CORRECT, spec, ks)[0])}" if spec in curves else "")
+        details += [f"{cls} prompts (a): {cond} with the correct instruction - {uncond}, mean over k=1..{ch.d} "
+                    f"{fmt(a[0])} [95% CI {fmt(a[1])}, {fmt(a[2])}] (criterion: interval below 0){costs}",
+                    f"{cls} prompts (b): {cond} with the wrong instruction - {uncond}, mean over k=1..{ch.d} "
+                    f"{fmt(b[0])} [95% CI {fmt(b[1])}, {fmt(b[2])}] (criterion: interval above 0)",
+                    f"reported, not a part: {cls} prompts, no instruction (never seen in training) - {uncond}, "
+                    f"mean over k=1..{ch.d} {fmt(none[0])} [95% CI {fmt(none[1])}, {fmt(none[2])}]"]
+    return Verdict.judge("R2", parts, details)
