@@ -28,8 +28,9 @@ CUDA). Rank r draws its contiguous slice of the global batch (:func:`sample_batc
 its loss is the mean over that slice, and DDP's gradient average therefore equals the
 single-process gradient of the global batch; clipping and AdamW then see that average
 on every rank. Every rank resumes from the same ``state.safetensors``; only rank 0
-writes files. With ``device="cuda"`` and a ``paper``-scale config the forward pass runs
-under bf16 autocast (the loss is taken in fp32).
+writes files. With ``train.autocast="bf16"`` (the ``paper`` preset's) the forward pass runs
+under bfloat16 autocast on CPU or CUDA (the loss is taken in fp32); the setting is part of
+the run's config, so a resume continues in the same precision.
 """
 
 from __future__ import annotations
@@ -254,10 +255,10 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
 
         dev = torch.device(device)
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_bf16 = str(device).startswith("cuda") and config.scale == "paper"
+    use_bf16 = tc.autocast == "bf16"  # the run's setting, on CPU and CUDA alike
 
     def autocast() -> AbstractContextManager:
-        return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
 
     # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
     stop_requested = []

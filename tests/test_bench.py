@@ -40,6 +40,8 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     assert small["linear-w0.00"] == 100_000 and small["linear-w0.50"] == 50_000  # a forked run trains after its fork
     assert {(r["threads"], r["shared"]) for r in res["contention"]} == {(1, False), (2, False), (1, True), (2, True)}
     assert "Time to a trained study" in md and "--threads" in md
+    bf16 = [r for r in res["train_step"]["rows"] if r["precision"] == "bf16"]  # bf16 autocast rows at both scales
+    assert {r["scale"] for r in bf16} == {"cpu", "paper"} and "bf16 autocast against fp32" in md
     assert res["meta"]["quick"] is True
     assert res["peak"] and all(p["peak_gflops"] >= p["gflops"]["median"] > 0 for p in res["peak"])
     rows = res["train_step"]["rows"]

@@ -55,6 +55,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
         "",
         *study_section(res),
+        *bf16_section(res),
         "## fp32 matmul peak (measured here)",
         "",
         "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s | load |",
@@ -192,4 +193,27 @@ def study_section(res: dict[str, Any]) -> list[str]:
             lines += ["", f"Beside other work the faster setting here is **{best['threads']} thread(s)** "
                           f"({best['steps_per_s']:.1f} steps/s); train with `--threads {best['threads']}` when the "
                           "machine is shared."]
+    return lines + [""]
+
+
+def bf16_section(res: dict[str, Any]) -> list[str]:
+    """bf16 autocast against fp32: our preset training step at each scale, same threads and batch."""
+    rows = res["train_step"]["rows"]
+    pairs = [(r, next((q for q in rows if q["scale"] == r["scale"] and q["variant"] == "preset" and q["impl"] == "ours"
+                       and q["layout"] == r["layout"] and q["threads"] == r["threads"] and not q["compiled"]), None))
+             for r in rows if r.get("precision") == "bf16"]
+    if not pairs:
+        return []
+    flags = res["meta"].get("bf16_hardware") or "none found"
+    lines = ["## bf16 autocast against fp32 (training step, ours, preset layout)", "",
+             f"CPU bf16 support seen in /proc/cpuinfo: {flags}. `train.autocast=\"bf16\"` is the `paper` preset's "
+             "default (width 256); the `cpu` and `small` presets stay fp32.", "",
+             "| scale | width x layers | threads | fp32 ms/step | bf16 ms/step | bf16 speed-up | load |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for bf, fp in pairs:
+        if fp is None:
+            continue
+        lines.append(f"| {bf['scale']} | {bf['width']} x {bf['layers']} | {bf['threads']} | {ms_cell(fp['step_s'])} | "
+                     f"{ms_cell(bf['step_s'])} | {fp['step_s']['median'] / bf['step_s']['median']:.2f}x | "
+                     f"{load_cell(bf)} |")
     return lines + [""]

@@ -49,6 +49,15 @@ def check_out(out: Path) -> None:
         raise BenchError(f"--out {out} is a file, not a folder")
 
 
+def bf16_hardware() -> str:
+    """The CPU's bfloat16 instruction sets named in /proc/cpuinfo (amx_bf16, avx512_bf16), or ''."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return ""
+    return ", ".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags)
+
+
 def timed_rows(res: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every timed row of a result: peaks, training steps, scaling points, baselines, the report."""
     yield from res["peak"]
@@ -129,7 +138,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
             "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
             "transformers": package_version("transformers"), "sklearn": package_version("sklearn"),
-            "load_start": load_start,
+            "load_start": load_start, "bf16_hardware": bf16_hardware(),
             "load_end": read_load(),
             "busy": busy,
             "wall_s": time.time() - t0,

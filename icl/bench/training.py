@@ -42,13 +42,16 @@ VARIANT_RUNS = ("linear-w0.50", "linear-only")  # 21 and 41 points: chapters 1-2
 
 
 def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Parameter], xs: Tensor, ys: Tensor,
-              lr: float) -> Callable[[], None]:
-    """One training step (forward, MSE over all positions, backward, AdamW) as a closure."""
+              lr: float, bf16: bool = False) -> Callable[[], None]:
+    """One training step (forward, MSE over all positions, backward, AdamW) as a closure; with
+    ``bf16`` the forward under CPU bfloat16 autocast and the loss in fp32, as training does."""
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999))
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss = (forward(xs, ys) - ys).square().mean()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred = forward(xs, ys)
+        loss = (pred.float() - ys).square().mean()
         loss.backward()
         opt.step()
 
@@ -57,7 +60,7 @@ def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Param
 
 def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, sizes: Sizes, threads: int,
               peak: dict[int, float], compiled: bool = False, run: str = "linear-w0.50",
-              variant: str = "preset") -> dict[str, Any]:
+              variant: str = "preset", bf16: bool = False) -> dict[str, Any]:
     """Time one training-step configuration and derive its throughput figures."""
     cfg = get_run_config(run, scale)
     cfg = replace(cfg, model=mcfg).with_overrides(batch_size=batch)
@@ -74,7 +77,7 @@ def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, s
             t = time.perf_counter()
             make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr)()  # compiles forward and backward
             compile_s = time.perf_counter() - t
-        step = make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr)
+        step = make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr, bf16)
         times = measure(step, reps, sizes.warmup, sizes.budget_s)
     s = summarize(times)
     tokens = replace(mcfg, layout="garg").n_tokens if impl == "peer" else mcfg.n_tokens  # the peer reads garg tokens
@@ -90,7 +93,7 @@ def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, s
         "steps_per_s": 1 / s["median"], "tokens_per_s": batch * tokens / s["median"],
         "examples_per_s": batch * mcfg.n_points / s["median"], "gflops": gflops,
         "fraction_of_peak": gflops / peak[threads] if threads in peak else None,
-        "compile_s": compile_s, "load": load,
+        "compile_s": compile_s, "precision": "bf16" if bf16 else "fp32", "load": load,
     }
 
 
@@ -106,6 +109,8 @@ def bench_train(sizes: Sizes, peer: bool, compile_: bool, peak: dict[int, float]
         mcfg = get_run_config("linear-w0.50", scale).model
         batch, reps = (sizes.cpu_batch, sizes.cpu_reps) if scale == "cpu" else (sizes.paper_batch, sizes.paper_reps)
         rows.append(train_row(scale, "ours", mcfg, batch, reps, sizes, threads, peak))
+        rows.append(train_row(scale, "ours", mcfg, batch, reps, sizes, threads, peak, variant="bf16 autocast",
+                              bf16=True))
         if mcfg.layout != "garg":
             rows.append(train_row(scale, "ours", replace(mcfg, layout="garg"), batch, reps, sizes, threads, peak))
         if not peer_missing:
