@@ -8,6 +8,8 @@ the git commit of the checkout (:func:`git_commit`), the versions of the core so
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import platform
 import subprocess
 
@@ -46,3 +48,13 @@ def package_version(module: str) -> str | None:
         return __import__(module).__version__
     except Exception:
         return None
+
+
+def cpu_bf16_instructions() -> str:
+    """This CPU's bfloat16 instruction sets named in /proc/cpuinfo (amx_bf16, avx512_bf16), or ''
+    (no /proc, or none): without them bf16 autocast is emulated and far slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return ""
+    return ", ".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags)

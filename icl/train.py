@@ -28,9 +28,9 @@ CUDA). Rank r draws its contiguous slice of the global batch (:func:`sample_batc
 its loss is the mean over that slice, and DDP's gradient average therefore equals the
 single-process gradient of the global batch; clipping and AdamW then see that average
 on every rank. Every rank resumes from the same ``state.safetensors``; only rank 0
-writes files. With ``train.autocast="bf16"`` (the ``paper`` preset's) the forward pass runs
-under bfloat16 autocast on CPU or CUDA (the loss is taken in fp32); the setting is part of
-the run's config, so a resume continues in the same precision.
+writes files. With ``train.autocast="bf16"`` the forward pass runs under bfloat16 autocast
+on CPU or CUDA (the loss is taken in fp32); ``"auto"`` (the ``paper`` preset's) does so on
+CUDA and on CPUs with bf16 instructions only; the session record names the precision used.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from .checkpoint import (
 from . import emergence
 from .config import INIT, TRAIN, RunConfig, stream_generator
 from .model import TransformerModel
-from .provenance import git_commit, versions
+from .provenance import cpu_bf16_instructions, git_commit, versions
 from .tasks import sample_xs
 
 
@@ -255,7 +255,10 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
 
         dev = torch.device(device)
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_bf16 = tc.autocast == "bf16"  # the run's setting, on CPU and CUDA alike
+    # the run's setting; "auto": bf16 on CUDA, and on a CPU only with bf16 instructions (emulated, it is
+    # 10-30x slower than fp32: reports/benchmarks.md). The session record says which precision ran.
+    use_bf16 = tc.autocast == "bf16" or (tc.autocast == "auto" and (torch.device(device).type == "cuda"
+                                                                     or bool(cpu_bf16_instructions())))
 
     def autocast() -> AbstractContextManager:
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if use_bf16 else nullcontext()

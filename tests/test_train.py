@@ -197,8 +197,23 @@ def test_a_bf16_step_is_within_tolerance_of_fp32_and_resumes_exactly(tmp_path):
 
 
 def test_autocast_setting_is_checked():
-    with pytest.raises(ValueError, match="autocast='fp16' is not allowed; choose 'off' or 'bf16'"):
+    with pytest.raises(ValueError, match="autocast='fp16' is not allowed; choose 'off', 'bf16' or 'auto'"):
         tiny_config().with_overrides(autocast="fp16")
-    assert get_run_config("linear-w0.50", "paper").train.autocast == "bf16"
+    assert get_run_config("linear-w0.50", "paper").train.autocast == "auto"  # bf16 only where it pays
     assert get_run_config("linear-w0.50", "cpu").train.autocast == "off"
     assert get_run_config("linear-w0.50", "small").train.autocast == "off"
+
+
+def test_auto_autocast_uses_bf16_on_a_cpu_only_with_bf16_instructions(tmp_path):
+    """"auto" (the paper preset's): on a CPU without bf16 instructions (emulated bf16 is 10-30x slower,
+    reports/benchmarks.md) it trains in fp32, bit-identical to "off"; with them, as "bf16"."""
+    from dataclasses import replace
+
+    from icl.provenance import cpu_bf16_instructions
+
+    cfg = tiny_config(steps=4)
+    auto = train(replace(cfg, train=replace(cfg.train, autocast="auto")), tmp_path / "auto", progress=False)
+    same = "off" if not cpu_bf16_instructions() else "bf16"
+    ref = train(replace(cfg, train=replace(cfg.train, autocast=same)), tmp_path / same, progress=False)
+    wa, wr = weights(auto), weights(ref)
+    assert all(torch.equal(wa[k], wr[k]) for k in wa)

@@ -206,8 +206,8 @@ def bf16_section(res: dict[str, Any]) -> list[str]:
         return []
     flags = res["meta"].get("bf16_hardware") or "none found"
     lines = ["## bf16 autocast against fp32 (training step, ours, preset layout)", "",
-             f"CPU bf16 support seen in /proc/cpuinfo: {flags}. `train.autocast=\"bf16\"` is the `paper` preset's "
-             "default (width 256); the `cpu` and `small` presets stay fp32.", "",
+             f"CPU bf16 support seen in /proc/cpuinfo: {flags}. `train.autocast=\"auto\"` (the `paper` preset's) uses "
+             "bf16 on CUDA and on CPUs with bf16 instructions only; the `cpu` and `small` presets stay fp32.", "",
              "| scale | width x layers | threads | fp32 ms/step | bf16 ms/step | bf16 speed-up | load |",
              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for bf, fp in pairs:

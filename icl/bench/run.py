@@ -27,7 +27,7 @@ import torch
 
 from ..checkpoint import atomic_write_text
 from ..config import REPORTS
-from ..provenance import git_commit, package_version
+from ..provenance import git_commit, package_version, cpu_bf16_instructions
 from .baselines import bench_baselines
 from .machine import CPU_SHARE, MAX_LOAD, load_during, machine_busy, read_load, read_procs
 from .markdown import fmt_cell, render_markdown
@@ -47,15 +47,6 @@ def check_out(out: Path) -> None:
     """Refuse an output folder that is a file (:class:`BenchError`)."""
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} is a file, not a folder")
-
-
-def bf16_hardware() -> str:
-    """The CPU's bfloat16 instruction sets named in /proc/cpuinfo (amx_bf16, avx512_bf16), or ''."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return ""
-    return ", ".join(f for f in ("amx_bf16", "avx512_bf16") if f in flags)
 
 
 def timed_rows(res: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -138,7 +129,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
             "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
             "transformers": package_version("transformers"), "sklearn": package_version("sklearn"),
-            "load_start": load_start, "bf16_hardware": bf16_hardware(),
+            "load_start": load_start, "bf16_hardware": cpu_bf16_instructions(),
             "load_end": read_load(),
             "busy": busy,
             "wall_s": time.time() - t0,
