@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -134,10 +134,7 @@ def contention_rows(sizes: Sizes, log=lambda s: None) -> list[dict[str, Any]]:
     for shared in (False, True):
         for threads in (1, 2):
             log(f"contention: {threads} thread(s), {'beside a busy process' if shared else 'alone'}")
-            if shared:
-                with cpu_burner():
-                    rate = loop_rate(cfg, n1, n2, threads)
-            else:
+            with cpu_burner() if shared else nullcontext():
                 rate = loop_rate(cfg, n1, n2, threads)
             rows.append({"scale": "small", "run": cfg.name, "shared": shared, **rate})
     return rows
