@@ -8,7 +8,8 @@ selection log written during training). The study: ``baselines/`` (reference pre
 linear, Bayes-optimal, fitted), ``chapters/`` (one module per notebook, its evaluation
 and verdicts, plus the shared verdict logic and notebook setup), ``plots``. Tooling:
 ``report/`` (the HTML report and its browser checks), ``bench/`` (benchmarks),
-``provenance`` (commit and versions), ``sizing`` (the sweeps that chose the scales).
+``provenance`` (commit and versions), ``sizing`` (the sweeps that chose the scales),
+``train_many`` (several runs side by side: the prepared command for a lent GPU).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Command line: ``python -m icl {train,runs,report,bench,sizing} ...``."""
+"""Command line: ``python -m icl {train,train-scale,train-many,adopt,runs,report,bench,sizing} ...``."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         train(cfg, out, device=args.device, progress=not args.no_progress, stop_after=args.pause_at,
-              max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+              max_seconds=None if args.max_minutes is None else 60 * args.max_minutes, compile=args.compile)
     except (ValueError, DivergenceError, CheckpointError) as e:
         if err:
             print(f"error: {e}", file=err)
@@ -105,6 +105,42 @@ def _train_scale(args: argparse.Namespace) -> int:
         return 2
     todo = [n for n in names or run_names(args.scale) if n not in done]
     print(f"{args.scale}: finished {len(done)} run(s){'; still to train (rerun to resume): ' + ', '.join(todo) if todo else ''}")
+    return 0
+
+
+def _train_many(args: argparse.Namespace) -> int:
+    """Several runs side by side, one process each (icl.train_many)."""
+    from .checkpoint import CheckpointError
+    from .train_many import train_many
+
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"error: --device cuda: no CUDA device here (torch {torch.__version__}); "
+                  "use --device cpu or a machine with a GPU", file=sys.stderr)
+            return 2
+    names = [n.strip() for n in args.runs.split(",") if n.strip()]
+    try:
+        reports = train_many(args.scale, names, device=args.device, minutes=args.minutes, threads=args.threads,
+                             compile=args.compile, bundle=Path(args.bundle) if args.bundle else None,
+                             report_every=args.report_every, say=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0 if all(r.returncode == 0 for r in reports) else 1
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    """Runs trained elsewhere (a train-many bundle) into data/runs (icl.train_many.adopt)."""
+    from .checkpoint import CheckpointError
+    from .train_many import adopt
+
+    try:
+        adopt(Path(args.bundle), say=lambda m: print(m, file=sys.stderr))
+    except (ValueError, CheckpointError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -179,6 +215,7 @@ def _positive_float(s: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     from .config import RUNS, SCALES
+    from .train import COMPILE_MODES
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sizing"]:
@@ -216,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="pause (checkpoint and exit 0) after this much wall time; rerun to resume")
     t.add_argument("--pause-at", type=_positive_int, default=None, metavar="STEP",
                    help="pause (checkpoint and exit 0) once this step is reached; rerun to resume")
+    t.add_argument("--compile", choices=COMPILE_MODES, default="off",
+                   help="run the training step through torch.compile (reduce-overhead: CUDA graphs on a GPU); "
+                        "a speed switch of this session, recorded in config.json")
     t.add_argument("--fork-from", default=None, metavar="RUN",
                    help="start RUN from this run's resumable state (same scale), where that is exact: a mixture "
                         "run whose weight curriculum holds the other run's weights up to the state's step")
@@ -231,6 +271,27 @@ def main(argv: list[str] | None = None) -> int:
     ts.add_argument("--max-minutes", type=_positive_float, default=None,
                     help="pause (checkpoint and exit 0) after this much wall time in all; rerun to resume")
     ts.set_defaults(fn=_train_scale)
+    tm = sub.add_parser("train-many", help="train several runs side by side, one process each (a lent GPU)",
+                        description="Train several runs of a scale side by side, one process each, for at most "
+                                    "--minutes each; every run pauses with a checkpoint and resumes exactly. "
+                                    "Ends with steps/s per run; --bundle DIR copies the run folders out "
+                                    "(see icl/train_many.py).")
+    tm.add_argument("scale", choices=SCALES)
+    tm.add_argument("--runs", required=True, metavar="A,B", help="the runs to train side by side")
+    tm.add_argument("--device", choices=("cpu", "cuda"), default="cuda")
+    tm.add_argument("--minutes", type=_positive_float, required=True, help="wall time per run before it pauses")
+    tm.add_argument("--threads", type=_positive_int, default=None,
+                    help="CPU threads per process (default: the cores shared out)")
+    tm.add_argument("--compile", choices=COMPILE_MODES, default="off")
+    tm.add_argument("--bundle", metavar="DIR", default=None,
+                    help="copy every run folder to DIR/SCALE/RUN with a train-many.json summary")
+    tm.add_argument("--report-every", type=_positive_float, default=60.0, metavar="SECONDS")
+    tm.set_defaults(fn=_train_many)
+    ad = sub.add_parser("adopt", help="put the runs of a train-many bundle in place (where further along)",
+                        description="Copy the runs of a train-many --bundle folder (SCALE.RUN.tar files) over "
+                                    "data/runs, each only if it is a study run and further along than the local one.")
+    ad.add_argument("bundle", metavar="DIR")
+    ad.set_defaults(fn=_adopt)
     r = sub.add_parser("runs", help="list the study's runs at every scale and their status")
     r.add_argument("--scale", choices=SCALES, default=None, help="only this scale")
     r.set_defaults(fn=_runs)

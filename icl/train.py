@@ -31,6 +31,10 @@ on every rank. Every rank resumes from the same ``state.safetensors``; only rank
 writes files. With ``train.autocast="bf16"`` the forward pass runs under bfloat16 autocast
 on CPU or CUDA (the loss is taken in fp32); ``"auto"`` (the ``paper`` preset's) does so on
 CUDA and on CPUs with bf16 instructions only; the session record names the precision used.
+``compile="default"`` (or ``"reduce-overhead"``: CUDA graphs on a GPU) runs the training
+forward and backward through ``torch.compile``; the weights, the optimiser and the state
+are the uncompiled model's, so a run may resume with or without it (the numbers then agree
+to float rounding, not bit for bit); the session record names the mode.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ class DivergenceError(RuntimeError):
 
 class _Stop(Exception):
     pass
+
+
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
 def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: int = 1, with_labels: bool = False):
@@ -174,18 +181,22 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     max_seconds: float | None = None,
+    compile: str = "off",
 ) -> Path:
     """Train (or resume) ``config`` into ``out_dir``; returns the folder.
 
     ``steps`` overrides the configured number of steps (it is saved in the config).
     ``stop_after`` stops (with a checkpoint) once that step is reached, as if the run
     had been interrupted there; used by the resume tests. ``max_seconds`` pauses the run
-    (checkpoint, return normally) after that much wall time in this session.
+    (checkpoint, return normally) after that much wall time in this session. ``compile``
+    is one of :data:`COMPILE_MODES` (a speed switch of this session, not of the run).
 
     Under ``torchrun`` (or with a process group already initialised) this trains with
     DDP over all ranks; see the module docstring.
     """
     out_dir = Path(out_dir)
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"compile={compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if steps is not None:
         config = config.with_overrides(steps=steps)
     tc = config.train
@@ -194,7 +205,7 @@ def train(
     rank, world, device, created = _init_distributed(device)
     try:
         with run_lock(out_dir) if rank == 0 else nullcontext():  # one writer per run folder
-            return _train(config, out_dir, device, progress, stop_after, max_seconds, rank, world)
+            return _train(config, out_dir, device, progress, stop_after, max_seconds, rank, world, compile)
     finally:
         if created:
             dist.destroy_process_group()
@@ -219,7 +230,7 @@ def _same_run(saved: RunConfig, config: RunConfig, path: Path) -> RunConfig:
 
 
 def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_after: int | None,
-           max_seconds: float | None, rank: int, world: int) -> Path:
+           max_seconds: float | None, rank: int, world: int, compile: str = "off") -> Path:
     """The loop behind :func:`train`; ``world > 1`` means an initialised process group."""
     tc = config.train
     lead = rank == 0  # the rank that writes files
@@ -255,6 +266,8 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
 
         dev = torch.device(device)
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    if compile != "off":  # the training step only; the emergence log and the saved state use `model`
+        net = torch.compile(net, mode=compile, dynamic=False)
     # the run's setting; "auto": bf16 on CUDA, and on a CPU only with bf16 instructions (emulated, it is
     # 10-30x slower than fp32: reports/benchmarks.md). The session record says which precision ran.
     use_bf16 = tc.autocast == "bf16" or (tc.autocast == "auto" and (torch.device(device).type == "cuda"
@@ -285,6 +298,8 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         session["world_size"] = world
     if use_bf16:
         session["autocast"] = "bf16"
+    if compile != "off":
+        session["compile"] = compile
     sessions.append(session)
     if lead:
         atomic_write_text(out_dir / "config.json", json.dumps(

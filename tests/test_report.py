@@ -52,13 +52,24 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> 
     return path
 
 
+# a 1 x 1 PNG
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+
+
 def make_chapters(nb_dir: Path) -> None:
     write_notebook(nb_dir / "01_alpha.ipynb",
                    "print(f'alpha n={n}')",
                    verdict_cell(("C1", "HELD", ["C1 HELD: error < 0.1 & stable"]),
                                 ("C2", "NOT HELD", ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"])),
                    parameters="n = 1")
-    write_notebook(nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1")
+    beta = write_notebook(nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1")
+    nb = nbformat.read(beta, as_version=4)  # a headline figure: the build copies it to figures/02_beta.png
+    cell = nbformat.v4.new_code_cell("from IPython.display import Image, display\n"
+                                     f"display(Image(data=bytes.fromhex('{PNG.hex()}')))")
+    cell.metadata["tags"] = [report.HEADLINE_TAG]
+    nb.cells.append(cell)
+    nbformat.write(nb, beta)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +89,8 @@ def first_build(tmp_path_factory):
 def test_success_writes_index_pages_and_json(first_build):
     nb_dir, out, rc = first_build
     assert rc == 0
+    assert (out / "figures" / "02_beta.png").read_bytes() == PNG  # the tagged cell's figure, for the README
+    assert not (out / "figures" / "01_alpha.png").exists()  # no tagged cell, no figure
     for rel in ("index.html", "report.json", "01_alpha.html", "02_beta.html",
                 "executed/01_alpha.ipynb", "executed/02_beta.ipynb"):
         assert (out / rel).is_file(), rel

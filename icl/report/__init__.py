@@ -23,6 +23,9 @@ What it writes (report mode, the default)
       code hidden unless ``--show-code``; figures are inline ``data:`` images, the
       CSS is inline, no require.js or mermaid script, MathJax loads ``async`` so a
       page offline shows everything but typeset math);
+    * ``<out>/figures/NN_name.png`` - the figure of a chapter's cell tagged
+      ``headline-figure`` (:data:`HEADLINE_TAG`), if it has one: the README shows
+      chapter 1's at the ``small`` scale;
     * ``<out>/index.html`` - one self-contained page (inline CSS, no external
       resource): per chapter its status, the error's last line, the duration, the
       parameters and the claim verdicts; a footer with the git commit, package
@@ -74,7 +77,7 @@ Modules: :mod:`~icl.report.inputs` (notebooks, builds, parameters), :mod:`~icl.r
 
 from __future__ import annotations
 
-from .build import build_report, refresh_in_place
+from .build import HEADLINE_TAG, build_report, headline_figure, refresh_in_place
 from .execute import make_exporter, render_page
 from .index import render_index, render_matrix
 from .inputs import (NOTEBOOKS, PER_SCALE, ReportError, builds_of, discover, has_trained_runs, load_params, params_for,
@@ -88,4 +91,5 @@ __all__ = [
     "load_params", "params_for", "extract_verdicts", "outcome_class", "count_outcomes", "previous_results",
     "render_index", "render_page", "make_exporter", "NOTEBOOKS", "PER_SCALE", "builds_of", "has_trained_runs",
     "claims_by_scale", "render_matrix", "VERDICT_MARK", "VERDICT_MIME", "OUTCOMES", "PASSED", "FAILED",
+    "HEADLINE_TAG", "headline_figure",
 ]

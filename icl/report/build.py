@@ -3,7 +3,8 @@
 This module owns the build (:func:`build_report`, one at a time per report folder: its
 lock) and the in-place refresh of the notebooks' committed outputs
 (:func:`refresh_in_place`): executing each chosen notebook, reading its verdicts and
-rendering its page (:func:`build_chapter`), the failure rule (a failed chapter's previous
+rendering its page (:func:`build_chapter`) and its headline figure, if it has one
+(:func:`headline_figure`, for the README), the failure rule (a failed chapter's previous
 page is kept; its new files go to ``failed/``), the build's provenance (:func:`build_info`),
 ``report.json`` and ``index.html`` (:func:`write_summary`), the staging folder moved into
 place file by file (:func:`publish`), and the index's screenshot in headless Chromium.
@@ -30,10 +31,13 @@ from .inputs import (NOTEBOOK_GLOB, ReportError, builds_of, discover, load_param
 from .results import FAILED, PASSED, ChapterResult, count_outcomes, previous_results
 from .verdicts import ClaimVerdict, extract_verdicts
 
-__all__ = ["TMP_PREFIX", "build_info", "build_chapter", "publish", "drop_stale_failures", "write_summary",
+__all__ = ["TMP_PREFIX", "HEADLINE_TAG", "headline_figure", "build_info", "build_chapter", "publish",
+           "drop_stale_failures", "write_summary",
            "build_report", "refresh_in_place"]
 
 TMP_PREFIX = ".tmp-"
+# a chapter cell with this tag holds a figure the README shows: the build copies it to figures/<page>.png
+HEADLINE_TAG = "headline-figure"
 
 
 def build_info(params_file: Path | str | None, notebooks_dir: Path) -> dict[str, Any]:
@@ -74,6 +78,21 @@ def _read_executed(executed: Path, exporter: Any) -> tuple[list[ClaimVerdict], s
         return verdicts, None, f"HTML export: {error_summary(e)}"
 
 
+def headline_figure(executed: Path) -> bytes | None:
+    """The PNG of the executed notebook's cell tagged :data:`HEADLINE_TAG` (the first one), or None."""
+    import base64
+
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if HEADLINE_TAG in cell.get("metadata", {}).get("tags", []):
+            for out in cell.get("outputs", []):
+                if "image/png" in out.get("data", {}):
+                    return base64.b64decode(out["data"]["image/png"])
+    return None
+
+
 def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any], timeout: int,
                   exporter: Any, built: str, name: str | None = None, scale: str = "cpu") -> ChapterResult:
     """Execute one notebook into the staging folder and render its page there, as page
@@ -98,6 +117,11 @@ def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any],
         (stage / "failed").mkdir(exist_ok=True)
         if (out / f"{name}.html").exists():
             result.previous_page = f"{name}.html"
+    if executed.exists() and not error:
+        png = headline_figure(executed)
+        if png is not None:  # the README's figure, regenerated with its chapter
+            (stage / "figures").mkdir(exist_ok=True)
+            (stage / "figures" / f"{name}.png").write_bytes(png)
     if executed.exists():
         result.notebook = f"{sub or 'executed/'}{name}.ipynb"
         executed.replace(stage / result.notebook)
