@@ -54,6 +54,8 @@ _BASELINES = {
 # chapter 6's conditional model under each instruction: one colour each, a line style per instruction
 _VARIANTS = {COND_CORRECT: dict(color="#1b7837", linestyle="-"), COND_WRONG: dict(color="#b2182b", linestyle=":"),
              COND_NONE: dict(color="#762a83", linestyle="-.")}
+# the two references every linear figure shows, told apart by their dashes too (grey and brown look alike small)
+_BASELINE_DASHES = {LEAST_SQUARES: "--", LASSO: "-."}
 _OTHERS: dict[str, str] = {}  # any other name: the next palette colour, in order of first appearance
 
 
@@ -77,7 +79,8 @@ def style_of(name: str) -> dict:
     if name in _VARIANTS:
         return dict(**_VARIANTS[name], linewidth=1.8)
     run = name in RUNS
-    return dict(color=color_of(name), linestyle="-" if run else "--", linewidth=1.8 if run else 1.2)
+    return dict(color=color_of(name), linestyle="-" if run else _BASELINE_DASHES.get(name, "--"),
+                linewidth=1.8 if run else 1.4)
 
 
 def _axes(ax, size: tuple[float, float]):
