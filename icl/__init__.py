@@ -2,8 +2,9 @@
 
 A thin package behind the study's notebooks (Yadlowsky, Doshi, Tripuraneni 2023).
 The core: ``tasks`` (function classes), ``model`` (the transformer), ``config`` (scales
-and the registry of named runs), ``train`` (training, resume, forks), ``checkpoint``
-(files on disk), ``evaluate`` (errors with bootstrap intervals), ``emergence`` (the
+and the registry of named runs), ``curriculum`` (schedules over the training steps),
+``train`` (training and exact resume), ``forks`` (exact forks, a whole scale),
+``checkpoint`` (files on disk), ``evaluate`` (errors with bootstrap intervals), ``emergence`` (the
 selection log written during training). The study: ``baselines/`` (reference predictors:
 linear, Bayes-optimal, fitted), ``chapters/`` (one module per notebook, its evaluation
 and verdicts, plus the shared verdict logic and notebook setup), ``plots``. Tooling:

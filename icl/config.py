@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .curriculum import CurriculumConfig, Schedule, WeightRamp
 from .model import ModelConfig
 from .tasks import DenseLinear, FunctionClass, Line1D, Mixture, ReluNet, Sine1D, SparseLinear
 
@@ -96,64 +97,6 @@ class TaskConfig:
         if len(classes) == 1 and self.weights[0] == 1.0:
             return classes[0]
         return Mixture(classes, self.weights)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Garg et al.'s curriculum schedule: ``min(end, start + inc * (step // interval))``."""
-
-    start: int
-    end: int
-    inc: int = 1
-    interval: int = 1
-
-    def at(self, step: int) -> int:
-        if self.inc == 0:
-            return self.end
-        return min(self.end, self.start + self.inc * (step // self.interval))
-
-
-@dataclass(frozen=True)
-class WeightRamp:
-    """A curriculum over the mixing weights: ``start`` until step ``hold``, then a linear
-    ramp to the run's own weights over ``ramp`` steps. ``start=()`` (the default) means no
-    curriculum: the run's weights from the first step.
-
-    The study uses it for the mixture runs of the ``small`` scale only (the specialists
-    train on their own class alone): the dense share starts at 0 (``start=(0.0, 1.0)``,
-    exactly the sparse-only run's weights, so up to ``hold`` a mixture run sees the same
-    batches as ``linear-w0.00`` of its seed) and reaches the run's w once the sparse-only
-    run's emergence log shows selection (README, "the small scale").
-    """
-
-    start: tuple[float, ...] = ()
-    hold: int = 0
-    ramp: int = 0
-
-    def at(self, step: int, weights: tuple[float, ...]) -> tuple[float, ...]:
-        if not self.start or step <= self.hold:
-            return weights if not self.start else self.start
-        t = 1.0 if self.ramp <= 0 else min(1.0, (step - self.hold) / self.ramp)
-        if t >= 1.0:
-            return weights
-        return tuple(a + t * (b - a) for a, b in zip(self.start, weights))
-
-    def __post_init__(self) -> None:
-        if self.start and (abs(sum(self.start) - 1) > 1e-9 or min(self.start) < 0):
-            raise ValueError(f"curriculum.mix.start={self.start} must be mixture weights (>= 0, summing to 1)")
-        if self.hold < 0 or self.ramp < 0:
-            raise ValueError(f"curriculum.mix hold={self.hold}, ramp={self.ramp} must be >= 0")
-
-
-@dataclass(frozen=True)
-class CurriculumConfig:
-    dims: Schedule
-    points: Schedule
-    mix: WeightRamp = WeightRamp()
-
-    def at(self, step: int) -> tuple[int, int]:
-        """(active dimensions, prompt length) at ``step``."""
-        return self.dims.at(step), self.points.at(step)
 
 
 @dataclass(frozen=True)

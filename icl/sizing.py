@@ -42,6 +42,16 @@ VARIANTS: dict[str, dict[str, str]] = {
     "w64-lr3e-3": {**_W128_L4, "model.n_embd": "64", "train.lr": "3e-3", "train.warmup_steps": "1000"},
     "w64-l8": {**_W128_L4, "model.n_embd": "64", "model.n_layer": "8"},
 }
+# the d = 10 search (the scales issue, item 5), against the current cpu preset (8 layers, width 64): does the
+# sparse-only model select at d = 10 if the active dimensions (and prompt length) stay at d = 5 / 11 points
+# until selection has arrived there (about 50-65k steps at small scale), or with the paper's 12 layers, or a
+# larger learning rate after a longer warm-up? Each try's emergence log (eval.csv) is its learning curve.
+VARIANTS.update({
+    "d10-base": {},
+    "d10-hold60k": {"curriculum.dims.hold": "60000", "curriculum.points.hold": "60000"},
+    "d10-l12": {"model.n_layer": "12"},
+    "d10-lr3e-3": {"train.lr": "3e-3", "train.warmup_steps": "2000"},
+})
 LONG = {"train.schedule": "constant", "train.steps": "1000000"}
 
 

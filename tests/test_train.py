@@ -94,6 +94,25 @@ def test_curriculum_shapes_batches():
     assert xs.shape == (8, 7, 4) and torch.all(xs[..., 3] != 0)
 
 
+def test_a_held_curriculum_stays_at_its_start_then_counts_from_the_hold():
+    """Schedule.hold (the d = 10 search's lever): d stays 5 for the first 60k steps, then grows as Garg et al.'s
+    schedule does from step 0; hold = 0, every study run's, is the old schedule; an old config without the field
+    loads with 0; a negative hold is refused in one line."""
+    from icl.curriculum import Schedule
+
+    held, plain = Schedule(5, 10, 1, 2000, hold=60_000), Schedule(5, 10, 1, 2000)
+    assert [held.at(s) for s in (0, 59_999, 61_999, 62_000, 66_000, 10**6)] == [5, 5, 5, 6, 8, 10]
+    assert all(held.at(60_000 + s) == plain.at(s) for s in range(0, 20_000, 500))
+    assert all(Schedule(5, 10, 1, 2000, hold=0).at(s) == plain.at(s) for s in range(0, 20_000, 500))
+    cfg = get_run_config("linear-w0.00", "cpu")
+    d = cfg.to_dict()
+    del d["curriculum"]["dims"]["hold"], d["curriculum"]["points"]["hold"]  # a config.json from before the field
+    assert RunConfig.from_dict(d) == cfg
+    assert cfg.override({"curriculum.dims.hold": "60000"}).curriculum.dims.at(61_000) == 5
+    with pytest.raises(ValueError, match="curriculum hold=-1 must be a whole number of steps >= 0"):
+        Schedule(5, 10, 1, 2000, hold=-1)
+
+
 def test_finished_run_has_config_log_manifest_and_loads(tmp_path):
     cfg = tiny_config(steps=6)
     out = train(cfg, tmp_path / "tiny", progress=False)
