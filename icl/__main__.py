@@ -128,7 +128,7 @@ def _train_many(args: argparse.Namespace) -> int:
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0 if all(r.returncode == 0 for r in reports) else 1
+    return 0 if all(r.returncode == 0 or r.stopped for r in reports) else 1
 
 
 def _adopt(args: argparse.Namespace) -> int:
@@ -137,11 +137,11 @@ def _adopt(args: argparse.Namespace) -> int:
     from .train_many import adopt
 
     try:
-        adopt(Path(args.bundle), say=lambda m: print(m, file=sys.stderr))
+        _, problems = adopt(Path(args.bundle), say=lambda m: print(m, file=sys.stderr))
     except (ValueError, CheckpointError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if problems else 0
 
 
 def _progress(state: Path) -> str:
@@ -284,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="CPU threads per process (default: the cores shared out)")
     tm.add_argument("--compile", choices=COMPILE_MODES, default="off")
     tm.add_argument("--bundle", metavar="DIR", default=None,
-                    help="copy every run folder to DIR/SCALE/RUN with a train-many.json summary")
+                    help="pack every run into DIR/SCALE.RUN.tar (one file per run) beside a train-many.json "
+                         "summary; python -m icl adopt DIR puts them in place on another machine")
     tm.add_argument("--report-every", type=_positive_float, default=60.0, metavar="SECONDS")
     tm.set_defaults(fn=_train_many)
     ad = sub.add_parser("adopt", help="put the runs of a train-many bundle in place (where further along)",

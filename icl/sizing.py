@@ -74,7 +74,7 @@ def launch(names: list[str], out: Path, minutes: float, device: str = "cpu", run
         cmd = [sys.executable, "-m", "icl", "train", run, *sets, "--out", str(out / n), "--device", device,
                "--max-minutes", str(minutes), "--threads", str(threads), "--no-progress"]
         (out / n).mkdir(parents=True, exist_ok=True)
-        log = open(out / n / "log.txt", "w")
+        log = open(out / n / "log.txt", "a")  # a relaunch resumes the training and keeps the earlier log
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     t0 = time.time()
     for n, p in zip(names, procs):

@@ -267,7 +267,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         dev = torch.device(device)
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     if compile != "off":  # the training step only; the emergence log and the saved state use `model`
-        net = torch.compile(net, mode=compile, dynamic=False)
+        net = torch.compile(net, mode=compile)  # dynamic shapes after the first change (the curricula's lengths)
     # the run's setting; "auto": bf16 on CUDA, and on a CPU only with bf16 instructions (emulated, it is
     # 10-30x slower than fp32: reports/benchmarks.md). The session record says which precision ran.
     use_bf16 = tc.autocast == "bf16" or (tc.autocast == "auto" and (torch.device(device).type == "cuda"

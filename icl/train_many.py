@@ -3,8 +3,8 @@
 ``python -m icl train-many SCALE --runs A,B,... --device cuda --minutes M --bundle DIR``
 starts one ``python -m icl train RUN`` process per run, all at once, each with
 ``--max-minutes M`` (so each pauses with a checkpoint and exits by itself), shows one
-progress line per run every ``report_every`` seconds, and ends with a table of steps
-trained and steps/s per run. Every run resumes exactly where it stood (its own
+progress line (every run's step) every ``report_every`` seconds, and ends with a table of
+steps trained and steps/s per run (wall time, start-up included). Every run resumes exactly where it stood (its own
 ``state.safetensors``), so a short window on a lent machine is spent training and the
 next window, or this machine, carries on. With ``bundle`` each run folder is packed into
 ``DIR/SCALE.RUN.tar`` beside a ``train-many.json`` summary (one file per run: a lent
@@ -39,10 +39,14 @@ from .config import ROOT, RunConfig, get_run_config, run_names, scale_dir
 from .forks import fork, fork_source, sibling_source
 from .train import COMPILE_MODES
 
-__all__ = ["RunReport", "STATE_LIMIT_MIB", "adopt", "prepare_forks", "summary", "train_many"]
+__all__ = ["RunReport", "STATE_LIMIT_MIB", "MAX_BUNDLED_RUNS", "adopt", "prepare_forks", "summary", "train_many"]
 
 # the most a run's resumable state may weigh to come back from a lent machine with the others
 STATE_LIMIT_MIB = 16.0
+# a lent machine returns at most 8 files: one tar per run and the summary
+MAX_BUNDLED_RUNS = 7
+# after its --max-minutes a run has this long to checkpoint and exit before it is stopped (start-up, compiling)
+GRACE_SECONDS = 300.0
 # the files of a run folder that carry it to another machine (the lock file stays behind)
 RUN_FILES = ("state.safetensors", "model.safetensors", "config.json", "loss.csv", "eval.csv", MANIFEST)
 
@@ -57,7 +61,8 @@ class RunReport:
     total_steps: int
     seconds: float
     returncode: int
-    state_mib: float  # size of its resumable state (0 once finished: the weights are kept instead)
+    state_mib: float  # size of its resumable state (a finished run keeps it too); 0 if it has none
+    stopped: bool = False  # stopped by a signal passed on to it (or the deadline): checkpointed, not failed
 
     @property
     def steps_per_second(self) -> float:
@@ -65,6 +70,8 @@ class RunReport:
 
     @property
     def status(self) -> str:
+        if self.stopped and self.end_step < self.total_steps:
+            return "stopped (checkpointed)"
         if self.returncode != 0:
             return f"failed (exit {self.returncode})"
         return "finished" if self.end_step >= self.total_steps else "paused"
@@ -151,6 +158,9 @@ def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float
         raise ValueError(f"compile={compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if not minutes > 0:
         raise ValueError(f"minutes={minutes!r} must be a positive number")
+    if bundle is not None and len(names) > MAX_BUNDLED_RUNS:
+        raise ValueError(f"{len(names)} runs with a bundle: at most {MAX_BUNDLED_RUNS} (a lent machine returns "
+                         f"8 files: one tar per run and the summary)")
     runs_dir = Path(runs_dir) if runs_dir is not None else scale_dir(scale)
     threads = threads or max(1, (os.cpu_count() or 1) // len(names))
     prepare_forks(scale, names, runs_dir, steps, say)
@@ -168,36 +178,50 @@ def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float
                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         relays.append(threading.Thread(target=_relay, args=(procs[n], n, say), daemon=True))
         relays[-1].start()
-    # SIGTERM (or Ctrl-C) of this process reaches every run, which checkpoints and exits; then the report
-    forward = lambda *_: [p.send_signal(signal.SIGTERM) for p in procs.values() if p.poll() is None]  # noqa: E731
-    try:
-        old_handler = signal.signal(signal.SIGTERM, forward)
-    except ValueError:  # not in the main thread
-        old_handler = None
+    # SIGTERM or Ctrl-C of this process reaches every run, which checkpoints and exits; then the report.
+    # A run still alive GRACE_SECONDS after its own --max-minutes is stopped the same way, then killed.
+    stopped: set[str] = set()
+
+    def stop(names_: list[str], sig: int = signal.SIGTERM) -> None:
+        for n in names_:
+            if procs[n].poll() is None:
+                stopped.add(n)
+                procs[n].send_signal(sig)
+
+    handler = lambda *_: stop(list(procs))  # noqa: E731
+    old_handlers = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            old_handlers[sig] = signal.signal(sig, handler)
+        except ValueError:  # not in the main thread
+            pass
+    deadline = t0 + 60 * minutes + GRACE_SECONDS
     last = t0
     try:
         while len(ended) < len(procs):
-            try:
-                time.sleep(0.2)
-            except KeyboardInterrupt:
-                forward()
+            time.sleep(0.2)
+            now = time.time()
             for n, p in procs.items():
                 if n not in ended and p.poll() is not None:
-                    ended[n] = time.time() - t0
-            if time.time() - last >= report_every and len(ended) < len(procs):
-                last = time.time()
+                    ended[n] = now - t0
+            late = [n for n in procs if n not in ended]
+            if late and now > deadline:
+                stop(late, signal.SIGTERM if now < deadline + 60 else signal.SIGKILL)
+            if now - last >= report_every and late:
+                last = now
                 say("  " + "  ".join(f"{n} {_step(runs_dir / n):,}/{totals[n]:,}" for n in names)
-                    + f"  ({(last - t0) / 60:.1f} min)")
+                    + f"  ({(now - t0) / 60:.1f} min)")
     finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGTERM, old_handler)
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
     for r in relays:
         r.join(timeout=5)
     reports = []
     for n in names:
         state = runs_dir / n / "state.safetensors"
         reports.append(RunReport(n, starts[n], _step(runs_dir / n), totals[n], round(ended[n], 1),
-                                 procs[n].returncode, round(state.stat().st_size / 2**20, 2) if state.exists() else 0.0))
+                                 procs[n].returncode, round(state.stat().st_size / 2**20, 2) if state.exists() else 0.0,
+                                 stopped=n in stopped))
     for line in summary(reports):
         say(line)
     if bundle is not None:
@@ -208,9 +232,10 @@ def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float
 
 def summary(reports: list[RunReport]) -> list[str]:
     """The closing table: steps trained and steps/s per run, and the state size check."""
-    lines = [f"{'run':<22} {'from':>8} {'to':>8} {'of':>8} {'steps/s':>8} {'state MiB':>9}  status"]
+    lines = [f"{'run':<22} {'from':>8} {'to':>8} {'of':>8} {'steps/s':>8} {'state MiB':>9}  status"
+             "   (steps/s over the wall time, start-up included)"]
     for r in reports:
-        flag = "  (over the 16 MiB return limit)" if r.state_mib > STATE_LIMIT_MIB else ""
+        flag = f"  (over the {STATE_LIMIT_MIB:g} MiB return limit)" if r.state_mib > STATE_LIMIT_MIB else ""
         lines.append(f"{r.run:<22} {r.start_step:>8,} {r.end_step:>8,} {r.total_steps:>8,} "
                      f"{r.steps_per_second:>8.1f} {r.state_mib:>9.2f}  {r.status}{flag}")
     return lines
@@ -218,68 +243,92 @@ def summary(reports: list[RunReport]) -> list[str]:
 
 def _bundle(bundle: Path, scale: str, runs_dir: Path, reports: list[RunReport], device: str, compile: str,
             threads: int) -> None:
-    """One ``SCALE.RUN.tar`` per run (its carrying files) and ``train-many.json``, the summary.
+    """One ``SCALE.RUN.tar`` per run that holds anything, and ``train-many.json``, the summary.
 
     One file per run because a lent machine returns few files (at most 8, 16 MiB each); the
-    tar's own ``config.json`` says which run it holds (:func:`adopt` reads it, not the name).
+    tar's own ``config.json`` says which run it holds (:func:`adopt` reads it, not the file
+    name). Each tar is written under a temporary name and renamed when complete.
     """
     bundle.mkdir(parents=True, exist_ok=True)
     for r in reports:
-        with tarfile.open(bundle / f"{scale}.{r.run}.tar", "w") as tar:
+        folder = runs_dir / r.run
+        if not holds_run(folder):  # died before its first checkpoint: nothing to bring back
+            continue
+        tmp = bundle / f".{scale}.{r.run}.tar.tmp"
+        with tarfile.open(tmp, "w") as tar:
             for f in RUN_FILES:
-                if (runs_dir / r.run / f).exists():
-                    tar.add(runs_dir / r.run / f, arcname=f)
+                if (folder / f).exists():
+                    tar.add(folder / f, arcname=f)
+        os.replace(tmp, bundle / f"{scale}.{r.run}.tar")
     info = {"scale": scale, "device": device, "compile": compile, "threads_per_run": threads,
             "runs": [{**asdict(r), "steps_per_second": round(r.steps_per_second, 2), "status": r.status}
                      for r in reports]}
     atomic_write_text(bundle / "train-many.json", json.dumps(info, indent=2))
 
 
-def adopt(bundle: Path, runs_root: Path | None = None, say=print) -> list[str]:
-    """Copy the runs of a :func:`train_many` bundle (its ``*.tar`` files) over this machine's run folders.
+# the order files move into a run folder: the state first (a resumed run reads only it), the finished
+# weights and their manifest last, so a cut-off adoption never shows a finished run over an older state
+_ADOPT_ORDER = ("state.safetensors", "config.json", "loss.csv", "eval.csv", "model.safetensors", MANIFEST)
 
-    Each tar's ``config.json`` names its run and scale; it is adopted only if that config is
-    the study's for the run and the bundle's run is further along than the local one (a run
-    that is level or behind is left alone, said in one line): good local data is never
-    replaced by older data. Files are extracted beside the folder and moved in under the
-    run's lock, the resumable state last. ``runs_root`` replaces ``data/runs`` (tests).
-    Returns the adopted runs as ``scale/run``.
-    """
+
+def _unpack(path: Path, runs_root: Path | None) -> tuple[RunConfig, Path, Path]:
+    """Check one bundle tar and extract it beside its run folder: (config, temporary folder, run folder)."""
     from .config import SCALES
 
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        names = [m.name for m in members]
+        if "config.json" not in names or any(n not in RUN_FILES or not m.isfile() for n, m in zip(names, members)):
+            raise ValueError(f"{path.name}: not a run bundle (it holds {', '.join(names) or 'nothing'}; "
+                             f"allowed: {', '.join(RUN_FILES)}, config.json among them)")
+        info = json.loads(tar.extractfile("config.json").read())
+        cfg = RunConfig.from_dict(info["config"])
+        if cfg.scale not in SCALES or cfg.name not in run_names(cfg.scale):
+            raise ValueError(f"{path.name}: run {cfg.name!r} at scale {cfg.scale!r} is not a study run")
+        if cfg.to_dict() != get_run_config(cfg.name, cfg.scale).to_dict():
+            raise ValueError(f"{path.name}: {cfg.scale}/{cfg.name} was trained with another config than the "
+                             f"study's; adopt it by hand into a folder of its own")
+        dest = (Path(runs_root) / cfg.scale if runs_root is not None else scale_dir(cfg.scale)) / cfg.name
+        tmp = dest.parent / f".adopt-{cfg.name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for m in members:  # plain files with plain names only (checked above)
+            (tmp / m.name).write_bytes(tar.extractfile(m).read())
+    return cfg, tmp, dest
+
+
+def adopt(bundle: Path, runs_root: Path | None = None, say=print) -> tuple[list[str], list[str]]:
+    """Put the runs of a :func:`train_many` bundle (its ``*.tar`` files) in place of this machine's.
+
+    Each tar's ``config.json`` names its run and scale; it is adopted only if that config is
+    the study's for the run and the bundle's run is further along than the local one, compared
+    under the run's lock (a run that is level or behind is left alone, said in one line): good
+    local data is never replaced by older data. A tar that cannot be adopted (not a bundle,
+    another config, the run in use) is reported and the others are still adopted. Returns
+    (adopted as ``scale/run``, problems, one line each); ``runs_root`` replaces ``data/runs``.
+    """
     bundle = Path(bundle)
     tars = sorted(bundle.glob("*.tar"))
     if not tars:
         raise ValueError(f"{bundle} holds no run bundle (*.tar files written by train-many --bundle)")
-    adopted = []
+    adopted, problems = [], []
     for path in tars:
-        with tarfile.open(path) as tar:
-            names = tar.getnames()
-            if "config.json" not in names or any(n not in RUN_FILES for n in names):
-                raise ValueError(f"{path.name}: not a run bundle (it holds {', '.join(names)}; "
-                                 f"allowed: {', '.join(RUN_FILES)})")
-            info = json.loads(tar.extractfile("config.json").read())
-            cfg = RunConfig.from_dict(info["config"])
-            if cfg.scale not in SCALES or cfg.name not in run_names(cfg.scale):
-                raise ValueError(f"{path.name}: run {cfg.name!r} at scale {cfg.scale!r} is not a study run")
-            if cfg.to_dict() != get_run_config(cfg.name, cfg.scale).to_dict():
-                raise ValueError(f"{path.name}: {cfg.scale}/{cfg.name} was trained with another config than the "
-                                 f"study's; adopt it by hand into a folder of its own")
-            dest = (Path(runs_root) / cfg.scale if runs_root is not None else scale_dir(cfg.scale)) / cfg.name
-            tmp = dest.parent / f".adopt-{cfg.name}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            tar.extractall(tmp, filter="data")
-        theirs, mine = _step(tmp), _step(dest)
-        if theirs <= mine:
-            shutil.rmtree(tmp)
-            say(f"{cfg.scale}/{cfg.name}: kept this machine's (step {mine:,}; the bundle's is {theirs:,})")
-            continue
-        with run_lock(dest):
-            order = sorted(os.listdir(tmp), key=lambda f: f == "state.safetensors")  # the state last
-            for f in order:  # (a finished local run is never behind, so no stale weights stay beside these)
-                os.replace(tmp / f, dest / f)
-        tmp.rmdir()
-        adopted.append(f"{cfg.scale}/{cfg.name}")
-        say(f"{cfg.scale}/{cfg.name}: adopted at step {theirs:,} (was {mine:,})")
-    return adopted
+        tmp = None
+        try:
+            cfg, tmp, dest = _unpack(path, runs_root)
+            with run_lock(dest):
+                theirs, mine = _step(tmp), _step(dest)
+                if theirs <= mine:
+                    say(f"{cfg.scale}/{cfg.name}: kept this machine's (step {mine:,}; the bundle's is {theirs:,})")
+                    continue
+                for f in sorted(os.listdir(tmp), key=_ADOPT_ORDER.index):
+                    os.replace(tmp / f, dest / f)
+            adopted.append(f"{cfg.scale}/{cfg.name}")
+            say(f"{cfg.scale}/{cfg.name}: adopted at step {theirs:,} (was {mine:,})")
+        except (ValueError, CheckpointError, OSError, tarfile.TarError) as e:
+            problems.append(f"{path.name}: {e}" if not str(e).startswith(path.name) else str(e))
+            say(f"not adopted: {problems[-1]}")
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return adopted, problems

@@ -194,11 +194,17 @@ def test_every_sizing_variant_is_a_valid_config_and_the_d10_hold_holds():
     """The sizing tries (icl/sizing.py) all build; the d = 10 search's held curriculum trains at d = 5 with 11
     points until step 60k and reaches the preset's d = 10, 21 points by 70k; the other tries change only what
     their names say."""
+    from dataclasses import replace
+
     from icl.sizing import VARIANTS, variant_config
 
     configs = {name: variant_config(name) for name in VARIANTS}
     base, held = configs["d10-base"], configs["d10-hold60k"]
     assert held.curriculum.at(61_999) == (5, 11) and held.curriculum.at(70_000) == (10, 21)
     assert base.curriculum.at(10_000) == (10, 21) and base.model == held.model
-    assert configs["d10-l12"].model.n_layer == 12 and configs["d10-lr3e-3"].train.lr == 3e-3
     assert base.task.n_dims == 10 and base.train.schedule == "constant"
+    c = base.curriculum
+    assert held == replace(base, curriculum=replace(c, dims=replace(c.dims, hold=60_000),
+                                                    points=replace(c.points, hold=60_000)))
+    assert configs["d10-l12"] == replace(base, model=replace(base.model, n_layer=12))
+    assert configs["d10-lr3e-3"] == replace(base, train=replace(base.train, lr=3e-3, warmup_steps=2000))
