@@ -47,8 +47,10 @@ STATE_LIMIT_MIB = 16.0
 MAX_BUNDLED_RUNS = 7
 # after its --max-minutes a run has this long to checkpoint and exit before it is stopped (start-up, compiling)
 GRACE_SECONDS = 300.0
-# the files of a run folder that carry it to another machine (the lock file stays behind)
-RUN_FILES = ("state.safetensors", "model.safetensors", "config.json", "loss.csv", "eval.csv", MANIFEST)
+# the files of a run folder that carry it to another machine (the lock file stays behind), in the order
+# adopt moves them in: the state first (a resumed run reads only it), the finished weights and their
+# manifest last, so a cut-off adoption never shows a finished run over an older state
+RUN_FILES = ("state.safetensors", "config.json", "loss.csv", "eval.csv", "model.safetensors", MANIFEST)
 
 
 @dataclass(frozen=True)
@@ -266,11 +268,6 @@ def _bundle(bundle: Path, scale: str, runs_dir: Path, reports: list[RunReport], 
     atomic_write_text(bundle / "train-many.json", json.dumps(info, indent=2))
 
 
-# the order files move into a run folder: the state first (a resumed run reads only it), the finished
-# weights and their manifest last, so a cut-off adoption never shows a finished run over an older state
-_ADOPT_ORDER = ("state.safetensors", "config.json", "loss.csv", "eval.csv", "model.safetensors", MANIFEST)
-
-
 def _unpack(path: Path, runs_root: Path | None) -> tuple[RunConfig, Path, Path]:
     """Check one bundle tar and extract it beside its run folder: (config, temporary folder, run folder)."""
     from .config import SCALES
@@ -321,7 +318,7 @@ def adopt(bundle: Path, runs_root: Path | None = None, say=print) -> tuple[list[
                 if theirs <= mine:
                     say(f"{cfg.scale}/{cfg.name}: kept this machine's (step {mine:,}; the bundle's is {theirs:,})")
                     continue
-                for f in sorted(os.listdir(tmp), key=_ADOPT_ORDER.index):
+                for f in sorted(os.listdir(tmp), key=RUN_FILES.index):
                     os.replace(tmp / f, dest / f)
             adopted.append(f"{cfg.scale}/{cfg.name}")
             say(f"{cfg.scale}/{cfg.name}: adopted at step {theirs:,} (was {mine:,})")
