@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_scale(args: argparse.Namespace) -> int:
     """Every run of a scale, one at a time, forking mixture runs where exact (icl.forks.train_scale)."""
     from .checkpoint import CheckpointError
-    from .config import run_names
+    from .config import check_run_names, run_names
     from .forks import train_scale
     from .train import DivergenceError, distributed_env
 
@@ -87,15 +87,13 @@ def _train_scale(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    names = [n.strip() for n in args.runs.split(",") if n.strip()] if args.runs is not None else None
-    if names is not None and not names:
-        print(f"error: --runs {args.runs!r} names no run; its runs: {', '.join(run_names(args.scale))}", file=sys.stderr)
-        return 2
-    bad = [n for n in names or [] if n not in run_names(args.scale)]
-    if bad:
-        print(f"error: --runs: {bad[0]!r} is not a run of the {args.scale} scale; its runs: "
-              f"{', '.join(run_names(args.scale))}", file=sys.stderr)
-        return 2
+    names = None
+    if args.runs is not None:
+        try:
+            names = check_run_names(args.scale, [n.strip() for n in args.runs.split(",") if n.strip()])
+        except ValueError as e:
+            print(f"error: --runs {args.runs!r}: {e}", file=sys.stderr)
+            return 2
     try:
         done = train_scale(args.scale, names, progress=not args.no_progress, device=args.device,
                            max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,

@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -360,6 +360,20 @@ def run_names(scale: str | None = None) -> list[str]:
     return list(RUNS) if scale is None else list(SCALE_RUNS[check_scale(scale)])
 
 
+def check_run_names(scale: str, names: Sequence[str]) -> list[str]:
+    """Validate a list of runs to train at one scale (``--runs`` of train-scale and train-many):
+    at least one, each a run of ``scale``, none twice (a run has one writer)."""
+    allowed = run_names(scale)
+    if not names:
+        raise ValueError(f"no runs given; the runs of {scale}: {', '.join(allowed)}")
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a run of the {scale} scale; its runs: {', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"a run is named twice in {', '.join(names)}: each run has one writer")
+    return list(names)
+
+
 def seed_runs(scale: str | None = None) -> list[str]:
     """The second-seed runs (those with a ``base``): every one, or those of one scale."""
     return [n for n in run_names(scale) if RUNS[n].base is not None]
@@ -388,6 +402,6 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
 
 __all__ = [
     "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
-    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "seed_runs", "check_scale",
+    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
     "scale_dir", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
 ]

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .checkpoint import MANIFEST, CheckpointError, atomic_write_text, holds_run, run_lock, state_progress
-from .config import ROOT, RunConfig, get_run_config, run_names, scale_dir
+from .config import ROOT, RunConfig, check_run_names, get_run_config, run_names, scale_dir
 from .forks import fork, fork_source, sibling_source
 from .train import COMPILE_MODES
 
@@ -149,13 +149,7 @@ def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float
     exited; a run that failed has a non-zero ``returncode`` in its report (its last
     checkpoint is kept, as always).
     """
-    if not names:
-        raise ValueError(f"no runs given; the runs of {scale}: {', '.join(run_names(scale))}")
-    bad = [n for n in names if n not in run_names(scale)]
-    if bad:
-        raise ValueError(f"{bad[0]!r} is not a run of the {scale} scale; its runs: {', '.join(run_names(scale))}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"a run is named twice in {', '.join(names)}: each run has one writer")
+    names = check_run_names(scale, names)
     if compile not in COMPILE_MODES:
         raise ValueError(f"compile={compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if not minutes > 0:
