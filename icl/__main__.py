@@ -10,7 +10,7 @@ from pathlib import Path
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
     from .checkpoint import CheckpointError, holds_run
-    from .config import get_run_config, run_names, scale_dir
+    from .config import check_run_names, get_run_config, scale_dir
     from .forks import fork
     from .train import DivergenceError, distributed_env, train
 
@@ -40,9 +40,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.fork_from:
             if world > 1:
                 raise ValueError("--fork-from runs in one process; fork first, then resume under torchrun")
-            if args.fork_from not in run_names(args.scale):
-                raise ValueError(f"--fork-from {args.fork_from!r} is not a run of the {args.scale} scale; its runs: "
-                                 f"{', '.join(run_names(args.scale))}")
+            try:
+                check_run_names(args.scale, [args.fork_from])
+            except ValueError as e:
+                raise ValueError(f"--fork-from: {e}") from None
             source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
             if holds_run(out):
                 print(f"{out} already holds {cfg.name}: resuming it (no new fork)", file=sys.stderr)

@@ -38,6 +38,8 @@ CLI_CASES = [
     (["train", "linear-w0.00", "--set", "model.layout=tokens", "--out", "{tmp}"], ["tokens", "pair"]),
     (["train", "sine-only", "--set", "task.band=3,1", "--out", "{tmp}"], ["band", "3"]),
     (["train", "linear-w0.00", "--set", "curriculum.points.end=99", "--out", "{tmp}"], ["99", "n_points=21"]),
+    (["train", "linear-w0.50", "--scale", "small", "--fork-from", "linear-w9", "--out", "{tmp}"],
+     ["--fork-from", "linear-w9", "small", "linear-w0.00"]),
     (["train-scale", "small", "--runs", "linear-w9"], ["linear-w9", "small", "linear-w0.00"]),
     (["train-scale", "small", "--runs", ","], ["no runs given", "linear-w0.00"]),
     (["train-scale", "small", "--runs", "linear-w0.00,linear-w0.00"], ["named twice"]),
