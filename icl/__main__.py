@@ -10,7 +10,7 @@ from pathlib import Path
 def _train(args: argparse.Namespace) -> int:
     """Train or resume a run; under ``torchrun`` every rank runs this, only rank 0 prints."""
     from .checkpoint import CheckpointError, holds_run
-    from .config import check_run_names, get_run_config, scale_dir
+    from .config import check_hold_read, check_run_names, get_run_config, scale_dir
     from .forks import fork
     from .train import DivergenceError, distributed_env, train
 
@@ -37,6 +37,8 @@ def _train(args: argparse.Namespace) -> int:
         if args.steps is not None:
             cfg = cfg.with_overrides(steps=args.steps)
         out = Path(args.out) if args.out else scale_dir(args.scale) / args.run
+        if not args.out:  # the study's run: a mixture waits for its seed's hold
+            check_hold_read(args.run, args.scale)
         if args.fork_from:
             if world > 1:
                 raise ValueError("--fork-from runs in one process; fork first, then resume under torchrun")
@@ -156,7 +158,7 @@ def _progress(state: Path) -> str:
 
 def _runs(args: argparse.Namespace) -> int:
     """Every run of every scale (or of ``--scale``), with its folder's status."""
-    from .config import RUNS, SCALE_RUNS, get_run_config, scale_dir
+    from .config import RUNS, SCALE_RUNS, check_hold_read, get_run_config, scale_dir
 
     print(f"{'scale':6s} {'run':20s} {'family':10s} {'seed':4s} {'mixture':36s} status")
     for scale in [args.scale] if args.scale else SCALE_RUNS:
@@ -170,7 +172,11 @@ def _runs(args: argparse.Namespace) -> int:
             elif (run_dir / "state.safetensors").exists():
                 status = "partial" + _progress(run_dir / "state.safetensors")
             else:
-                status = "-"
+                try:  # a mixture run waiting for its seed's hold says so
+                    check_hold_read(name, scale)
+                    status = "-"
+                except ValueError:
+                    status = f"- (waits for seed {spec.seed}'s hold)"
             seed = get_run_config(name, scale).train.seed
             print(f"{scale:6s} {name:20s} {spec.family:10s} {seed:<4d} {mix:36s} {status}")
     return 0

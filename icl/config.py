@@ -312,11 +312,36 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
 # sparse-only model's error sits at the least-squares level until after 30k steps and selects by
 # about 50k, and a learning rate that decays early cuts selection off; so the learning rate stays
 # constant until the last tenth of the steps and decays only there. Mixture runs hold the dense
-# share at 0 until SMALL_MIX_HOLD, then ramp to their w over SMALL_MIX_RAMP steps and train
+# share at 0 until the hold, then ramp to their w over SMALL_MIX_RAMP steps and train
 # SMALL_MIX_AFTER more steps from the hold. The hold is read off the sparse-only run's emergence log
 # by a rule fixed before selection arrived (2026-12-01, at step 46k): the first multiple of 5,000
-# steps at which its mean selection fraction over the two logged k reaches 0.5 (README).
-SMALL_STEPS, SMALL_MIX_HOLD, SMALL_MIX_RAMP, SMALL_MIX_AFTER = 100_000, 65_000, 5_000, 50_000
+# steps at which its mean selection fraction over the two logged k reaches 0.5 (README). Each
+# training seed's hold is read off that seed's own sparse-only run by the same rule
+# (SMALL_MIX_HOLDS), and its sparse-only run trains SMALL_SPARSE_AFTER steps past it (never fewer
+# than SMALL_STEPS; seed 0: 65k + 35k = SMALL_STEPS), so that its selection has time to flatten
+# before the decay. A seed whose hold is not read yet (None) has its sparse-only run train towards
+# SMALL_SELECTION_CAP (the issue's limit: a run that has not selected by then is reported as such;
+# its step count is set from the hold once read, exact while neither schedule has begun its
+# decay, icl.train) and its mixture runs wait: they cannot be trained or forked (check_hold_read).
+SMALL_STEPS, SMALL_MIX_RAMP, SMALL_MIX_AFTER, SMALL_SPARSE_AFTER = 100_000, 5_000, 50_000, 35_000
+SMALL_SELECTION_CAP = 200_000
+SMALL_MIX_HOLDS: dict[int, int | None] = {0: 65_000, 1: None}  # seed 1: least squares still at 80k
+
+
+def small_hold(seed: int) -> int | None:
+    """The weight curriculum's hold of a training seed at the small scale, None while not read."""
+    if seed not in SMALL_MIX_HOLDS:
+        raise ValueError(f"training seed {seed} has no hold at the small scale; seeds: {sorted(SMALL_MIX_HOLDS)}")
+    return SMALL_MIX_HOLDS[seed]
+
+
+def check_hold_read(name: str, scale: str) -> None:
+    """Refuse to train (or fork) a small-scale mixture run whose seed's hold is not read yet."""
+    spec = RUNS[name]
+    if scale == "small" and spec.is_mixture and small_hold(spec.seed) is None:
+        sparse_only = next(n for n in SCALE_RUNS["small"] if RUNS[n].seed == spec.seed and RUNS[n].weight_of("sparse") == 1)
+        raise ValueError(f"{name} waits for the hold of training seed {spec.seed}, not read yet: train {sparse_only} "
+                         f"until its emergence log selects (config.SMALL_MIX_HOLDS, README)")
 
 
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
@@ -371,6 +396,8 @@ def check_run_names(scale: str, names: Sequence[str]) -> list[str]:
         raise ValueError(f"{bad[0]!r} is not a run of the {scale} scale; its runs: {', '.join(allowed)}")
     if len(set(names)) != len(names):
         raise ValueError(f"a run is named twice in {', '.join(names)}: each run has one writer")
+    for n in names:
+        check_hold_read(n, scale)
     return list(names)
 
 
@@ -393,9 +420,13 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     train = replace(train, seed=spec.seed)
     nnz = 1 if scale == "small" else 2
     # a mixture run: the weight curriculum (WeightRamp); the conditional one too, trained from scratch (icl.forks)
-    if scale == "small" and spec.is_mixture:
-        curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), SMALL_MIX_HOLD, SMALL_MIX_RAMP))
-        train = replace(train, steps=SMALL_MIX_HOLD + SMALL_MIX_AFTER)
+    if scale == "small" and spec.is_mixture:  # a hold not read yet: the cap (the run waits, check_hold_read)
+        hold = small_hold(spec.seed) or SMALL_SELECTION_CAP
+        curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), hold, SMALL_MIX_RAMP))
+        train = replace(train, steps=hold + SMALL_MIX_AFTER)
+    elif scale == "small" and spec.weight_of("sparse") == 1.0:  # the sparse-only run: past its seed's hold
+        hold = small_hold(spec.seed)
+        train = replace(train, steps=SMALL_SELECTION_CAP if hold is None else max(SMALL_STEPS, hold + SMALL_SPARSE_AFTER))
     task = TaskConfig(classes=spec.classes, weights=spec.weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
@@ -403,5 +434,5 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
 __all__ = [
     "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
     "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
-    "scale_dir", "stream_generator", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
+    "scale_dir", "stream_generator", "small_hold", "check_hold_read", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
 ]

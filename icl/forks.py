@@ -161,9 +161,17 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
     but no fork source (the conditional run) is trained from scratch with its curriculum.
     """
     from .checkpoint import state_progress
-    from .config import get_run_config, run_names, scale_dir
+    from .config import check_hold_read, get_run_config, run_names, scale_dir
 
     names = names or run_names(scale)
+    waiting = []
+    for n in names:  # a mixture run whose seed's hold is not read yet waits (config.check_hold_read)
+        try:
+            check_hold_read(n, scale)
+        except ValueError as e:
+            say(str(e))
+            waiting.append(n)
+    names = [n for n in names if n not in waiting]
     t0 = time.time()
 
     def left() -> float | None:

@@ -211,22 +211,34 @@ def train(
             dist.destroy_process_group()
 
 
-def _same_run(saved: RunConfig, config: RunConfig, path: Path) -> RunConfig:
+def _same_run(saved: RunConfig, config: RunConfig, path: Path, step: int | None = None) -> RunConfig:
     """The config to continue with, if ``path`` (a state or finished weights) belongs to this run.
 
     The attention kernel is an implementation switch (the same function): a run keeps the one
-    it started with, so a preset that changes the default does not orphan runs. Any other
-    difference is refused: the folder holds another run.
+    it started with, so a preset that changes the default does not orphan runs. A new step
+    count is accepted for a resumable state at ``step`` when it is the only difference and
+    the learning rates of both step counts agree at every step up to there (neither has begun
+    its decay): continuing is then exactly training the new config from scratch (a run whose
+    curve asks for more steps before its decay, issue on scales). Any other difference is
+    refused: the folder holds another run.
     """
     if saved.model.attention != config.model.attention:
         config = replace(config, model=replace(config.model, attention=saved.model.attention))
-    if saved.to_dict() != config.to_dict():
-        raise ValueError(
-            f"{path} was written by a different config; use another --out or delete the folder. "
-            f"saved config name={saved.name!r} steps={saved.train.steps}, requested name={config.name!r} "
-            f"steps={config.train.steps}"
-        )
-    return config
+    if saved.to_dict() == config.to_dict():
+        return config
+    retargeted = replace(saved, train=replace(saved.train, steps=config.train.steps))
+    if (step is not None and retargeted.to_dict() == config.to_dict()
+            and all(saved.train.lr_at(s) == config.train.lr_at(s) for s in range(step + 1))):
+        return config
+    why = ""
+    if step is not None and retargeted.to_dict() == config.to_dict():
+        why = (f" (a new step count is accepted only before either schedule's decay begins; "
+               f"the state is at step {step:,})")
+    raise ValueError(
+        f"{path} was written by a different config{why}; use another --out or delete the folder. "
+        f"saved config name={saved.name!r} steps={saved.train.steps}, requested name={config.name!r} "
+        f"steps={config.train.steps}"
+    )
 
 
 def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_after: int | None,
@@ -247,8 +259,11 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         _same_run(weights_config(final_path), config, final_path)
         return out_dir
     st = load_state(state_path) if state_path.exists() else None
+    retargeted_from = None  # the step count the state was saved under, when it changed (_same_run)
     if st is not None:
-        config = _same_run(st["config"], config, state_path)
+        config = _same_run(st["config"], config, state_path, st["step"])
+        if st["config"].train.steps != config.train.steps:
+            retargeted_from = st["config"].train.steps
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)
     start, log, evals = 0, [], []
@@ -300,6 +315,8 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         session["autocast"] = "bf16"
     if compile != "off":
         session["compile"] = compile
+    if retargeted_from is not None:
+        session["steps_from"] = retargeted_from  # the run's step count changed here (before any decay)
     sessions.append(session)
     if lead:
         atomic_write_text(out_dir / "config.json", json.dumps(

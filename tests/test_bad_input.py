@@ -67,6 +67,29 @@ def test_cli_bad_input_gives_one_clear_line(argv, words, tmp_path, capsys):
     assert not (tmp_path / "state.safetensors").exists()  # nothing was trained
 
 
+@pytest.mark.parametrize("argv", [["train", "linear-w0.50-seed1", "--scale", "small"],
+                                  ["train-scale", "small", "--runs", "linear-w0.50-seed1"],
+                                  ["train-many", "small", "--runs", "linear-w0.50-seed1", "--device", "cpu",
+                                   "--minutes", "1"]])
+def test_a_mixture_run_waiting_for_its_seeds_hold_is_refused(argv, monkeypatch, capsys):
+    """While a seed's hold is not read (config.SMALL_MIX_HOLDS), its mixture run cannot be trained:
+    one line naming the run and what to train first; its folder is never created."""
+    import icl.config as config
+
+    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)
+    folder = config.scale_dir("small") / "linear-w0.50-seed1"
+    existed = folder.exists()
+    try:
+        rc = main(argv)
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc not in (0, None) and "Traceback" not in err
+    line = [ln for ln in err.strip().splitlines() if "error" in ln][-1]
+    assert "linear-w0.50-seed1 waits for the hold of training seed 1" in line and "train linear-w0.00-seed1" in line
+    assert folder.exists() == existed
+
+
 def test_cli_bad_run_never_touches_committed_runs(capsys):
     before = {p: p.stat().st_mtime_ns for p in (ROOT / "data" / "runs").rglob("*") if p.is_file()}
     assert main(["train", "linear-w0.00", "--set", "train.lr=0"]) == 2

@@ -43,6 +43,33 @@ def test_the_small_scale_is_chapters_1_2_at_d5():
         get_run_config("linear-w0.50", "tiny")
 
 
+def test_each_seed_holds_at_its_own_hold_and_its_sparse_only_run_trains_past_it(monkeypatch):
+    """The hold is read off each seed's own sparse-only run (config.SMALL_MIX_HOLDS): a seed whose
+    selection arrives later holds its mixture runs later, and its sparse-only run trains
+    SMALL_SPARSE_AFTER steps past that hold (never fewer than SMALL_STEPS); seed 0 is untouched.
+    While a seed's hold is not read, its sparse-only run trains towards the cap and its mixture
+    runs are refused by every command that would train or fork them."""
+    import icl.config as config
+
+    seed0 = {n: get_run_config(n, "small") for n in ("linear-w0.00", "linear-w0.50", "linear-w1.00")}
+    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, 80_000)
+    assert {n: get_run_config(n, "small") for n in seed0} == seed0
+    assert seed0["linear-w0.00"].train.steps == config.SMALL_STEPS == config.small_hold(0) + config.SMALL_SPARSE_AFTER
+    mix = get_run_config("linear-w0.50-seed1", "small")
+    assert (mix.curriculum.mix.hold, mix.train.steps) == (80_000, 80_000 + config.SMALL_MIX_AFTER)
+    assert get_run_config("linear-w0.00-seed1", "small").train.steps == 80_000 + config.SMALL_SPARSE_AFTER
+    assert get_run_config("linear-w1.00-seed1", "small").train.steps == config.SMALL_STEPS  # nothing to select
+    config.check_run_names("small", ["linear-w0.50-seed1"])  # read: trainable
+    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)  # not read yet
+    assert get_run_config("linear-w0.00-seed1", "small").train.steps == config.SMALL_SELECTION_CAP
+    with pytest.raises(ValueError, match="linear-w0.50-seed1 waits for the hold of training seed 1, not read yet: "
+                                         "train linear-w0.00-seed1"):
+        config.check_run_names("small", ["linear-w1.00-seed1", "linear-w0.50-seed1"])
+    config.check_run_names("small", ["linear-w0.00-seed1", "linear-w1.00-seed1", "linear-w0.50"])
+    with pytest.raises(ValueError, match="no hold at the small scale"):
+        config.small_hold(7)
+
+
 def test_each_scale_has_its_own_folder_and_load_run_checks_the_scale():
     assert scale_dir("small").parent == scale_dir("cpu").parent and scale_dir("small") != scale_dir("cpu")
     model, cfg = load_run("linear-w0.00", scale="cpu")  # committed runs: cpu scale by default
@@ -156,6 +183,10 @@ def test_train_scale_forks_the_mixture_runs_and_trains_every_run(tmp_path, monke
     b = load_file(tmp_path / "small" / "linear-w0.50" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert train_scale("small", names, progress=False, say=said.append) == names  # finished: nothing to do
+    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)  # a seed whose hold is not read: its mixture waits
+    assert train_scale("small", ["linear-w0.50-seed1"], progress=False, say=said.append) == []
+    assert said[-1].startswith("linear-w0.50-seed1 waits for the hold of training seed 1")
+    assert not (tmp_path / "small" / "linear-w0.50-seed1").exists()
 
 
 def test_one_writer_per_run_folder(tmp_path):

@@ -40,6 +40,24 @@ def test_resume_refuses_a_different_config(tmp_path):
         train(tiny_config(steps=4, seed=3), tmp_path, progress=False)
 
 
+def test_a_run_takes_a_new_step_count_only_before_its_decay(tmp_path):
+    """A run whose curve asks for more steps (its selection arrived late) takes a new step count
+    while neither schedule has begun its decay, and ends bit-identical to the run trained with
+    that count from scratch; the session record names the old count. Past a decay it is refused."""
+    a = train(tiny_config(steps=20), tmp_path / "a", progress=False)  # decay from step 16
+    train(tiny_config(steps=12), tmp_path / "b", progress=False, stop_after=6)  # decay from step 9
+    b = train(tiny_config(steps=20), tmp_path / "b", progress=False)
+    wa, wb = weights(a), weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (a / "loss.csv").read_text() == (b / "loss.csv").read_text()
+    sessions = json.loads((b / "config.json").read_text())["sessions"]
+    assert [s.get("steps_from") for s in sessions] == [None, 12]
+    train(tiny_config(steps=12), tmp_path / "c", progress=False, stop_after=10)  # inside its decay
+    with pytest.raises(ValueError, match="only before either schedule's decay begins; the state is at step 10"):
+        train(tiny_config(steps=20), tmp_path / "c", progress=False)
+    assert load_state(tmp_path / "c" / "state.safetensors")["config"].train.steps == 12  # untouched
+
+
 def test_a_finished_run_without_its_state_is_not_retrained(tmp_path):
     """The committed runs keep only their final weights: training one again is a no-op that leaves
     the weights untouched (not a fresh start over them), and another config there is refused."""
