@@ -325,7 +325,7 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
 # decay, icl.train) and its mixture runs wait: they cannot be trained or forked (check_hold_read).
 SMALL_STEPS, SMALL_MIX_RAMP, SMALL_MIX_AFTER, SMALL_SPARSE_AFTER = 100_000, 5_000, 50_000, 35_000
 SMALL_SELECTION_CAP = 200_000
-SMALL_MIX_HOLDS: dict[int, int | None] = {0: 65_000, 1: None}  # seed 1: least squares still at 80k
+SMALL_MIX_HOLDS: dict[int, int | None] = {0: 65_000, 1: 135_000}  # read 2026-12-02 (README)
 
 
 def small_hold(seed: int) -> int | None:
@@ -339,7 +339,8 @@ def check_hold_read(name: str, scale: str) -> None:
     """Refuse to train (or fork) a small-scale mixture run whose seed's hold is not read yet."""
     spec = RUNS[name]
     if scale == "small" and spec.is_mixture and small_hold(spec.seed) is None:
-        sparse_only = next(n for n in SCALE_RUNS["small"] if RUNS[n].seed == spec.seed and RUNS[n].weight_of("sparse") == 1)
+        sparse_only = next((n for n in SCALE_RUNS["small"] if RUNS[n].seed == spec.seed
+                            and RUNS[n].weight_of("sparse") == 1), f"the sparse-only run of seed {spec.seed}")
         raise ValueError(f"{name} waits for the hold of training seed {spec.seed}, not read yet: train {sparse_only} "
                          f"until its emergence log selects (config.SMALL_MIX_HOLDS, README)")
 

@@ -6,7 +6,9 @@ step, a fresh batch from the run's function class with a generator seeded by
 The loss is the mean squared error over all prompt positions (Garg et al.). Every
 ``checkpoint_every`` steps the full state (weights, AdamW moments, loss log, step) is
 written atomically to ``state.safetensors``; rerunning the same command resumes from
-it and ends bit-identical to an uninterrupted run on the same machine.
+it and ends bit-identical to an uninterrupted run on the same machine. A state takes a new
+step count (and nothing else new) while neither count's schedule has begun its decay: the
+same steps, learning rates and batches as the new config trained from scratch.
 
 Every ``eval_every`` steps (and at step 0) the run scores itself on its fixed emergence
 set (:mod:`icl.emergence`) and appends a row to ``eval.csv``: the errors at two fixed k
