@@ -322,7 +322,8 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
 # before the decay. A seed whose hold is not read yet (None) has its sparse-only run train towards
 # SMALL_SELECTION_CAP (the limit: a run that has not selected by then is reported as such;
 # its step count is set from the hold once read, exact while neither schedule has begun its
-# decay, icl.train) and its mixture runs wait: they cannot be trained or forked (check_hold_read).
+# decay, icl.train) and its mixture runs wait: the train, train-scale and train-many commands refuse
+# them (check_hold_read; icl.forks.fork itself does not check).
 SMALL_STEPS, SMALL_MIX_RAMP, SMALL_MIX_AFTER, SMALL_SPARSE_AFTER = 100_000, 5_000, 50_000, 35_000
 SMALL_SELECTION_CAP = 200_000
 SMALL_MIX_HOLDS: dict[int, int | None] = {0: 65_000, 1: 135_000}  # read 2026-12-02 (README)
