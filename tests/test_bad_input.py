@@ -152,6 +152,7 @@ NOTEBOOK_CASES = [
     ("01_model_selection.ipynb", "scale", "tiny"),
     ("01_model_selection.ipynb", "seed_runs", ["linear-only"]),
     ("02_sparsity_sweep.ipynb", "scale", "huge"),
+    ("02_sparsity_sweep.ipynb", "seed_runs", ["linear-w0.50"]),  # a first-seed run
     ("01_model_selection.ipynb", "ks", 5),
     ("01_model_selection.ipynb", "runs", ["no-such-run"]),
     ("01_model_selection.ipynb", "lasso_alphas", [0.0]),

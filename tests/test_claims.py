@@ -257,3 +257,30 @@ def test_check_runs():
         check_runs(["no-such-run"])
     with pytest.raises(ValueError, match="must be a list"):
         check_runs("linear-w0.50")
+
+
+def test_seed_spread_sets_each_run_beside_its_second_seed():
+    """Chapter 2: the same nnz and k rows for both seeds, the spread their distance; a run whose
+    second seed was not evaluated is left out, and sweeps read at other k are refused."""
+    from icl.chapters.sparsity_sweep import seed_spread
+
+    nnz = np.arange(1, 6)
+    a = nnz_chapter(5, nnz, [2, 5], {"linear-w0.00": np.full((5, 2), 0.3)}, {})
+    b = nnz_chapter(5, nnz, [2, 5], {"linear-w0.00-seed1": np.full((5, 2), 0.5)}, {})
+    t = seed_spread(a, b, [("linear-w0.00", "linear-w0.00-seed1"), ("linear-w0.50", "linear-w0.50-seed1")])
+    assert len(t) == 10 and set(t["run"]) == {"linear-w0.00"} and (t["spread"] == 0.2).all()
+    assert list(t.columns) == ["run", "nnz", "k", "seed 0", "seed 1", "spread"]
+    with pytest.raises(ValueError, match="different nnz or k"):
+        seed_spread(a, nnz_chapter(5, nnz, [3, 5], {}, {}), [])
+
+
+def test_chapter_1_seed_spread():
+    from icl.chapters.model_selection import seed_spread
+
+    first, second = chapter(), chapter(mix_shift=0.1)
+    second.dense = {f"{k}-seed1": c for k, c in second.dense.items()}
+    second.sparse = {f"{k}-seed1": c for k, c in second.sparse.items()}
+    both = LinearChapter(10, 2, {**first.dense, **second.dense}, {**first.sparse, **second.sparse}, 0.01, [], 4)
+    t = seed_spread(both, [("linear-w0.50", "linear-w0.50-seed1"), ("linear-w0.00", "linear-w0.00-seed1")], [2, 5])
+    mix = t[t["run"] == "linear-w0.50"]
+    assert len(t) == 8 and np.allclose(mix["spread"], 0.1) and (t[t["run"] == "linear-w0.00"]["spread"] == 0).all()

@@ -324,6 +324,7 @@ def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):
     builds = report.builds_of(Path("01_model_selection.ipynb"))
     assert [(n, s) for n, s, _ in builds] == [("01_model_selection", "cpu"), ("01_model_selection-small", "small")]
     assert builds[1][2]["scale"] == "small" and builds[1][2]["seed_runs"]
+    assert report.builds_of(Path("02_sparsity_sweep.ipynb"))[1][2]["seed_runs"] == builds[1][2]["seed_runs"]
     assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == ["03_nonlinear_mixtures"]
     monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: False)
     assert len(report.builds_of(Path("02_sparsity_sweep.ipynb"))) == 1

@@ -5,7 +5,8 @@ scores the runs and chapter 1's reference predictors on sparse prompts of every 
 = 1..d, as a :class:`~icl.chapters.sweeps.Sweep` against nnz that also records the mixture
 model's prediction distance to each single-class model; :func:`verdict_c4` (the mixture
 never much worse than the better specialist) and :func:`verdict_c5` (it tracks the sparse
-model at small nnz, the dense one at large nnz, and neither in between) judge the sweep.
+model at small nnz, the dense one at large nnz, and neither in between) judge the sweep;
+:func:`seed_spread` sets two seeds' sweeps side by side.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_ba
 from .sweeps import Sweep, sweep
 from .verdict import NOT_TESTED, Verdict, at_most, fmt, not_tested
 
-__all__ = ["sparsity_baselines", "SparsityChapter", "sparsity_chapter", "verdict_c4", "verdict_c5"]
+__all__ = ["sparsity_baselines", "SparsityChapter", "sparsity_chapter", "verdict_c4", "verdict_c5", "seed_spread"]
 
 
 def sparsity_baselines(d: int, nnz: int, lasso_alpha: float, w_mix: float = 0.5) -> dict:
@@ -98,3 +99,22 @@ def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_onl
         f"largest distance to the nearer of the two at nnz={nnz[inner[0]]}..{nnz[inner[-1]]}: "
         f"{fmt(float(both[mid]))} at nnz={nnz[mid]} (criterion > {differ})",
     ])
+
+
+def seed_spread(first: SparsityChapter, second: SparsityChapter, pairs: Sequence[tuple[str, str]]):
+    """Each run of ``first`` beside its second seed in ``second`` (the same prompts: both sweeps
+    drawn with one evaluation seed), at every nnz and k: the two mean errors and their distance."""
+    import pandas as pd
+
+    if list(first.sweep.ks) != list(second.sweep.ks) or not np.array_equal(first.sweep.values, second.sweep.values):
+        raise ValueError(f"the two sweeps are read at different nnz or k: {first.sweep.ks} and {second.sweep.ks}")
+    rows = []
+    for a, b in pairs:
+        if a not in first.sweep.error or b not in second.sweep.error:
+            continue
+        ea, eb = first.sweep.error[a], second.sweep.error[b]  # (V, K)
+        for i, nnz in enumerate(first.sweep.values):
+            for j, k in enumerate(first.sweep.ks):
+                rows.append({"run": a, "nnz": int(nnz), "k": int(k), "seed 0": round(float(ea[i, j]), 3),
+                             "seed 1": round(float(eb[i, j]), 3), "spread": round(abs(float(ea[i, j] - eb[i, j])), 3)})
+    return pd.DataFrame(rows)

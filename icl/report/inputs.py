@@ -25,7 +25,7 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # chapters built once per scale whose runs are trained (the notebook's own defaults are the cpu
 # scale's); the extra parameters each such build gets beyond ``scale``
 PER_SCALE = {"01": {"small": {"seed_runs": seed_runs("small")}},
-             "02": {"small": {}}}
+             "02": {"small": {"seed_runs": seed_runs("small")}}}
 # the scale of a notebook's own defaults where it is not cpu: chapter 6's runs exist at the small scale only,
 # so its one page (built whether or not its runs are trained: NOT TESTED names them) is a small-scale page
 DEFAULT_SCALE = {"06": "small"}
