@@ -82,8 +82,13 @@ def launch(names: list[str], out: Path, minutes: float, device: str = "cpu", run
         print(f"{n}: exit {p.returncode} after {time.time() - t0:.0f} s", flush=True)
 
 
-def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 10), seed: int = 1) -> dict:
-    """Score every variant under ``folder``; writes and returns ``folder/sizing.json``."""
+def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 10), seed: int = 1,
+          at_start: bool = False) -> dict:
+    """Score every variant under ``folder``; writes and returns ``folder/sizing.json``.
+
+    ``at_start``: score on the curriculum's starting geometry instead (its first active dimensions and
+    prompt length, zero-padded to the model's d as in training), the task a held curriculum
+    (``d10-hold60k``) trains on until its hold ends; writes ``folder/sizing-start.json``."""
     import numpy as np
     import torch
 
@@ -97,28 +102,39 @@ def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 1
         model, cfg = load_run(sub.name, root=folder, allow_partial=True)
         st = load_state(sub / "state.safetensors")  # the step reached and the loss log, beside the model
         d, nnz, n = cfg.task.n_dims, cfg.task.nnz, cfg.model.n_points
-        row: dict = {"step": st["step"], "config": cfg.to_dict(),
+        if at_start:  # the baselines see the active dimensions alone, the model them zero-padded to its d
+            d, n = cfg.curriculum.dims.start, cfg.curriculum.points.start
+        row_ks = tuple(range(2, d + 1)) if at_start else ks  # at the start's d: every k where selection can pay
+        shown = (d + 1) // 2 if at_start else 5
+        full_d = cfg.task.n_dims
+        model.eval()
+
+        def as_trained(xs, ys, model=model, full_d=full_d):
+            return model(torch.nn.functional.pad(xs, (0, full_d - xs.shape[-1])), ys)
+        row: dict = {"step": st["step"], "config": cfg.to_dict(), "d": d, "n_points": n,
                      "loss": {int(s): round(l, 4) for s, l in st["log"][:: max(1, len(st["log"]) // 40)]}}
         info = json.loads((sub / "config.json").read_text()) if (sub / "config.json").exists() else {}
         row["sessions"] = info.get("sessions", [])
         for cls_name, fc in (("sparse", SparseLinear(d, nnz, True)), ("dense", DenseLinear(d, True))):
             prompts = sample_prompts(fc, n_prompts, n, seed=seed)
-            preds = {"model": model, "least squares": LeastSquares()}
+            preds = {"model": as_trained, "least squares": LeastSquares()}
             if cls_name == "sparse":
                 preds["Lasso"] = Lasso(choose_lasso_alpha(fc, n, (1e-3, 3e-3, 1e-2, 3e-2, 0.1), seed))
                 preds["Bayes sparse"] = BayesSparse(d, nnz, 1 / math.sqrt(nnz))
             with torch.no_grad():
                 errs = {k: errors(predict(p, prompts), prompts).mean(0) for k, p in preds.items()}
-            row[cls_name] = {name: {int(k): round(float(e[k]), 4) for k in ks if k < n}
+            row[cls_name] = {name: {int(k): round(float(e[k]), 4) for k in row_ks if k < n}
                              for name, e in errs.items()}
             row[cls_name + "_mean_1_20"] = {name: round(float(np.mean(e[1:])), 4) for name, e in errs.items()}
         results[sub.name] = row
         s = row["sparse"]
-        print(f"{sub.name:12s} step {row['step']:7d}  sparse k=5 model {s['model'].get(5)} LS {s['least squares'].get(5)}"
-              f" Lasso {s['Lasso'].get(5)}  dense k=5 model {row['dense']['model'].get(5)}", flush=True)
-    tmp = folder / "sizing.json.tmp"
+        print(f"{sub.name:12s} step {row['step']:7d}  d={d}: sparse k={shown} model {s['model'].get(shown)} LS "
+              f"{s['least squares'].get(shown)} Lasso {s['Lasso'].get(shown)}  dense k={shown} model "
+              f"{row['dense']['model'].get(shown)}", flush=True)
+    name = "sizing-start.json" if at_start else "sizing.json"
+    tmp = folder / (name + ".tmp")
     tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, folder / "sizing.json")
+    os.replace(tmp, folder / name)
     return results
 
 
@@ -164,6 +180,8 @@ def main(argv: list[str]) -> int:
     sc = sub.add_parser("score")
     sc.add_argument("folder")
     sc.add_argument("--n-prompts", type=int, default=1280)
+    sc.add_argument("--at-start", action="store_true",
+                    help="score on the curriculum's starting d and prompt length (a held curriculum's task)")
     pk = sub.add_parser("pack")
     pk.add_argument("folder")
     pk.add_argument("out")
@@ -172,7 +190,7 @@ def main(argv: list[str]) -> int:
         if a.cmd == "launch":
             launch([v for v in a.variants.split(",") if v], Path(a.out), a.minutes, a.device, a.run, a.threads)
         elif a.cmd == "score":
-            score(Path(a.folder), a.n_prompts)
+            score(Path(a.folder), a.n_prompts, at_start=a.at_start)
         else:
             pack(Path(a.folder), Path(a.out))
     except ValueError as e:

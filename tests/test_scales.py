@@ -239,3 +239,30 @@ def test_every_sizing_variant_is_a_valid_config_and_the_d10_hold_holds():
                                                     points=replace(c.points, hold=60_000)))
     assert configs["d10-l12"] == replace(base, model=replace(base.model, n_layer=12))
     assert configs["d10-lr3e-3"] == replace(base, train=replace(base.train, lr=3e-3, warmup_steps=2000))
+
+
+def test_sizing_scores_a_held_curriculum_on_its_starting_task(tmp_path):
+    """``sizing score --at-start`` reads a try on the task its held curriculum trains on first (here 2 active
+    dimensions of 4, 3 points), the model seeing them zero-padded as in training; the plain score reads the
+    full task."""
+    import json
+
+    import torch
+
+    from icl.checkpoint import load_run
+    from icl.evaluate import errors, predict, sample_prompts
+    from icl.sizing import score
+    from icl.tasks import SparseLinear
+    from icl.train import train
+    from tests.conftest import tiny_config
+
+    train(tiny_config(steps=6), tmp_path / "try", progress=False)
+    start = score(tmp_path, n_prompts=16, at_start=True)["try"]
+    assert (start["d"], start["n_points"]) == (2, 3) and list(start["sparse"]["model"]) == [2]
+    model, _ = load_run("try", root=tmp_path)
+    p = sample_prompts(SparseLinear(2, 1, True), 16, 3, seed=1)
+    padded = type(p)(torch.nn.functional.pad(p.xs, (0, 2)), p.ys, p.variance, p.labels)
+    assert start["sparse"]["model"][2] == round(float(errors(predict(model, padded), padded).mean(0)[2]), 4)
+    full = score(tmp_path, n_prompts=16)["try"]
+    assert (full["d"], full["n_points"]) == (4, 7) and list(full["sparse"]["model"]) == [3, 5]
+    assert json.loads((tmp_path / "sizing-start.json").read_text())["try"]["d"] == 2
