@@ -9,7 +9,8 @@ Colours follow a predictor across chapters and never depend on ``PYTHONHASHSEED`
 is coloured from its registry entry (:data:`icl.config.RUNS`: a dense/sparse run by its
 dense weight, a single-class run by its class, a mixture of other classes in one colour),
 a reference predictor from a fixed map keyed by the chapters' curve-key constants, and
-any other name by its order of first appearance. Runs are drawn solid, everything else
+any other name by its order of first appearance. Runs are drawn solid (a second training
+seed of a run in its first seed's colour, densely dashed: :data:`SECOND_SEED`), everything else
 dashed (``name in RUNS``).
 """
 
@@ -31,7 +32,7 @@ from .chapters.rare_and_conditional import COND_CORRECT, COND_NONE, COND_WRONG
 from .config import RUNS
 from .evaluate import Curve
 
-__all__ = ["PALETTE", "color_of", "style_of", "plot_curves", "plot_learning_curves", "plot_emergence", "plot_at_k",
+__all__ = ["PALETTE", "SECOND_SEED", "color_of", "run_linestyle", "style_of", "plot_curves", "plot_learning_curves", "plot_emergence", "plot_at_k",
            "plot_sweep", "plot_distance", "plot_example"]
 
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85, rc={"grid.alpha": 0.5})
@@ -73,13 +74,23 @@ def color_of(name: str) -> str:
     return _OTHERS.setdefault(name, PALETTE[len(_OTHERS) % len(PALETTE)])
 
 
+SECOND_SEED = (0, (4, 1.5))  # the line style of a second-seed run (a registry entry with a ``base``)
+
+
+def run_linestyle(name: str):
+    """Solid for a run, :data:`SECOND_SEED` for a second-seed run; None for anything else."""
+    if name not in RUNS:
+        return None
+    return SECOND_SEED if RUNS[name].base is not None else "-"
+
+
 def style_of(name: str) -> dict:
     """Line keywords of a run (solid), of the conditional model under an instruction (its own
     colour and style) or of any other predictor (dashed, thinner)."""
     if name in _VARIANTS:
         return dict(**_VARIANTS[name], linewidth=1.8)
     run = name in RUNS
-    return dict(color=color_of(name), linestyle="-" if run else _BASELINE_DASHES.get(name, "--"),
+    return dict(color=color_of(name), linestyle=run_linestyle(name) or _BASELINE_DASHES.get(name, "--"),
                 linewidth=1.8 if run else 1.4)
 
 
@@ -181,7 +192,8 @@ def plot_emergence(sources: Mapping[str, Path], scale: str = "cpu", axes=None):
             rows = list(csv.DictReader(f))
         steps = np.array([int(r["step"]) for r in rows])
         for ax, col in zip(axes, cols):
-            _line(ax, steps, [float(r[col]) for r in rows], label=name, color=color_of(name), linewidth=1.2)
+            _line(ax, steps, [float(r[col]) for r in rows], label=name, color=color_of(name), linewidth=1.2,
+                  linestyle=run_linestyle(name))
     for j, (ax, col) in enumerate(zip(axes, cols)):
         for ref, style in ((LEAST_SQUARES, "--"), (LASSO, ":")):
             if ref in refs:

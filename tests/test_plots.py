@@ -66,3 +66,17 @@ def test_curves_known_at_some_k_and_sweeps_draw_on_log_axes():
     ax = plots.plot_distance(sw, 5)
     assert labels(ax) == {"to linear-w0.00"}
     plt.close("all")
+
+
+def test_a_second_seed_is_drawn_in_its_first_seeds_colour_and_dashed():
+    """In the emergence figure (and every curve) seed 1 of a run shares seed 0's colour, so the line style
+    tells the two apart; references keep their own dashes."""
+    folder = scale_dir("small")
+    fig, _ = plots.plot_emergence({n: folder / n for n in ("linear-w0.00", "linear-w0.00-seed1")}, scale="small")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    first, second = lines["linear-w0.00"], lines["linear-w0.00-seed1"]
+    assert first.get_color() == second.get_color()
+    assert first.get_linestyle() == "-" and second.get_linestyle() != "-"
+    assert plots.style_of("linear-w0.50-seed1")["linestyle"] == plots.SECOND_SEED
+    assert plots.style_of("least squares")["linestyle"] not in ("-", plots.SECOND_SEED)
+    plt.close(fig)
