@@ -34,6 +34,9 @@ option existed (tested), and a conditional model's shared parameters start where
 unconditional one's do. :class:`Instructed` wraps a conditional model as a predictor
 ``(xs, ys) -> preds`` that supplies one constant instruction.
 
+:func:`widen_state` carries a trained model's weights into one of larger d and longer prompts,
+computing the same function on zero-padded inputs (a warm start for a dimension curriculum).
+
 Two implementation switches, measured by ``python -m icl bench`` (see its findings):
 ``attention="sdpa"`` (PyTorch's fused ``scaled_dot_product_attention``) or ``"math"``
 (the same causal softmax attention written as two batched matmuls; the same function
@@ -52,7 +55,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModelConfig", "TransformerModel", "Instructed", "garg_tokens", "matmul_params", "step_flops"]
+__all__ = ["ModelConfig", "TransformerModel", "Instructed", "garg_tokens", "matmul_params", "step_flops",
+           "widen_state"]
 
 LAYOUTS = ("garg", "compact", "pair")
 ATTENTIONS = ("sdpa", "math")
@@ -244,3 +248,43 @@ class Instructed(nn.Module):
         if self.label is None:
             return self.model(xs, ys)
         return self.model(xs, ys, torch.full((xs.shape[0],), self.label, dtype=torch.long, device=xs.device))
+
+
+def widen_state(state: dict[str, Tensor], src: ModelConfig, dst: ModelConfig,
+                fresh: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Carry a trained model's weights into a model of larger d and/or longer prompts.
+
+    ``state`` is the state dict of a model built for ``src``; ``dst`` may differ from it in
+    ``n_dims`` and ``n_points`` only (each at least as large). ``fresh`` is a state dict of
+    a model built for ``dst`` (its own initialisation). The result is ``fresh`` with every
+    shared parameter replaced by ``state``'s, except: the read-in keeps ``src``'s columns at
+    the matching coordinates of ``dst``'s token and zero in the new ones, and the positions
+    beyond ``src``'s keep their fresh values. So on inputs whose extra coordinates are zero
+    (a dimension curriculum's zero padding) and prompts of at most ``src.n_points`` points
+    the widened model computes what the source did (tested): a warm start for a curriculum
+    over d and prompt length that begins where the source was trained (the d = 10 search).
+    """
+    same = {"n_embd", "n_layer", "n_head", "layout", "attention", "activation", "n_classes"}
+    differ = sorted(f for f in same if getattr(src, f) != getattr(dst, f))
+    if differ or dst.n_dims < src.n_dims or dst.n_points < src.n_points:
+        raise ValueError(f"cannot widen a model of {src} into {dst}: only n_dims and n_points may grow"
+                         + (f" ({', '.join(differ)} differ)" if differ else ""))
+    d, D = src.n_dims, dst.n_dims
+    # where each column of the source's token sits in the destination's (see TransformerModel.tokens)
+    cols = {"garg": list(range(d)),
+            "compact": [*range(d), D],  # [x, y_prev]
+            "pair": [*range(d), D, *range(D + 1, D + 1 + d)]}[src.layout]  # [x_prev, y_prev, x]
+    out = {k: v.clone() for k, v in fresh.items()}
+    for k, v in state.items():
+        if k not in out:
+            raise ValueError(f"parameter {k!r} of the source is not in the destination model")
+        if k == "read_in.weight":  # (C, d_in)
+            out[k] = torch.zeros_like(out[k])
+            out[k][:, cols] = v
+        elif k == "wpe.weight":  # (T, C)
+            out[k][: v.shape[0]] = v
+        elif v.shape != out[k].shape:
+            raise ValueError(f"parameter {k!r} has shape {tuple(v.shape)}, the destination's {tuple(out[k].shape)}")
+        else:
+            out[k] = v.clone()
+    return out

@@ -32,8 +32,8 @@ from .chapters.rare_and_conditional import COND_CORRECT, COND_NONE, COND_WRONG
 from .config import RUNS
 from .evaluate import Curve
 
-__all__ = ["PALETTE", "SECOND_SEED", "color_of", "run_linestyle", "style_of", "plot_curves", "plot_learning_curves", "plot_emergence", "plot_at_k",
-           "plot_sweep", "plot_distance", "plot_example"]
+__all__ = ["PALETTE", "SECOND_SEED", "color_of", "run_linestyle", "style_of", "plot_curves",
+           "plot_learning_curves", "plot_emergence", "plot_at_k", "plot_sweep", "plot_distance", "plot_example"]
 
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85, rc={"grid.alpha": 0.5})
 PALETTE = [to_hex(c) for c in sns.color_palette("tab10")]  # the shared palette

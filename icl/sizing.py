@@ -52,6 +52,13 @@ VARIANTS.update({
     "d10-l12": {"model.n_layer": "12"},
     "d10-lr3e-3": {"train.lr": "3e-3", "train.warmup_steps": "2000"},
 })
+# warm starts (the d = 10 search, after the tries above): the variant's model starts from a trained run of
+# another scale, widened (icl.model.widen_state) so that on the curriculum's zero-padded d = 5 prompts it is
+# that run; then the cpu preset's own curricula grow d and prompt length from there. A Garg-style curriculum
+# whose first phase is the small scale's selecting sparse-only run (d = 5, nnz = 1, 11 points, 100k steps).
+WARM_STARTS: dict[str, tuple[str, str]] = {"d10-warm-small": ("small", "linear-w0.00")}
+VARIANTS.update({n: {"notes": f"warm start: the {scale} run {run}, widened (icl.sizing.WARM_STARTS)"}
+                 for n, (scale, run) in WARM_STARTS.items()})
 LONG = {"train.schedule": "constant", "train.steps": "1000000"}
 
 
@@ -61,12 +68,53 @@ def variant_config(name: str, run: str = "linear-w0.00"):
     return get_run_config(run).override({**LONG, **VARIANTS[name]})
 
 
+def warm_start(name: str, out_dir: Path, run: str = "linear-w0.00") -> Path:
+    """Write the step-0 state of the warm-start variant ``name`` into ``out_dir``: its model
+    initialised from the :data:`WARM_STARTS` source's finished weights, widened to the
+    variant's d and prompt length, with a fresh AdamW (the variant's warm-up applies). Training
+    then resumes from it like any run. Refuses a folder that already holds a run."""
+    import torch
+
+    from .checkpoint import atomic_write_text, holds_run, load_run, run_lock, save_state
+    from .model import widen_state
+    from .provenance import git_commit, versions
+    from .train import build_model, make_optimizer
+
+    if name not in WARM_STARTS:
+        raise ValueError(f"{name!r} is not a warm-start variant; allowed: {', '.join(WARM_STARTS)}")
+    config = variant_config(name, run)
+    scale, source = WARM_STARTS[name]
+    src_model, src_cfg = load_run(source, scale=scale)
+    model = build_model(config)
+    model.load_state_dict(widen_state(src_model.state_dict(), src_cfg.model, config.model, model.state_dict()))
+    opt = make_optimizer(model, config)
+    with run_lock(out_dir):
+        if holds_run(out_dir):
+            raise ValueError(f"{out_dir} already holds a run; warm-start into an empty folder")
+        origin = {"device": "cpu", "start_step": 0, "warm_start": f"data/runs/{scale}/{source}",
+                  "source_config": src_cfg.to_dict(), "git_commit": git_commit(), "torch": torch.__version__,
+                  "note": f"step 0 is {scale}/{source}'s finished model widened from d={src_cfg.model.n_dims}, "
+                          f"{src_cfg.model.n_points} points to d={config.model.n_dims}, "
+                          f"{config.model.n_points} points; a fresh optimiser"}
+        atomic_write_text(out_dir / "config.json", json.dumps(
+            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+             "sessions": [origin]}, indent=2))
+        save_state(out_dir / "state.safetensors", model, opt, 0, [], config)
+    return out_dir
+
+
 def launch(names: list[str], out: Path, minutes: float, device: str = "cpu", run: str = "linear-w0.00",
            threads: int = 1) -> None:
-    """Train the variants in parallel, each for ``minutes`` of wall time."""
+    """Train the variants in parallel, each for ``minutes`` of wall time (a warm-start variant
+    from its :func:`warm_start` state, written first when its folder holds no run yet)."""
+    from .checkpoint import holds_run
+
     for n in names:
         variant_config(n, run)  # validate all before starting any
     out.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        if n in WARM_STARTS and not holds_run(out / n):
+            warm_start(n, out / n, run)
     procs = []
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TQDM_DISABLE": "1"}
     for n in names:

@@ -266,3 +266,30 @@ def test_sizing_scores_a_held_curriculum_on_its_starting_task(tmp_path):
     full = score(tmp_path, n_prompts=16)["try"]
     assert (full["d"], full["n_points"]) == (4, 7) and list(full["sparse"]["model"]) == [3, 5]
     assert json.loads((tmp_path / "sizing-start.json").read_text())["try"]["d"] == 2
+
+
+def test_a_warm_start_variant_starts_from_the_small_run_widened_and_resumes(tmp_path):
+    """The d = 10 search's warm start: step 0 of ``d10-warm-small`` is the small scale's finished sparse-only
+    model carried to d = 10, 21 points (on d = 5 prompts zero-padded it predicts what that model does), its
+    config says so, training resumes from it, and a second warm start over it is refused."""
+    import json
+
+    from icl.evaluate import sample_prompts
+    from icl.sizing import variant_config, warm_start
+    from icl.tasks import SparseLinear
+
+    out = warm_start("d10-warm-small", tmp_path / "warm")
+    st = load_state(out / "state.safetensors")
+    assert st["step"] == 0 and "warm start" in st["config"].notes
+    assert json.loads((out / "config.json").read_text())["sessions"][0]["warm_start"] == "data/runs/small/linear-w0.00"
+    small, _ = load_run("linear-w0.00", scale="small")
+    big, cfg = load_run("warm", root=tmp_path, allow_partial=True)
+    p = sample_prompts(SparseLinear(5, 1, True), 8, 11, seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(big(torch.nn.functional.pad(p.xs, (0, 5)), p.ys), small(p.xs, p.ys),
+                                   rtol=1e-4, atol=1e-5)
+    assert cfg == variant_config("d10-warm-small")
+    train(variant_config("d10-warm-small"), out, stop_after=2, progress=False)
+    assert load_state(out / "state.safetensors")["step"] == 2
+    with pytest.raises(ValueError, match="already holds a run"):
+        warm_start("d10-warm-small", out)

@@ -7,7 +7,7 @@ constants below) on the same dense and on the same sparse prompts of a scale's
 specialist, :mod:`icl.chapters.selection`), :func:`verdict_c2` (each specialist against
 its class's optimal baseline, and the sparse-only model's selection fraction
 :func:`selection_fraction`) and :func:`verdict_c3` (specialists fail out of class) judge
-them; :func:`seed_spread` puts a run beside its second seed.
+them; :func:`seed_spread` puts a run beside its second seed (rows by :func:`seed_row`, chapter 2's too).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .notebook import check_scale_param
 from .selection import Specialist, mixture_matches_specialists
 from .verdict import NOT_TESTED, Verdict, at_least, at_most, fmt, mean_excess, not_tested, outcome
 
-__all__ = ["LEAST_SQUARES", "LASSO", "BAYES_DENSE", "BAYES_SPARSE", "Geometry", "geometry", "seed_spread",
+__all__ = ["LEAST_SQUARES", "LASSO", "BAYES_DENSE", "BAYES_SPARSE", "Geometry", "geometry", "seed_spread", "seed_row",
            "LinearChapter", "bayes_mixture_name", "linear_baselines", "linear_chapter",
            "verdict_c1", "selection_range", "selection_fraction", "verdict_c2", "verdict_c3"]
 
@@ -65,10 +65,16 @@ def seed_spread(ch: "LinearChapter", pairs: Sequence[tuple[str, str]], ks: Seque
             continue
         for task, curves in (("dense", ch.dense), ("sparse", ch.sparse)):
             for k in ks:
-                ea, eb = float(curves[a].mean[k]), float(curves[b].mean[k])
-                rows.append({"run": a, "task": task, "k": k, "seed 0": round(ea, 3), "seed 1": round(eb, 3),
-                             "spread": round(abs(ea - eb), 3)})
+                rows.append(seed_row(a, {"task": task, "k": k}, curves[a].mean[k], curves[b].mean[k]))
     return pd.DataFrame(rows)
+
+
+def seed_row(run: str, where: Mapping[str, object], first: float, second: float) -> dict:
+    """One row of a seed-spread table (chapters 1 and 2): ``run`` at ``where`` (task, nnz, k),
+    its first and second seed's mean errors and their distance, rounded to 3 digits."""
+    first, second = float(first), float(second)
+    return {"run": run, **where, "seed 0": round(first, 3), "seed 1": round(second, 3),
+            "spread": round(abs(first - second), 3)}
 
 
 # --------------------------------------------------------------------------- chapter 1

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..evaluate import Predictor, sample_prompts
 from ..tasks import SparseLinear
-from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_baselines
+from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_baselines, seed_row
 from .sweeps import Sweep, sweep
 from .verdict import NOT_TESTED, Verdict, at_most, fmt, not_tested
 
@@ -115,6 +115,5 @@ def seed_spread(first: SparsityChapter, second: SparsityChapter, pairs: Sequence
         ea, eb = first.sweep.error[a], second.sweep.error[b]  # (V, K)
         for i, nnz in enumerate(first.sweep.values):
             for j, k in enumerate(first.sweep.ks):
-                rows.append({"run": a, "nnz": int(nnz), "k": int(k), "seed 0": round(float(ea[i, j]), 3),
-                             "seed 1": round(float(eb[i, j]), 3), "spread": round(abs(float(ea[i, j] - eb[i, j])), 3)})
+                rows.append(seed_row(a, {"nnz": int(nnz), "k": int(k)}, ea[i, j], eb[i, j]))
     return pd.DataFrame(rows)
