@@ -6,10 +6,14 @@ scale"). A *variant* is a named set of ``--set`` overrides of a study run (by de
 learn). ``launch`` trains variants in parallel subprocesses for a fixed wall time (each
 pauses with a resumable checkpoint); ``score`` evaluates whatever each one reached on
 fresh sparse and dense prompts against least squares, Lasso and the Bayes-optimal
-sparse predictor, and writes ``sizing.json``.
+sparse predictor, and writes ``sizing.json``; ``curves`` tabulates each variant's emergence log
+(its learning curve) against least squares and the Lasso, with the selection fraction, into
+``curves.md``. A warm-start variant (:data:`WARM_STARTS`) starts from another scale's trained
+run, widened to the variant's d and prompt length (:func:`warm_start`).
 
     python -m icl sizing launch --variants base,lr3e-3 --minutes 8 --out data/sizing/gpu-2026-11-29
     python -m icl sizing score data/sizing/gpu-2026-11-29
+    python -m icl sizing curves data/sizing/d10-search
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ROOT, get_run_config
+from .config import ROOT, RunConfig, get_run_config
 
 # name -> --set overrides of the run's cpu preset. The sweep of 2026-11-29 was run against
 # the first preset (width 128, 4 layers), spelled out here so the names keep their meaning
@@ -186,6 +190,42 @@ def score(folder: Path, n_prompts: int = 1280, ks: tuple[int, ...] = (3, 5, 8, 1
     return results
 
 
+def curves(folder: Path, every: int = 5000) -> str:
+    """Every try's emergence log under ``folder`` as a markdown table, one row per ``every`` steps
+    (and its last): the sparse errors at the log's two k, least squares and the Lasso on the same
+    prompts, and the selection fraction ``(LS - model) / (LS - Lasso)`` at each k (0: least
+    squares, 1: the Lasso; chapter 1's measure). Writes ``folder/curves.md`` and returns it."""
+    import csv
+
+    from .checkpoint import atomic_write_text
+    from .emergence import columns, reference_errors
+
+    lines = []
+    for sub in sorted(p for p in folder.iterdir() if (p / "eval.csv").exists()):
+        cfg = RunConfig.from_dict(json.loads((sub / "config.json").read_text())["config"])
+        cols = columns(cfg)
+        sparse = [i for i, c in enumerate(cols) if c.startswith("sparse_")]
+        refs = reference_errors(cfg)
+        ls, lasso = refs["least squares"], refs["Lasso"]
+        ks = [cols[i].split("_k")[1] for i in sparse]
+        lines += [f"**{sub.name}** (least squares {' / '.join(f'{ls[i]:.3f}' for i in sparse)}, Lasso "
+                  f"{' / '.join(f'{lasso[i]:.3f}' for i in sparse)} at k = {' / '.join(ks)})", "",
+                  f"| step | sparse k = {' / '.join(ks)} | selection fraction |", "|---|---|---|"]
+        with open(sub / "eval.csv") as f:
+            rows = [(int(r["step"]), [float(r[c]) for c in cols]) for r in csv.DictReader(f)]
+        keep = [r for r in rows if r[0] % every == 0]
+        if rows and (not keep or keep[-1][0] != rows[-1][0]):
+            keep.append(rows[-1])
+        for step, errs in keep:
+            frac = [(ls[i] - errs[i]) / (ls[i] - lasso[i]) for i in sparse]
+            lines.append(f"| {step:,} | {' / '.join(f'{errs[i]:.3f}' for i in sparse)} | "
+                         f"{' / '.join(f'{x:.2f}' for x in frac)} |")
+        lines.append("")
+    text = "\n".join(lines)
+    atomic_write_text(folder / "curves.md", text)
+    return text
+
+
 def pack(folder: Path, out: Path, max_states: int = 5, max_mb: float = 50.0) -> None:
     """Bundle the evidence of ``folder`` into ``out``: ``sizing.tgz`` (logs, loss curves,
     configs, sizing.json) plus the states of the variants that select best on sparse
@@ -230,6 +270,9 @@ def main(argv: list[str]) -> int:
     sc.add_argument("--n-prompts", type=int, default=1280)
     sc.add_argument("--at-start", action="store_true",
                     help="score on the curriculum's starting d and prompt length (a held curriculum's task)")
+    cu = sub.add_parser("curves", help="each try's emergence log against least squares and the Lasso (curves.md)")
+    cu.add_argument("folder")
+    cu.add_argument("--every", type=int, default=5000)
     pk = sub.add_parser("pack")
     pk.add_argument("folder")
     pk.add_argument("out")
@@ -239,6 +282,8 @@ def main(argv: list[str]) -> int:
             launch([v for v in a.variants.split(",") if v], Path(a.out), a.minutes, a.device, a.run, a.threads)
         elif a.cmd == "score":
             score(Path(a.folder), a.n_prompts, at_start=a.at_start)
+        elif a.cmd == "curves":
+            print(curves(Path(a.folder), a.every))
         else:
             pack(Path(a.folder), Path(a.out))
     except ValueError as e:

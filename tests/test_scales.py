@@ -293,3 +293,24 @@ def test_a_warm_start_variant_starts_from_the_small_run_widened_and_resumes(tmp_
     assert load_state(out / "state.safetensors")["step"] == 2
     with pytest.raises(ValueError, match="already holds a run"):
         warm_start("d10-warm-small", out)
+
+
+def test_sizing_curves_read_each_try_against_least_squares_and_the_lasso(tmp_path):
+    """``sizing curves``: one row per ``every`` steps and the last, the sparse errors of the try's emergence
+    log and the selection fraction (LS - model) / (LS - Lasso) computed from the same prompts' references."""
+    from icl.emergence import reference_errors
+    from icl.sizing import curves
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(steps=5, eval_every=2)
+    train(cfg, tmp_path / "try", progress=False)
+    text = curves(tmp_path, every=4)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 4", "| 5"]
+    with open(tmp_path / "try" / "eval.csv") as f:
+        last = [float(v) for v in f.read().splitlines()[-1].split(",")[1:]]
+    refs = reference_errors(cfg)
+    i = len(last) // 2  # the first sparse column (dense columns come first)
+    frac = (refs["least squares"][i] - last[i]) / (refs["least squares"][i] - refs["Lasso"][i])
+    assert rows[-1].split(" | ")[2].split(" / ")[0] == f"{frac:.2f}"
+    assert (tmp_path / "curves.md").read_text() == text
