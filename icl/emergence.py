@@ -26,7 +26,8 @@ from .evaluate import Prompts, errors, predict
 from .model import Instructed, TransformerModel
 from .tasks import sample_xs
 
-__all__ = ["N_PROMPTS", "emergence_ks", "EmergenceSet", "emergence_set", "columns", "reference_errors"]
+__all__ = ["N_PROMPTS", "emergence_ks", "logged_ks", "EmergenceSet", "emergence_set", "column", "columns",
+           "reference_errors"]
 
 N_PROMPTS = 256  # per class; small and fixed, so the log is cheap and its curves are paired across steps
 
@@ -36,7 +37,7 @@ def emergence_ks(d: int) -> tuple[int, int]:
     return (2, 5) if d == 1 else (max(1, math.ceil(d / 2)), max(2, d - 1))
 
 
-def _ks(config: RunConfig) -> tuple[int, ...]:
+def logged_ks(config: RunConfig) -> tuple[int, ...]:
     """:func:`emergence_ks` of the run's d, clipped to its prompt length (distinct values)."""
     n = config.model.n_points
     return tuple(dict.fromkeys(min(k, n - 1) for k in emergence_ks(config.task.n_dims)))
@@ -90,12 +91,17 @@ def emergence_set(config: RunConfig) -> EmergenceSet:
         task = fc.sample(N_PROMPTS, g)
         prompts[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels)
     instructions = {name: config.task.classes.index(name) for name in prompts} if config.model.n_classes else {}
-    return EmergenceSet(prompts, _ks(config), instructions)
+    return EmergenceSet(prompts, logged_ks(config), instructions)
+
+
+def column(cls: str, k: int) -> str:
+    """The ``eval.csv`` column of class ``cls`` at ``k``, e.g. ``sparse_k5``."""
+    return f"{cls}_k{k}"
 
 
 def columns(config: RunConfig) -> list[str]:
-    """The column names of a run's ``eval.csv`` after ``step``."""
-    return [f"{c}_k{k}" for c in _classes(config.task) for k in _ks(config)]
+    """The column names of a run's ``eval.csv`` after ``step``: every class at every :func:`logged_ks`."""
+    return [column(c, k) for c in _classes(config.task) for k in logged_ks(config)]
 
 
 def reference_errors(config: RunConfig) -> dict[str, np.ndarray]:

@@ -197,20 +197,21 @@ def curves(folder: Path, every: int = 5000) -> str:
     squares, 1: the Lasso; chapter 1's measure). Writes ``folder/curves.md`` and returns it."""
     import csv
 
+    from .chapters.model_selection import LASSO, LEAST_SQUARES
     from .checkpoint import atomic_write_text
-    from .emergence import columns, reference_errors
+    from .emergence import column, columns, logged_ks, reference_errors
 
     lines = []
     for sub in sorted(p for p in folder.iterdir() if (p / "eval.csv").exists()):
         cfg = RunConfig.from_dict(json.loads((sub / "config.json").read_text())["config"])
-        cols = columns(cfg)
-        sparse = [i for i, c in enumerate(cols) if c.startswith("sparse_")]
+        cols, ks = columns(cfg), logged_ks(cfg)
+        sparse = [cols.index(column("sparse", k)) for k in ks]
         refs = reference_errors(cfg)
-        ls, lasso = refs["least squares"], refs["Lasso"]
-        ks = [cols[i].split("_k")[1] for i in sparse]
+        ls, lasso = refs[LEAST_SQUARES], refs[LASSO]
+        at = " / ".join(str(k) for k in ks)
         lines += [f"**{sub.name}** (least squares {' / '.join(f'{ls[i]:.3f}' for i in sparse)}, Lasso "
-                  f"{' / '.join(f'{lasso[i]:.3f}' for i in sparse)} at k = {' / '.join(ks)})", "",
-                  f"| step | sparse k = {' / '.join(ks)} | selection fraction |", "|---|---|---|"]
+                  f"{' / '.join(f'{lasso[i]:.3f}' for i in sparse)} at k = {at})", "",
+                  f"| step | sparse k = {at} | selection fraction |", "|---|---|---|"]
         with open(sub / "eval.csv") as f:
             rows = [(int(r["step"]), [float(r[c]) for c in cols]) for r in csv.DictReader(f)]
         keep = [r for r in rows if r[0] % every == 0]
