@@ -42,11 +42,14 @@ def _train(args: argparse.Namespace) -> int:
         if args.fork_from:
             if world > 1:
                 raise ValueError("--fork-from runs in one process; fork first, then resume under torchrun")
-            try:
-                check_run_names(args.scale, [args.fork_from])
-            except ValueError as e:
-                raise ValueError(f"--fork-from: {e}") from None
-            source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
+            if args.fork_from.endswith(".safetensors"):  # a resumable state file (e.g. a specialist at its hold)
+                source = Path(args.fork_from)
+            else:
+                try:
+                    check_run_names(args.scale, [args.fork_from])
+                except ValueError as e:
+                    raise ValueError(f"--fork-from: {e}") from None
+                source = scale_dir(args.scale) / args.fork_from / "state.safetensors"
             if holds_run(out):
                 print(f"{out} already holds {cfg.name}: resuming it (no new fork)", file=sys.stderr)
             elif not source.exists():
@@ -261,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--compile", choices=COMPILE_MODES, default="off",
                    help="run the training step through torch.compile (reduce-overhead: CUDA graphs on a GPU); "
                         "a speed switch of this session, recorded in config.json")
-    t.add_argument("--fork-from", default=None, metavar="RUN",
-                   help="start RUN from this run's resumable state (same scale), where that is exact: a mixture "
+    t.add_argument("--fork-from", default=None, metavar="RUN|STATE",
+                   help="start RUN from this run's resumable state (same scale), or from a state file "
+                        "(*.safetensors), where that is exact: a mixture "
                         "run whose weight curriculum holds the other run's weights up to the state's step")
     t.set_defaults(fn=_train)
     ts = sub.add_parser("train-scale", help="train (or resume) every run of a scale, one at a time",

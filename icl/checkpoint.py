@@ -33,7 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig, check_scale, run_names, scale_dir
-from .model import TransformerModel
+from .model import CLASS_EMBEDDING, TransformerModel
 
 MANIFEST = "MANIFEST.sha256"
 
@@ -257,9 +257,18 @@ def _warn_version(path: Path, saved: str | None) -> None:
         warnings.warn(f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=3)
 
 
+def final_weights(state: dict[str, torch.Tensor], config: RunConfig) -> dict[str, torch.Tensor]:
+    """The tensors of ``config.final_model()`` in a model state dict: all of them, less the class
+    embedding of a run whose label curriculum withdrew its labels (a plain model after that)."""
+    if config.final_model() == config.model:
+        return state
+    return {k: v for k, v in state.items() if not k.startswith(CLASS_EMBEDDING + ".")}
+
+
 def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
+    """A finished run's ``model.safetensors``: the weights of its final model, with its config."""
     meta = {"config": config.to_json(), "torch": torch.__version__}
-    atomic_save_tensors(path, {k: v.detach().cpu() for k, v in model.state_dict().items()}, meta)
+    atomic_save_tensors(path, {k: v.detach().cpu() for k, v in final_weights(model.state_dict(), config).items()}, meta)
 
 
 # --------------------------------------------------------------------------- runs
@@ -304,9 +313,9 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False,
         raise RunNotTrainedError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
     if root is None and config.scale != scale:
         raise CheckpointError(f"{folder} holds a run of the {config.scale} scale, not {scale}")
-    model = TransformerModel(config.model)
+    model = TransformerModel(config.final_model())
     try:
-        model.load_state_dict(tensors)
+        model.load_state_dict(final_weights(tensors, config))
     except RuntimeError as e:
         raise CheckpointError(f"weights in {folder} do not fit the config's model: {e}") from None
     return model.eval(), config

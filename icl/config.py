@@ -23,8 +23,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .curriculum import CurriculumConfig, Schedule, WeightRamp
+from .curriculum import CurriculumConfig, LabelCurriculum, Schedule, WeightRamp
 from .model import ModelConfig
+from .overrides import apply_overrides
 from .tasks import DenseLinear, FunctionClass, Line1D, Mixture, ReluNet, Sine1D, SparseLinear
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,8 +37,8 @@ SCALES = ("cpu", "small", "paper")
 CLASS_NAMES = ("dense", "sparse", "relu", "line", "sine")
 
 # stream purposes: disjoint seed spaces for training data, evaluation prompts, bootstrap,
-# initialisation and the emergence log's fixed evaluation set
-TRAIN, EVAL, BOOTSTRAP, INIT, EMERGENCE = 0, 1, 2, 3, 4
+# initialisation, the emergence log's fixed evaluation set and a label curriculum's kept labels
+TRAIN, EVAL, BOOTSTRAP, INIT, EMERGENCE, LABELS = 0, 1, 2, 3, 4, 5
 
 
 def check_scale(scale: str) -> str:
@@ -174,10 +175,27 @@ class RunConfig:
             scale=d["scale"],
             model=ModelConfig(**d["model"]),
             task=TaskConfig(**t),
-            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"]), WeightRamp(**mix)),
+            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"]), WeightRamp(**mix),
+                                        LabelCurriculum(**c.get("labels", {}))),
             train=TrainConfig(**d["train"]),
             notes=d.get("notes", ""),
         )
+
+    def final_model(self) -> ModelConfig:
+        """The model a finished run is: its own, less the class embedding when its label curriculum
+        withdrew the labels (never used after ``curriculum.labels.drop_by``: a plain model)."""
+        return replace(self.model, n_classes=0) if self.curriculum.labels.active else self.model
+
+    def gives_labels(self, step: int) -> bool:
+        """Whether step ``step``'s prompts may carry their class labels: every step of a conditional
+        run without a label curriculum; with one, the steps whose task mixes classes while its keep
+        probability is positive."""
+        if not self.model.n_classes:
+            return False
+        lc = self.curriculum.labels
+        if not lc.active:
+            return True
+        return lc.keep(step) > 0 and sum(w > 0 for w in self.task_at(step).weights) > 1
 
     def with_overrides(self, **train_overrides: Any) -> "RunConfig":
         return replace(self, train=replace(self.train, **train_overrides))
@@ -191,28 +209,21 @@ class RunConfig:
         current value; an unknown key or a badly typed value raises ValueError naming
         it and the allowed keys.
         """
-        d = self.to_dict()
-        for key, text in assignments.items():
-            if key == "d":
-                n = _parse_value("d", text, 1)
-                d["task"]["n_dims"] = d["model"]["n_dims"] = n
-                dims = d["curriculum"]["dims"]
-                dims["end"], dims["start"] = n, min(dims["start"], n)
-                continue
-            *path, leaf = key.split(".")
-            node = d
-            for part in path:
-                node = node.get(part) if isinstance(node, dict) else None
-            if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict):
-                raise ValueError(f"unknown config key {key!r}; allowed: d, {', '.join(_leaf_keys(self.to_dict()))}")
-            node[leaf] = _parse_value(key, text, node[leaf])
-        return RunConfig.from_dict(d)
+        return RunConfig.from_dict(apply_overrides(self.to_dict(), assignments))
 
     def __post_init__(self) -> None:
         check_scale(self.scale)
         if self.curriculum.mix.start and len(self.curriculum.mix.start) != len(self.task.weights):
             raise ValueError(f"curriculum.mix.start={self.curriculum.mix.start} needs one weight per class "
                              f"{self.task.classes}")
+        lc = self.curriculum.labels
+        if lc.active and self.model.n_classes != len(self.task.classes):
+            raise ValueError(f"curriculum.labels needs a class embedding over the run's classes: model.n_classes="
+                             f"{self.model.n_classes}, allowed {len(self.task.classes)} (one per class of "
+                             f"{self.task.classes})")
+        if lc.active and lc.drop_by > self.train.steps:
+            raise ValueError(f"curriculum.labels.drop_by={lc.drop_by} must be <= train.steps={self.train.steps}: "
+                             f"a finished run has withdrawn its labels")
         if self.model.n_dims != self.task.n_dims:
             raise ValueError(f"model.n_dims={self.model.n_dims} must equal task.n_dims={self.task.n_dims}")
         if self.curriculum.dims.end > self.task.n_dims:
@@ -220,33 +231,6 @@ class RunConfig:
         if self.curriculum.points.end > self.model.n_points:
             raise ValueError(f"curriculum.points.end={self.curriculum.points.end} must be <= "
                              f"model.n_points={self.model.n_points}")
-
-
-def _leaf_keys(d: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k, v in d.items():
-        out += _leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [prefix + k]
-    return out
-
-
-def _parse_value(key: str, text: str, current: Any) -> Any:
-    """Parse ``text`` with the type of ``current`` (bool, int, float, str, tuple)."""
-    try:
-        if isinstance(current, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if isinstance(current, int):
-            return int(text)
-        if isinstance(current, float):
-            return float(text)
-        if isinstance(current, (list, tuple)):
-            items = [t for t in text.replace("(", "").replace(")", "").split(",") if t.strip()]
-            return [type(current[0])(t) if current else t for t in items]
-        return str(text)
-    except ValueError:
-        raise ValueError(f"{key}={text!r} is not a valid {type(current).__name__} "
-                         f"(current value {current!r})") from None
 
 
 # --------------------------------------------------------------------------- registry
@@ -435,6 +419,6 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
 
 __all__ = [
     "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
-    "WeightRamp", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
-    "scale_dir", "stream_generator", "small_hold", "check_hold_read", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE",
+    "WeightRamp", "LabelCurriculum", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
+    "scale_dir", "stream_generator", "small_hold", "check_hold_read", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE", "LABELS",
 ]

@@ -2,8 +2,9 @@
 
 This module owns the schedules a run's data follows: Garg et al.'s curriculum over the
 active input dimensions and the prompt length (:class:`Schedule`, optionally held at its
-start for a number of steps), and the mixing-weight curriculum of the ``small`` scale's
-mixture runs (:class:`WeightRamp`); :class:`CurriculumConfig` holds one of each for a run
+start for a number of steps), the mixing-weight curriculum of the ``small`` scale's
+mixture runs (:class:`WeightRamp`) and the label curriculum (:class:`LabelCurriculum`: class labels
+given early in training, then withdrawn); :class:`CurriculumConfig` holds one of each for a run
 (:class:`icl.config.RunConfig`). Being functions of the step alone, they keep a resumed
 run's data the same as an uninterrupted one's.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Schedule", "WeightRamp", "CurriculumConfig"]
+__all__ = ["Schedule", "WeightRamp", "LabelCurriculum", "CurriculumConfig"]
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,49 @@ class WeightRamp:
 
 
 @dataclass(frozen=True)
+class LabelCurriculum:
+    """Class labels given in training, then withdrawn (the C1 issue's lever; a departure from the
+    paper's protocol, which never shows the model a label).
+
+    Each prompt of step ``s`` keeps its class label (the task-family instruction of a conditional
+    model, ``model.n_classes > 0``) with probability :meth:`keep`: 1 until ``keep_until``, falling
+    linearly to 0 at ``drop_by``, 0 from there on; and only on steps whose task mixes classes (a
+    label that names the one class a step draws from says nothing). After ``drop_by`` the class
+    embedding is never used again, so a finished run is a plain unconditional model and is saved
+    and loaded as one (:meth:`icl.config.RunConfig.final_model`). ``drop_by = 0`` (the default):
+    no label curriculum (a conditional run then keeps its labels on every prompt, chapter 6's).
+    """
+
+    keep_until: int = 0
+    drop_by: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("keep_until", "drop_by"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"curriculum.labels.{name}={v!r} must be a whole number of steps >= 0")
+        if self.drop_by and self.keep_until > self.drop_by:
+            raise ValueError(f"curriculum.labels.keep_until={self.keep_until} must be <= drop_by={self.drop_by}")
+
+    @property
+    def active(self) -> bool:
+        return self.drop_by > 0
+
+    def keep(self, step: int) -> float:
+        """The probability that a prompt of ``step`` keeps its label."""
+        if step < self.keep_until:
+            return 1.0
+        if step >= self.drop_by:
+            return 0.0
+        return (self.drop_by - step) / (self.drop_by - self.keep_until)
+
+
+@dataclass(frozen=True)
 class CurriculumConfig:
     dims: Schedule
     points: Schedule
     mix: WeightRamp = WeightRamp()
+    labels: LabelCurriculum = LabelCurriculum()
 
     def at(self, step: int) -> tuple[int, int]:
         """(active dimensions, prompt length) at ``step``."""

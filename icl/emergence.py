@@ -90,7 +90,10 @@ def emergence_set(config: RunConfig) -> EmergenceSet:
         xs = sample_xs(N_PROMPTS, n, d, g)
         task = fc.sample(N_PROMPTS, g)
         prompts[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels)
-    instructions = {name: config.task.classes.index(name) for name in prompts} if config.model.n_classes else {}
+    # a conditional run is scored under its correct instructions; a label curriculum's run without labels
+    # (its labels are withdrawn by the end: the log follows the plain model it becomes)
+    conditional = config.model.n_classes and not config.curriculum.labels.active
+    instructions = {name: config.task.classes.index(name) for name in prompts} if conditional else {}
     return EmergenceSet(prompts, logged_ks(config), instructions)
 
 

@@ -31,7 +31,8 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     Allowed only where training ``config`` from scratch would have produced that state:
     every setting but the name, the final mixing weights, the weight curriculum and the step
     count is the same (the model included: a conditional run, whose model has a class
-    embedding more, never forks), the source's mixing weights at every step before the fork
+    embedding more, never forks; a label curriculum's run does, when it gives no label before
+    the fork step: its class embedding starts from its own initialisation), the source's mixing weights at every step before the fork
     are the curriculum's ``start`` (the specialist's own weights, or a sibling mixture run
     forked at the hold and not trained on: the same batches), the source has not passed
     ``config.curriculum.mix.hold``, and the learning rates of both agree up to there
@@ -45,9 +46,15 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     src, step = st["config"], st["step"]
     mix = config.curriculum.mix
 
+    # a label curriculum's run may add a class embedding to the source's model: built and initialised
+    # last (icl.model), and given no gradient on steps without labels, it changes nothing before them
+    adds_labels = config.curriculum.labels.active and not src.model.n_classes
+
     def comparable(c: RunConfig) -> dict:
         d = c.to_dict()
         d.pop("name"), d["task"].pop("weights"), d["curriculum"].pop("mix"), d["train"].pop("steps")
+        if adds_labels:
+            d["model"].pop("n_classes"), d["curriculum"].pop("labels")
         return d
 
     problems = []
@@ -62,6 +69,8 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
         if differ is not None:
             problems.append(f"the source's weights {src.curriculum.mix.at(differ, src.task.weights)} at step "
                             f"{differ:,} are not {config.name}'s curriculum start {mix.start}")
+    if adds_labels and any(config.gives_labels(s) for s in range(step)):
+        problems.append(f"{config.name}'s label curriculum gives labels before the fork step {step:,}")
     if step > mix.hold:
         problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
     if step >= src.train.steps:
@@ -83,7 +92,8 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
     """The forked run's files: config.json (with its origin) first, the resumable state last."""
     src, step = st["config"], st["step"]
     model = build_model(config)
-    model.load_state_dict(st["model"])
+    missing = set(model.state_dict()) - set(st["model"])  # a label curriculum's class embedding (fork)
+    model.load_state_dict({**{k: model.state_dict()[k] for k in missing}, **st["model"]})
     opt = make_optimizer(model, config)
     load_optimizer_tensors(opt, st["optim"])
     out_dir.mkdir(parents=True, exist_ok=True)

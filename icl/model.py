@@ -63,6 +63,9 @@ ATTENTIONS = ("sdpa", "math")
 ACTIVATIONS = ("gelu_tanh", "gelu")
 
 
+CLASS_EMBEDDING = "class_emb"  # the conditional model's class embedding (its state-dict prefix)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     n_dims: int = 10  # input dimension d
@@ -170,7 +173,7 @@ class TransformerModel(nn.Module):
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
         if cfg.n_classes:  # built and initialised last: every other parameter draws what it drew before
-            self.class_emb = nn.Embedding(cfg.n_classes, cfg.n_embd)
+            self.class_emb = nn.Embedding(cfg.n_classes, cfg.n_embd)  # named CLASS_EMBEDDING
             nn.init.normal_(self.class_emb.weight, mean=0.0, std=0.02)
 
     @staticmethod
@@ -209,7 +212,10 @@ class TransformerModel(nn.Module):
             raise ValueError(f"label {int(bad[0])} is out of range: this model knows n_classes={n} classes "
                              f"(labels 0..{n - 1})")
 
-    def forward(self, xs: Tensor, ys: Tensor, labels: Tensor | None = None) -> Tensor:
+    def forward(self, xs: Tensor, ys: Tensor, labels: Tensor | None = None, given: Tensor | None = None) -> Tensor:
+        """Predictions (B, n) at every x_i. ``labels`` (B,): each prompt's class instruction (a
+        conditional model only); ``given`` (B,) bool, optional: only those prompts get theirs (a label
+        curriculum's withdrawal, :class:`icl.curriculum.LabelCurriculum`); the others none."""
         B, n, d = xs.shape
         if d != self.cfg.n_dims:
             raise ValueError(f"xs has d={d}, the model was built for n_dims={self.cfg.n_dims}")
@@ -220,7 +226,10 @@ class TransformerModel(nn.Module):
         h = self.read_in(tok) + self.wpe.weight[:T]  # (B, T, C)
         if labels is not None:  # the instruction: the class's embedding on every token
             self.check_labels(labels, B)
-            h = h + self.class_emb(labels)[:, None, :]
+            inst = self.class_emb(labels)  # (B, C)
+            if given is not None:
+                inst = inst * given.to(inst.dtype)[:, None]
+            h = h + inst[:, None, :]
         for block in self.blocks:
             h = block(h)
         out = self.read_out(self.ln_f(h))[..., 0]  # (B, T)

@@ -64,7 +64,7 @@ from .checkpoint import (
     write_manifest,
 )
 from . import emergence
-from .config import INIT, TRAIN, RunConfig, stream_generator
+from .config import INIT, LABELS, TRAIN, RunConfig, stream_generator
 from .model import TransformerModel
 from .provenance import cpu_bf16_instructions, git_commit, versions
 from .tasks import sample_xs
@@ -104,6 +104,25 @@ def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: in
         per = B // world
         xs, ys, labels = (t[rank * per : (rank + 1) * per] for t in (xs, ys, labels))
     return (xs, ys, labels) if with_labels else (xs, ys)
+
+
+def instructions(config: RunConfig, step: int, labels: torch.Tensor, rank: int = 0, world: int = 1):
+    """The class instructions of step ``step``'s batch: ``(labels, given)`` for the model's forward,
+    ``(None, None)`` on a step without labels (:meth:`~icl.config.RunConfig.gives_labels`), ``given``
+    None when every prompt keeps its label; under a label curriculum's withdrawal, ``given`` marks
+    the prompts that keep theirs, drawn from the run's own ``LABELS`` stream for the global batch
+    (so it is a pure function of (seed, step), whatever the world size)."""
+    if not config.gives_labels(step):
+        return None, None
+    p = config.curriculum.labels.keep(step) if config.curriculum.labels.active else 1.0
+    if p >= 1.0:
+        return labels, None
+    B = config.train.batch_size
+    given = torch.rand(B, generator=stream_generator(config.train.seed, step, LABELS)) < p
+    if world > 1:
+        per = B // world
+        given = given[rank * per : (rank + 1) * per]
+    return labels, given
 
 
 def distributed_env() -> tuple[int, int, int]:
@@ -350,16 +369,20 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     paused: list[int] = []
     try:
         while step < tc.steps:
-            if instructed:  # a conditional run: every prompt's class as its instruction
+            labels = given = None
+            if instructed:  # a conditional run: each prompt's class as its instruction, where given
                 xs, ys, labels = sample_batch(config, step, fc, rank, world, with_labels=True)
-                xs, ys, labels = xs.to(device), ys.to(device), labels.to(device)
+                labels, given = instructions(config, step, labels, rank, world)
             else:
                 xs, ys = sample_batch(config, step, fc, rank, world)
-                xs, ys = xs.to(device), ys.to(device)
+            xs, ys = xs.to(device), ys.to(device)
             for group in opt.param_groups:
                 group["lr"] = tc.lr_at(step)
             with autocast():
-                pred = net(xs, ys, labels) if instructed else net(xs, ys)
+                if labels is None:
+                    pred = net(xs, ys)
+                else:
+                    pred = net(xs, ys, labels.to(device), None if given is None else given.to(device))
             loss = (pred.float() - ys).square().mean() if use_bf16 else (pred - ys).square().mean()
             seen = loss.detach()  # the global-batch loss: logged and checked for divergence on every rank
             if world > 1:
@@ -412,7 +435,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
             signal.signal(signal.SIGTERM, old_handler)
 
     if lead:
-        save_weights(final_path, model, config)
+        save_weights(final_path, model, config)  # a label curriculum's run: without its class embedding
         write_loss_csv(out_dir / "loss.csv", log)
         write_eval_csv(out_dir / "eval.csv", config, evals)
         info = json.loads((out_dir / "config.json").read_text())
