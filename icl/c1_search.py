@@ -2,19 +2,48 @@
 
 This module owns the search's tries in ``data/sizing/c1-search/`` (each a run folder trained by
 ``python -m icl train ... --out``; the prepared GPU call ``data/sizing/c1-search/gpu.sh`` says
-what each is) and how they are read: how far each has trained (``steps``), and each one's
-errors on fresh prompts and its loss on the plain w = 0.5 objective against the target fixed
-in the issue before any try ran (``score``).
+what each is) and how they are read: how far each has trained (``steps``); each one's errors on
+fresh prompts and its loss on the plain w = 0.5 objective, beside the committed plain mixture,
+the sparse-only specialist and least squares, judged against the target fixed in the issue
+before any try ran (``score``, :data:`TARGET`); and the cost figure: each try's sparse gap to the
+specialist at k = d - 1 and its training loss against the step (``figure``).
 
     python -m icl.c1_search steps data/sizing/c1-search
+    python -m icl.c1_search score data/sizing/c1-search     # -> scores.md
+    python -m icl.c1_search figure data/sizing/c1-search    # -> cost.png
+
+The target (issue 35, fixed 2026-12-03, before the tries): at the end of a try, with its log flat
+over the last 20k label-free steps, the mixture's sparse error within 0.03 of the sparse
+specialist's at both logged k, and its dense error within 0.03 of least squares at both. "Flat"
+is read here as (fixed 2026-12-04, before any try reached a label-free phase): every logged error's
+mean over the last 10k steps of the log differs from its mean over the 10k steps before by less than
+0.01.
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError, state_progress
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, load_run, state_progress
+from .config import scale_dir
+
+SCALE = "small"
+SPECIALIST, PLAIN = "linear-w0.00", "linear-w0.50"  # the committed runs each try is read against
+TARGET = 0.03  # sparse within this of the specialist's error, dense within this of least squares
+FLAT_WINDOW, FLAT_TOL = 10_000, 0.01  # "flat": the last two windows' means differ by less than this
+N_PROMPTS, N_OBJECTIVE, SEED = 1024, 8192, 35  # fresh prompts per class; prompts of the objective; seed
+
+
+def read_log(folder: Path, name: str) -> dict[str, np.ndarray]:
+    """A run folder's ``eval.csv`` or ``loss.csv`` as columns (``step`` and the others)."""
+    with open(Path(folder) / name) as f:
+        rows = list(csv.DictReader(f))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]} if rows else {}
 
 
 def tries(folder: Path) -> list[Path]:
@@ -35,12 +64,139 @@ def steps(folder: Path) -> list[str]:
     return out
 
 
+def flat(log: dict[str, np.ndarray], columns: list[str], label_free_from: int) -> bool | None:
+    """Whether the log is flat over its last ``2 x FLAT_WINDOW`` steps, all label-free (None: too short)."""
+    step = log["step"]
+    end = step[-1]
+    if end - 2 * FLAT_WINDOW < label_free_from:
+        return None
+    last, before = step > end - FLAT_WINDOW, (step > end - 2 * FLAT_WINDOW) & (step <= end - FLAT_WINDOW)
+    return all(abs(log[c][last].mean() - log[c][before].mean()) < FLAT_TOL for c in columns)
+
+
+def _objective_loss(model: torch.nn.Module, config) -> float:
+    """The plain w = 0.5 objective on a fixed batch: mean squared error over every position."""
+    from .config import TaskConfig
+    from .evaluate import predict, sample_prompts
+
+    fc = TaskConfig(classes=("dense", "sparse"), weights=(0.5, 0.5), n_dims=config.task.n_dims,
+                    nnz=config.task.nnz).build()
+    p = sample_prompts(fc, N_OBJECTIVE, config.model.n_points, seed=SEED + 1)
+    return float((predict(model, p) - p.ys.double()).square().mean())
+
+
+def score(folder: Path) -> list[dict]:
+    """Every try of ``folder`` and the committed references, scored on the same fresh prompts: errors at
+    the logged k on dense and sparse prompts, the plain objective's loss, and the target's parts."""
+    from .baselines import LeastSquares
+    from .emergence import logged_ks
+    from .evaluate import errors, predict, sample_prompts
+
+    spec_model, spec_cfg = load_run(SPECIALIST, scale=SCALE)
+    ks, n = logged_ks(spec_cfg), spec_cfg.model.n_points
+    prompts = {c: sample_prompts(spec_cfg.task.build_class(c), N_PROMPTS, n, seed=SEED) for c in ("dense", "sparse")}
+
+    def errs(predictor) -> dict[str, list[float]]:
+        return {c: [float(errors(predict(predictor, p), p)[:, k].mean()) for k in ks] for c, p in prompts.items()}
+
+    ls, spec = errs(LeastSquares()), errs(spec_model)
+    entries = [("least squares", None, None), (f"{SPECIALIST} (specialist)", spec_model, spec_cfg)]
+    plain = load_run(PLAIN, scale=SCALE)
+    entries.append((f"{PLAIN} (committed, plain)", *plain))
+    for p in tries(folder):
+        entries.append((p.name, *load_run(p.name, root=folder, allow_partial=True)))
+    rows = []
+    for name, model, cfg in entries:
+        e = ls if model is None else spec if model is spec_model else errs(model)
+        row = {"try": name, "ks": list(ks), **e}
+        if model is not None:
+            row["objective"] = _objective_loss(model, cfg)
+            folder_of = scale_dir(SCALE) / PLAIN if cfg is plain[1] else Path(folder) / name
+            if cfg.curriculum.mix.start and (folder_of / "eval.csv").exists():
+                log = read_log(folder_of, "eval.csv")
+                lc = cfg.curriculum.labels
+                row["step"] = int(log["step"][-1])
+                row["flat"] = flat(log, [c for c in log if c != "step"], lc.drop_by if lc.active else 0)
+                row["sparse_ok"] = all(a - b <= TARGET for a, b in zip(e["sparse"], spec["sparse"]))
+                row["dense_ok"] = all(a - b <= TARGET for a, b in zip(e["dense"], ls["dense"]))
+                row["met"] = bool(row["flat"]) and row["sparse_ok"] and row["dense_ok"]
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The scores as a markdown table."""
+    ks = rows[0]["ks"]
+    head = (f"| try | step | sparse (k = {' / '.join(map(str, ks))}) | dense | plain objective | flat | "
+            f"sparse within {TARGET} of specialist | dense within {TARGET} of LS | target |")
+    lines = [head, "|" + "---|" * 9]
+    yes = {True: "yes", False: "no", None: "not yet"}
+    for r in rows:
+        fmt = lambda v: " / ".join(f"{x:.3f}" for x in v)  # noqa: E731
+        lines.append(f"| {r['try']} | {r.get('step', '')} | {fmt(r['sparse'])} | {fmt(r['dense'])} | "
+                     f"{r['objective']:.4f} | " if "objective" in r else
+                     f"| {r['try']} | | {fmt(r['sparse'])} | {fmt(r['dense'])} | | ")
+        if "met" in r:
+            lines[-1] += f"{yes[r['flat']]} | {yes[r['sparse_ok']]} | {yes[r['dense_ok']]} | {yes[r['met']]} |"
+        else:
+            lines[-1] += " | | | |"
+    return "\n".join(lines) + "\n"
+
+
+def figure(folder: Path, out: Path) -> Path:
+    """The cost of C1: each mixture run's sparse error at k = d - 1 minus the specialist's final one, and
+    its training loss (100-row rolling mean), against the training step; label phases shaded."""
+    import matplotlib.pyplot as plt
+
+    spec = read_log(scale_dir(SCALE) / SPECIALIST, "eval.csv")
+    col = [c for c in spec if c.startswith("sparse_")][-1]
+    runs = [(f"{PLAIN} (plain, committed)", scale_dir(SCALE) / PLAIN, None)]
+    for p in tries(folder):
+        cfg = load_run(p.name, root=folder, allow_partial=True)[1]
+        if cfg.curriculum.mix.start:
+            runs.append((p.name, p, cfg.curriculum.labels if cfg.curriculum.labels.active else None))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, path, lc in runs:
+        log, loss = read_log(path, "eval.csv"), read_log(path, "loss.csv")
+        line, = ax.plot(log["step"], log[col] - spec[col][-1], label=name, lw=1.2)
+        smooth = np.convolve(loss["loss"], np.ones(100) / 100, mode="valid")
+        bx.plot(loss["step"][99:], smooth, color=line.get_color(), lw=1.0)
+        if lc is not None:
+            for a in (ax, bx):
+                a.axvspan(lc.keep_until, lc.drop_by, color=line.get_color(), alpha=0.06)
+    start = load_run(PLAIN, scale=SCALE)[1].curriculum.mix.hold - 5_000
+    for a in (ax, bx):
+        a.set_xlim(left=start)  # from just before the hold: the mixture phase
+    ax.set_ylim(-0.05, 0.3)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axhline(TARGET, color="k", lw=0.8, ls=":", label=f"target: within {TARGET}")
+    ax.set(xlabel="training step", ylabel=f"sparse error at k = {col.split('_k')[1]} minus the specialist's",
+           title="the mixture's selection gap (emergence log)")
+    bx.set(xlabel="training step", ylabel="training loss (rolling mean of 100 log rows)", ylim=(0.2, 0.35),
+           title="training loss (labels given in the shaded withdrawal and before)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("steps",):
-        print("usage: python -m icl.c1_search steps FOLDER", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in ("steps", "score", "figure"):
+        print("usage: python -m icl.c1_search steps|score|figure FOLDER", file=sys.stderr)
         return 2
-    print("\n".join(steps(Path(argv[1]))))
+    folder = Path(argv[1])
+    if argv[0] == "steps":
+        print("\n".join(steps(folder)))
+    elif argv[0] == "score":
+        from .checkpoint import atomic_write_text
+
+        text = markdown(score(folder))
+        atomic_write_text(folder / "scores.md", text)
+        print(text)
+    else:
+        print(figure(folder, folder / "cost.png"))
     return 0
 
 
