@@ -42,8 +42,8 @@ report: $(STAMP)
 refresh-notebooks: $(STAMP)
 	$(PY) -m icl report --in-place
 
-# (re)train or resume the eight runs of the small scale (chapters 1-2 at d = 5), forking the mixture runs
-# from the sparse-only run at their weight curriculum's hold (exact; see README "Forks")
+# (re)train or resume every run of the small scale (python -m icl runs --scale small), forking the mixture
+# runs from the sparse-only run at their weight curriculum's hold (exact; see docs/training.md, "Forks")
 train-small: $(STAMP)
 	TQDM_DISABLE=0 $(PY) -m icl train-scale small
 

@@ -185,9 +185,29 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _readme_table(args: argparse.Namespace) -> int:
+    """Print the README's results block rendered from report.json, or write it into README.md."""
+    from .config import REPORTS, ROOT
+    from .report.readme_table import read_report, readme_block, update_readme
+
+    try:
+        report = read_report((Path(args.out) if args.out else REPORTS) / "report.json")
+        if args.update_readme:
+            changed = update_readme(ROOT / "README.md", report)
+            print(f"README.md: results table {'updated' if changed else 'already current'}")
+        else:
+            print(readme_block(report))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from .report import ReportError, build_report, refresh_in_place
 
+    if args.readme_table or args.update_readme:
+        return _readme_table(args)
     if args.in_place and (args.out or args.show_code):
         print("error: --in-place writes no report; --out and --show-code do not apply", file=sys.stderr)
         return 2
@@ -321,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="re-execute the notebooks over themselves (nbval references); no HTML")
     rep.add_argument("--timeout", type=_positive_int, default=1800, metavar="SECONDS",
                      help="per-cell execution timeout (default 1800)")
+    rep.add_argument("--readme-table", action="store_true",
+                     help="print the README's results table from report.json (runs nothing)")
+    rep.add_argument("--update-readme", action="store_true",
+                     help="write that table into README.md between its results markers (runs nothing)")
     rep.set_defaults(fn=_report)
     args = p.parse_args(argv)
     return args.fn(args)

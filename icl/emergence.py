@@ -10,7 +10,7 @@ rows go to ``eval.csv`` beside ``loss.csv`` and into the resumable state, so a r
 keeps its log. :func:`reference_errors` scores least squares and the Lasso on the same
 prompts: the horizontal lines an emergence figure is read against.
 
-Cost: one forward pass over ``2 x 256`` prompts per 1,000 steps (measured in the README).
+Cost: one forward pass over ``2 x 256`` prompts per 1,000 steps (0.19 s at the small scale: about 1% of training).
 """
 
 from __future__ import annotations

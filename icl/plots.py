@@ -252,12 +252,14 @@ def plot_sweep(sw, k: int | None = None, names: Sequence[str] | None = None, ax=
 
 def plot_distance(sw, k: int | None = None, ax=None, title: str | None = None, xlabel: str | None = None):
     """F3b: the mean squared distance between the predictions of the sweep's
-    ``distance_from`` predictor and each other one's, at one k, against the swept parameter."""
+    ``distance_from`` predictor and each other one's, at one k, against the swept parameter,
+    with its 95% bootstrap band over prompts where the sweep recorded one."""
     ax = _axes(ax, (5, 3.5))
     k = sw.k if k is None else k
     j = sw.column(k)
     for other, dist in sw.distance.items():
-        _line(ax, sw.values, dist[:, j], label=f"to {other}", marker="o", color=color_of(other), linewidth=1.6)
+        band = (sw.distance_lo[other][:, j], sw.distance_hi[other][:, j]) if other in sw.distance_lo else (None, None)
+        _line(ax, sw.values, dist[:, j], *band, label=f"to {other}", marker="o", color=color_of(other), linewidth=1.6)
     ax.set_xlabel(xlabel or sw.label)
     ax.set_ylabel("mean squared prediction distance")
     ax.set_title(f"k = {k}" if title is None else title)

@@ -1,7 +1,7 @@
 """Sizing the ``cpu`` scale: train variants of a run side by side and score them.
 
-This module owns the evidence behind the ``cpu`` preset (README, "Sizing the cpu
-scale"). A *variant* is a named set of ``--set`` overrides of a study run (by default
+This module owns the evidence behind the ``cpu`` preset (``docs/sizing.md``, "The cpu
+preset"). A *variant* is a named set of ``--set`` overrides of a study run (by default
 ``linear-w0.00``, the sparse-only run, whose in-context *selection* is the hard part to
 learn). ``launch`` trains variants in parallel subprocesses for a fixed wall time (each
 pauses with a resumable checkpoint); ``score`` evaluates whatever each one reached on

@@ -38,6 +38,10 @@ from icl.chapters.verdict import Verdict
 D, NNZ, N_POINTS = 5, 1, 11  # the small scale
 BAND, N_OMEGA, N_PHI = (1.0, 3.0), 64, 128
 N_PROMPTS = 1000  # chapters 1-2 (cheap); chapters 4-5 use 400
+# chapter 2: judged on paired intervals since 2026-12-04, C4 on the oracles needs about 2,900 prompts
+# per nnz (at 500 its interval at nnz=2, k=3, mean -0.009, reaches 0.133: the misspecified sparse
+# learner's errors are heavy-tailed there); the notebook's n_eval is 4096 for the same reason
+N_SWEEP = 4096
 
 
 def report_margins(v: Verdict) -> dict[str, float | None]:
@@ -74,11 +78,17 @@ def linear():
 
 @pytest.fixture(scope="module")
 def sweep():
-    sd, ss = 1 / math.sqrt(D), 1 / math.sqrt(NNZ)
-    baselines = {"least squares": LeastSquares(),
-                 "Bayes mixture w=0.5": BayesMixture([BayesDense(sd), BayesSparse(D, NNZ, ss)], [0.5, 0.5])}
-    return sparsity_sweep.sparsity_chapter(linear_oracles(), baselines, d=D, n_points=N_POINTS, ks=(math.ceil(D / 2), D),
-                                 n_prompts=500, n_boot=200)
+    """Chapter 2 with the oracles, least squares standing in for a sparse-only model that does not
+    select riding along (its distances recorded too), and the pretraining nnz (the precondition)."""
+    from icl.evaluate import choose_lasso_alpha
+    from icl.tasks import SparseLinear
+
+    alpha = choose_lasso_alpha(SparseLinear(D, NNZ, normalize=True), N_POINTS, (1e-3, 1e-2, 1e-1), 2)
+    models = {**linear_oracles(), "least squares as sparse-only": LeastSquares()}
+    return sparsity_sweep.sparsity_chapter(models, sparsity_sweep.sparsity_baselines(D, NNZ, alpha), d=D,
+                                           n_points=N_POINTS, ks=(math.ceil(D / 2), D), n_prompts=N_SWEEP, n_boot=200,
+                                           others=("linear-w0.00", "linear-w1.00", "least squares as sparse-only"),
+                                           nnz=NNZ)
 
 
 def test_chapter_1_2_claims_hold_on_the_oracles(linear, sweep):
@@ -108,14 +118,39 @@ def test_bad_stand_ins_are_not_held(linear):
     assert v.status == "NOT HELD" and v.parts["least squares as sparse-only on dense prompts"].holds is False, str(v)
 
 
+def test_the_precondition_of_c1_c4_c5_is_met_by_the_oracles_and_unmet_without_selection(linear, sweep):
+    """The premise of C1, C4 and C5 (2026-12-04): the sparse-only model selects (C2's selection
+    part). The Bayes sparse learner does, so the oracles are judged; least squares standing in
+    for the sparse-only model does not: NOT TESTED, with the reason and the old verdict."""
+    assert ms.selection_precondition(linear.sparse, "linear-w0.00", D).met
+    assert sparsity_sweep.precondition(sweep, "linear-w0.00").met
+    bad = "least squares as sparse-only"
+    for v in (ms.verdict_c1(linear, sparse_only=bad), sparsity_sweep.verdict_c4(sweep, singles=(bad, "linear-w1.00")),
+              sparsity_sweep.verdict_c5(sweep, sparse_only=bad)):
+        print(v)
+        assert v.status == "NOT TESTED" and v.details[0].startswith(f"precondition unmet: the sparse-only model {bad} "
+                                                                     f"closes 0.000 of the"), str(v)
+        assert v.precondition and v.details[1].startswith("before (judged without its precondition"), str(v)
+
+
+def test_c4_and_c5_intervals_on_the_oracles(sweep):
+    """C4 on paired intervals holds on the oracles with every interval below 0.05 (the margin
+    printed; with 500 prompts per nnz it was INCONCLUSIVE: see N_SWEEP)."""
+    v = sparsity_sweep.verdict_c4(sweep)
+    report_margins(v)
+    assert v.status == "HELD" and v.parts["excess at every nnz and k"].margin > 0, str(v)
+
+
 def test_c5_on_the_oracles_is_reported_not_required(sweep):
     """C5 describes how the trained mixture model interpolates at intermediate nnz. The exact
     Bayes mixture learner does not: with noiseless data a support of nnz = 1 is refuted by two
-    points, so at nnz >= 2 it follows the dense learner at once. Printed for the record; the
-    ends of the sweep (nearest the sparse model at nnz 1-2, the dense one at d-1..d) hold."""
+    points, so at nnz >= 2 it follows the dense learner at once. Printed for the record. On
+    paired intervals (2026-12-04) the small end holds; the large end is undecided, not failed:
+    the learner is as near the dense one at nnz = 3 as at 4-5 (on means it held by 0.001)."""
     v = sparsity_sweep.verdict_c5(sweep)
     print(v)
-    assert v.parts["small nnz"].holds and v.parts["large nnz"].holds, str(v)
+    report_margins(v)
+    assert v.parts["small nnz"].holds is True and v.parts["large nnz"].holds is not False, str(v)
 
 
 # --------------------------------------------------------------------------- chapters 4-5
@@ -145,19 +180,19 @@ def extremes():
                                      n_omega=N_OMEGA, n_phi=N_PHI, n_boot=500)
 
 
-def test_c7_holds_on_the_oracles(combination):
-    v = cc.verdict_c7(combination)
-    print(v)
-    report_margins(v)
-    assert v.status == "HELD", str(v)  # lines and sines near-optimal; the combination a failure
+def test_c7a_and_c7b_hold_on_the_oracles(combination):
+    for v in cc.verdict_c7(combination):
+        print(v)
+        report_margins(v)
+        assert v.status == "HELD", str(v)  # C7a: lines and sines near-optimal; C7b: the combination a failure
 
 
 def test_the_old_every_k_criterion_fails_the_oracle_of_chapter_4(combination):
     """The criterion before 2026-12-01 (the mixture within 0.05 of the specialist at every k)
     fails the Bayes-optimal line/sine learner itself: not knowing the class costs it more than
     0.05 at the first examples. Re-introducing that criterion would fail this calibration."""
-    v = cc.verdict_c7(combination)
-    strict = v.details[-1]
+    v = cc.verdict_c7a(combination)
+    strict = v.details[-2]
     assert strict.startswith("strict (every k within 0.05") and ": NOT HELD;" in strict, strict
     specialists = [Specialist("lines", combination.line, "line-only", "Bayes line/sine w=0.5", "Bayes line"),
                    Specialist("sines", combination.sine, "sine-only", "Bayes line/sine w=0.5", "Bayes sine")]
@@ -166,9 +201,12 @@ def test_the_old_every_k_criterion_fails_the_oracle_of_chapter_4(combination):
     assert not ok
 
 
-def test_c7_bad_stand_in_is_not_held(combination):
-    v = cc.verdict_c7(combination, mix="line-only as mixture")  # never selects the sine class
-    assert v.status == "NOT HELD" and v.parts["a=0 (sines)"].holds is False, str(v)
+def test_c7_bad_stand_ins_are_not_held(combination):
+    a, b = cc.verdict_c7(combination, mix="line-only as mixture")  # never selects the sine class
+    assert a.status == "NOT HELD" and a.parts["a=0 (sines)"].holds is False, str(a)
+    # an exact fit of the combined class standing in for the mixture model does not fail between: C7b NOT HELD
+    b = cc.verdict_c7b(combination, mix="combined fit", fit="combined fit")
+    assert b.status == "NOT HELD", str(b)
 
 
 def test_c8_in_band_and_far_frequency_parts_hold_on_the_oracles(extremes):
@@ -212,10 +250,56 @@ def rare():
 def test_chapter_6_claims_hold_on_the_oracles(rare):
     from icl.chapters import rare_and_conditional as rc
 
-    for v in (rc.verdict_r1(rare), rc.verdict_r2(rare)):
+    for v in (rc.verdict_r1a(rare), rc.verdict_r2(rare)):
         print(v)
         report_margins(v)
         assert v.status == "HELD", str(v)
+
+
+def test_r1b_is_never_held_on_the_oracles(rare):
+    """The Bayes learner's expected error never rises with k, so "some k at which the error rises"
+    must not hold on the oracles (a criterion that found rises in them would be reading noise).
+    With "interval above 0" (the issue's first wording) the exact learner HELD: its error of 1e-11
+    at k >= d rises to 3e-11 in floating point; a rise must exceed 0.01 (C8's floor)."""
+    from icl.chapters import rare_and_conditional as rc
+
+    v = rc.verdict_r1b(rare)
+    print(v)
+    report_margins(v)
+    assert v.status == "NOT HELD" and str(v).count("intervals above 0.01 at 0,") == 4, str(v)
+    assert rc.verdict_r1b(rare, min_rise=0.0).status == "HELD"  # the evidence for the floor
+
+
+def test_r1b_on_constructed_curves():
+    """A rare run whose error rises by 0.2 from k = 3 to 4: R1b HELD; one that falls at every k
+    with noise: NOT HELD; a rise of 0.012 with a standard error of about 0.005: INCONCLUSIVE."""
+    import numpy as np
+
+    from icl.chapters import rare_and_conditional as rc
+    from icl.evaluate import Curve
+
+    rng = np.random.default_rng(0)
+    falling = np.linspace(1.0, 0.1, N_POINTS)
+
+    def chapter(dense_curve, sparse_curve):
+        def c(m):
+            per = m + rng.normal(0, 0.01, (400, N_POINTS))
+            return Curve("x", per.mean(0), per.mean(0), per.mean(0), per)
+        dense = {"linear-w0.05": c(dense_curve), rc.own_bayes("linear-w0.05"): c(falling)}
+        sparse = {"linear-w0.95": c(sparse_curve), rc.own_bayes("linear-w0.95"): c(falling)}
+        return rc.RareChapter(D, NNZ, dense, sparse, [], 400)
+
+    bump = falling + np.where(np.arange(N_POINTS) >= 4, 0.2, 0.0)
+    v = rc.verdict_r1b(chapter(falling, bump))
+    assert v.status == "HELD" and "largest step +0.111" in str(v), str(v)  # either run: the sparse one rises
+    assert rc.verdict_r1b(chapter(falling, falling)).status == "NOT HELD"
+    ch = chapter(falling, falling)
+    per = ch.sparse["linear-w0.95"].per_prompt.copy()
+    per[:, 4:] += 0.102 + 0.1 * np.where(np.arange(400) % 2, 1.0, -1.0)[:, None]  # a step of 0.012 at k=3
+    ch.sparse["linear-w0.95"] = Curve("x", per.mean(0), per.mean(0), per.mean(0), per)
+    v = rc.verdict_r1b(ch)
+    assert v.status == "INCONCLUSIVE" and "largest step +0.012" in str(v), str(v)
+    assert rc.verdict_r1b(rc.RareChapter(D, NNZ, {}, {}, [], 4)).status == "NOT TESTED"
 
 
 def test_chapter_6_bad_stand_ins_are_not_held(rare):
@@ -225,7 +309,7 @@ def test_chapter_6_bad_stand_ins_are_not_held(rare):
 
     # a "rare" run that is the dense specialist is closer to it than linear-w0.50: R1 fails on dense prompts
     ch = replace(rare, dense={**rare.dense, "linear-w0.05": rare.dense["dense-only as linear-w0.05"]})
-    v = rc.verdict_r1(ch, rare=("linear-w0.05",))
+    v = rc.verdict_r1a(ch, rare=("linear-w0.05",))
     assert v.status == "NOT HELD" and v.parts["linear-w0.05 on dense prompts"].holds is False, str(v)
     # an instruction the model ignores leaves it the unconditional model: (a) and (b) cannot hold
     for bad, part in (("ignores its instruction", "(a) sparse prompts, correct instruction"),

@@ -100,41 +100,56 @@ def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01,
     return CombinationChapter(line, sine, Sweep.from_curves("a", a, [5, 10, 20], [at(x) for x in a]), {}, [], P)
 
 
+def c7(ch, **kw):
+    """C7a and C7b as one outcome, for the checks written before the split: NOT HELD if either
+    is, else INCONCLUSIVE if either is, else HELD (NOT TESTED if either is)."""
+    a, b = verdict_c7(ch, **kw)
+    for status in ("NOT TESTED", "NOT HELD", "INCONCLUSIVE"):
+        if status in (a.status, b.status):
+            return status
+    return "HELD"
+
+
 def test_c7_verdicts():
-    v = verdict_c7(combination())
-    assert v.status == "HELD" and v.details[0] == "every part holds", str(v)
-    assert "0.500" in str(v) and "CI" in str(v)
-    v = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
-    assert v.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on" in str(v)
-    assert verdict_c7(combination(mix_mid=0.002)).status == "NOT HELD"  # less than 3x the fit
-    assert verdict_c7(combination(noisy=True)).status == "NOT HELD"  # difference not real
-    v = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses
-    assert v.status == "NOT HELD" and v.details[0] == "fails on: a=0 (sines)", str(v)
-    assert verdict_c7(combination(mix_mid=0.002)).details[0] == \
-        "fails on: a=0.5, k=20: clearly worse than the combined fit"
+    a, b = verdict_c7(combination())
+    assert (a.claim, b.claim) == ("C7a", "C7b") and a.status == b.status == "HELD", f"{a}\n{b}"
+    assert a.details[0] == b.details[0] == "every part holds"
+    assert "0.500" in str(b) and "CI" in str(b)
+    assert a.details[-1] == b.details[-1] == "before (C7 as one claim, judged so until 2026-12-04): HELD; every part holds"
+    a, b = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
+    assert a.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on" in str(a)
+    assert b.status == "HELD" and "before (C7 as one claim, judged so until 2026-12-04): NOT HELD; fails on: a=1" in str(b)
+    assert c7(combination(mix_mid=0.002)) == "NOT HELD"  # less than 3x the fit
+    assert verdict_c7(combination(noisy=True))[1].status == "NOT HELD"  # difference not real
+    a, b = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses: C7a fails, C7b stands
+    assert a.status == "NOT HELD" and a.details[0] == "fails on: a=0 (sines)" and b.status == "HELD", str(a)
+    a, b = verdict_c7(combination(mix_mid=0.002))
+    assert a.status == "HELD" and b.details[0] == "fails on: a=0.5, k=20: clearly worse than the combined fit"
     # the fit is exact (0): a mixture model at 0.001 is "3x" it, but that is no failure
-    v = verdict_c7(combination(mix_mid=0.001, fit_mid=0.0))
-    assert v.status == "NOT HELD" and "CI >= 0.05" in str(v)
-    assert verdict_c7(combination(mix_mid=0.3, fit_mid=0.0)).status == "HELD"
+    b = cc.verdict_c7b(combination(mix_mid=0.001, fit_mid=0.0))
+    assert b.status == "NOT HELD" and "CI >= 0.05" in str(b)
+    assert cc.verdict_c7b(combination(mix_mid=0.3, fit_mid=0.0)).status == "HELD"
     # a difference of 0.06 with a standard error of 0.01: its interval straddles 0.05
-    v = verdict_c7(combination(mix_mid=0.06, fit_mid=0.0, mid_noise=0.01))
-    assert v.status == "INCONCLUSIVE", str(v)
-    assert v.details[0] == "inconclusive: a=0.5, k=20: clearly worse than the combined fit", str(v)
-    assert "prompts (now 200; notebook parameter n_eval)" in v.details[1], str(v)
-    v = verdict_c7(combination(), k=15)  # the sweep reads k in (5, 10, 20) only: baselines are NaN at 15
-    assert v.status == "NOT TESTED" and "k=15" in str(v)
+    b = cc.verdict_c7b(combination(mix_mid=0.06, fit_mid=0.0, mid_noise=0.01))
+    assert b.status == "INCONCLUSIVE", str(b)
+    assert b.details[0] == "inconclusive: a=0.5, k=20: clearly worse than the combined fit", str(b)
+    assert "prompts (now 200; notebook parameter n_eval)" in b.details[1], str(b)
+    a, b = verdict_c7(combination(), k=15)  # the sweep reads k in (5, 10, 20) only: baselines are NaN at 15
+    assert a.status == "HELD" and b.status == "NOT TESTED" and "k=15" in str(b)
+    assert "before (C7 as one claim, judged so until 2026-12-04): NOT TESTED; the sweep has no" in str(a)
     ch = combination()
     for per_name in (ch.by_a.error, ch.by_a.lo, ch.by_a.hi, ch.by_a.per_prompt):
         del per_name["combined fit"]
-    v = verdict_c7(ch)
-    assert v.status == "NOT TESTED" and "combined fit" in str(v)
+    a, b = verdict_c7(ch)
+    assert b.status == "NOT TESTED" and "combined fit" in str(b) and a.status == "HELD"
     ch = combination()
     del ch.line["sine-only"]
-    assert verdict_c7(ch).status == "NOT TESTED" and "sine-only" in str(verdict_c7(ch))
+    a, b = verdict_c7(ch)
+    assert a.status == "NOT TESTED" and "sine-only" in str(a) and b.status == "HELD"
     ch = combination()
     del ch.sine["Bayes sine"]  # no allowance without the Bayes-optimal learners
-    v = verdict_c7(ch)
-    assert v.status == "NOT TESTED" and v.details == ["missing baseline(s): Bayes sine"], str(v)
+    a = cc.verdict_c7a(ch)
+    assert a.status == "NOT TESTED" and a.details == ["missing baseline(s): Bayes sine"], str(a)
 
 
 def test_c7_allows_the_optimal_learners_selection_cost():
@@ -147,10 +162,10 @@ def test_c7_allows_the_optimal_learners_selection_cost():
         ch.line["line-sine-w0.50"] = ch.sine["line-sine-w0.50"] = lag
         return ch
 
-    v = verdict_c7(lagging(0.156))
+    v = cc.verdict_c7a(lagging(0.156))
     assert v.status == "HELD" and "the learner's own cost peaks at 0.156 (k=1)" in str(v), str(v)
-    assert "strict (every k within 0.05; a=0.5 on the interval's lower end, a straddle failing): NOT HELD" in str(v)
-    v = verdict_c7(lagging(0.05))
+    assert "strict (every k within 0.05): NOT HELD" in str(v)
+    v = cc.verdict_c7a(lagging(0.05))
     assert v.status == "NOT HELD" and v.details[0] == "fails on: a=1 (lines); a=0 (sines)", str(v)
     assert "largest 0.070" in str(v)
 
@@ -341,11 +356,11 @@ def test_chapters_run_end_to_end_with_and_without_models(untrained):
             "Bayes line/sine w=0.5": BayesMixture([BayesLine(noise_var=1e-3), BayesSine(n_omega=8, n_phi=16)], [0.5, 0.5])}
     ch4 = cc.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
                                  example_a=[0.5], example_k=5, n_boot=20)
-    assert verdict_c7(ch4).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
+    assert {v.status for v in verdict_c7(ch4)} <= {"HELD", "NOT HELD", "INCONCLUSIVE"}
     assert ch4.by_a.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
     ch4_empty = cc.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
                                        example_a=[], n_boot=20)
-    assert verdict_c7(ch4_empty).status == "NOT TESTED"
+    assert [v.status for v in verdict_c7(ch4_empty)] == ["NOT TESTED", "NOT TESTED"]
 
     ch5 = ef.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
                               scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,

@@ -84,6 +84,42 @@ def test_interval_decisions():
     assert some([at_least(0.3, 0.25, 0.35, 0.2), at_least(0.1, 0.05, 0.15, 0.2)]).margin == pytest.approx(0.05)
 
 
+def test_the_count_to_decide_comes_from_the_part_that_decides_first():
+    """"At every k" fails as soon as one k's interval lies wholly above the threshold, so an open k
+    leaning that way decides it: the count is the smallest among those k, not the largest over all
+    (the C1 case: 0.068 [0.045, 0.094] against 0.05 needs about 2,100 prompts, not 462,080)."""
+    n = 1280
+    ks = [at_most(0.03, 0.01, 0.049, 0.05, n),  # holds
+          at_most(0.049, 0.030, 0.068, 0.05, n),  # open, leaning to hold: n (0.019 / 0.001)^2 = 462,080
+          at_most(0.068, 0.045, 0.094, 0.05, n),  # open, leaning to fail: n (0.023 / 0.018)^2 = 2,089.9
+          at_most(0.055, 0.040, 0.070, 0.05, n)]  # open, leaning to fail: n (0.015 / 0.005)^2 = 11,520
+    assert [d.leans for d in ks] == [None, True, False, False] and ks[1].n_needed == 462_080
+    d = every(ks)
+    assert (d.holds, d.n_needed, d.n_now, d.leans) == (None, 2090, n, False)
+    v = Verdict.judge("C1", [("sparse prompts", d)], [])
+    assert v.details[1] == "to decide: sparse prompts: about 2,100 prompts (now 1,280; notebook parameter n_eval)"
+    # one k wholly on the failing side already decides the part
+    assert every([*ks, at_most(0.08, 0.06, 0.10, 0.05, n)]).holds is False
+    # every open k leaning to hold: it holds only once all of them do, the largest count
+    assert every([ks[0], ks[1], at_most(0.04, 0.03, 0.06, 0.05, n)]).n_needed == 462_080
+    # "at some value" mirrored: one open value leaning to hold decides it (smallest count among those)
+    far = [at_least(0.238, 0.177, 0.299, 0.2, n), at_least(0.17, 0.12, 0.21, 0.2, n), at_least(0.1, 0.05, 0.15, 0.2, n)]
+    d = some(far)
+    assert (d.holds, d.n_needed, d.leans) == (None, far[0].n_needed, True) and far[1].n_needed < far[0].n_needed
+    # every open value leaning to fail: enough prompts to fail all of them, the largest count
+    d = some([far[1], at_least(0.19, 0.15, 0.21, 0.2, n)])  # 2,276 and 5,120 prompts
+    assert (d.n_needed, d.leans) == (5120, False) and far[1].n_needed == 2276
+    # nested: an every() leaning to fail inside a some() does not decide it; the other part does
+    assert some([every(ks), far[0]]).n_needed == far[0].n_needed
+
+
+def test_counts_to_decide_print_two_significant_figures():
+    from icl.chapters.verdict import _two_figures
+
+    assert [_two_figures(n) for n in (126_367, 126_369, 9_593, 25_609, 3_265, 995, 99, 16, 5_000)] == \
+        [130_000, 130_000, 9_600, 26_000, 3_300, 1_000, 99, 16, 5_000]
+
+
 def lagging(first_k_gap, bayes_gap, n=11):
     """Specialist curves where the mixture model lags by ``first_k_gap`` at k = 1 and the Bayes
     mixture learner lags the Bayes specialist by ``bayes_gap`` there; equal elsewhere."""
@@ -181,10 +217,24 @@ def test_missing_runs_are_not_tested():
     assert v.status == "NOT TESTED" and v.details == ["missing baseline(s): Bayes sparse"], str(v)
 
 
-def nnz_chapter(d, nnz, ks, err, distance):
-    """Chapter 2 on given numbers: the same errors as means and interval ends, distances from linear-w0.50."""
-    return SparsityChapter(d, Sweep("nnz", nnz, ks, err, err, err, distance_from="linear-w0.50", distance=distance),
-                           [], 4)
+def nnz_chapter(d, nnz, ks, err, distance, selects=True, p=4):
+    """Chapter 2 on given numbers: the same errors as means and interval ends, every prompt erring
+    the mean (zero-width intervals), distances from linear-w0.50 likewise; at the pretraining nnz
+    the sparse-only model is the Lasso (it selects) or, with ``selects=False``, least squares."""
+    tile = lambda dct: {n: np.repeat(np.asarray(a, dtype=float)[:, None, :], p, 1) for n, a in dct.items()}  # noqa
+    sw = Sweep("nnz", nnz, ks, err, err, err, tile(err), distance_from="linear-w0.50", distance=distance,
+               distance_per_prompt=tile(distance))
+    ls = np.clip((d - np.arange(2 * d + 1)) / d, 0, None)
+    pre = {"least squares": curve("ls", ls), "Lasso": curve("l", 0.3 * ls),
+           "linear-w0.00": curve("s", 0.3 * ls if selects else ls)}
+    return SparsityChapter(d, sw, [], 4, 2, pre)
+
+
+def put(ch, what, name, means):
+    """Set one predictor's means (``what``: "error" or "distance") and its per-prompt values (every prompt the mean)."""
+    getattr(ch.sweep, what)[name] = means
+    per = ch.sweep.per_prompt if what == "error" else ch.sweep.distance_per_prompt
+    per[name] = np.repeat(np.asarray(means, dtype=float)[:, None, :], 4, 1)
 
 
 def test_sweep_verdicts():
@@ -198,24 +248,75 @@ def test_sweep_verdicts():
     sw = nnz_chapter(10, nnz, [5, 10], z, {"linear-w0.00": dist_s, "linear-w1.00": dist_d})
     assert verdict_c4(sw).status == "HELD"
     assert verdict_c5(sw).status == "HELD"
-    sw.sweep.error["linear-w0.50"] = mix + 0.1
+    put(sw, "error", "linear-w0.50", mix + 0.1)
     v = verdict_c4(sw)
-    assert v.status == "NOT HELD" and v.details[0].startswith("fails on: largest excess (nnz="), str(v)
-    sw.sweep.distance["linear-w0.00"] = dist_d  # nearest the sparse model at large nnz, not small
+    assert v.status == "NOT HELD" and v.details[0] == "fails on: excess at every nnz and k", str(v)
+    assert v.details[-1].startswith("before (on means, until 2026-12-04): NOT HELD; largest excess 0.110 at nnz="), str(v)
+    put(sw, "distance", "linear-w0.00", dist_d)  # nearest the sparse model at large nnz, not small
     v = verdict_c5(sw)
     assert v.status == "NOT HELD" and v.details[0] == "fails on: small nnz", str(v)
     # far from both only at nnz 1-2 (nearest the sparse model there, but not near it) is no
     # intermediate difference: from nnz 3 on the mixture sits on the dense model
     ds = 0.5 + 0.001 * nnz
     dd = np.where(nnz <= 2, 0.5, 0.001 * (10 - nnz))
-    sw.sweep.distance = {"linear-w0.00": np.stack([ds] * 2, 1), "linear-w1.00": np.stack([dd] * 2, 1)}
+    put(sw, "distance", "linear-w0.00", np.stack([ds] * 2, 1))
+    put(sw, "distance", "linear-w1.00", np.stack([dd] * 2, 1))
     v = verdict_c5(sw)
     assert v.details[0] == "fails on: intermediate nnz" and "at nnz=3..8" in str(v), str(v)
     # the better of any number of single-class models (np.minimum of two only, before)
-    sw.sweep.error["linear-w0.25"] = np.zeros((10, 2))
+    put(sw, "error", "linear-w0.25", np.zeros((10, 2)))
     v = verdict_c4(sw, singles=("linear-w0.00", "linear-w1.00", "linear-w0.25"))
-    assert v.status == "NOT HELD" and "0.610 at nnz=5" in str(v), str(v)  # mix 0.61 there, the w0.25 stand-in 0
+    assert v.status == "NOT HELD" and "largest excess 0.610 at nnz=5" in str(v), str(v)  # mix 0.61, the w0.25 stand-in 0
     assert not sw.sweep.error["linear-w0.25"].any()  # and no input overwritten (np.minimum's third argument is out=)
+
+
+def test_c4_and_c5_straddling_their_thresholds_are_inconclusive():
+    """Judged on paired intervals since 2026-12-04: an excess of 0.06 with a standard error of 0.01
+    at one nnz straddles C4's 0.05; a distance to the nearer specialist of 0.025 with a standard
+    error of 0.01 straddles C5's 0.02. On means (the ``before`` line) both were decided."""
+    nnz = np.arange(1, 11)
+    sparse_err, dense_err = (nnz / 10.0)[:, None] * np.ones((10, 2)), np.full((10, 2), 0.5)
+    z = {"linear-w0.00": sparse_err, "linear-w1.00": dense_err, "linear-w0.50": np.minimum(sparse_err, dense_err)}
+    ds, dd = 0.5 + 0.001 * nnz, np.where(nnz <= 2, 0.5, 0.001 * (10 - nnz))
+    ch = nnz_chapter(10, nnz, [5, 10], z, {"linear-w0.00": np.stack([ds] * 2, 1), "linear-w1.00": np.stack([dd] * 2, 1)},
+                     p=100)
+    noise = 0.1 * np.where(np.arange(100) % 2, 1.0, -1.0)
+    ch.sweep.per_prompt["linear-w0.50"][4, :, 0] += 0.06 + noise  # nnz = 5, k = 5
+    ch.sweep.distance_per_prompt["linear-w1.00"][4, :, 0] = 0.025 + noise
+    v = verdict_c4(ch)
+    assert v.status == "INCONCLUSIVE" and "largest mean 0.060" in str(v), str(v)
+    assert v.details[-1].startswith("before (on means, until 2026-12-04): NOT HELD; largest excess 0.060"), str(v)
+    v = verdict_c5(ch)
+    assert v.status == "INCONCLUSIVE" and v.details[0] == "inconclusive: intermediate nnz", str(v)
+    assert "0.025 [95% CI 0.00" in str(v) and "at nnz=5 (criterion: CI > 0.02 at some such nnz)" in str(v), str(v)
+
+
+def test_c1_c4_c5_are_not_tested_when_the_sparse_only_model_does_not_select():
+    """The precondition (2026-12-04): C2's selection part held for the same seed. A sparse-only
+    model that is least squares closes none of the least-squares-to-Lasso gap: "as good as the
+    sparse specialist" is then vacuous. NOT TESTED, the reason first, the old verdict kept."""
+    ch = chapter()
+    ch.sparse["linear-w0.00"] = curve("s", ch.sparse["least squares"].mean)
+    v = verdict_c1(ch)
+    assert v.status == "NOT TESTED" and v.details[0] == (
+        "precondition unmet: the sparse-only model linear-w0.00 closes 0.000 of the least-squares-to-Lasso gap over "
+        "k=5..9 (needs 0.5, C2's selection part), so the specialists do not differ"), str(v)
+    assert v.precondition == v.details[0].removeprefix("precondition unmet: ")
+    # judged without it, C1 HELD: a mixture model that selects beats such a "specialist" (the vacuous pass)
+    assert v.details[1] == "before (judged without its precondition, as until 2026-12-04): HELD; every part holds"
+    assert verdict_c1(chapter()).status == "HELD" and verdict_c1(chapter()).precondition is None
+    nnz = np.arange(1, 11)
+    z = {n: np.full((10, 2), 0.5) for n in ("linear-w0.00", "linear-w1.00", "linear-w0.50")}
+    dist = {"linear-w0.00": np.stack([(nnz - 1) / 10.0] * 2, 1), "linear-w1.00": np.stack([(10 - nnz) / 10.0] * 2, 1)}
+    for v in (verdict_c4(nnz_chapter(10, nnz, [5, 10], z, dist, selects=False)),
+              verdict_c5(nnz_chapter(10, nnz, [5, 10], z, dist, selects=False))):
+        assert v.status == "NOT TESTED" and "on chapter 2's prompts of nnz=2 (needs 0.5" in v.details[0], str(v)
+        assert v.details[1] == "before (judged without its precondition, as until 2026-12-04): HELD; every part holds"
+    assert verdict_c4(nnz_chapter(10, nnz, [5, 10], z, dist)).status == "HELD"
+    ch = nnz_chapter(10, nnz, [5, 10], z, dist)
+    ch.pretraining = {}  # built without the pretraining nnz: the premise is not known, nothing is judged
+    v = verdict_c5(ch)
+    assert v.status == "NOT TESTED" and "was not evaluated" in v.precondition, str(v)
 
 
 def test_c5_reads_its_nnz_ranges_from_d():
@@ -225,7 +326,8 @@ def test_c5_reads_its_nnz_ranges_from_d():
     dd = np.stack([np.array([0.3, 0.2, 0.05, 0.01, 0.0])] * 2, 1)
     sw = nnz_chapter(5, nnz, [3, 5], {}, {"linear-w0.00": ds, "linear-w1.00": dd})
     v = verdict_c5(sw)
-    assert v.status == "HELD" and "(criterion: 4-5)" in str(v) and "at nnz=3..3: 0.050 at nnz=3" in str(v), str(v)
+    assert v.status == "HELD" and "(criterion: 4-5;" in str(v) and "at nnz=3..3: 0.050 [95% CI 0.050, 0.050] at nnz=3" \
+        in str(v), str(v)
     sw = nnz_chapter(4, nnz[:4], [3, 5], {}, {"linear-w0.00": ds[:4], "linear-w1.00": dd[:4]})
     assert verdict_c5(sw).status == "NOT TESTED"
 

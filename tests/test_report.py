@@ -100,8 +100,9 @@ def test_success_writes_index_pages_and_json(first_build):
     chapters = {c["name"]: c for c in data["chapters"]}
     assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
     assert chapters["01_alpha"]["verdicts"] == [
-        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"]},
-        {"claim": "C2", "outcome": "NOT HELD", "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"]}]
+        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"], "precondition": None},
+        {"claim": "C2", "outcome": "NOT HELD", "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"],
+         "precondition": None}]
     assert chapters["02_beta"]["verdicts"] == []
     assert data["claims"] == {"HELD": 1, "NOT HELD": 1, "INCONCLUSIVE": 0, "NOT TESTED": 0}
     assert chapters["01_alpha"]["parameters"] == {"n": 5}
@@ -111,7 +112,8 @@ def test_success_writes_index_pages_and_json(first_build):
     index = (out / "index.html").read_text()
     assert '<li class="held">C1 HELD: error &lt; 0.1 &amp; stable</li>' in index  # escaped
     assert '<li class="not-held">C2 NOT HELD</li><li class="other">fails on: no gap (strict: HELD)</li>' in index
-    assert "Claims: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE, 0 NOT TESTED." in index
+    assert ("Claims tested: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE. Not tested: 0 with a precondition unmet, "
+            "0 lacking a run or a value." in index)
     assert 'href="01_alpha.html"' in index and data["commit"] in index
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
 
@@ -311,12 +313,42 @@ def test_the_index_opens_with_a_claims_by_scale_matrix():
     small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
                                  verdicts=verdicts(("C1", "INCONCLUSIVE")), page="01_x-small.html", scale="small")
     table = report.claims_by_scale([cpu, small])
-    assert table == {"C1": {"cpu": ("NOT HELD", "01_x.html"), "small": ("INCONCLUSIVE", "01_x-small.html")},
-                     "C2": {"cpu": ("HELD", "01_x.html")}}
+    assert table == {"C1": {"cpu": ("NOT HELD", "01_x.html", None), "small": ("INCONCLUSIVE", "01_x-small.html", None)},
+                     "C2": {"cpu": ("HELD", "01_x.html", None)}}
     matrix = report.render_matrix([cpu, small])
     assert '<td class="cell inconclusive"><a href="01_x-small.html">INCONCLUSIVE</a></td>' in matrix
     assert '<td class="cell not-tested">NOT TESTED</td>' in matrix  # C2 at small scale
     assert matrix.index("cpu scale") < matrix.index("small scale")
+
+
+def test_claims_not_tested_on_a_precondition_are_counted_apart_with_their_reason():
+    """Since 2026-12-04 a claim whose premise failed is NOT TESTED with a one-line reason, carried
+    as data from the verdict cell (show) to the index: its matrix cell says so and shows the
+    reason, and the summary counts it apart from the claims that were tested."""
+    chapter = pytest.importorskip("icl.chapters.verdict")
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    why = "the sparse-only model closes 0.119 of the least-squares-to-Lasso gap (needs 0.5)"
+    a = chapter.Verdict("C4", "NOT TESTED", [f"precondition unmet: {why}"], precondition=why)
+    b = chapter.Verdict("C5", "NOT TESTED", ["missing trained run(s): linear-w0.00"])
+    c = chapter.Verdict("C1", "HELD", ["every part holds"])
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        chapter.show(a, b, c)
+    outputs = [nbformat.v4.new_output("display_data", data=o.data) for o in cap.outputs]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT", outputs=outputs)])
+    verdicts = report.extract_verdicts(nb)
+    assert [v.precondition for v in verdicts] == [why, None, None]
+    result = report.ChapterResult("02", "02_x", report.PASSED, 1.0, {}, verdicts=verdicts, page="02_x.html")
+    assert report.count_preconditions([result]) == 1 and report.count_outcomes([result])["NOT TESTED"] == 2
+    matrix = report.render_matrix([result])
+    assert '<a href="02_x.html">NOT TESTED (precondition)</a><div class="why">the sparse-only model' in matrix
+    page = report.render_index({"built": "x", "commit": "c", "params_file": None, "versions": {}, "pattern": "*"},
+                               [result])
+    assert "Claims tested: 1 HELD, 0 NOT HELD, 0 INCONCLUSIVE. Not tested: 1 with a precondition unmet, 1 lacking" in page
+    with pytest.raises(report.VerdictDataError, match="'precondition'"):
+        report.ClaimVerdict.from_dict({"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "precondition": "x"})
 
 
 def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):

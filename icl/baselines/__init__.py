@@ -32,7 +32,7 @@ Submodules, by kind:
   ``a x + b sin(omega x + phi)``).
 
 Noiseless data are handled with a jitter noise variance ``noise_var`` (default 1e-4 for
-the linear priors, 1e-3 for the sine, stated in the README): the posterior of a model
+the linear priors, 1e-3 for the sine, stated in ``docs/protocol.md``): the posterior of a model
 with Gaussian noise of that variance, which for unit-variance targets is numerically
 noiseless.
 """

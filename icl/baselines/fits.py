@@ -110,8 +110,8 @@ class ReluNetGD(Predictor):
 
 
 class CombinedFit(Predictor):
-    """Least squares in the combined class ``f(x) = a x + b sin(omega x + phi)`` (study.md's
-    predictor that knows the class of the convex combinations).
+    """Least squares in the combined class ``f(x) = a x + b sin(omega x + phi)`` (the protocol's
+    predictor that knows the class of the convex combinations, docs/protocol.md).
 
     For fixed ``omega`` the model is linear in ``(a, b cos phi, b sin phi)`` with features
     ``(x, sin(omega x), cos(omega x))``; it is solved by ridge least squares (penalty

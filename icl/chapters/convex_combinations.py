@@ -6,9 +6,10 @@ predictors (:func:`combination_baselines`, keyed by the constants below: a fit t
 the combined class, the Bayes-optimal predictor of the pretraining prior and the line
 prior's posterior mean) on pure lines (a = 1), pure sines (a = 0) and, as a
 :class:`~icl.chapters.sweeps.Sweep` against the mixing weight a, on the convex combinations
-``a * line + (1 - a) * sine``; :func:`verdict_c7` judges it: the mixture is as good as
-each specialist on its class up to the Bayes-optimal learner's own selection cost
-(:mod:`icl.chapters.selection`), and clearly worse than the combined-class fit between.
+``a * line + (1 - a) * sine``; :func:`verdict_c7` judges it as two claims (split on
+2026-12-04): C7a, the mixture is as good as each specialist on its class up to the
+Bayes-optimal learner's own selection cost (:mod:`icl.chapters.selection`), and C7b, it is
+clearly worse than the combined-class fit between.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .sweeps import Sweep
 from .verdict import NOT_TESTED, Decision, Verdict, at_least, fmt, not_tested, outcome
 
 __all__ = ["COMBINED_FIT", "BAYES_LINE", "BAYES_SINE", "bayes_line_sine_name", "CombinationChapter",
-           "combination_baselines", "combination_chapter", "verdict_c7"]
+           "combination_baselines", "combination_chapter", "verdict_c7", "verdict_c7a", "verdict_c7b"]
 
 # the curve keys of chapter 4's reference predictors (chapter 5 reuses the Bayes ones)
 COMBINED_FIT, BAYES_LINE, BAYES_SINE = "combined fit", "Bayes line", "Bayes sine"
@@ -106,40 +107,52 @@ def combination_chapter(models: Mapping[str, torch.nn.Module], baselines: Mappin
     )
 
 
-def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: str = "line-only",
-               sine_only: str = "sine-only", fit: str = COMBINED_FIT, tol: float = 0.05, a_mid: float = 0.5,
-               k: int = 20, ratio: float = 3.0, w_line: float = 0.5, n_boot: int = 1000, seed: int = 0) -> Verdict:
-    """C7, three parts:
+def _judge_c7(ch: CombinationChapter, mix: str, line_only: str, sine_only: str, fit: str, tol: float, a_mid: float,
+              k: int, ratio: float, w_line: float, n_boot: int, seed: int) -> tuple[Verdict, Verdict]:
+    """C7a and C7b (see :func:`verdict_c7`), each with its own checks, and each with the line
+    ``before (...)``: the outcome of C7 as one claim, as judged until 2026-12-04."""
+    a = _c7a(ch, mix, line_only, sine_only, tol, w_line, n_boot, seed)
+    b = _c7b(ch, mix, fit, tol, a_mid, k, ratio, w_line, n_boot, seed)
+    if isinstance(a, Verdict) or isinstance(b, Verdict):
+        old = "NOT TESTED; " + "; ".join(x.details[0] for x in (a, b) if isinstance(x, Verdict))
+    else:
+        v = Verdict.judge("C7", [*a[0], *b[0]], [])
+        old = f"{v.status}; {v.details[0]}"
+    before = f"before (C7 as one claim, judged so until 2026-12-04): {old}"
+    return tuple(x if isinstance(x, Verdict) else Verdict.judge(claim, x[0], [*x[1], before])
+                 for claim, x in (("C7a", a), ("C7b", b)))
 
-    1. on pure lines (a = 1) the mixture model's selection cost over the line-only model is at
-       most the Bayes-optimal learner's own (the line/sine posterior of weight ``w_line``
-       against Bayes line) plus ``tol`` at every k >= 1 (95% interval; :func:`~icl.chapters.selection.selection_cost`);
-    2. likewise on pure sines (a = 0) against the sine-only model (allowance: the line/sine
-       posterior against Bayes sine);
-    3. on the combination ``a_mid`` its error at ``k`` is at least ``ratio`` times the
-       combined-class fit's, with the 95% paired bootstrap interval of the difference above
-       ``tol`` (real, and larger than what counts as matching: the fit's error is ~0, so a
-       ratio alone would call any error a failure); an interval straddling ``tol`` is inconclusive.
-    """
-    v = not_tested(ch.line, [mix, line_only, sine_only], "C7")
-    if v:
-        return v
-    sw = ch.by_a
-    i = sw.index(a_mid)
-    if i is None or k not in sw.ks:
-        return Verdict("C7", NOT_TESTED, [f"the sweep has no a={a_mid:g} or does not read k={k} "
-                                          f"(a values {[float(a) for a in sw.values]}, ks {list(sw.ks)})"])
-    at = sw.at_k(k)
-    v = not_tested(at.error, [mix, fit], "C7")
+
+def _c7a(ch: CombinationChapter, mix: str, line_only: str, sine_only: str, tol: float, w_line: float, n_boot: int,
+         seed: int) -> Verdict | tuple[list, list[str]]:
+    """C7a's parts and detail lines, or its NOT TESTED verdict."""
+    v = not_tested(ch.line, [mix, line_only, sine_only], "C7a")
     if v:
         return v
     bayes = bayes_line_sine_name(w_line)
     pure = [Specialist("a=1 (lines)", ch.line, line_only, bayes, BAYES_LINE),
             Specialist("a=0 (sines)", ch.sine, sine_only, bayes, BAYES_SINE)]
-    v = check_specialists("C7", mix, pure)
+    v = check_specialists("C7a", mix, pure)
     if v:
         return v
     judged = [(s.label, *selection_cost(mix, s, tol, n_boot, seed)) for s in pure]
+    strict_ok, strict_text = strict_every_k(mix, pure, tol)
+    return [(label, d) for label, d, _ in judged], [line for _, _, line in judged] + [
+        f"strict (every k within {tol}): {outcome(strict_ok)}; {strict_text}"]
+
+
+def _c7b(ch: CombinationChapter, mix: str, fit: str, tol: float, a_mid: float, k: int, ratio: float, w_line: float,
+         n_boot: int, seed: int) -> Verdict | tuple[list, list[str]]:
+    """C7b's part and detail lines, or its NOT TESTED verdict."""
+    sw = ch.by_a
+    i = sw.index(a_mid)
+    if i is None or k not in sw.ks:
+        return Verdict("C7b", NOT_TESTED, [f"the sweep has no a={a_mid:g} or does not read k={k} "
+                                           f"(a values {[float(a) for a in sw.values]}, ks {list(sw.ks)})"])
+    at = sw.at_k(k)
+    v = not_tested(at.error, [mix, fit], "C7b")
+    if v:
+        return v
     e_mix, e_fit = at.per_prompt[mix][i], at.per_prompt[fit][i]
     diff, lo, hi = bootstrap_ci(e_mix - e_fit, n_boot=n_boot, seed=seed)
     m_mix, m_fit = float(e_mix.mean()), float(e_fit.mean())
@@ -148,17 +161,52 @@ def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: 
     # error of 0.001 a failure)
     worse = at_least(float(diff), float(lo), float(hi), tol, len(e_mix))
     fails = worse if m_mix >= ratio * m_fit else Decision(False)
-    parts = [(label, d) for label, d, _ in judged] + [(f"a={a_mid:g}, k={k}: clearly worse than the {fit}", fails)]
-    details = [line for _, _, line in judged] + [
-        f"a={a_mid:g}, k={k}: {mix} {fmt(m_mix)} vs {fit} {fmt(m_fit)} (criterion: at least {ratio:g}x); "
-        f"paired difference {fmt(float(diff))} [95% CI {fmt(float(lo))}, {fmt(float(hi))}] (criterion: CI >= {tol}, "
-        f"a gap larger than what counts as matching)",
-    ]
+    details = [f"a={a_mid:g}, k={k}: {mix} {fmt(m_mix)} vs {fit} {fmt(m_fit)} (criterion: at least {ratio:g}x); "
+               f"paired difference {fmt(float(diff))} [95% CI {fmt(float(lo))}, {fmt(float(hi))}] (criterion: CI >= "
+               f"{tol}, a gap larger than what counts as matching)"]
+    bayes = bayes_line_sine_name(w_line)
     if bayes in at.error:
         details.append(f"for reference, {bayes} (the pretraining prior) at a={a_mid:g}, k={k}: "
                        f"{fmt(float(at.error[bayes][i]))}")
-    strict_ok, strict_text = strict_every_k(mix, pure, tol)
     old_fails = m_mix >= ratio * m_fit and float(lo) >= tol
-    details.append(f"strict (every k within {tol}; a={a_mid:g} on the interval's lower end, a straddle failing): "
-                   f"{outcome(strict_ok and old_fails)}; {strict_text}")
-    return Verdict.judge("C7", parts, details)
+    details.append(f"strict (a={a_mid:g} on the interval's lower end, a straddle failing): {outcome(old_fails)}")
+    return [(f"a={a_mid:g}, k={k}: clearly worse than the {fit}", fails)], details
+
+
+def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: str = "line-only",
+               sine_only: str = "sine-only", fit: str = COMBINED_FIT, tol: float = 0.05, a_mid: float = 0.5,
+               k: int = 20, ratio: float = 3.0, w_line: float = 0.5, n_boot: int = 1000,
+               seed: int = 0) -> tuple[Verdict, Verdict]:
+    """C7 is two claims (split on 2026-12-04), returned as ``(C7a, C7b)``, each with its own outcome:
+
+    **C7a** (each class is predicted well), two parts:
+
+    1. on pure lines (a = 1) the mixture model's selection cost over the line-only model is at
+       most the Bayes-optimal learner's own (the line/sine posterior of weight ``w_line``
+       against Bayes line) plus ``tol`` at every k >= 1 (95% interval; :func:`~icl.chapters.selection.selection_cost`);
+    2. likewise on pure sines (a = 0) against the sine-only model (allowance: the line/sine
+       posterior against Bayes sine).
+
+    **C7b** (convex combinations fail), one part: on the combination ``a_mid`` the mixture
+    model's error at ``k`` is at least ``ratio`` times the combined-class fit's, with the 95%
+    paired bootstrap interval of the difference above ``tol`` (real, and larger than what counts
+    as matching: the fit's error is ~0, so a ratio alone would call any error a failure); an
+    interval straddling ``tol`` is inconclusive.
+
+    Preconditions: none stated (2026-12-04). C7a presupposes, like C1, that the two specialists
+    differ (each better than the other on its own class); chapter 4's figure of the pure classes
+    shows it, and no threshold was fixed to judge it, so it is not made a precondition. C7b
+    compares the mixture model with a fit, not with the specialists: it presupposes nothing.
+    Each verdict also prints the outcome of the single C7 judged until 2026-12-04 (``before``).
+    """
+    return _judge_c7(ch, mix, line_only, sine_only, fit, tol, a_mid, k, ratio, w_line, n_boot, seed)
+
+
+def verdict_c7a(ch: CombinationChapter, **kw) -> Verdict:
+    """C7a alone (:func:`verdict_c7`'s first verdict; the same keyword arguments)."""
+    return verdict_c7(ch, **kw)[0]
+
+
+def verdict_c7b(ch: CombinationChapter, **kw) -> Verdict:
+    """C7b alone (:func:`verdict_c7`'s second verdict; the same keyword arguments)."""
+    return verdict_c7(ch, **kw)[1]

@@ -23,12 +23,14 @@ from ..config import get_run_config
 from ..evaluate import Curve, Predictor, choose_lasso_alpha, evaluate
 from ..tasks import DenseLinear, SparseLinear
 from .notebook import check_scale_param
+from .preconditions import Precondition, judged_if
 from .selection import Specialist, mixture_matches_specialists
 from .verdict import NOT_TESTED, Verdict, at_least, at_most, fmt, mean_excess, not_tested, outcome
 
 __all__ = ["LEAST_SQUARES", "LASSO", "BAYES_DENSE", "BAYES_SPARSE", "Geometry", "geometry", "seed_spread", "seed_row",
            "LinearChapter", "bayes_mixture_name", "linear_baselines", "linear_chapter",
-           "verdict_c1", "selection_range", "selection_fraction", "verdict_c2", "verdict_c3"]
+           "verdict_c1", "selection_range", "selection_fraction", "selection_precondition", "verdict_c2",
+           "verdict_c3"]
 
 # the curve keys of chapter 1's reference predictors (chapter 2 reuses them)
 LEAST_SQUARES, LASSO, BAYES_DENSE, BAYES_SPARSE = "least squares", "Lasso", "Bayes dense", "Bayes sparse"
@@ -139,16 +141,23 @@ def linear_chapter(models: Mapping[str, Predictor], d: int = 10, nnz: int = 2, n
 
 
 def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",
-               sparse_only: str = "linear-w0.00", tol: float = 0.05, w_mix: float = 0.5) -> Verdict:
+               sparse_only: str = "linear-w0.00", tol: float = 0.05, w_mix: float = 0.5,
+               selects: float = 0.5) -> Verdict:
     """C1: on dense prompts the mixture model's selection cost over the dense-only model, and
     on sparse prompts over the sparse-only model, is at most the Bayes-optimal learner's own
     (Bayes mixture ``w_mix`` against Bayes dense, resp. Bayes sparse) plus ``tol``, at every
-    k >= 1, judged on the 95% interval (see :func:`selection_cost`)."""
+    k >= 1, judged on the 95% interval (see :func:`selection_cost`).
+
+    Precondition (2026-12-04): :func:`selection_precondition`, C2's selection part held for the
+    same seed (``sparse_only`` closes at least ``selects`` of the least-squares-to-Lasso gap);
+    else "as good as the sparse specialist" is vacuous (both behave like least squares) and C1
+    is NOT TESTED, the verdict it would have had kept as the ``before`` line."""
     bayes = bayes_mixture_name(w_mix)
-    return mixture_matches_specialists("C1", mix, [
-        Specialist("dense prompts", ch.dense, dense_only, bayes, BAYES_DENSE),
-        Specialist("sparse prompts", ch.sparse, sparse_only, bayes, BAYES_SPARSE),
-    ], tol)
+    return judged_if(selection_precondition(ch.sparse, sparse_only, ch.d, selects),
+                     mixture_matches_specialists("C1", mix, [
+                         Specialist("dense prompts", ch.dense, dense_only, bayes, BAYES_DENSE),
+                         Specialist("sparse prompts", ch.sparse, sparse_only, bayes, BAYES_SPARSE),
+                     ], tol))
 
 
 def selection_range(d: int) -> np.ndarray:
@@ -164,18 +173,47 @@ def selection_fraction(curves: Mapping[str, Curve], model: str, ks: np.ndarray) 
     return (ls - curves[model].mean[ks]) / (ls - lasso)
 
 
-def _selection_readable(ch: LinearChapter, claim: str, min_gap: float = 0.01) -> Verdict | None:
-    """NOT TESTED when the selection fraction cannot be read: no k in ceil(d/2)..d-1, or Lasso
-    not better than least squares by ``min_gap`` there (then s has no meaning)."""
-    ks = selection_range(ch.d)
-    if ks.size == 0 or ks[-1] >= ch.sparse[LEAST_SQUARES].mean.shape[0]:
-        return Verdict(claim, NOT_TESTED, [f"no k in {math.ceil(ch.d / 2)}..{ch.d - 1} in the curves (d={ch.d})"])
-    gap = ch.sparse[LEAST_SQUARES].mean[ks] - ch.sparse[LASSO].mean[ks]
+def _unreadable(sparse: Mapping[str, Curve], d: int, min_gap: float = 0.01) -> str | None:
+    """Why the selection fraction cannot be read on these sparse-prompt curves, or None: no k in
+    ceil(d/2)..d-1, or Lasso not better than least squares by ``min_gap`` there (then s has no
+    meaning)."""
+    ks = selection_range(d)
+    if LEAST_SQUARES not in sparse or LASSO not in sparse:
+        return "least squares and the Lasso not evaluated on sparse prompts"
+    if ks.size == 0 or ks[-1] >= sparse[LEAST_SQUARES].mean.shape[0]:
+        return f"no k in {math.ceil(d / 2)}..{d - 1} in the curves (d={d})"
+    gap = sparse[LEAST_SQUARES].mean[ks] - sparse[LASSO].mean[ks]
     if (gap <= min_gap).any():
-        return Verdict(claim, NOT_TESTED, [f"on sparse prompts Lasso is not better than least squares by {min_gap} "
-                                           f"at every k={ks[0]}..{ks[-1]} (gap {', '.join(fmt(g) for g in gap)}): "
-                                           f"the selection fraction has no meaning there"])
+        return (f"on sparse prompts Lasso is not better than least squares by {min_gap} at every k={ks[0]}..{ks[-1]} "
+                f"(gap {', '.join(fmt(g) for g in gap)}): the selection fraction has no meaning there")
     return None
+
+
+def _selection_readable(ch: LinearChapter, claim: str) -> Verdict | None:
+    """NOT TESTED when the selection fraction cannot be read (:func:`_unreadable`)."""
+    why = _unreadable(ch.sparse, ch.d)
+    return Verdict(claim, NOT_TESTED, [why]) if why else None
+
+
+def selection_precondition(sparse: Mapping[str, Curve], sparse_only: str, d: int, selects: float = 0.5,
+                           where: str = "") -> Precondition:
+    """The precondition of C1, C4 and C5 (2026-12-04): C2's selection part held for the same
+    seed, i.e. on sparse prompts (``sparse``: curves of ``sparse_only``, least squares and the
+    Lasso on the same prompts) ``sparse_only`` closes a mean of at least ``selects`` of the
+    least-squares-to-Lasso gap over k = ceil(d/2)..d-1 (on means, as C2 judges it). Unmet, the
+    mixture model's specialists do not differ (the sparse one behaves like least squares).
+    ``where`` names the prompts in the reason (e.g. "on chapter 2's prompts of nnz=2")."""
+    if sparse_only not in sparse:
+        return Precondition(False, f"the sparse-only model {sparse_only} was not evaluated on sparse prompts{where}, "
+                                   f"so whether the specialists differ is not known")
+    why = _unreadable(sparse, d)
+    if why:
+        return Precondition(False, f"{why}{where}, so whether the specialists differ is not known")
+    ks = selection_range(d)
+    s = float(selection_fraction(sparse, sparse_only, ks).mean())
+    return Precondition(s >= selects, f"the sparse-only model {sparse_only} closes {fmt(s)} of the least-squares-to-"
+                                      f"Lasso gap over k={ks[0]}..{ks[-1]}{where} (needs {selects}, C2's selection "
+                                      f"part), so the specialists do not differ")
 
 
 def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "linear-w1.00",

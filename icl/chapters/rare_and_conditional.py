@@ -19,8 +19,9 @@ Criteria, fixed on 2026-12-01 before any of chapter 6's runs existed, calibrated
 Bayes-optimal learners (``tests/test_calibration.py``); ``k = 1..d`` are the small k, where
 selection is paid; every interval is a paired 95% bootstrap interval over prompts:
 
-* **R1 (rare families).** On its rare class's prompts (``linear-w0.05`` on dense,
-  ``linear-w0.95`` on sparse) a run is further from that class's specialist
+* **R1a (rare families are further from their specialist; R1 until 2026-12-04).** On its rare
+  class's prompts (``linear-w0.05`` on dense, ``linear-w0.95`` on sparse) a run is further from
+  that class's specialist
   (``linear-w1.00`` on dense, ``linear-w0.00`` on sparse) than ``linear-w0.50`` is, at small
   k: the mean over k = 1..d of ``err_run - err_w0.50`` (= the difference of their distances
   to the specialist) has its interval above 0; NOT HELD when the interval is below 0,
@@ -31,6 +32,16 @@ selection is paid; every interval is a paired 95% bootstrap interval over prompt
   Why reported: the companion paper describes the curves, it states no threshold, and the
   pair is chosen on the same prompts (so the interval is optimistic; a flat, noisy tail can
   show a small rise). The size and the k of the rise are what to read.
+* **R1b (non-monotonic learning curves; added 2026-12-04).** What the companion paper's abstract
+  claims: "for task families rarely seen in pretraining, downstream ICL learning curves exhibit
+  complex, task-dependent non-monotonic behavior". On its rare class's prompts, some k >= 1 at
+  which a rare run's error rises with k: ``err(k+1) - err(k)`` with its paired interval above
+  ``min_rise`` = 0.01, for either rare run (one part: HELD when one k of one run rises, NOT HELD
+  when no step of either can, else INCONCLUSIVE). Why 0.01 and not 0, as the issue first wrote
+  it: calibrated on the oracles, "above 0" holds for the exact Bayes learner, whose error of
+  1e-11 at k >= d rises to 3e-11 in floating point; a rise below 0.01 is no rise, as errors
+  below 0.01 count as equally good in C8 (its ``floor``). Consecutive k, not the largest rise: a
+  pair chosen on the same prompts would bias the interval upwards.
 * **R2 (instructions).** On each class's prompts, (a) the conditional model with the correct
   instruction has a lower selection cost than the unconditional ``linear-w0.50``: the mean
   over k = 1..d of ``err_cond_correct - err_uncond`` (the difference of their selection
@@ -68,12 +79,12 @@ from ..model import Instructed
 from ..tasks import DenseLinear, SparseLinear
 from .model_selection import BAYES_DENSE, BAYES_SPARSE, LEAST_SQUARES, bayes_mixture_name
 from .notebook import ParameterError
-from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, fmt, mean_excess
+from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, fmt, mean_excess, some
 
 __all__ = ["COND_CORRECT", "COND_WRONG", "COND_NONE", "INSTRUCTIONS", "WEIGHT_RUNS", "RARE_RUNS", "REFERENCE",
            "COND_RUN", "N_EVAL", "CLASSES", "check_scale", "own_bayes", "specialist_of", "rare_class", "bayes_learners",
            "instructed_variants", "RareChapter", "rare_chapter", "Rise", "largest_rise", "rise_table",
-           "verdict_r1", "verdict_r2"]
+           "verdict_r1a", "verdict_r1", "verdict_r1b", "verdict_r2"]
 
 # curve keys of the conditional model under each instruction (the chapter's per-class predictors)
 COND_CORRECT, COND_WRONG, COND_NONE = ("conditional, correct instruction", "conditional, wrong instruction",
@@ -195,7 +206,19 @@ class Rise:
         return self.lo > 0
 
     def __str__(self) -> str:
-        return (f"{self.rise:+.3f} [95% CI {self.lo:+.3f}, {self.hi:+.3f}] from k={self.k_from} to k={self.k_to}")
+        return (f"{signed(self.rise)} [95% CI {signed(self.lo)}, {signed(self.hi)}] from k={self.k_from} "
+                f"to k={self.k_to}")
+
+
+# differences of mean errors closer than this are ties: at k >= d a Bayes learner's errors are at float
+# noise (about 1e-11), where which k wins (and the sign printed) would be the CPU's choice, not the data's
+TIE = 1e-6
+
+
+def signed(x: float) -> str:
+    """``x`` to 3 decimals with its sign, and a value that rounds to zero as ``0.000`` (no sign: its
+    sign is float noise that differs across CPUs)."""
+    return "0.000" if round(x, 3) == 0 else f"{x:+.3f}"
 
 
 def largest_rise(curve: Curve, k_min: int = 1, n_boot: int = 1000, seed: int = 0) -> Rise:
@@ -207,10 +230,10 @@ def largest_rise(curve: Curve, k_min: int = 1, n_boot: int = 1000, seed: int = 0
         raise ValueError(f"largest_rise needs two k >= {k_min}; the curve has {m.shape[0]} points")
     best, pair = -np.inf, (int(ks[0]), int(ks[1]))
     low = ks[0]  # the k of the lowest mean so far
-    for k in ks[1:]:
-        if m[k] - m[low] > best:
+    for k in ks[1:]:  # the first of tied pairs and of tied lows (TIE)
+        if m[k] - m[low] > best + TIE:
             best, pair = float(m[k] - m[low]), (int(low), int(k))
-        if m[k] < m[low]:
+        if m[k] < m[low] - TIE:
             low = k
     diff = curve.per_prompt[:, pair[1]] - curve.per_prompt[:, pair[0]]
     mean, lo, hi = bootstrap_ci(diff, n_boot=n_boot, seed=seed)
@@ -228,9 +251,9 @@ def rise_table(ch: RareChapter, runs: Sequence[str]):
             if r in c:
                 rise, bayes = largest_rise(c[r]), largest_rise(c[own_bayes(r)])
                 rows.append({"task": cls, "run": r, "w": RUNS[r].weight_of("dense"),
-                             "largest rise": round(rise.rise, 3),
-                             "95% CI": f"[{rise.lo:.3f}, {rise.hi:.3f}]", "from k": rise.k_from, "to k": rise.k_to,
-                             "non-monotonic": rise.non_monotonic, "own Bayes learner's rise": round(bayes.rise, 3)})
+                             "largest rise": round(rise.rise, 3) + 0.0,  # + 0.0: no "-0.0"
+                             "95% CI": f"[{signed(rise.lo)}, {signed(rise.hi)}]", "from k": rise.k_from, "to k": rise.k_to,
+                             "non-monotonic": rise.non_monotonic, "own Bayes learner's rise": round(bayes.rise, 3) + 0.0})
     return pd.DataFrame(rows)
 
 
@@ -250,12 +273,14 @@ def _missing(ch: RareChapter, names: Sequence[str], claim: str) -> Verdict | Non
     return Verdict(claim, NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"]) if absent else None
 
 
-def verdict_r1(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str = REFERENCE,
-               runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
-    """R1 (see the module docstring): one part per run of ``rare``, on its rare class's prompts,
-    the mean over k = 1..d of ``err_run - err_reference`` with its interval above 0; the largest
-    rise of every run of ``runs`` in the chapter (and of its own Bayes learner) reported."""
-    v = _missing(ch, [*rare, reference], "R1")
+def verdict_r1a(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str = REFERENCE,
+                runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
+    """R1a (see the module docstring; named R1 until 2026-12-04, the same criterion): one part per
+    run of ``rare``, on its rare class's prompts, the mean over k = 1..d of ``err_run -
+    err_reference`` with its interval above 0; the largest rise of every run of ``runs`` in the
+    chapter (and of its own Bayes learner) reported. Precondition: none (it compares two runs
+    on the same prompts; it reads no specialist)."""
+    v = _missing(ch, [*rare, reference], "R1a")
     if v:
         return v
     ks = np.arange(1, ch.d + 1)
@@ -279,7 +304,48 @@ def verdict_r1(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str 
             details.append(f"reported, not a part: largest rise of {r} on {cls} prompts {rise} "
                            f"(non-monotonic: {'yes' if rise.non_monotonic else 'no'}); its own Bayes learner "
                            f"({own_bayes(r)}) {bayes}")
-    return Verdict.judge("R1", parts, details)
+    v = Verdict.judge("R1a", parts, details)
+    v.details.append(f"before (as R1, until 2026-12-04): the same criterion and outcome, {v.status}; R1b, the "
+                     f"non-monotonic curves, is new")
+    return v
+
+
+verdict_r1 = verdict_r1a  # the name until 2026-12-04
+
+
+def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: float = 0.01, n_boot: int = 1000,
+                seed: int = 0) -> Verdict:
+    """R1b (see the module docstring): one part, "some k >= 1 at which the error of a run of
+    ``rare`` on its rare class's prompts rises to k + 1 by more than ``min_rise``", each step's
+    paired interval against ``min_rise``, combined over k and runs with
+    :func:`~icl.chapters.verdict.some`; each run's
+    largest step and its own Bayes learner's reported. Precondition: none (a run's own curve)."""
+    absent = [r for r in rare if r not in ch.curves(rare_class(r))]
+    if absent:
+        return Verdict("R1b", NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
+    decisions, details = [], []
+    for run in rare:
+        cls = rare_class(run)
+        c = ch.curves(cls)
+        steps = []
+        for name in (run, own_bayes(run)):
+            if name not in c:
+                continue
+            per = c[name].per_prompt
+            ks = np.arange(1, per.shape[1] - 1)
+            m, lo, hi = bootstrap_ci(per[:, ks + 1] - per[:, ks], n_boot=n_boot, seed=seed)
+            i = int(np.argmax(m >= m.max() - TIE))  # the first of tied steps
+            steps.append(f"{name}: largest step {signed(m[i])} [95% CI {signed(lo[i])}, {signed(hi[i])}] from k={ks[i]} to "
+                         f"k={ks[i] + 1}; intervals above {min_rise:g} at {int((lo >= min_rise).sum())}, below at "
+                         f"{int((hi < min_rise).sum())}, straddling at {int(((lo < min_rise) & (hi >= min_rise)).sum())}"
+                         f" of k=1..{ks[-1]}")
+            if name == run:
+                decisions.append(some([at_least(m[j], lo[j], hi[j], min_rise, per.shape[0]) for j in range(len(ks))]))
+        details.append(f"{run} on {cls} prompts (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining), "
+                       f"err(k+1) - err(k): " + "; ".join(steps) + " (the second: its own Bayes learner, reported)")
+    part = f"a rise above {min_rise:g} on the rare class's prompts ({' or '.join(rare)})"
+    details.append("before (until 2026-12-04): not a claim; the largest rises were reported under R1, not judged")
+    return Verdict.judge("R1b", [(part, some(decisions))], details)
 
 
 def verdict_r2(ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN,

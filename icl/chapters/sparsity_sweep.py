@@ -3,26 +3,32 @@
 This module owns what chapter 2 evaluates and how it is judged: :func:`sparsity_chapter`
 scores the runs and chapter 1's reference predictors on sparse prompts of every nnz
 = 1..d, as a :class:`~icl.chapters.sweeps.Sweep` against nnz that also records the mixture
-model's prediction distance to each single-class model; :func:`verdict_c4` (the mixture
-never much worse than the better specialist) and :func:`verdict_c5` (it tracks the sparse
-model at small nnz, the dense one at large nnz, and neither in between) judge the sweep;
-:func:`seed_spread` sets two seeds' sweeps side by side.
+model's prediction distance to each single-class model (per prompt, with its interval),
+and the single-class runs' full curves at the pretraining nnz (:attr:`SparsityChapter.pretraining`,
+for the precondition); :func:`verdict_c4` (the mixture never much worse than the better
+specialist) and :func:`verdict_c5` (it tracks the sparse model at small nnz, the dense one
+at large nnz, and neither in between) judge the sweep on paired 95% bootstrap intervals
+(since 2026-12-04; the judgement on means is the ``before`` line); :func:`seed_spread` sets
+two seeds' sweeps side by side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..evaluate import Predictor, sample_prompts
+from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate, sample_prompts
 from ..tasks import SparseLinear
-from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_baselines, seed_row
+from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_baselines, seed_row, \
+    selection_precondition
+from .preconditions import judged_if
 from .sweeps import Sweep, sweep
-from .verdict import NOT_TESTED, Verdict, at_most, fmt, not_tested
+from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, every, fmt, not_tested, some
 
-__all__ = ["sparsity_baselines", "SparsityChapter", "sparsity_chapter", "verdict_c4", "verdict_c5", "seed_spread"]
+__all__ = ["sparsity_baselines", "SparsityChapter", "sparsity_chapter", "precondition", "verdict_c4", "verdict_c5",
+           "seed_spread"]
 
 
 def sparsity_baselines(d: int, nnz: int, lasso_alpha: float, w_mix: float = 0.5) -> dict:
@@ -40,44 +46,102 @@ class SparsityChapter:
     sweep: Sweep  # against nnz; distances from the mixture run to the single-class runs
     missing: list[str]
     n_prompts: int
+    nnz: int | None = None  # the pretraining sparsity
+    # full curves of the single-class runs, least squares and the Lasso on the sweep's prompts of nnz
+    pretraining: dict[str, Curve] = field(default_factory=dict)
 
 
 def sparsity_chapter(models: Mapping[str, Predictor], baselines: Mapping[str, Predictor], d: int = 10,
                      n_points: int = 21, ks: Sequence[int] = (5, 10), n_prompts: int = 1280, seed: int = 2,
                      mix: str = "linear-w0.50", others: Sequence[str] = ("linear-w0.00", "linear-w1.00"),
-                     missing: Sequence[str] = (), n_boot: int = 500) -> SparsityChapter:
-    """Error at fixed k for nnz = 1..d, and the mixture model's distance to the single-class models."""
+                     missing: Sequence[str] = (), n_boot: int = 500, nnz: int | None = None) -> SparsityChapter:
+    """Error at fixed k for nnz = 1..d, and the mixture model's distance to the single-class
+    models; with the pretraining ``nnz``, also the full curves of the single-class models, least
+    squares and the Lasso (from ``baselines``) on the sweep's prompts of that nnz (the precondition)."""
     prompts = lambda s: sample_prompts(SparseLinear(d, s, normalize=True), n_prompts, n_points,  # noqa: E731
                                        seed=seed * 1000 + s)
     sw = sweep({**models, **baselines}, "nnz", np.arange(1, d + 1), prompts, ks, seed, n_boot,
                distances=(mix, [o for o in others if o in models] if mix in models else []))
-    return SparsityChapter(d, sw, list(missing), n_prompts)
+    pretraining = {}
+    if nnz is not None:
+        preds = {**{o: models[o] for o in others if o in models},
+                 **{n: baselines[n] for n in (LEAST_SQUARES, LASSO) if n in baselines}}
+        pretraining = evaluate(preds, None, prompts=prompts(nnz), n_boot=n_boot, seed=seed)
+    return SparsityChapter(d, sw, list(missing), n_prompts, nnz, pretraining)
+
+
+def precondition(ch: SparsityChapter, sparse_only: str, selects: float = 0.5):
+    """C4's and C5's precondition (2026-12-04), C1's (:func:`selection_precondition`): the
+    sparse-only model selects, read on this chapter's prompts of the pretraining nnz."""
+    return selection_precondition(ch.pretraining, sparse_only, ch.d, selects,
+                                  f" on chapter 2's prompts of nnz={ch.nnz}" if ch.nnz is not None else
+                                  " (the chapter was built without the pretraining nnz)")
 
 
 def verdict_c4(ch: SparsityChapter, mix: str = "linear-w0.50",
-               singles: Sequence[str] = ("linear-w0.00", "linear-w1.00"), tol: float = 0.05) -> Verdict:
-    """C4: across nnz the mixture model is never worse than the better single-class model by > tol
-    (on means; criterion unchanged on 2026-12-01: the Bayes-optimal models pass it)."""
+               singles: Sequence[str] = ("linear-w0.00", "linear-w1.00"), tol: float = 0.05,
+               sparse_only: str | None = None, selects: float = 0.5, n_boot: int = 1000, seed: int = 0) -> Verdict:
+    """C4: at every nnz and k of the sweep the mixture model's excess over the better (on means)
+    single-class model, ``err_mix - err_best`` on the same prompts, is at most ``tol``, judged on
+    its paired 95% bootstrap interval (on means until 2026-12-04: the ``before`` line). The
+    criterion is unchanged: the Bayes-optimal models pass it. Precondition: :func:`precondition`
+    for ``sparse_only`` (default: ``singles[0]``)."""
     sw = ch.sweep
     v = not_tested(sw.error, [mix, *singles], "C4")
     if v:
         return v
-    best = np.minimum.reduce([sw.error[s] for s in singles])
-    excess = sw.error[mix] - best  # (S, K)
-    i, j = np.unravel_index(np.argmax(excess), excess.shape)
-    worst = float(excess.max())
-    part = (f"largest excess (nnz={sw.values[i]}, k={sw.ks[j]})", at_most(worst, worst, worst, tol))
-    return Verdict.judge("C4", [part], [
-        f"largest excess of {mix} over the better single-class model: {fmt(float(excess.max()))} "
-        f"at nnz={sw.values[i]}, k={sw.ks[j]} (criterion <= {tol})",
-    ])
+    if not all(n in sw.per_prompt for n in (mix, *singles)):
+        return Verdict("C4", NOT_TESTED, ["the sweep kept no per-prompt errors: no paired interval"])
+    means = np.stack([sw.error[s] for s in singles])  # (M, V, K)
+    best = np.argmin(means, axis=0)  # (V, K)
+    per_best = np.take_along_axis(np.stack([sw.per_prompt[s] for s in singles]), best[None, :, None, :], 0)[0]
+    diff = sw.per_prompt[mix] - per_best  # (V, P, K)
+    m, lo, hi = bootstrap_ci(np.moveaxis(diff, 1, 0), n_boot=n_boot, seed=seed)  # (V, K)
+    n = diff.shape[1]
+    decision = every([at_most(m[i, j], lo[i, j], hi[i, j], tol, n) for i in range(m.shape[0])
+                      for j in range(m.shape[1])])
+    i, j = np.unravel_index(np.argmax(hi), hi.shape)
+    a, b = np.unravel_index(np.argmax(m), m.shape)
+    worst = float(m.max())
+    return judged_if(precondition(ch, sparse_only or singles[0], selects), Verdict.judge("C4", [
+        ("excess at every nnz and k", decision)], [
+        f"excess of {mix} over the better single-class model (paired, per nnz and k): largest upper end "
+        f"{fmt(float(m[i, j]))} [95% CI {fmt(float(lo[i, j]))}, {fmt(float(hi[i, j]))}] at nnz={sw.values[i]}, "
+        f"k={sw.ks[j]}; largest mean {fmt(worst)} [95% CI {fmt(float(lo[a, b]))}, {fmt(float(hi[a, b]))}] at "
+        f"nnz={sw.values[a]}, k={sw.ks[b]} (criterion <= {tol} at every nnz and k)",
+        f"before (on means, until 2026-12-04): {'HELD' if worst <= tol else 'NOT HELD'}; largest excess "
+        f"{fmt(worst)} at nnz={sw.values[a]}, k={sw.ks[b]} (criterion <= {tol})",
+    ]))
+
+
+def _boot_means(per: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap means of ``per`` (V, P, M): prompts resampled independently for each swept value
+    (each value has its own prompts), the same resample for the M quantities of one value
+    (paired). Returns (n_boot, V, M)."""
+    rng = np.random.default_rng(seed)
+    V, P, _ = per.shape
+    return np.stack([per[v][rng.integers(0, P, (n_boot, P))].mean(1) for v in range(V)], 1)
+
+
+def _positive(q: float, lo: float, hi: float, n: int, threshold: float = 0.0) -> Decision:
+    """"Above ``threshold``" on the interval; an interval whose lower end is exactly 0 (two
+    identical predictors) is undecided, not a hold."""
+    return Decision(None, 0.0, None, n) if threshold == 0.0 and lo == 0.0 else at_least(q, lo, hi, threshold, n)
 
 
 def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_only: str = "linear-w1.00",
-               k_index: int = 0, differ: float = 0.02) -> Verdict:
-    """C5: the mixture model tracks the sparse model at small nnz (closest at nnz 1-2), the dense
-    model at large nnz (closest at nnz d-1 or d), and at some intermediate nnz (3 to d-2, d read
-    from the chapter) differs from both (mean squared distance to the nearer > ``differ``)."""
+               k_index: int = 0, differ: float = 0.02, selects: float = 0.5, n_boot: int = 1000,
+               seed: int = 0) -> Verdict:
+    """C5 at the sweep's ``k_index``-th k, three parts on paired 95% bootstrap intervals (prompts
+    resampled within each nnz; on means until 2026-12-04: the ``before`` line):
+
+    1. small nnz: the mixture model's distance to the sparse model is smallest at nnz 1-2: the
+       smallest distance at nnz >= 3 minus the smallest at nnz 1-2 has its interval above 0;
+    2. large nnz: likewise to the dense model at nnz d-1..d against nnz <= d-2;
+    3. intermediate: at some nnz in 3..d-2 (d read from the chapter) the distance to the nearer
+       of the two, min(to sparse, to dense) on the same prompts, has its interval above ``differ``.
+
+    Precondition: :func:`precondition` (the sparse-only model selects)."""
     sw, d = ch.sweep, ch.d
     ds, dd = sw.distance.get(sparse_only), sw.distance.get(dense_only)
     if ds is None or dd is None:
@@ -86,19 +150,41 @@ def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_onl
     inner = np.flatnonzero((nnz >= 3) & (nnz <= d - 2))
     if inner.size == 0:
         return Verdict("C5", NOT_TESTED, [f"no intermediate nnz 3..d-2 at d={d}"])
+    if sparse_only not in sw.distance_per_prompt or dense_only not in sw.distance_per_prompt:
+        return Verdict("C5", NOT_TESTED, ["the sweep kept no per-prompt distances: no interval"])
     k = sw.ks[k_index]
-    ds, dd = ds[:, k_index], dd[:, k_index]
-    near_s, near_d = int(nnz[np.argmin(ds)]), int(nnz[np.argmin(dd)])
-    both = np.minimum(ds, dd)
+    per = np.stack([sw.distance_per_prompt[sparse_only][..., k_index],
+                    sw.distance_per_prompt[dense_only][..., k_index]], -1)  # (V, P, 2)
+    n = per.shape[1]
+    small, large = nnz <= 2, nnz >= d - 1
+
+    def stats(mean: np.ndarray) -> np.ndarray:
+        """(..., V, 2) means -> (..., 2 + V): the two end quantities, then min(to sparse, to dense) per nnz."""
+        s, e = mean[..., 0], mean[..., 1]
+        q_small = s[..., ~small].min(-1) - s[..., small].min(-1)
+        q_large = e[..., ~large].min(-1) - e[..., large].min(-1)
+        return np.concatenate([q_small[..., None], q_large[..., None], np.minimum(s, e)], -1)
+
+    est = stats(per.mean(1))
+    lo, hi = np.quantile(stats(_boot_means(per, n_boot, seed)), [0.025, 0.975], axis=0)
+    both = est[2:]
+    parts = [("small nnz", _positive(est[0], lo[0], hi[0], n)), ("large nnz", _positive(est[1], lo[1], hi[1], n)),
+             ("intermediate nnz", some([at_least(both[i], lo[2 + i], hi[2 + i], differ, n) for i in inner]))]
+    near_s, near_d = int(nnz[np.argmin(ds[:, k_index])]), int(nnz[np.argmin(dd[:, k_index])])
     mid = int(inner[np.argmax(both[inner])])
-    parts = [("small nnz", near_s <= 2), ("large nnz", near_d >= d - 1),
-             ("intermediate nnz", float(both[mid]) > differ)]
-    return Verdict.judge("C5", parts, [
-        f"at k={k}: distance to {sparse_only} is smallest at nnz={near_s} (criterion: 1-2); "
-        f"to {dense_only} smallest at nnz={near_d} (criterion: {d - 1}-{d})",
+    old = [near_s <= 2, near_d >= d - 1, float(both[mid]) > differ]
+    old_failed = [name for (name, _), ok in zip(parts, old) if not ok]
+    return judged_if(precondition(ch, sparse_only, selects), Verdict.judge("C5", parts, [
+        f"at k={k}: distance to {sparse_only} is smallest at nnz={near_s} (criterion: 1-2; smallest at nnz >= 3 "
+        f"minus smallest at 1-2: {fmt(est[0])} [95% CI {fmt(lo[0])}, {fmt(hi[0])}], criterion > 0); to {dense_only} "
+        f"smallest at nnz={near_d} (criterion: {d - 1}-{d}; smallest at nnz <= {d - 2} minus smallest at "
+        f"{d - 1}-{d}: {fmt(est[1])} [95% CI {fmt(lo[1])}, {fmt(hi[1])}], criterion > 0)",
         f"largest distance to the nearer of the two at nnz={nnz[inner[0]]}..{nnz[inner[-1]]}: "
-        f"{fmt(float(both[mid]))} at nnz={nnz[mid]} (criterion > {differ})",
-    ])
+        f"{fmt(float(both[mid]))} [95% CI {fmt(lo[2 + mid])}, {fmt(hi[2 + mid])}] at nnz={nnz[mid]} "
+        f"(criterion: CI > {differ} at some such nnz)",
+        f"before (on means, until 2026-12-04): {'NOT HELD' if old_failed else 'HELD'}"
+        + (f"; fails on: {'; '.join(old_failed)}" if old_failed else ""),
+    ]))
 
 
 def seed_spread(first: SparsityChapter, second: SparsityChapter, pairs: Sequence[tuple[str, str]]):

@@ -8,7 +8,7 @@ at, every predictor's mean error with its 95% bootstrap interval over prompts, a
 verdicts of chapters 4-5 read. :func:`sweep` measures one: every predictor on the same
 prompts of each value (paired), the baselines that can computed at the read k only; it can
 also record the mean squared distance between one predictor's predictions and others'
-(chapter 2). :meth:`Sweep.from_curves` reads one off full error curves per value
+(chapter 2), per prompt too, with its 95% bootstrap interval. :meth:`Sweep.from_curves` reads one off full error curves per value
 (chapter 4, which draws them with :func:`~icl.evaluate.evaluate`).
 """
 
@@ -59,6 +59,9 @@ class Sweep:
     per_prompt: dict[str, np.ndarray] = field(default_factory=dict)  # predictor -> (V, P, K)
     distance_from: str | None = None  # the predictor whose prediction distances are recorded
     distance: dict[str, np.ndarray] = field(default_factory=dict)  # other -> (V, K) mean squared distance
+    distance_per_prompt: dict[str, np.ndarray] = field(default_factory=dict)  # other -> (V, P, K)
+    distance_lo: dict[str, np.ndarray] = field(default_factory=dict)  # (V, K) 95% bootstrap interval
+    distance_hi: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -126,6 +129,9 @@ def sweep(predictors: Mapping[str, Predictor], label: str, values: Sequence[floa
     hi: dict[str, list] = {}
     per: dict[str, list] = {}
     dist: dict[str, list] = {o: [] for o in others}
+    dist_per: dict[str, list] = {o: [] for o in others}
+    dist_lo: dict[str, list] = {o: [] for o in others}
+    dist_hi: dict[str, list] = {o: [] for o in others}
     for v in values:
         p = prompts_of(v.item())
         extra = {n: restricted(f, ks) for n, f in (per_value(v.item()) if per_value else {}).items()}
@@ -136,7 +142,10 @@ def sweep(predictors: Mapping[str, Predictor], label: str, values: Sequence[floa
             for dct, x in ((err, m), (lo, l), (hi, h), (per, e)):
                 dct.setdefault(name, []).append(x)
         for o in others:
-            dist[o].append((preds[src] - preds[o]).square()[:, ks].mean(0).numpy())
+            per_prompt = (preds[src] - preds[o]).square()[:, ks].double().numpy()  # (P, K)
+            m, l, h = bootstrap_ci(per_prompt, n_boot=n_boot, seed=seed)
+            for dct, x in ((dist, m), (dist_lo, l), (dist_hi, h), (dist_per, per_prompt)):
+                dct[o].append(x)
     stack = lambda dct: {n: np.stack(rows) for n, rows in dct.items()}  # noqa: E731
     return Sweep(label, values, ks, stack(err), stack(lo), stack(hi), stack(per), src if others else None,
-                 stack(dist))
+                 stack(dist), stack(dist_per), stack(dist_lo), stack(dist_hi))

@@ -56,12 +56,15 @@ class Decision:
     ``margin`` is how far the deciding end of the interval lies from the threshold, positive
     on the holding side (None for a part decided otherwise). When inconclusive, ``n_needed``
     is about how many prompts would shrink the interval enough to decide it (None: the
-    estimate sits on the threshold) and ``n_now`` how many it was computed from."""
+    estimate sits on the threshold) and ``n_now`` how many it was computed from; ``leans`` is
+    the outcome more prompts would bring, the side of the threshold the estimate lies on (True:
+    holding, False: failing, None: on the threshold or not known)."""
 
     holds: bool | None
     margin: float | None = None
     n_needed: int | None = None
     n_now: int | None = None
+    leans: bool | None = None
 
 
 def _decide(estimate: float, lo: float, hi: float, threshold: float, holds_above: bool, n: int | None) -> Decision:
@@ -79,7 +82,8 @@ def _decide(estimate: float, lo: float, hi: float, threshold: float, holds_above
     gap = abs(estimate - threshold)
     half = estimate - lo if estimate >= threshold else hi - estimate
     n_needed = None if gap == 0 or n is None else math.ceil(n * (half / gap) ** 2 - 1e-9)  # - 1e-9: float noise
-    return Decision(None, margin, n_needed, n)
+    leans = None if gap == 0 else (estimate > threshold) == holds_above
+    return Decision(None, margin, n_needed, n, leans)
 
 
 def at_most(estimate: float, lo: float, hi: float, threshold: float, n: int | None = None) -> Decision:
@@ -94,29 +98,39 @@ def at_least(estimate: float, lo: float, hi: float, threshold: float, n: int | N
     return _decide(estimate, lo, hi, threshold, True, n)
 
 
-def _combine(decisions: Sequence[Decision], holds: bool | None, worst: Callable[[list[float]], float]) -> Decision:
+def _combine(decisions: Sequence[Decision], holds: bool | None, worst: Callable[[list[float]], float],
+             alone: bool) -> Decision:
     """Decisions combined: the given outcome, the ``worst`` (min or max) margin, and for an
-    inconclusive outcome enough prompts to decide every inconclusive one (None if one cannot be)."""
+    inconclusive outcome the prompts that would decide it first. One part can decide the whole
+    by itself only towards ``alone`` (False for :func:`every`: one failing k fails it; True for
+    :func:`some`): if an inconclusive part leans that way, the smallest count among those that
+    do; else (every inconclusive part leans the other way) enough to decide every one of them,
+    the largest count (None if one cannot be estimated)."""
     margins = [d.margin for d in decisions]
     margin = None if None in margins or not margins else worst(margins)
     if holds is not None:
         return Decision(holds, margin)
     open_ = [d for d in decisions if d.holds is None]
+    first = [d.n_needed for d in open_ if d.leans is alone]
+    if first:
+        known = [n for n in first if n is not None]
+        return Decision(None, margin, min(known) if known else None, open_[0].n_now, alone)
     needed = [d.n_needed for d in open_]
-    return Decision(None, margin, None if None in needed else max(needed), open_[0].n_now)
+    leans = (not alone) if all(d.leans is (not alone) for d in open_) else None
+    return Decision(None, margin, None if None in needed else max(needed), open_[0].n_now, leans)
 
 
 def every(decisions: Sequence[Decision]) -> Decision:
     """Holds when all hold, fails when one fails, else inconclusive (e.g. "at every k")."""
     holds = False if any(d.holds is False for d in decisions) else True if all(d.holds for d in decisions) else None
-    return _combine(decisions, holds, min)
+    return _combine(decisions, holds, min, alone=False)
 
 
 def some(decisions: Sequence[Decision]) -> Decision:
     """Holds when one holds, fails when all fail, else inconclusive (e.g. "somewhere far out")."""
     holds = True if any(d.holds is True for d in decisions) else \
         False if all(d.holds is False for d in decisions) else None
-    return _combine(decisions, holds, max)
+    return _combine(decisions, holds, max, alone=True)
 
 
 def outcome(ok: bool) -> str:
@@ -130,6 +144,9 @@ class Verdict:
     status: str  # one of OUTCOMES
     details: list[str] = field(default_factory=list)
     parts: dict[str, Decision] = field(default_factory=dict)  # each part's outcome, by name
+    # NOT TESTED because the claim's premise failed at this scale: the one-line reason
+    # (icl.chapters.preconditions); None for a claim that was tested, or lacked a run or value
+    precondition: str | None = None
 
     @property
     def held(self) -> bool:
@@ -156,12 +173,20 @@ class Verdict:
         return cls(claim, status, [*lines, *details], dict(named))
 
 
+def _two_figures(n: int) -> int:
+    """``n`` rounded to two significant figures (126,367 -> 130,000; 16 -> 16): how a count derived
+    from a float ratio is printed, so that the last bits of a CPU's arithmetic never show."""
+    scale = 10 ** max(len(str(abs(int(n)))) - 2, 0)
+    return (int(n) + scale // 2) // scale * scale
+
+
 def _to_decide(d: Decision) -> str:
-    """What would decide an inconclusive part, for the line under "inconclusive: ..."."""
+    """What would decide an inconclusive part, for the line under "inconclusive: ..." (the count
+    to two significant figures, :func:`_two_figures`; the prompts used now exactly)."""
     if d.n_needed is None:
         return "the estimate sits on the threshold; more prompts alone may not decide it"
     now = f"now {d.n_now:,}; " if d.n_now is not None else ""
-    return f"about {d.n_needed:,} prompts ({now}notebook parameter {N_EVAL})"
+    return f"about {_two_figures(d.n_needed):,} prompts ({now}notebook parameter {N_EVAL})"
 
 
 def not_tested(curves: Mapping, names: Sequence[str], claim: str, what: str = "trained run(s)") -> Verdict | None:
@@ -213,7 +238,8 @@ VERDICT_MIME = "application/vnd.icl.verdicts+json"
 def show(*verdicts: Verdict) -> None:
     """Print each verdict (the text nbval checks) and emit all of them as one display output
     of type :data:`VERDICT_MIME`: ``{"verdicts": [{"claim", "outcome", "lines"}]}``, ``lines``
-    being exactly the printed lines. The report reads that output, never the printed text."""
+    being exactly the printed lines, plus ``"precondition"`` (the one-line reason) for a claim
+    NOT TESTED on an unmet precondition. The report reads that output, never the printed text."""
     for v in verdicts:
         print(v)
     from IPython import get_ipython
@@ -221,5 +247,6 @@ def show(*verdicts: Verdict) -> None:
 
     if get_ipython() is None:  # a plain script: the printed text is all there is
         return
-    data = {"verdicts": [{"claim": v.claim, "outcome": v.status, "lines": str(v).splitlines()} for v in verdicts]}
+    data = {"verdicts": [{"claim": v.claim, "outcome": v.status, "lines": str(v).splitlines(),
+                          **({"precondition": v.precondition} if v.precondition else {})} for v in verdicts]}
     display({VERDICT_MIME: data}, raw=True)

@@ -82,13 +82,14 @@ from .execute import make_exporter, render_page
 from .index import render_index, render_matrix
 from .inputs import (NOTEBOOKS, PER_SCALE, ReportError, builds_of, discover, has_trained_runs, load_params, params_for,
                      select)
-from .results import FAILED, PASSED, ChapterResult, claims_by_scale, count_outcomes, previous_results
+from .results import FAILED, PASSED, ChapterResult, claims_by_scale, count_outcomes, count_preconditions, \
+    previous_results
 from .verdicts import (OUTCOMES, VERDICT_MARK, VERDICT_MIME, ClaimVerdict, VerdictDataError, extract_verdicts,
                        outcome_class)
 
 __all__ = [
     "ReportError", "ChapterResult", "ClaimVerdict", "VerdictDataError", "build_report", "refresh_in_place", "discover", "select",
-    "load_params", "params_for", "extract_verdicts", "outcome_class", "count_outcomes", "previous_results",
+    "load_params", "params_for", "extract_verdicts", "outcome_class", "count_outcomes", "count_preconditions", "previous_results",
     "render_index", "render_page", "make_exporter", "NOTEBOOKS", "PER_SCALE", "builds_of", "has_trained_runs",
     "claims_by_scale", "render_matrix", "VERDICT_MARK", "VERDICT_MIME", "OUTCOMES", "PASSED", "FAILED",
     "HEADLINE_TAG", "headline_figure",

@@ -28,7 +28,7 @@ from .execute import DEFAULT_TIMEOUT, error_summary, execute, make_exporter, ren
 from .index import render_index
 from .inputs import (NOTEBOOK_GLOB, ReportError, builds_of, discover, load_params, notebooks_folder, number_of,
                      params_for, select, warn_unused_keys)
-from .results import FAILED, PASSED, ChapterResult, count_outcomes, previous_results
+from .results import FAILED, PASSED, ChapterResult, count_outcomes, count_preconditions, previous_results
 from .verdicts import ClaimVerdict, extract_verdicts
 
 __all__ = ["TMP_PREFIX", "HEADLINE_TAG", "headline_figure", "build_info", "build_chapter", "publish",
@@ -155,6 +155,7 @@ def write_summary(stage: Path, info: dict[str, Any], results: list[ChapterResult
     """Stage ``report.json`` (the build's information, the claims per outcome, every chapter's
     record) and ``index.html``."""
     data = {**info, "passed": all(r.status == PASSED for r in results), "claims": count_outcomes(results),
+            "not_tested_on_a_precondition": count_preconditions(results),
             "chapters": [asdict(r) for r in results]}
     (stage / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
                                        encoding="utf-8")

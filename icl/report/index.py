@@ -1,8 +1,9 @@
 """The index page: one self-contained HTML file that sums the build up.
 
 This module owns ``index.html``: a summary line (chapters passed and failed, claims per
-outcome), the claims-by-scale matrix (one cell per claim and scale, its outcome linking to
-the chapter page that decided it), one row per chapter (status, the error's last line,
+outcome, those not tested on an unmet precondition counted apart), the claims-by-scale
+matrix (one cell per claim and scale, its outcome linking to the chapter page that decided
+it, a NOT TESTED cell of an unmet precondition with its one-line reason), one row per chapter (status, the error's last line,
 seconds, parameters, the verdicts' lines, the heading of each coloured by its outcome) and
 a footer with the commit, the versions and the build date. Inline CSS, no external resource.
 """
@@ -14,7 +15,7 @@ import json
 from typing import Any
 
 from ..config import SCALES
-from .results import FAILED, ChapterResult, claims_by_scale, count_outcomes
+from .results import FAILED, ChapterResult, claims_by_scale, count_outcomes, count_preconditions
 from .verdicts import ClaimVerdict, outcome_class
 
 __all__ = ["render_matrix", "render_index"]
@@ -33,7 +34,7 @@ ul.verdicts{margin:0;padding-left:1.1rem}li.held{color:#1b5e20}li.not-held{color
 li.inconclusive{color:#8a5a00}li.not-tested{color:#555}
 table.matrix{width:auto;margin:1rem 0 2rem}table.matrix td.cell{text-align:center;font-weight:600;min-width:9rem}
 td.held{background:#e3f5e1}td.not-held{background:#fde2e1}td.inconclusive{background:#fff3cd}
-td.not-tested{background:#eee}td.cell a{color:inherit}
+td.not-tested{background:#eee}td.cell a{color:inherit}.why{font-weight:400;font-size:.8rem;max-width:16rem}
 .old{color:#777;font-size:.85rem}footer{margin-top:2rem;color:#555;font-size:.85rem}
 """
 
@@ -67,7 +68,8 @@ def _chapter_row(r: ChapterResult, built: str) -> str:
 
 def render_matrix(results: list[ChapterResult]) -> str:
     """The claims-by-scale table: one cell per claim and scale (its outcome, linking to its page),
-    NOT TESTED where no chapter evaluated the claim at that scale."""
+    NOT TESTED where no chapter evaluated the claim at that scale; a claim not tested because its
+    precondition failed reads "NOT TESTED (precondition)" with the reason under it."""
     table = claims_by_scale(results)
     scales = [s for s in SCALES if any(s in row for row in table.values())]
     if not table:
@@ -77,8 +79,11 @@ def render_matrix(results: list[ChapterResult]) -> str:
     for claim in sorted(table, key=lambda c: (len(c), c)):
         cells = []
         for s in scales:
-            outcome, page = table[claim].get(s, ("NOT TESTED", None))
-            cells.append(f'<td class="cell {outcome_class(outcome)}">{_link(page, outcome)}</td>')
+            outcome, page, why = table[claim].get(s, ("NOT TESTED", None, None))
+            text = _link(page, f"{outcome} (precondition)" if why else outcome)
+            if why:
+                text += f'<div class="why">{html.escape(why)}</div>'
+            cells.append(f'<td class="cell {outcome_class(outcome)}">{text}</td>')
         rows.append(f"<tr><th>{html.escape(claim)}</th>{''.join(cells)}</tr>")
     return (f'<table class="matrix"><tr><th>claim</th>{head}</tr>\n' + "\n".join(rows) + "\n</table>\n")
 
@@ -87,8 +92,11 @@ def render_index(info: dict[str, Any], results: list[ChapterResult]) -> str:
     """The self-contained index page (inline CSS, no external resource)."""
     n_failed = sum(r.status == FAILED for r in results)
     if results:
-        claims = ", ".join(f"{n} {o}" for o, n in count_outcomes(results).items())
-        summary = f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed. Claims: {claims}."
+        counts, unmet = count_outcomes(results), count_preconditions(results)
+        tested = ", ".join(f"{n} {o}" for o, n in counts.items() if o != "NOT TESTED")
+        summary = (f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed. Claims tested: "
+                   f"{tested}. Not tested: {unmet} with a precondition unmet, {counts['NOT TESTED'] - unmet} "
+                   f"lacking a run or a value.")
         rows = "\n".join(_chapter_row(r, info["built"]) for r in results)
         body = (render_matrix(results) +
                 "<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th>"

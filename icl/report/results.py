@@ -4,8 +4,9 @@ This module owns :class:`ChapterResult` (one build of one notebook: status, time
 parameters, its claims' verdicts as :class:`~icl.report.verdicts.ClaimVerdict`, its files),
 how a previous ``report.json`` is read back (:func:`previous_results`: a file written in
 another format counts as no previous result), and the tallies drawn from the verdicts:
-the claims per outcome (:func:`count_outcomes`) and the claims-by-scale table
-(:func:`claims_by_scale`).
+the claims per outcome (:func:`count_outcomes`), how many were not tested because a
+precondition failed (:func:`count_preconditions`, counted apart since 2026-12-04) and the
+claims-by-scale table (:func:`claims_by_scale`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from .verdicts import OUTCOMES, ClaimVerdict, VerdictDataError
 
-__all__ = ["PASSED", "FAILED", "ChapterResult", "previous_results", "count_outcomes", "claims_by_scale"]
+__all__ = ["PASSED", "FAILED", "ChapterResult", "previous_results", "count_outcomes", "count_preconditions",
+           "claims_by_scale"]
 
 PASSED, FAILED = "passed", "failed"
 
@@ -63,10 +65,17 @@ def count_outcomes(results: list[ChapterResult]) -> dict[str, int]:
     return {o: found.count(o) for o in OUTCOMES}
 
 
-def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None]]]:
-    """claim -> scale -> (outcome, page) from every chapter's verdicts."""
-    table: dict[str, dict[str, tuple[str, str | None]]] = {}
+def count_preconditions(results: list[ChapterResult]) -> int:
+    """How many of the NOT TESTED claims of ``results`` were not tested because their
+    precondition failed (the others lacked a run or a value)."""
+    return sum(v.precondition is not None for r in results for v in r.verdicts)
+
+
+def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None, str | None]]]:
+    """claim -> scale -> (outcome, page, the unmet precondition's reason or None) from every
+    chapter's verdicts."""
+    table: dict[str, dict[str, tuple[str, str | None, str | None]]] = {}
     for r in results:
         for v in r.verdicts:
-            table.setdefault(v.claim, {})[r.scale] = (v.outcome, r.page)
+            table.setdefault(v.claim, {})[r.scale] = (v.outcome, r.page, v.precondition)
     return table

@@ -9,7 +9,9 @@ nbval) and also emits one ``display_data`` output whose data has the MIME type
                    "lines": ["C1 INCONCLUSIVE", "    inconclusive: ...", ...]}, ...]}
 
 ``outcome`` is one of :data:`OUTCOMES` and ``lines`` are exactly the printed lines of that
-verdict, its heading first. The report takes claims, outcomes and the lines it shows from
+verdict, its heading first; a claim NOT TESTED because its precondition failed at this scale
+also has ``"precondition"``, the one-line reason (since 2026-12-04), which the index counts
+apart from the claims that were tested. The report takes claims, outcomes and the lines it shows from
 this data only (:func:`extract_verdicts`), never from the printed text; a malformed value
 is a :class:`VerdictDataError`. The data is for the report alone: chapter pages are
 rendered without it (:func:`without_verdict_data`).
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # one definition of each, beside the verdict cell's show(): the outcomes and the data's MIME type
-from ..chapters.verdict import OUTCOMES, VERDICT_MIME
+from ..chapters.verdict import NOT_TESTED, OUTCOMES, VERDICT_MIME
 
 __all__ = ["VERDICT_MARK", "VERDICT_MIME", "OUTCOMES", "VerdictDataError", "ClaimVerdict", "extract_verdicts",
            "without_verdict_data", "outcome_class"]
@@ -42,6 +44,7 @@ class ClaimVerdict:
     claim: str
     outcome: str
     lines: tuple[str, ...]
+    precondition: str | None = None  # NOT TESTED on an unmet precondition: the one-line reason
 
     @classmethod
     def from_dict(cls, data: Any) -> "ClaimVerdict":
@@ -56,7 +59,11 @@ class ClaimVerdict:
             raise VerdictDataError(f"verdict of {claim}: outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
         if not isinstance(lines, (list, tuple)) or not lines or not all(isinstance(ln, str) for ln in lines):
             raise VerdictDataError(f"verdict of {claim}: 'lines' must be a non-empty list of strings")
-        return cls(claim, outcome, tuple(lines))
+        why = data.get("precondition")
+        if why is not None and (not isinstance(why, str) or not why or outcome != NOT_TESTED):
+            raise VerdictDataError(f"verdict of {claim}: 'precondition' must be a non-empty string, on a NOT TESTED "
+                                   f"verdict only")
+        return cls(claim, outcome, tuple(lines), why)
 
 
 def _verdict_outputs(nb: Any) -> list[Any]:
