@@ -100,24 +100,37 @@ def test_success_writes_index_pages_and_json(first_build):
     chapters = {c["name"]: c for c in data["chapters"]}
     assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
     assert chapters["01_alpha"]["verdicts"] == [
-        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"], "precondition": None},
+        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"], "precondition": None,
+         "seed": 0},
         {"claim": "C2", "outcome": "NOT HELD", "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"],
-         "precondition": None}]
+         "precondition": None, "seed": 0}]
     assert chapters["02_beta"]["verdicts"] == []
     assert data["claims"] == {"HELD": 1, "NOT HELD": 1, "INCONCLUSIVE": 0, "NOT TESTED": 0}
     assert chapters["01_alpha"]["parameters"] == {"n": 5}
     assert chapters["02_beta"]["parameters"] == {"n": 7}
     assert all(c["status"] == "passed" and c["seconds"] > 0 for c in chapters.values())
 
+    # one build, one commit: report.json, every chapter entry and page name the commit (the
+    # checkout running the tests may have uncommitted changes, so dirty is whatever it was)
+    assert isinstance(data["dirty"], bool) and isinstance(data["uncommitted"], list)
+    assert all(c["commit"] == data["commit"] and c["dirty"] == data["dirty"] for c in chapters.values())
+    assert report.check_one_build(out, allow_dirty=True) == []
+    assert chapters["01_alpha"]["title"] == "01_alpha"  # the notebook's first heading
+
     index = (out / "index.html").read_text()
-    assert '<li class="held">C1 HELD: error &lt; 0.1 &amp; stable</li>' in index  # escaped
-    assert '<li class="not-held">C2 NOT HELD</li><li class="other">fails on: no gap (strict: HELD)</li>' in index
+    # each chapter's card: every verdict in one sentence (its heading, its first detail line)
+    assert '<li class="held"><span class="outcome">C1 HELD: error &lt; 0.1 &amp; stable</span></li>' in index
+    assert ('<li class="not-held"><span class="outcome">C2 NOT HELD</span>: fails on: no gap (strict: HELD)</li>'
+            in index)
+    assert report.CLAIM_TEXTS["C1"] in index  # the matrix names each claim's statement
+    assert '<img src="figures/02_beta.png" alt="Headline figure of 02_beta, at the cpu scale.">' in index
     assert ("Claims tested: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE. Not tested: 0 with a precondition unmet, "
             "0 lacking a run or a value." in index)
     assert 'href="01_alpha.html"' in index and data["commit"] in index
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
 
     alpha = (out / "01_alpha.html").read_text()
+    assert alpha.count('<a href="index.html">') == 2 and alpha.count(data["commit"]) >= 2  # top and foot
     assert "C2 NOT HELD" in alpha  # the printed verdicts are on the page, their data is not
     assert report.VERDICT_MIME not in alpha and '"outcome"' not in alpha
     assert report.VERDICT_MIME in (out / "executed/01_alpha.ipynb").read_text()  # the executed notebook keeps it
@@ -148,6 +161,7 @@ def test_failing_notebook_keeps_previous_page(first_build, tmp_path):
     # the previous (passing) page and notebook are untouched; the failure goes to failed/
     assert all((out / rel).read_bytes() == b for rel, b in before.items())
     assert (out / "failed/02_beta.html").is_file() and (out / "failed/02_beta.ipynb").is_file()
+    assert '<a href="../index.html">' in (out / "failed/02_beta.html").read_text()  # back from failed/
     assert "ZeroDivisionError: division by zero" in (out / "index.html").read_text()
     assert "01_alpha.html" in (out / "index.html").read_text()
     assert not list(out.glob(".tmp-*"))
@@ -249,6 +263,7 @@ def test_the_report_reads_what_the_chapters_emit():
     ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": []}]}, "non-empty list of strings"),
     ({"verdicts": [{"outcome": "HELD", "lines": ["C1 HELD"]}]}, "'claim' must be"),
     ({"verdicts": ["C1 HELD"]}, "must be an object"),
+    ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "seed": "1"}]}, "'seed' must be"),
     (["C1 HELD"], "must be {\"verdicts\": [...]}"),
 ])
 def test_malformed_verdict_data_is_an_error(value, expected):
@@ -317,8 +332,9 @@ def test_the_index_opens_with_a_claims_by_scale_matrix():
                      "C2": {"cpu": ("HELD", "01_x.html", None)}}
     matrix = report.render_matrix([cpu, small])
     assert '<td class="cell inconclusive"><a href="01_x-small.html">INCONCLUSIVE</a></td>' in matrix
-    assert '<td class="cell not-tested">NOT TESTED</td>' in matrix  # C2 at small scale
+    assert '<td class="cell n-a">n/a</td>' in matrix  # C2 is not run at the small scale
     assert matrix.index("cpu scale") < matrix.index("small scale")
+    assert report.CLAIM_TEXTS["C2"] in matrix
 
 
 def test_claims_not_tested_on_a_precondition_are_counted_apart_with_their_reason():
@@ -377,3 +393,166 @@ def test_two_builds_into_one_report_folder_are_refused(tmp_path, capsys):
         rc = main(["report", "--out", str(out), "--only", "01"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "in use by process" in err and "report folder" in err
+
+
+def _stamped_report(folder: Path, commit: str = "a" * 40, dirty: bool = False, pages: dict | None = None) -> Path:
+    """A constructed report folder: report.json, the index and two chapter pages, each page stamped
+    with the build of ``pages.get(name, commit)`` (None: no stamp at all)."""
+    pages = pages or {}
+    info = {"built": "2026-12-04T17:00:00+00:00", "commit": commit, "dirty": dirty, "params_file": None,
+            "versions": {}, "pattern": "*", "uncommitted": ["icl/x.py"] if dirty else []}
+    results = [report.ChapterResult(n, f"{n}_x", report.PASSED, 1.0, {}, page=f"{n}_x.html", commit=commit)
+               for n in ("01", "02")]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps({**info, "chapters": [dataclasses.asdict(r) for r in results]}))
+    (folder / "index.html").write_text(report.render_index(info, results))
+    for r in results:
+        page_commit = pages.get(r.name, commit)
+        body = "<html><head><title>t</title></head><body><main><p>chapter</p></main></body></html>"
+        page = body if page_commit is None else report.stamp_page(body, {**info, "commit": page_commit})
+        (folder / r.page).write_text(page)
+    return folder
+
+
+def test_one_build_one_commit_is_checked_on_every_page(tmp_path):
+    """report.json, the index and each chapter page must name one commit; a page of another build,
+    a page naming none, a chapter entry of another commit and a dirty build are each reported."""
+    good = _stamped_report(tmp_path / "good")
+    assert report.check_one_build(good) == []
+    page = (good / "01_x.html").read_text()
+    assert page.index('<a href="index.html">') < page.index("<main>") < page.rindex('<a href="index.html">')
+    assert report.page_stamps(page) == {("a" * 40, False)}
+
+    mixed = _stamped_report(tmp_path / "mixed", pages={"02_x": "b" * 40})
+    problems = report.check_one_build(mixed)
+    assert len(problems) == 1 and problems[0].startswith("02_x.html: built from commit bbbbbbbbbbbb")
+
+    unstamped = _stamped_report(tmp_path / "unstamped", pages={"01_x": None})
+    assert report.check_one_build(unstamped) == ["01_x.html: names no build commit"]
+
+    data = json.loads((good / "report.json").read_text())
+    data["chapters"][1]["commit"] = "c" * 40  # an entry kept from an earlier build (--only)
+    (good / "report.json").write_text(json.dumps(data))
+    assert report.check_one_build(good) == ["report.json: chapter 02_x is from commit cccccccccccc, the report "
+                                            "from aaaaaaaaaaaa"]
+
+    dirty = _stamped_report(tmp_path / "dirty", dirty=True)
+    assert report.check_one_build(dirty) == ["report.json: built from a tree with uncommitted changes (icl/x.py)"]
+    assert report.check_one_build(dirty, allow_dirty=True) == []
+    page = (dirty / "01_x.html").read_text()
+    assert page.count("uncommitted changes") == 2 and report.page_stamps(page) == {("a" * 40, True)}
+    assert "Built from a tree with uncommitted changes (icl/x.py)" in (dirty / "index.html").read_text()
+
+
+def test_dirty_means_uncommitted_changes_outside_the_reports_outputs(tmp_path):
+    """git status --porcelain outside reports/ and data/sizing/ makes a build dirty; there, changes
+    and untracked files (the build's own outputs, the trainings' resumable files) do not."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                       capture_output=True)
+
+    repo = tmp_path / "repo"
+    for rel in ("icl/code.py", "reports/index.html", "data/sizing/run.log", "data/runs/x.json"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("v1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    assert report.uncommitted_changes(repo) == []
+
+    (repo / "reports/index.html").write_text("v2\n")
+    (repo / "reports/new page.html").write_text("new\n")
+    (repo / "data/sizing/run.log").write_text("v2\n")
+    (repo / "data/sizing/c1/state").mkdir(parents=True)
+    (repo / "data/sizing/c1/state/step.pt").write_text("x\n")
+    assert report.uncommitted_changes(repo) == []  # the report's and the trainings' files only
+
+    (repo / "icl/code.py").write_text("v2\n")
+    (repo / "data/runs/new").mkdir()
+    (repo / "data/runs/new/y.json").write_text("{}\n")
+    assert report.uncommitted_changes(repo) == ["data/runs/new/y.json", "icl/code.py"]
+    git("add", "-A")
+    git("mv", "data/runs/x.json", "data/runs/z.json")
+    assert report.uncommitted_changes(repo) == ["data/runs/new/y.json", "data/runs/x.json", "data/runs/z.json",
+                                                "icl/code.py"]
+    (tmp_path / "plain").mkdir()
+    assert report.uncommitted_changes(tmp_path / "plain") is None  # not a git checkout
+
+
+def test_the_index_is_the_studys_summary():
+    """Claim text in the matrix, a column per scale and seed where a verdict names its seed, n/a
+    where not run, counts over the cells run, the headline figure, a card per chapter whose verdict
+    sentences are short."""
+    long = "inconclusive: " + "word " * 80
+    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, title="Chapter 1 — X", page="01_x.html",
+                               verdicts=[report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse",
+                                                                                "    more detail"))])
+    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {}, title="Chapter 1 — X", scale="small",
+                                 page="01_x-small.html",
+                                 verdicts=[report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
+                                           report.ClaimVerdict("C1", "INCONCLUSIVE", ("C1 INCONCLUSIVE", long),
+                                                               seed=1)])
+    ch6 = report.ChapterResult("06", "06_y", report.PASSED, 1.0, {}, scale="small", page="06_y.html",
+                               verdicts=[report.ClaimVerdict("R2", "NOT TESTED", ("R2 NOT TESTED",
+                                                                                  "    missing trained run(s): z"))])
+    info = {"built": "b", "commit": "c" * 40, "dirty": False, "params_file": None, "versions": {}, "pattern": "*"}
+    page = report.render_index(info, [cpu, small, ch6], headline="01_x-small")
+    assert "<th>cpu scale</th><th>small scale, seed 0</th><th>small scale, seed 1</th>" in page
+    assert report.CLAIM_TEXTS["C1"] in page and report.CLAIM_TEXTS["R2"] in page
+    r2 = page[page.index("<b>R2</b>"):]
+    r2 = r2[:r2.index("</tr>")]
+    assert r2.count('<td class="cell n-a">n/a</td>') == 2 and "missing trained run(s): z" in r2
+    assert "seed 0 only" not in page  # seed 1 is recorded
+    assert "4 verdicts, one per cell of the claims matrix that was run (n/a cells are not counted)" in page
+    assert '<img src="figures/01_x-small.png" alt="Headline figure of Chapter 1 — X, at the small scale.">' in page
+    assert '<li class="not-held"><span class="outcome">C1 NOT HELD</span>: fails on: sparse</li>' in page
+    assert "more detail" not in page  # the full verdict stays on the chapter page
+    sentence = report.verdict_sentence(small.verdicts[1])
+    assert sentence.endswith("…</li>") and len(sentence) < 300
+    assert page.count('<div class="card">') == 3 and '<a href="06_y.html">06_y</a>' in page
+    assert report.page_stamps(page) == {("c" * 40, False)}
+    small.verdicts.pop()  # seed 0 only at a scale with second-seed runs: a one-line note says so
+    assert "small scale: seed 0 only." in report.render_index(info, [cpu, small, ch6])
+
+
+def test_the_committed_report_is_one_build():
+    """reports/: report.json, the index and every chapter page name one commit (make report builds them
+    all at once; a chapter rebuilt alone with --only, or a page kept from an older build, fails here).
+    A report built before pages were stamped (none names a commit) is skipped, saying so."""
+    from icl.config import REPORTS
+
+    if not (REPORTS / "report.json").is_file():
+        pytest.skip("no committed report: make report")
+    pages = [REPORTS / "index.html"] + sorted(REPORTS.glob("[0-9][0-9]_*.html"))
+    if not any(report.page_stamps(p.read_text(encoding="utf-8")) for p in pages if p.is_file()):
+        pytest.skip("the committed report predates the build stamp on its pages: rebuild it with make report")
+    assert report.check_one_build(REPORTS, allow_dirty=True) == []
+
+
+@pytest.mark.browser
+def test_built_pages_load_offline_with_their_links(first_build, tmp_path):
+    """The built index (headline figure, cards) and the stamped chapter pages, with their links back
+    to the index, open in headless Chromium with no problem and no network (also from failed/)."""
+    from icl.report import browser
+
+    if browser.find_chromium() is None:
+        pytest.skip("headless Chromium not found (apt-get install chromium)")
+    _, out, _ = first_build
+    folder = tmp_path / "reports"
+    shutil.copytree(out, folder)
+    (folder / "failed").mkdir()
+    shutil.copy(folder / "02_beta.html", folder / "failed" / "02_beta.html")
+    page = (folder / "failed" / "02_beta.html").read_text()
+    (folder / "failed" / "02_beta.html").write_text(page.replace('href="index.html"', 'href="../index.html"'))
+    with browser.Chromium() as b:
+        index = b.check(folder / "index.html")
+        assert index["problems"] == [] and index["external_requests"] == []
+        assert [i["src"] for i in index["images"]] == ["figures/02_beta.png"]
+        for rel in ("01_alpha.html", "02_beta.html", "failed/02_beta.html"):
+            info = b.check(folder / rel)
+            assert info["problems"] == [] and info["external_requests"] == [], rel
+            back = [link for link in info["links"] if link["href"].endswith("index.html")]
+            assert len(back) == 2 and all(browser.local_path(link["url"]) == (folder / "index.html")
+                                          for link in back), rel

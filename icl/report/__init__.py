@@ -26,11 +26,19 @@ What it writes (report mode, the default)
     * ``<out>/figures/NN_name.png`` - the figure of a chapter's cell tagged
       ``headline-figure`` (:data:`HEADLINE_TAG`), if it has one: the README shows
       chapter 1's at the ``small`` scale;
-    * ``<out>/index.html`` - one self-contained page (inline CSS, no external
-      resource): per chapter its status, the error's last line, the duration, the
-      parameters and the claim verdicts; a footer with the git commit, package
-      versions and the build date;
-    * ``<out>/report.json`` - the same information, machine-readable.
+    * ``<out>/index.html`` - the study's summary, one self-contained page (inline
+      CSS, no external resource): the claims matrix (claim text, one column per
+      scale and seed, ``n/a`` where not run), the headline figure, one card per
+      chapter (its verdicts in a sentence each, a link), the build's details per
+      chapter (status, the error's last line, the duration, the parameters) and a
+      footer with the git commit, package versions and the build date;
+    * ``<out>/report.json`` - the same information, machine-readable, with the
+      build's ``commit`` and ``dirty`` (uncommitted changes outside ``reports/`` and
+      ``data/sizing/``, listed in ``uncommitted``).
+
+    One build, one commit: every chapter page is stamped, top and foot, with the
+    build's commit (and a red warning when the tree was dirty) and links back to
+    the index; :func:`check_one_build` lists what disagrees (:mod:`icl.report.stamp`).
 
     Verdicts: the code cell whose source contains ``# VERDICT`` prints each claim's
     verdict and emits it as data too, one ``display_data`` output of MIME type
@@ -71,7 +79,9 @@ Exit codes: 0 all passed (or no notebooks), 1 a notebook failed, 2 bad input
 Modules: :mod:`~icl.report.inputs` (notebooks, builds, parameters), :mod:`~icl.report.execute`
 (papermill and nbconvert), :mod:`~icl.report.verdicts` (the verdict data),
 :mod:`~icl.report.results` (chapter records, report.json read back), :mod:`~icl.report.index`
-(index.html), :mod:`~icl.report.build` (the build and the in-place refresh) and
+(index.html), :mod:`~icl.report.readme_table` (the results grid, the README's table),
+:mod:`~icl.report.stamp` (one build, one commit: the dirty tree, the pages' stamps and their check),
+:mod:`~icl.report.build` (the build and the in-place refresh) and
 :mod:`~icl.report.browser` (headless Chromium: page checks, the index's screenshot).
 """
 
@@ -79,11 +89,13 @@ from __future__ import annotations
 
 from .build import HEADLINE_TAG, build_report, headline_figure, refresh_in_place
 from .execute import make_exporter, render_page
-from .index import render_index, render_matrix
+from .index import render_cards, render_index, render_matrix, verdict_sentence
 from .inputs import (NOTEBOOKS, PER_SCALE, ReportError, builds_of, discover, has_trained_runs, load_params, params_for,
                      select)
+from .readme_table import CLAIM_TEXTS, results_grid
 from .results import FAILED, PASSED, ChapterResult, claims_by_scale, count_outcomes, count_preconditions, \
     previous_results
+from .stamp import build_bar, check_one_build, page_stamps, stamp_page, uncommitted_changes
 from .verdicts import (OUTCOMES, VERDICT_MARK, VERDICT_MIME, ClaimVerdict, VerdictDataError, extract_verdicts,
                        outcome_class)
 
@@ -92,5 +104,6 @@ __all__ = [
     "load_params", "params_for", "extract_verdicts", "outcome_class", "count_outcomes", "count_preconditions", "previous_results",
     "render_index", "render_page", "make_exporter", "NOTEBOOKS", "PER_SCALE", "builds_of", "has_trained_runs",
     "claims_by_scale", "render_matrix", "VERDICT_MARK", "VERDICT_MIME", "OUTCOMES", "PASSED", "FAILED",
-    "HEADLINE_TAG", "headline_figure",
+    "HEADLINE_TAG", "headline_figure", "render_cards", "verdict_sentence", "build_bar", "check_one_build",
+    "page_stamps", "stamp_page", "uncommitted_changes", "CLAIM_TEXTS", "results_grid",
 ]

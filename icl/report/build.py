@@ -3,10 +3,11 @@
 This module owns the build (:func:`build_report`, one at a time per report folder: its
 lock) and the in-place refresh of the notebooks' committed outputs
 (:func:`refresh_in_place`): executing each chosen notebook, reading its verdicts and
-rendering its page (:func:`build_chapter`) and its headline figure, if it has one
-(:func:`headline_figure`, for the README), the failure rule (a failed chapter's previous
-page is kept; its new files go to ``failed/``), the build's provenance (:func:`build_info`),
-``report.json`` and ``index.html`` (:func:`write_summary`), the staging folder moved into
+rendering its page (:func:`build_chapter`, stamped with the build's commit and a link back to
+the index) and its headline figure, if it has one (:func:`headline_figure`, for the README and
+the index), the failure rule (a failed chapter's previous page is kept; its new files go to
+``failed/``), the build's provenance (:func:`build_info`: the commit and whether the tree was
+dirty), ``report.json`` and ``index.html`` (:func:`write_summary`), the staging folder moved into
 place file by file (:func:`publish`), and the index's screenshot in headless Chromium.
 """
 
@@ -29,19 +30,24 @@ from .index import render_index
 from .inputs import (NOTEBOOK_GLOB, ReportError, builds_of, discover, load_params, notebooks_folder, number_of,
                      params_for, select, warn_unused_keys)
 from .results import FAILED, PASSED, ChapterResult, count_outcomes, count_preconditions, previous_results
+from .stamp import stamp_page, uncommitted_changes
 from .verdicts import ClaimVerdict, extract_verdicts
 
-__all__ = ["TMP_PREFIX", "HEADLINE_TAG", "headline_figure", "build_info", "build_chapter", "publish",
-           "drop_stale_failures", "write_summary",
+__all__ = ["TMP_PREFIX", "HEADLINE_TAG", "HEADLINE_PAGE", "headline_figure", "notebook_title", "build_info",
+           "build_chapter", "publish", "drop_stale_failures", "headline_page", "write_summary",
            "build_report", "refresh_in_place"]
 
 TMP_PREFIX = ".tmp-"
 # a chapter cell with this tag holds a figure the README shows: the build copies it to figures/<page>.png
 HEADLINE_TAG = "headline-figure"
+# the index shows this page's headline figure (else the first chapter's that has one)
+HEADLINE_PAGE = "01_model_selection-small"
+MAX_LISTED = 20  # uncommitted paths listed in report.json
 
 
 def build_info(params_file: Path | str | None, notebooks_dir: Path) -> dict[str, Any]:
-    """Commit, versions, date and options of this build (footer and report.json)."""
+    """Commit, whether the tree had uncommitted changes (``dirty``, and which: ``uncommitted``,
+    see :mod:`icl.report.stamp`), versions, date and options of this build (its pages and report.json)."""
     import nbconvert
     import papermill
 
@@ -51,31 +57,46 @@ def build_info(params_file: Path | str | None, notebooks_dir: Path) -> dict[str,
         shown_dir = str(notebooks_dir.relative_to(ROOT))
     except ValueError:
         shown_dir = str(notebooks_dir)
+    changes = uncommitted_changes(ROOT) or []
     return {
         "built": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "commit": git_commit(),
+        "dirty": bool(changes),
+        "uncommitted": changes[:MAX_LISTED] + ([f"... {len(changes) - MAX_LISTED} more"]
+                                               if len(changes) > MAX_LISTED else []),
         "versions": {**versions(), "papermill": papermill.__version__, "nbconvert": nbconvert.__version__},
         "params_file": str(params_file) if params_file else None,
         "pattern": f"{shown_dir}/{NOTEBOOK_GLOB}",
     }
 
 
-def _read_executed(executed: Path, exporter: Any) -> tuple[list[ClaimVerdict], str | None, str | None]:
-    """(verdicts, page HTML or None, error line or None) of an executed notebook."""
+def notebook_title(nb: Any) -> str:
+    """The text of a notebook's first markdown heading (``# ...``), or ""."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return ""
+
+
+def _read_executed(executed: Path, exporter: Any) -> tuple[list[ClaimVerdict], str | None, str | None, str]:
+    """(verdicts, page HTML or None, error line or None, title) of an executed notebook."""
     import nbformat
 
     try:
         nb = nbformat.read(executed, as_version=4)
     except Exception as e:  # noqa: BLE001 - an unreadable notebook is reported, not fatal
-        return [], None, f"HTML export: {error_summary(e)}"
+        return [], None, f"HTML export: {error_summary(e)}", ""
+    title = notebook_title(nb)
     try:
         verdicts = extract_verdicts(nb)
     except ValueError as e:  # VerdictDataError: the chapter broke the verdict contract
-        return [], None, f"verdicts: {e}"
+        return [], None, f"verdicts: {e}", title
     try:
-        return verdicts, render_page(exporter, nb, executed.stem), None
+        return verdicts, render_page(exporter, nb, executed.stem), None, title
     except Exception as e:  # noqa: BLE001 - a page that cannot be rendered is reported, not fatal
-        return verdicts, None, f"HTML export: {error_summary(e)}"
+        return verdicts, None, f"HTML export: {error_summary(e)}", title
 
 
 def headline_figure(executed: Path) -> bytes | None:
@@ -94,23 +115,28 @@ def headline_figure(executed: Path) -> bytes | None:
 
 
 def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any], timeout: int,
-                  exporter: Any, built: str, name: str | None = None, scale: str = "cpu") -> ChapterResult:
+                  exporter: Any, built: str, name: str | None = None, scale: str = "cpu",
+                  info: dict[str, Any] | None = None) -> ChapterResult:
     """Execute one notebook into the staging folder and render its page there, as page
     ``name`` (default: the notebook's own name).
 
     A passing chapter's files go to ``executed/`` and the top level; a failing one's
-    to ``failed/`` (see the failure rule in :mod:`icl.report`).
+    to ``failed/`` (see the failure rule in :mod:`icl.report`). With ``info`` (the build's,
+    :func:`build_info`) the page is stamped with the build (:func:`~icl.report.stamp.stamp_page`:
+    its commit, a dirty tree, a link back to the index) and the entry records its commit.
     """
     name = name or src.stem
     executed = stage / "executed" / f"{name}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     error, seconds = execute(src, executed, parameters, timeout, src.parent)
-    verdicts, page = [], None
+    verdicts, page, title = [], None, ""
     if executed.exists():
-        verdicts, page, render_error = _read_executed(executed, exporter)
+        verdicts, page, render_error, title = _read_executed(executed, exporter)
         error = error or render_error
     result = ChapterResult(number_of(src), name, FAILED if error else PASSED, seconds, parameters,
-                           verdicts=verdicts, error=error, built=built, scale=scale)
+                           verdicts=verdicts, error=error, built=built, scale=scale, title=title)
+    if info is not None:
+        result.commit, result.dirty = str(info["commit"]), bool(info.get("dirty"))
     sub = ""
     if error:
         sub = "failed/"
@@ -126,6 +152,8 @@ def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any],
         result.notebook = f"{sub or 'executed/'}{name}.ipynb"
         executed.replace(stage / result.notebook)
     if page is not None:
+        if info is not None:
+            page = stamp_page(page, info, "../index.html" if sub else "index.html")
         result.page = f"{sub}{name}.html"
         (stage / result.page).write_text(page, encoding="utf-8")
     return result
@@ -151,15 +179,25 @@ def drop_stale_failures(out: Path, results: list[ChapterResult]) -> None:
         (out / "failed").rmdir()  # only if empty
 
 
-def write_summary(stage: Path, info: dict[str, Any], results: list[ChapterResult]) -> None:
+def headline_page(results: list[ChapterResult], folders: list[Path]) -> str | None:
+    """The page whose headline figure the index shows: :data:`HEADLINE_PAGE` if its
+    ``figures/<page>.png`` is in one of ``folders``, else the first of ``results`` whose is; None if none."""
+    for name in [HEADLINE_PAGE] + [r.name for r in results]:
+        if any((f / "figures" / f"{name}.png").is_file() for f in folders):
+            return name
+    return None
+
+
+def write_summary(stage: Path, info: dict[str, Any], results: list[ChapterResult], out: Path | None = None) -> None:
     """Stage ``report.json`` (the build's information, the claims per outcome, every chapter's
-    record) and ``index.html``."""
+    record) and ``index.html`` (with the headline figure found in ``stage`` or ``out``)."""
     data = {**info, "passed": all(r.status == PASSED for r in results), "claims": count_outcomes(results),
             "not_tested_on_a_precondition": count_preconditions(results),
             "chapters": [asdict(r) for r in results]}
     (stage / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
                                        encoding="utf-8")
-    (stage / "index.html").write_text(render_index(info, results), encoding="utf-8")
+    headline = headline_page(results, [stage] + ([out] if out else []))
+    (stage / "index.html").write_text(render_index(info, results, headline), encoding="utf-8")
 
 
 def _progress(items: list[Path]) -> Iterator[Path]:
@@ -211,6 +249,8 @@ def _build_report(out: Path, params_file, params: dict, available: list[Path], c
     """The build behind :func:`build_report`, under the report folder's lock."""
     out.mkdir(parents=True, exist_ok=True)
     info = build_info(params_file, notebooks_dir)
+    if info["dirty"]:
+        _log(f"building from a tree with uncommitted changes ({', '.join(info['uncommitted'])}): every page says so")
     previous = previous_results(out)
     exporter = make_exporter(show_code) if chosen else None
     stage = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
@@ -219,12 +259,12 @@ def _build_report(out: Path, params_file, params: dict, available: list[Path], c
         for src in _progress(chosen):
             for name, scale, extra in builds_of(src):
                 r = build_chapter(src, stage, out, {**params_for(params, src), **extra}, timeout, exporter,
-                                  info["built"], name=name, scale=scale)
+                                  info["built"], name=name, scale=scale, info=info)
                 _log(f"{r.name}: {r.status} ({r.seconds:.1f} s){' - ' + r.error if r.error else ''}")
                 built[r.name] = r
         results = [built.get(name) or previous.get(name) for p in available for name, _, _ in builds_of(p)]
         results = [r for r in results if r is not None]
-        write_summary(stage, info, results)
+        write_summary(stage, info, results, out)
         publish(stage, out)
         drop_stale_failures(out, list(built.values()))
     finally:

@@ -1,8 +1,9 @@
 """The README's results table, rendered from ``report.json`` (never typed by hand).
 
 This module owns :data:`CLAIM_TEXTS` (each claim id's one-line statement, the study's claims
-in the words of ``docs/protocol.md``), :func:`results_table` (the markdown table: one row per
-claim with its text, one column per scale and training seed that ``report.json`` holds,
+in the words of ``docs/protocol.md``), the grid of claims by scale and seed that the README's
+table and the index's matrix share (:func:`results_grid`), :func:`results_table` (the markdown
+table: one row per claim with its text, one column per scale and training seed that ``report.json`` holds,
 ``n/a`` where a claim is not run at a scale, then a note per NOT TESTED cell with its reason
 and a note where a scale's second seed is not recorded) and the block of ``README.md``
 between :data:`BEGIN` and :data:`END` that holds it (:func:`readme_block`,
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import REPORTS, SCALES, seed_runs
 
-__all__ = ["CLAIM_TEXTS", "BEGIN", "END", "results_table", "readme_block", "replace_block", "read_report",
-           "update_readme"]
+__all__ = ["CLAIM_TEXTS", "BEGIN", "END", "NOT_RUN", "ResultsGrid", "results_grid", "results_table",
+           "single_seed_note", "readme_block", "replace_block", "read_report", "update_readme"]
 
 # each claim's statement, short (the paper's figure or section and the criteria: docs/protocol.md, docs/criteria.md)
 CLAIM_TEXTS: dict[str, str] = {
@@ -81,27 +83,58 @@ def _column_name(scale: str, seed: int, split: bool) -> str:
     return f"`{scale}`, seed {seed}" if split or seed else f"`{scale}`"
 
 
-def results_table(report: dict[str, Any]) -> str:
-    """The markdown results table of ``report`` (a parsed ``report.json``) and its notes."""
+@dataclass
+class ResultsGrid:
+    """The claims-by-column grid of a report, shared by the README's table and the index's matrix:
+    ``columns`` (scale, seed) in scale order then seed, ``cells`` claim -> column -> verdict (a
+    dict as in report.json) in the order the chapters report the claims, ``chapters`` the same
+    keys -> the chapter (dict) that holds the verdict, ``chapter_of`` each claim's first chapter
+    number, ``split`` whether a scale has second-seed runs (its columns then name their seed)."""
+
+    columns: list[tuple[str, int]]
+    cells: dict[str, dict[tuple[str, int], dict[str, Any]]]
+    chapters: dict[str, dict[tuple[str, int], dict[str, Any]]]
+    chapter_of: dict[str, str]
+    split: dict[str, bool]
+
+    def single_seed_scales(self) -> list[str]:
+        """The scales with second-seed runs whose verdicts are recorded for seed 0 only."""
+        return [s for s in self.split if self.split[s] and {seed for sc, seed in self.columns if sc == s} == {0}]
+
+
+def results_grid(report: dict[str, Any], strict: bool = True) -> ResultsGrid:
+    """The :class:`ResultsGrid` of ``report`` (a parsed ``report.json``). ``strict`` (the README):
+    a claim without a text in :data:`CLAIM_TEXTS`, or two verdicts in one cell, is a ValueError;
+    otherwise (the index) such a claim is kept and the later verdict wins."""
     cells: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}  # claim -> (scale, seed) -> verdict
+    chapters: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
     chapter_of: dict[str, str] = {}
     for ch in report.get("chapters", []):
         for v in ch.get("verdicts", []):
             claim = v["claim"]
-            if claim not in CLAIM_TEXTS:
+            if strict and claim not in CLAIM_TEXTS:
                 raise ValueError(f"claim {claim!r} of chapter {ch.get('name')} has no text: add it to "
                                  f"icl.report.readme_table.CLAIM_TEXTS")
             col = (ch["scale"], _seed(ch, v))
-            if col in cells.get(claim, {}):
+            if strict and col in cells.get(claim, {}):
                 raise ValueError(f"two verdicts of {claim} at scale {col[0]}, seed {col[1]}: a second seed's verdict "
                                  f"needs its own 'seed' field in report.json")
             cells.setdefault(claim, {})[col] = v
+            chapters.setdefault(claim, {})[col] = ch
             chapter_of.setdefault(claim, str(ch.get("number", "")).lstrip("0") or "?")
+    known = [s for s in SCALES if any(s == sc for row in cells.values() for sc, _ in row)]
+    scales = known + sorted({sc for row in cells.values() for sc, _ in row} - set(known))
+    columns = sorted({col for row in cells.values() for col in row}, key=lambda c: (scales.index(c[0]), c[1]))
+    split = {s: s in SCALES and seed_runs(s) != [] for s in scales}  # a scale with second-seed runs names its seed
+    return ResultsGrid(columns, cells, chapters, chapter_of, split)
+
+
+def results_table(report: dict[str, Any]) -> str:
+    """The markdown results table of ``report`` (a parsed ``report.json``) and its notes."""
+    grid = results_grid(report)
+    cells, columns, split = grid.cells, grid.columns, grid.split
     if not cells:
         return "No verdicts recorded in report.json yet.\n"
-    scales = [s for s in SCALES if any(s == sc for row in cells.values() for sc, _ in row)]
-    columns = sorted({col for row in cells.values() for col in row}, key=lambda c: (scales.index(c[0]), c[1]))
-    split = {s: seed_runs(s) != [] for s in scales}  # a scale with second-seed runs names its seed
     head = " | ".join(_column_name(s, seed, split[s]) for s, seed in columns)
     rows = [f"| claim | {head} |", "|---|" + "---|" * len(columns)]
     notes = []
@@ -115,17 +148,20 @@ def results_table(report: dict[str, Any]) -> str:
             out.append(v["outcome"])
             if v["outcome"] == "NOT TESTED":
                 notes.append(f"- NOT TESTED: {claim} at {_column_name(*col, split[col[0]])}: {_reason(v)}")
-        rows.append(f"| **{claim}** (ch. {chapter_of[claim]}) {CLAIM_TEXTS[claim]} | " + " | ".join(out) + " |")
-    for s in scales:
-        recorded = {seed for sc, seed in columns if sc == s}
-        if split[s] and recorded == {0}:
-            notes.append(f"- `{s}`: seed 0 only. The second training seed's runs ({', '.join(seed_runs(s))}) are "
-                         f"judged in chapters 1–2's \"Two seeds\" sections, which report.json does not record.")
+        rows.append(f"| **{claim}** (ch. {grid.chapter_of[claim]}) {CLAIM_TEXTS[claim]} | " + " | ".join(out) + " |")
+    for s in grid.single_seed_scales():
+        notes.append(f"- `{s}`: {single_seed_note(s)}")
     commit = str(report.get("commit") or "")[:7]
     lines = rows + [""] + ([f"`{NOT_RUN}`: the claim is not run at that scale."] + notes)
     if commit:
         lines += ["", f"Rendered from `reports/report.json` (the build of commit `{commit}`)."]
     return "\n".join(lines) + "\n"
+
+
+def single_seed_note(scale: str) -> str:
+    """Why a scale with second-seed runs shows seed 0 only (one sentence pair, no markup)."""
+    return (f"seed 0 only. The second training seed's runs ({', '.join(seed_runs(scale))}) are judged in chapters "
+            f"1–2's \"Two seeds\" sections, which report.json does not record.")
 
 
 def readme_block(report: dict[str, Any]) -> str:

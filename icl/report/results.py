@@ -40,6 +40,9 @@ class ChapterResult:
     previous_page: str | None = None  # kept page of the last passing build, when failed
     built: str = ""  # date of the build that produced this entry
     scale: str = "cpu"  # the scale whose runs the chapter evaluated
+    title: str = ""  # the notebook's first heading ("" in a report.json written before it was recorded)
+    commit: str = ""  # the commit of the build that produced this entry
+    dirty: bool = False  # that build's tree had uncommitted changes (see icl.report.stamp)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ChapterResult":

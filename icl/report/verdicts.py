@@ -11,10 +11,11 @@ nbval) and also emits one ``display_data`` output whose data has the MIME type
 ``outcome`` is one of :data:`OUTCOMES` and ``lines`` are exactly the printed lines of that
 verdict, its heading first; a claim NOT TESTED because its precondition failed at this scale
 also has ``"precondition"``, the one-line reason (since 2026-12-04), which the index counts
-apart from the claims that were tested. The report takes claims, outcomes and the lines it shows from
-this data only (:func:`extract_verdicts`), never from the printed text; a malformed value
-is a :class:`VerdictDataError`. The data is for the report alone: chapter pages are
-rendered without it (:func:`without_verdict_data`).
+apart from the claims that were tested; a verdict on the runs of another training seed than 0
+has ``"seed"`` (the index and the README give each seed its column). The report takes claims,
+outcomes and the lines it shows from this data only (:func:`extract_verdicts`), never from the
+printed text; a malformed value is a :class:`VerdictDataError`. The data is for the report
+alone: chapter pages are rendered without it (:func:`without_verdict_data`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class ClaimVerdict:
     outcome: str
     lines: tuple[str, ...]
     precondition: str | None = None  # NOT TESTED on an unmet precondition: the one-line reason
+    seed: int = 0  # the training seed of the runs judged (a chapter's verdict on its second seed says 1)
 
     @classmethod
     def from_dict(cls, data: Any) -> "ClaimVerdict":
@@ -63,7 +65,10 @@ class ClaimVerdict:
         if why is not None and (not isinstance(why, str) or not why or outcome != NOT_TESTED):
             raise VerdictDataError(f"verdict of {claim}: 'precondition' must be a non-empty string, on a NOT TESTED "
                                    f"verdict only")
-        return cls(claim, outcome, tuple(lines), why)
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise VerdictDataError(f"verdict of {claim}: 'seed' must be a non-negative integer, got {seed!r}")
+        return cls(claim, outcome, tuple(lines), why, seed)
 
 
 def _verdict_outputs(nb: Any) -> list[Any]:
