@@ -64,6 +64,38 @@ def steps(folder: Path) -> list[str]:
     return out
 
 
+def warm_start(source: Path, config, out_dir: Path, note: str) -> Path:
+    """Start the try ``config`` in ``out_dir`` from another run's resumable state ``source`` (its weights,
+    AdamW moments, logs and step), where that is *not* an exact fork (another config before the step: e.g.
+    the instructed run, whose labels were given on every step): the try's config.json says so (``note``).
+    Training then resumes from it like any run. Refuses a folder that already holds a run."""
+    import json
+
+    from .checkpoint import atomic_write_text, holds_run, load_optimizer_tensors, load_state, run_lock, save_state
+    from .provenance import git_commit, versions
+    from .train import build_model, make_optimizer, write_eval_csv, write_loss_csv
+
+    st = load_state(source)
+    model = build_model(config)
+    model.load_state_dict(st["model"])
+    opt = make_optimizer(model, config)
+    load_optimizer_tensors(opt, st["optim"])
+    out_dir = Path(out_dir)
+    with run_lock(out_dir):
+        if holds_run(out_dir):
+            raise ValueError(f"{out_dir} already holds a run; warm-start into an empty folder")
+        origin = {"warm_start": str(source), "source_run": st["config"].name, "start_step": st["step"],
+                  "git_commit": git_commit(), "torch": torch.__version__, "note": note}
+        atomic_write_text(out_dir / "config.json", json.dumps(
+            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+             "sessions": [origin]}, indent=2))
+        write_loss_csv(out_dir / "loss.csv", st["log"])
+        if st["evals"]:
+            write_eval_csv(out_dir / "eval.csv", config, st["evals"])
+        save_state(out_dir / "state.safetensors", model, opt, st["step"], st["log"], config, st["evals"])
+    return out_dir
+
+
 def flat(log: dict[str, np.ndarray], columns: list[str], label_free_from: int) -> bool | None:
     """Whether the log is flat over its last ``2 x FLAT_WINDOW`` steps, all label-free (None: too short)."""
     step = log["step"]
