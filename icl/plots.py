@@ -7,11 +7,17 @@ figures in one line. Lines are seaborn line plots; the bands around them are the
 
 Colours follow a predictor across chapters and never depend on ``PYTHONHASHSEED``: a run
 is coloured from its registry entry (:data:`icl.config.RUNS`: a dense/sparse run by its
-dense weight, a single-class run by its class, a mixture of other classes in one colour),
-a reference predictor from a fixed map keyed by the chapters' curve-key constants, and
-any other name by its order of first appearance. Runs are drawn solid (a second training
-seed of a run in its first seed's colour, densely dashed: :data:`SECOND_SEED`), everything else
-dashed (``name in RUNS``).
+dense weight, one colour per weight, so w = 0.05 and w = 0.00 differ; an instructed run in
+its own colour; a single-class run by its class, a mixture of other classes in one colour),
+a reference predictor from a fixed map keyed by the chapters' curve-key constants (each its
+own colour; a mixture's Bayes learner in its run's colour, dashed), and any other name by
+its order of first appearance. Runs are drawn solid (a second training seed of a run in its
+first seed's colour, densely dashed: :data:`SECOND_SEED`), everything else dashed (``name in
+RUNS``).
+
+Readability: k and other integer axes tick at integers; an error axis whose curves leave
+the requested limits is raised so no curve is clipped (:func:`plot_curves`);
+:func:`legend_outside` puts one legend for a whole figure outside its panels.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.colors import to_hex
+from matplotlib.ticker import MaxNLocator
 
 from .chapters.convex_combinations import BAYES_LINE, BAYES_SINE, COMBINED_FIT, bayes_line_sine_name
 from .chapters.extreme_functions import BAYES_SINE_KNOWN
@@ -33,40 +40,58 @@ from .config import RUNS
 from .evaluate import Curve
 
 __all__ = ["PALETTE", "SECOND_SEED", "color_of", "run_linestyle", "style_of", "plot_curves",
-           "plot_learning_curves", "plot_emergence", "plot_at_k", "plot_sweep", "plot_distance", "plot_example"]
+           "plot_learning_curves", "plot_emergence", "plot_at_k", "plot_sweep", "plot_distance", "plot_example",
+           "legend_outside", "integer_ticks"]
 
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85, rc={"grid.alpha": 0.5})
 PALETTE = [to_hex(c) for c in sns.color_palette("tab10")]  # the shared palette
 _BLUE, _ORANGE, _GREEN, _RED, _PURPLE, _BROWN, _PINK, _GREY, _OLIVE, _CYAN = PALETTE
 
-# runs: a dense/sparse run by its dense weight w (sparse-only red ... dense-only blue), a
-# single-class run of another family by its class, a mixture of other classes green
+# runs: a dense/sparse run by its dense weight w, one colour per weight of the registry (sparse-only
+# red ... dense-only blue; chapter 6's rare-class runs, w = 0.05 and 0.95, mustard and cyan so they
+# never pass for the specialists), any other weight on the blend; an instructed run its own colour;
+# a single-class run of another family by its class, a mixture of other classes green
 _BY_DENSE_WEIGHT = sns.blend_palette([_RED, _ORANGE, _GREEN, _PURPLE, _BLUE], as_cmap=True)
+_DENSE_WEIGHT_COLORS = {0.0: _RED, 0.05: "#e6ab02", 0.25: _ORANGE, 0.5: _GREEN, 0.75: _PURPLE, 0.95: _CYAN,
+                        1.0: _BLUE}
+_INSTRUCTED = "#01665e"
 _BY_CLASS = {"dense": _BLUE, "line": _BLUE, "relu": _RED, "sine": _RED}
 _MIXTURE = _GREEN
 
-# reference predictors, by the chapters' curve keys (the Bayes learners of each registry mixture too)
+
+def _run_color(run) -> str:
+    """The colour of a registry entry (:class:`icl.config.RunSpec`), from its fields."""
+    if run.family == "linear":
+        if run.instructed:
+            return _INSTRUCTED
+        w = round(run.weight_of("dense"), 4)
+        return _DENSE_WEIGHT_COLORS.get(w) or to_hex(_BY_DENSE_WEIGHT(w))
+    return _MIXTURE if run.is_mixture else _BY_CLASS.get(run.classes[0], _GREY)
+
+
+# reference predictors, by the chapters' curve keys: each its own colour (least squares dark grey, 3-NN
+# olive dotted, the Bayes learners of one class dark navy / dark red); the Bayes learner of each
+# registry mixture in its run's colour (dashed, so it is told from the run's solid line)
 _BASELINES = {
-    LEAST_SQUARES: "#555555", LASSO: _BROWN, BAYES_DENSE: _CYAN, BAYES_SPARSE: _OLIVE, THREE_NN: _GREY,
-    RELU_GD: _ORANGE, BAYES_LINE: _CYAN, BAYES_SINE: _OLIVE, COMBINED_FIT: "#7b4173", BAYES_SINE_KNOWN: "#8c6d31",
-    **{bayes_mixture_name(r.weight_of("dense")): _PINK for r in RUNS.values() if r.family == "linear" and r.is_mixture},
-    **{bayes_line_sine_name(r.weight_of("line")): _PINK for r in RUNS.values() if r.family == "1d" and r.is_mixture},
+    LEAST_SQUARES: "#555555", LASSO: _BROWN, BAYES_DENSE: "#08306b", BAYES_SPARSE: "#7f0000", THREE_NN: _OLIVE,
+    RELU_GD: _ORANGE, BAYES_LINE: "#6baed6", BAYES_SINE: _PINK, COMBINED_FIT: "#7b4173", BAYES_SINE_KNOWN: "#8c6d31",
+    **{bayes_mixture_name(r.weight_of("dense")): _run_color(r) for r in RUNS.values()
+       if r.family == "linear" and r.is_mixture and not r.instructed and r.base is None},
+    **{bayes_line_sine_name(r.weight_of("line")): _run_color(r) for r in RUNS.values()
+       if r.family == "1d" and r.is_mixture and r.base is None},
 }
 # chapter 6's conditional model under each instruction: one colour each, a line style per instruction
 _VARIANTS = {COND_CORRECT: dict(color="#1b7837", linestyle="-"), COND_WRONG: dict(color="#b2182b", linestyle=":"),
              COND_NONE: dict(color="#762a83", linestyle="-.")}
-# the two references every linear figure shows, told apart by their dashes too (grey and brown look alike small)
-_BASELINE_DASHES = {LEAST_SQUARES: "--", LASSO: "-."}
+# references told apart by their dashes too (grey, brown and olive look alike small)
+_BASELINE_DASHES = {LEAST_SQUARES: "--", LASSO: "-.", THREE_NN: ":"}
 _OTHERS: dict[str, str] = {}  # any other name: the next palette colour, in order of first appearance
 
 
 def color_of(name: str) -> str:
     """The colour of a run or predictor, the same in every figure (see the module docstring)."""
     if name in RUNS:
-        run = RUNS[name]
-        if run.family == "linear":
-            return to_hex(_BY_DENSE_WEIGHT(run.weight_of("dense")))
-        return _MIXTURE if run.is_mixture else _BY_CLASS.get(run.classes[0], _GREY)
+        return _run_color(RUNS[name])
     if name in _BASELINES:
         return _BASELINES[name]
     if name in _VARIANTS:
@@ -86,12 +111,13 @@ def run_linestyle(name: str):
 
 def style_of(name: str) -> dict:
     """Line keywords of a run (solid), of the conditional model under an instruction (its own
-    colour and style) or of any other predictor (dashed, thinner)."""
+    colour and style) or of any other predictor (dashed, thinner, drawn over the runs so a
+    reference that meets a run's curve, least squares under the dense-only model, stays visible)."""
     if name in _VARIANTS:
         return dict(**_VARIANTS[name], linewidth=1.8)
     run = name in RUNS
     return dict(color=color_of(name), linestyle=run_linestyle(name) or _BASELINE_DASHES.get(name, "--"),
-                linewidth=1.8 if run else 1.4)
+                linewidth=1.8 if run else 1.4, zorder=2 if run else 2.5)  # a dashed reference over a run it meets
 
 
 def _axes(ax, size: tuple[float, float]):
@@ -114,13 +140,65 @@ def _present(names: Sequence[str] | None, have: Mapping) -> list[str]:
     return [n for n in (names or list(have)) if n in have]
 
 
-def _error_axis(ax, ylabel: str, title: str, ylim, logy: bool, floor: float) -> None:
+def integer_ticks(ax, axis: str = "x") -> None:
+    """Ticks at integers only on ``axis`` ("x" or "y") of ``ax`` (k, nnz: never 1.5 or 2.5)."""
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+
+def _integral(values) -> bool:
+    v = np.asarray(values, dtype=float)
+    return v.size > 0 and bool(np.all(np.isfinite(v))) and bool(np.all(v == np.round(v)))
+
+
+def _top(arrays) -> float | None:
+    """The highest finite value of ``arrays`` (None if none)."""
+    tops = [float(np.nanmax(a)) for a in map(np.asarray, arrays) if a.size and np.isfinite(a).any()]
+    return max(tops) if tops else None
+
+
+def _error_axis(ax, ylabel: str, title: str, ylim, logy: bool, floor: float, top: float | None = None) -> None:
+    """Label, scale and limits of an error axis. ``ylim`` is raised where it would clip a curve
+    (``top``: the highest value drawn) and never lowered below a limit already set on this axis
+    (by a panel sharing it): no curve a verdict reads leaves the plot."""
     ax.set_ylabel(ylabel + (f" (floor {floor:g})" if logy else ""))
     if logy:
         ax.set_yscale("log")
     if ylim and (not logy or ylim[0] > 0):
-        ax.set_ylim(*ylim)
+        lo, hi = ylim
+        if top is not None and top > hi:
+            hi = top * (1.5 if logy else 1.06)
+        if not ax.get_autoscaley_on():  # a limit set before, e.g. raised by a panel sharing this axis
+            hi = max(hi, ax.get_ylim()[1])
+        ax.set_ylim(lo, hi)
     ax.set_title(title)
+
+
+def legend_outside(fig_or_axes, fontsize: float = 9, ncol: int | None = None, where: str = "below"):
+    """One legend for a whole figure, outside its panels: the entries of every panel once each
+    (first appearance first), below the panels and their axis labels (``where="below"``, in up to
+    four columns) or to their right (``"right"``). Legends already drawn inside the panels are
+    removed. Returns it."""
+    axes = list(fig_or_axes.axes) if hasattr(fig_or_axes, "axes") and not hasattr(fig_or_axes, "plot") \
+        else list(np.ravel(fig_or_axes))
+    fig = axes[0].figure
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label and not label.startswith("_"):
+                entries.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    # the panels' extent with their labels, in figure coordinates: the legend starts past it
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.get_tightbbox(renderer).transformed(fig.transFigure.inverted()) for ax in axes]
+    if where == "right":
+        return fig.legend(list(entries.values()), list(entries), loc="upper left",
+                          bbox_to_anchor=(max([1.0] + [b.x1 for b in boxes]), 0.95), fontsize=fontsize,
+                          frameon=False, ncol=ncol or 1)
+    ncol = ncol or min(4, max(1, len(entries)))
+    return fig.legend(list(entries.values()), list(entries), loc="upper center",
+                      bbox_to_anchor=(0.5, min([0.0] + [b.y0 for b in boxes])), fontsize=fontsize, frameon=False,
+                      ncol=ncol)
 
 
 def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Sequence[str] | None = None,
@@ -130,17 +208,21 @@ def plot_curves(curves: Mapping[str, Curve], ax=None, title: str = "", names: Se
     band shaded. A curve known at some k only (NaN elsewhere, e.g. a baseline computed at a
     few k) is drawn as markers joined over the known k; with ``logy`` errors below ``floor``
     are drawn at ``floor`` (and ``ylim`` applies only when its lower end is positive). ``colors``
-    overrides the colour of some names (e.g. each run's own Bayes learner in its run's colour)."""
+    overrides the colour of some names (e.g. each run's own Bayes learner in its run's colour).
+    A curve above ``ylim`` raises the limit (see :func:`_error_axis`); k ticks at integers."""
     ax = _axes(ax, (6, 4))
     clip = _clip(logy, floor)
+    drawn = []
     for name in _present(names, curves):
         c = curves[name]
         ok = np.isfinite(c.mean)
         marker = None if ok[1:].all() else "o"
         style = {**style_of(name), **({"color": colors[name]} if colors and name in colors else {})}
         _line(ax, c.ks[ok], clip(c.mean[ok]), clip(c.lo[ok]), clip(c.hi[ok]), name, marker, **style)
+        drawn.append(clip(c.mean[ok]))
     ax.set_xlabel("in-context examples k")
-    _error_axis(ax, "normalised squared error", title, ylim, logy, floor)
+    integer_ticks(ax)
+    _error_axis(ax, "normalised squared error", title, ylim, logy, floor, _top(drawn))
     return ax
 
 
@@ -202,7 +284,7 @@ def plot_emergence(sources: Mapping[str, Path], scale: str = "cpu", axes=None):
         ax.set_title(f"{cls} prompts, k = {k}")
         ax.set_xlabel("training step")
     axes[0].set_ylabel("normalised squared error")
-    axes[-1].legend(fontsize=7, loc="upper right")
+    legend_outside(list(axes))
     return fig, no_log
 
 
@@ -232,7 +314,8 @@ def plot_sweep(sw, k: int | None = None, names: Sequence[str] | None = None, ax=
 
     ``band`` shades the pretraining range of the parameter, ``ref`` marks its pretraining
     value; with ``logy`` errors below ``floor`` are drawn at ``floor``. The title defaults to
-    ``k = <k>``, the x label to the sweep's label."""
+    ``k = <k>``, the x label to the sweep's label; every panel has its own y label, with its k;
+    an integer parameter (nnz) ticks at integers; a curve above ``ylim`` raises it."""
     ax = _axes(ax, (5, 3.5))
     at = sw.at_k(k)
     if band is not None:
@@ -240,13 +323,18 @@ def plot_sweep(sw, k: int | None = None, names: Sequence[str] | None = None, ax=
     if ref is not None:
         ax.axvline(ref, color="#999999", ls=":", lw=1.5, label="pretraining value")
     clip = _clip(logy, floor)
+    drawn = []
     for name in _present(names, at.error):
         _line(ax, at.values, clip(at.error[name]), clip(at.lo[name]), clip(at.hi[name]), name, "o", **style_of(name))
+        drawn.append(clip(at.error[name]))
     ax.set_xlabel(xlabel or at.label)
     if logx:
         ax.set_xscale("log", base=2)
+    elif _integral(at.values):
+        integer_ticks(ax)
     _error_axis(ax, f"normalised squared error at k = {at.k}", f"k = {at.k}" if title is None else title, ylim, logy,
-                floor)
+                floor, _top(drawn))
+    ax.yaxis.label.set_visible(True)  # its own label even where a shared axis hides the inner ones
     return ax
 
 
@@ -261,7 +349,9 @@ def plot_distance(sw, k: int | None = None, ax=None, title: str | None = None, x
         band = (sw.distance_lo[other][:, j], sw.distance_hi[other][:, j]) if other in sw.distance_lo else (None, None)
         _line(ax, sw.values, dist[:, j], *band, label=f"to {other}", marker="o", color=color_of(other), linewidth=1.6)
     ax.set_xlabel(xlabel or sw.label)
-    ax.set_ylabel("mean squared prediction distance")
+    if _integral(sw.values):
+        integer_ticks(ax)
+    ax.set_ylabel(f"mean squared prediction distance at k = {k}")
     ax.set_title(f"k = {k}" if title is None else title)
     return ax
 

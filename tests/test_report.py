@@ -556,3 +556,21 @@ def test_built_pages_load_offline_with_their_links(first_build, tmp_path):
             back = [link for link in info["links"] if link["href"].endswith("index.html")]
             assert len(back) == 2 and all(browser.local_path(link["url"]) == (folder / "index.html")
                                           for link in back), rel
+
+
+def test_figures_get_their_caption_as_alt_text_instead_of_nbconverts_placeholder():
+    from icl.report.alt_text import NBCONVERT_ALT, describe_figures
+
+    placeholder = f'<img src="data:image/png;base64,AAAA" alt="{NBCONVERT_ALT}">'
+    page = ("<html><body><h1 id='t'>Chapter 1<a class=\"anchor-link\" href='#t'>¶</a></h1>"
+            f"<h2>The headline figure</h2><p>The sparse-only model against least squares. More text.</p>"
+            f"<div>{placeholder}</div>"
+            f"<h2>Training &amp; loss</h2><div>{placeholder}</div><div>{placeholder}</div>"
+            '<img src="x.png" alt="kept as written"><img src="y.png"></body></html>')
+    out = describe_figures(page)
+    alts = re.findall(r'alt="([^"]*)"', out)
+    assert NBCONVERT_ALT not in out
+    assert alts == ["The headline figure: The sparse-only model against least squares.",
+                    "Training &amp; loss (figure 1 of 3)", "Training &amp; loss (figure 2 of 3)",
+                    "kept as written", "Training &amp; loss (figure 3 of 3)"]
+    assert describe_figures("<p>no heading</p><img src='a.png' alt=''>").count('alt="Figure"') == 1

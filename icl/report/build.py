@@ -3,7 +3,8 @@
 This module owns the build (:func:`build_report`, one at a time per report folder: its
 lock) and the in-place refresh of the notebooks' committed outputs
 (:func:`refresh_in_place`): executing each chosen notebook, reading its verdicts and
-rendering its page (:func:`build_chapter`, stamped with the build's commit and a link back to
+rendering its page (:func:`build_chapter`, its figures' alt text from their captions
+(:func:`~icl.report.alt_text.describe_figures`), stamped with the build's commit and a link back to
 the index) and its headline figure, if it has one (:func:`headline_figure`, for the README and
 the index), the failure rule (a failed chapter's previous page is kept; its new files go to
 ``failed/``), the build's provenance (:func:`build_info`: the commit and whether the tree was
@@ -25,6 +26,7 @@ from typing import Any, Iterator
 
 from ..config import REPORTS, ROOT
 from . import browser
+from .alt_text import describe_figures
 from .execute import DEFAULT_TIMEOUT, error_summary, execute, make_exporter, render_page
 from .index import render_index
 from .inputs import (NOTEBOOK_GLOB, ReportError, builds_of, discover, load_params, notebooks_folder, number_of,
@@ -152,6 +154,7 @@ def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any],
         result.notebook = f"{sub or 'executed/'}{name}.ipynb"
         executed.replace(stage / result.notebook)
     if page is not None:
+        page = describe_figures(page)  # each figure's alt text: its caption, not nbconvert's placeholder
         if info is not None:
             page = stamp_page(page, info, "../index.html" if sub else "index.html")
         result.page = f"{sub}{name}.html"
