@@ -92,8 +92,9 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
     """The forked run's files: config.json (with its origin) first, the resumable state last."""
     src, step = st["config"], st["step"]
     model = build_model(config)
-    missing = set(model.state_dict()) - set(st["model"])  # a label curriculum's class embedding (fork)
-    model.load_state_dict({**{k: model.state_dict()[k] for k in missing}, **st["model"]})
+    weights = model.state_dict()  # a label curriculum's class embedding keeps its own initialisation
+    weights.update(st["model"])
+    model.load_state_dict(weights)
     opt = make_optimizer(model, config)
     load_optimizer_tensors(opt, st["optim"])
     out_dir.mkdir(parents=True, exist_ok=True)
