@@ -281,9 +281,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="pause (checkpoint and exit 0) after this much wall time; rerun to resume")
     t.add_argument("--pause-at", type=_positive_int, default=None, metavar="STEP",
                    help="pause (checkpoint and exit 0) once this step is reached; rerun to resume")
-    t.add_argument("--compile", choices=COMPILE_MODES, default="off",
-                   help="run the training step through torch.compile (reduce-overhead: CUDA graphs on a GPU); "
-                        "a speed switch of this session, recorded in config.json")
+    t.add_argument("--compile", choices=COMPILE_MODES, default=None,
+                   help="this session's torch.compile setting, overriding the run's train.compile (the "
+                        "presets' 'auto': time eager against compiled steps at the start, keep the faster; "
+                        "'off': eager; reduce-overhead: CUDA graphs on a GPU); a speed switch, recorded in "
+                        "config.json")
     t.add_argument("--fork-from", default=None, metavar="RUN|STATE",
                    help="start RUN from this run's resumable state (same scale), or from a state file "
                         "(*.safetensors), where that is exact: a mixture "
@@ -311,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     tm.add_argument("--minutes", type=_positive_float, required=True, help="wall time per run before it pauses")
     tm.add_argument("--threads", type=_positive_int, default=None,
                     help="CPU threads per process (default: the cores shared out)")
-    tm.add_argument("--compile", choices=COMPILE_MODES, default="off")
+    tm.add_argument("--compile", choices=COMPILE_MODES, default=None,
+                    help="every run's torch.compile setting for this session (default: each run's "
+                         "train.compile)")
     tm.add_argument("--bundle", metavar="DIR", default=None,
                     help="pack every run into DIR/SCALE.RUN.tar (one file per run) beside a train-many.json "
                          "summary; python -m icl adopt DIR puts them in place on another machine")

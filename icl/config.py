@@ -40,6 +40,10 @@ CLASS_NAMES = ("dense", "sparse", "relu", "line", "sine")
 # initialisation, the emergence log's fixed evaluation set and a label curriculum's kept labels
 TRAIN, EVAL, BOOTSTRAP, INIT, EMERGENCE, LABELS = 0, 1, 2, 3, 4, 5
 
+# train.compile: "off" (eager), "auto" (timed at the start of every session, the faster kept: icl.step),
+# or a torch.compile mode (reduce-overhead: CUDA graphs on a GPU)
+COMPILE_SETTINGS = ("off", "auto", "default", "reduce-overhead", "max-autotune")
+
 
 def check_scale(scale: str) -> str:
     """``scale`` if it is a scale of the study; else ValueError naming the allowed ones."""
@@ -116,6 +120,10 @@ class TrainConfig:
     log_every: int = 50
     eval_every: int = 1000  # the emergence log (icl.emergence): errors at two fixed k on a fixed set
     autocast: str = "off"  # "off" | "bf16" | "auto" (bf16 on CUDA or a CPU with bf16 instructions); loss in fp32
+    # how a run is trained, not what: a resumed run keeps its own (icl.step). The defaults are the behaviour
+    # before these fields existed, so a config saved without them loads as it trained; the presets set them.
+    fused_adamw: bool = False  # torch.optim.AdamW(fused=True): one kernel for every parameter
+    compile: str = "off"  # one of COMPILE_SETTINGS: the sessions' default (the CLI's --compile overrides it)
 
     def lr_at(self, step: int) -> float:
         """Learning rate at ``step``: linear warm-up, then constant, optional cosine tail."""
@@ -139,6 +147,10 @@ class TrainConfig:
             raise ValueError(f"lr={self.lr!r} must be > 0")
         if self.autocast not in ("off", "bf16", "auto"):
             raise ValueError(f"autocast={self.autocast!r} is not allowed; choose 'off', 'bf16' or 'auto'")
+        if not isinstance(self.fused_adamw, bool):
+            raise ValueError(f"fused_adamw={self.fused_adamw!r} must be true or false")
+        if self.compile not in COMPILE_SETTINGS:
+            raise ValueError(f"compile={self.compile!r} is not one of {', '.join(COMPILE_SETTINGS)}")
 
 
 @dataclass(frozen=True)
@@ -330,6 +342,10 @@ def check_hold_read(name: str, scale: str) -> None:
                          f"until its emergence log selects (config.SMALL_MIX_HOLDS, README)")
 
 
+# the training loop of every new run (issue 36): fused AdamW, and torch.compile where it pays on the machine
+NEW_RUN_LOOP: dict[str, Any] = dict(fused_adamw=True, compile="auto")
+
+
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
     """Model, n_dims, curriculum and training defaults of a scale for a run family."""
     if scale == "small":
@@ -337,7 +353,8 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
         model = ModelConfig(n_dims=d, n_points=n, n_embd=64, n_layer=8, n_head=4, layout="pair", attention="math")
         fixed = CurriculumConfig(Schedule(d, d, 0, 1), Schedule(n, n, 0, 1))
         train = TrainConfig(steps=SMALL_STEPS, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
-                            decay_fraction=0.1, checkpoint_every=500, log_every=50, eval_every=1000)
+                            decay_fraction=0.1, checkpoint_every=500, log_every=50, eval_every=1000,
+                            **NEW_RUN_LOOP)
         return model, d, fixed, train
     if scale == "paper":
         d = 1 if family == "1d" else 20
@@ -348,7 +365,7 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
         points = Schedule(pts_start, n, 2 if family != "nonlinear" else 5, 2000)
         # "auto": bf16 where it pays (2.26x at this width with AMX; 0.03x on a CPU without bf16 instructions)
         train = TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=0, grad_clip=1e9,
-                            checkpoint_every=1000, log_every=100, autocast="auto")
+                            checkpoint_every=1000, log_every=100, autocast="auto", **NEW_RUN_LOOP)
         return model, d, CurriculumConfig(dims, points), train
     # cpu scale (sized by measurement; see README "Sizing the cpu scale")
     d = 1 if family == "1d" else 10
@@ -362,7 +379,7 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
     dims = Schedule(5, 10, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
     points = Schedule(min(11, n), n, 2 if n <= 21 else 4, 2000)
     train = TrainConfig(steps=50_000, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
-                        decay_fraction=0.2, checkpoint_every=500, log_every=50)
+                        decay_fraction=0.2, checkpoint_every=500, log_every=50, **NEW_RUN_LOOP)
     return model, d, CurriculumConfig(dims, points), train
 
 
@@ -421,4 +438,5 @@ __all__ = [
     "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
     "WeightRamp", "LabelCurriculum", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
     "scale_dir", "stream_generator", "small_hold", "check_hold_read", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE", "LABELS",
+    "COMPILE_SETTINGS", "NEW_RUN_LOOP",
 ]

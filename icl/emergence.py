@@ -1,16 +1,30 @@
-"""The emergence log: a run's in-context errors at two fixed k, measured while it trains.
+"""The emergence log: a run's in-context errors at fixed k, measured while it trains.
 
-This module owns how a training run watches selection arrive. Every ``eval_every`` steps
-(and at step 0) the run scores itself on a small *fixed* evaluation set, one per class
-of its task (dense and sparse prompts for the linear runs), drawn once from the
-``EMERGENCE`` stream (disjoint from training and from the chapters' evaluation prompts),
-at two values of k written through d (:func:`emergence_ks`: k = ceil(d/2) and k = d - 1,
-the range where selecting a sparse solution pays and least squares cannot yet fit). The
-rows go to ``eval.csv`` beside ``loss.csv`` and into the resumable state, so a resumed run
-keeps its log. :func:`reference_errors` scores least squares and the Lasso on the same
-prompts: the horizontal lines an emergence figure is read against.
+This module owns how a training run watches its learning arrive. Every ``eval_every`` steps
+(and at step 0) the run scores itself on a small *fixed* evaluation set, one per class its
+family reads, drawn once from the ``EMERGENCE`` stream (disjoint from training and from the
+chapters' evaluation prompts), at fixed k written through d (:func:`emergence_ks`). The family
+is read off the run's classes (:func:`family`):
 
-Cost: one forward pass over ``2 x 256`` prompts per 1,000 steps (0.19 s at the small scale: about 1% of training).
+- ``linear`` (chapters 1-2, dense/sparse runs): dense and sparse prompts at k = ceil(d/2) and
+  d - 1, the range where selecting a sparse solution pays and least squares cannot yet fit;
+- ``nonlinear`` (chapter 3: a ReLU class, or dense linear alone): dense linear and ReLU-network
+  prompts at k = ceil(d/2) and d + 2 (from d + 2 on the classes are identifiable, C6);
+- ``1d`` (chapters 4-5: lines and sines): lines and sines at k = 3 and 10, and convex
+  combinations ``a line + (1 - a) sine`` at a = 0.5 (:data:`COMBINATION`, drawn by
+  :class:`~icl.tasks.ConvexCombination`) at k = 20.
+
+Every run of a family is scored on the same prompts (paired across runs and seeds). The rows
+go to ``eval.csv`` beside ``loss.csv`` and into the resumable state, so a resumed run keeps its
+log. :func:`reference_errors` scores reference predictors on the same prompts, the horizontal
+lines an emergence figure is read against (:func:`icl.plots.plot_emergence_references`): least
+squares everywhere; the Lasso (linear); the Bayes dense learner and the ReLU-network fit
+(nonlinear); the Bayes line, sine and line/sine learners and the combined-class fit (1d). They
+are computed once per figure, never while training (a few seconds at the cpu scale).
+
+Cost: one forward pass over 256 prompts per class per 1,000 steps (two classes, three for a
+1-D run): 0.19 s for two at the small scale, about 1% of training; under 1 s for a 1-D run's
+three at the cpu scale, under 0.5% of its 1,000 steps (0.24 s each on one busy thread).
 """
 
 from __future__ import annotations
@@ -24,36 +38,76 @@ import torch
 from .config import EMERGENCE, RunConfig, TaskConfig, stream_generator
 from .evaluate import Prompts, errors, predict
 from .model import Instructed, TransformerModel
-from .tasks import sample_xs
+from .tasks import ConvexCombination, FunctionClass, sample_xs
 
-__all__ = ["N_PROMPTS", "emergence_ks", "logged_ks", "EmergenceSet", "emergence_set", "column", "columns",
+__all__ = ["N_PROMPTS", "FAMILY_CLASSES", "COMBINATION", "COMBINATION_A", "COMBINATION_K", "family",
+           "emergence_ks", "logged_ks", "log_plan", "EmergenceSet", "emergence_set", "column", "columns",
            "reference_errors"]
 
 N_PROMPTS = 256  # per class; small and fixed, so the log is cheap and its curves are paired across steps
+# the classes each family's log reads (every run of the family reads all of them: its runs are compared)
+FAMILY_CLASSES = {"linear": ("dense", "sparse"), "nonlinear": ("dense", "relu"), "1d": ("line", "sine")}
+# a 1-D run's log also reads convex combinations a * line + (1 - a) * sine (chapter 4) at one k
+COMBINATION, COMBINATION_A, COMBINATION_K = "combination", 0.5, 20
 
 
-def emergence_ks(d: int) -> tuple[int, int]:
-    """The two k the log reads: ceil(d/2) and d - 1 (for 1-D runs, k = 2 and 5)."""
-    return (2, 5) if d == 1 else (max(1, math.ceil(d / 2)), max(2, d - 1))
+def family(task: TaskConfig) -> str:
+    """The family a run's log reads, from its classes: ``1d`` (a line or sine class), ``nonlinear``
+    (a ReLU class, or dense linear alone: chapter 3's linear-only run; the linear runs of chapters 1-2
+    always name both dense and sparse) or ``linear`` (dense/sparse)."""
+    classes = set(task.classes)
+    if classes & {"line", "sine"}:
+        return "1d"
+    if "relu" in classes or tuple(task.classes) == ("dense",):
+        return "nonlinear"
+    return "linear"
+
+
+def emergence_ks(d: int, family: str = "linear") -> tuple[int, int]:
+    """The two k a family's log reads on its classes. ``linear``: ceil(d/2) and d - 1 (k = 2 and 5
+    at d = 1, as before the other families had logs); ``nonlinear``: ceil(d/2) and d + 2; ``1d``: 3 and 10."""
+    if family == "linear":
+        return (2, 5) if d == 1 else (max(1, math.ceil(d / 2)), max(2, d - 1))
+    if family == "nonlinear":
+        return max(1, math.ceil(d / 2)), d + 2
+    if family == "1d":
+        return 3, 10
+    raise ValueError(f"family={family!r} is not allowed; choose one of {', '.join(FAMILY_CLASSES)}")
 
 
 def logged_ks(config: RunConfig) -> tuple[int, ...]:
-    """:func:`emergence_ks` of the run's d, clipped to its prompt length (distinct values)."""
-    n = config.model.n_points
-    return tuple(dict.fromkeys(min(k, n - 1) for k in emergence_ks(config.task.n_dims)))
+    """:func:`emergence_ks` of the run's family and d, clipped to its prompt length (distinct values):
+    the k read on the family's classes (:data:`FAMILY_CLASSES`)."""
+    return _clip(emergence_ks(config.task.n_dims, family(config.task)), config.model.n_points)
 
 
-def _classes(task: TaskConfig) -> tuple[str, ...]:
-    """The classes the log scores: a linear run's dense and sparse prompts, else the run's own classes."""
-    return ("dense", "sparse") if set(task.classes) <= {"dense", "sparse"} else task.classes
+def _clip(ks: tuple[int, ...], n_points: int) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(min(k, n_points - 1) for k in ks))
+
+
+def log_plan(config: RunConfig) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """(class, the k read on it) of every prompt set of the log, in column order: the family's
+    classes at :func:`logged_ks`, then for a 1-D run the combinations at :data:`COMBINATION_K`."""
+    plan = [(c, logged_ks(config)) for c in FAMILY_CLASSES[family(config.task)]]
+    if family(config.task) == "1d":
+        plan.append((COMBINATION, _clip((COMBINATION_K,), config.model.n_points)))
+    return tuple(plan)
+
+
+def _function_class(task: TaskConfig, name: str) -> FunctionClass:
+    """The class behind one prompt set of the log (the combinations: chapter 4's sampler)."""
+    if name == COMBINATION:
+        return ConvexCombination(task.build_class("line"), task.build_class("sine"), COMBINATION_A)
+    return task.build_class(name)
 
 
 @dataclass
 class EmergenceSet:
-    """The fixed prompts of one run's log: one :class:`~icl.evaluate.Prompts` per class."""
+    """The fixed prompts of one run's log: one :class:`~icl.evaluate.Prompts` per class, with the k
+    read on each (``ks``, in column order)."""
 
     prompts: dict[str, Prompts]
-    ks: tuple[int, int]
+    ks: dict[str, tuple[int, ...]]
     instructions: dict[str, int] = field(default_factory=dict)  # a conditional run's label of each class
 
     def score(self, predictor) -> np.ndarray:
@@ -64,11 +118,13 @@ class EmergenceSet:
         out = []
         for name, p in self.prompts.items():
             instructed = name in self.instructions and isinstance(predictor, TransformerModel)
-            out += self._score(Instructed(predictor, self.instructions[name]) if instructed else predictor, p, device)
+            out += self._score(Instructed(predictor, self.instructions[name]) if instructed else predictor, p,
+                               self.ks[name], device)
         return np.array(out)
 
-    def _score(self, predictor, p: Prompts, device) -> list[float]:
-        """The mean errors of one class's prompts at the log's k."""
+    @staticmethod
+    def _score(predictor, p: Prompts, ks: tuple[int, ...], device) -> list[float]:
+        """The mean errors of one class's prompts at ``ks``."""
         if device is not None and device.type != "cpu":
             with torch.no_grad():
                 predictor.eval()
@@ -76,25 +132,28 @@ class EmergenceSet:
         else:
             pred = predict(predictor, p)
         err = errors(pred, p)  # (P, n)
-        return [float(err[:, k].mean()) for k in self.ks]
+        return [float(err[:, k].mean()) for k in ks]
 
 
 def emergence_set(config: RunConfig) -> EmergenceSet:
-    """The run's fixed evaluation set: a function of its task's classes, d and prompt length only,
-    so runs of every seed are scored on the same prompts (paired)."""
+    """The run's fixed evaluation set: a function of its family, d and prompt length only (and the
+    task's class settings: nnz, ReLU width, sine band), so runs of every seed and every run of a
+    family are scored on the same prompts (paired). Prompt set i of :func:`log_plan` is drawn from
+    ``stream_generator(0, i, EMERGENCE)``."""
     d, n = config.task.n_dims, config.model.n_points
-    prompts = {}
-    for i, name in enumerate(_classes(config.task)):
-        fc = config.task.build_class(name)
+    prompts, ks = {}, {}
+    for i, (name, at) in enumerate(log_plan(config)):
+        fc = _function_class(config.task, name)
         g = stream_generator(0, i, EMERGENCE)
         xs = sample_xs(N_PROMPTS, n, d, g)
         task = fc.sample(N_PROMPTS, g)
-        prompts[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels)
+        prompts[name], ks[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels), at
     # a conditional run is scored under its correct instructions; a label curriculum's run without labels
     # (its labels are withdrawn by the end: the log follows the plain model it becomes)
     conditional = config.model.n_classes and not config.curriculum.labels.active
-    instructions = {name: config.task.classes.index(name) for name in prompts} if conditional else {}
-    return EmergenceSet(prompts, logged_ks(config), instructions)
+    instructions = ({name: config.task.classes.index(name) for name in prompts if name in config.task.classes}
+                    if conditional else {})
+    return EmergenceSet(prompts, ks, instructions)
 
 
 def column(cls: str, k: int) -> str:
@@ -103,21 +162,42 @@ def column(cls: str, k: int) -> str:
 
 
 def columns(config: RunConfig) -> list[str]:
-    """The column names of a run's ``eval.csv`` after ``step``: every class at every :func:`logged_ks`."""
-    return [column(c, k) for c in _classes(config.task) for k in logged_ks(config)]
+    """The column names of a run's ``eval.csv`` after ``step``: every prompt set of :func:`log_plan`
+    at each of its k (a linear run: dense and sparse at :func:`logged_ks`)."""
+    return [column(c, k) for c, ks in log_plan(config) for k in ks]
 
 
 def reference_errors(config: RunConfig) -> dict[str, np.ndarray]:
-    """Least squares and, for linear runs, the Lasso on the run's emergence set, per column.
-    The Lasso penalty is chosen on held-out sparse prompts as in chapter 1
-    (:func:`icl.evaluate.choose_lasso_alpha`)."""
-    from .baselines import Lasso, LeastSquares
+    """Reference predictors on the run's emergence set, per column, keyed by the chapters' curve
+    names: least squares; for a linear run the Lasso (its penalty chosen on held-out sparse prompts
+    as in chapter 1, :func:`icl.evaluate.choose_lasso_alpha`); for a nonlinear run the Bayes dense
+    learner and the ReLU-network fit (chapter 3's :class:`~icl.baselines.ReluNetGD`: 100 Adam steps
+    per prefix, computed at the logged k only: about 0.5 s per class at d = 10); for a 1-D run the
+    Bayes line, sine and line/sine learners (the last with the run's line weight, 0.5 for a
+    single-class run: chapter 4's mixture) and the combined-class fit (chapter 4's references)."""
+    from .baselines import Lasso, LeastSquares, restricted
     from .evaluate import choose_lasso_alpha
 
     es = emergence_set(config)
-    refs = {"least squares": es.score(LeastSquares())}
-    if "sparse" in es.prompts:
-        sparse = config.task.build_class("sparse")
+    refs = {"least squares": LeastSquares()}
+    fam, task = family(config.task), config.task
+    if fam == "linear" and "sparse" in es.prompts:
+        sparse = task.build_class("sparse")
         alpha = choose_lasso_alpha(sparse, config.model.n_points, (1e-3, 1e-2, 1e-1), seed=0)
-        refs["Lasso"] = es.score(Lasso(alpha))
-    return refs
+        refs["Lasso"] = Lasso(alpha)
+    elif fam == "nonlinear":
+        from .chapters.nonlinear_mixtures import RELU_GD, nonlinear_baselines
+        from .chapters.model_selection import BAYES_DENSE
+
+        base = nonlinear_baselines(task.n_dims, task.hidden)  # chapter 3's (unit-variance classes)
+        refs[BAYES_DENSE] = base[BAYES_DENSE]
+        refs[RELU_GD] = base[RELU_GD]
+    elif fam == "1d":
+        from .baselines import BayesSine
+        from .chapters.convex_combinations import BAYES_SINE, combination_baselines
+
+        w_line = task.weights[task.classes.index("line")] if set(task.classes) == {"line", "sine"} else 0.5
+        refs.update(combination_baselines(task.band, w_line))
+        refs[BAYES_SINE] = BayesSine(task.band)
+    at = sorted({k for ks in es.ks.values() for k in ks})
+    return {name: es.score(restricted(f, at)) for name, f in refs.items()}

@@ -20,6 +20,7 @@ import torch
 from .checkpoint import atomic_write_text, holds_run, load_optimizer_tensors, load_state, run_lock, save_state
 from .config import ROOT, RunConfig
 from .provenance import git_commit, versions
+from .step import keep_implementation
 from .train import build_model, make_optimizer, train, write_eval_csv, write_loss_csv
 
 __all__ = ["fork", "fork_source", "sibling_source", "train_scale"]
@@ -44,6 +45,9 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     out_dir, source = Path(out_dir), Path(source)
     st = load_state(source)
     src, step = st["config"], st["step"]
+    # the source's implementation switches (its AdamW, attention kernel, compile default): steps 0..step were
+    # trained with them, so the fork keeps them and stays exact (a preset's newer defaults orphan no source)
+    config = keep_implementation(src, config)
     mix = config.curriculum.mix
 
     # a label curriculum's run may add a class embedding to the source's model: built and initialised

@@ -125,15 +125,27 @@ class CausalSelfAttention(nn.Module):
         self.math = cfg.attention == "math"
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd)
+        self._future: Tensor | None = None  # the math kernel's causal mask (not a buffer: not in the state)
+
+    def future(self, T: int, device: torch.device) -> Tensor:
+        """The causal mask (T, T), True where j > i: built once per device and longest length seen, then
+        sliced (a view: every prompt length of a curriculum reads the same triangle)."""
+        if torch.compiler.is_compiling():  # traced into the compiled graph instead of cached on the module
+            return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+        m = self._future
+        if m is None or m.shape[0] < T or m.device != device:
+            with torch.inference_mode(False):  # a plain tensor even if first built under inference mode
+                m = self._future = torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
+        return m[:T, :T]
 
     def forward(self, x: Tensor) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
-        if self.math:
-            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): j > i
-            att = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)  # (B, H, T, T)
-            y = torch.softmax(att.masked_fill(future, float("-inf")), dim=-1) @ v  # (B, H, T, hs)
+        if self.math:  # scaled and masked in place: the same numbers as out of place, two copies fewer
+            att = (q @ k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)  # (B, H, T, T)
+            att = att.masked_fill_(self.future(T, x.device), float("-inf"))  # j > i: -inf
+            y = torch.softmax(att, dim=-1) @ v  # (B, H, T, hs)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
@@ -192,11 +204,19 @@ class TransformerModel(nn.Module):
         if self.cfg.layout == "garg":
             return garg_tokens(xs, ys)  # (B, 2n, d)
         B, n, d = xs.shape
-        y_prev = torch.cat([ys.new_zeros(B, 1), ys[:, :-1]], dim=1)[..., None]  # (B, n, 1): y_{i-1}, y_{-1} = 0
+        # one buffer filled in place: the same numbers as concatenating shifted copies, fewer copies
+        dtype = torch.promote_types(xs.dtype, ys.dtype)
         if self.cfg.layout == "compact":
-            return torch.cat([xs, y_prev], dim=2)  # (B, n, d + 1)
-        x_prev = torch.cat([xs.new_zeros(B, 1, d), xs[:, :-1]], dim=1)  # (B, n, d): x_{i-1}
-        return torch.cat([x_prev, y_prev, xs], dim=2)  # (B, n, 2d + 1)
+            tok = xs.new_empty(B, n, d + 1, dtype=dtype)  # (B, n, d + 1): [x_i, y_{i-1}]
+            tok[:, :, :d] = xs
+        else:
+            tok = xs.new_empty(B, n, 2 * d + 1, dtype=dtype)  # (B, n, 2d + 1): [x_{i-1}, y_{i-1}, x_i]
+            tok[:, 0, :d] = 0  # x_{-1} = 0
+            tok[:, 1:, :d] = xs[:, :-1]
+            tok[:, :, d + 1 :] = xs
+        tok[:, 0, d] = 0  # y_{-1} = 0
+        tok[:, 1:, d] = ys[:, :-1]
+        return tok
 
     def check_labels(self, labels: Tensor, batch: int) -> None:
         """``labels`` must be (batch,) integer class indices in 0..n_classes-1 of a conditional model."""

@@ -41,6 +41,7 @@ from .evaluate import Curve
 
 __all__ = ["PALETTE", "SECOND_SEED", "color_of", "run_linestyle", "style_of", "plot_curves",
            "plot_learning_curves", "plot_emergence", "plot_at_k", "plot_sweep", "plot_distance", "plot_example",
+           "plot_emergence_references",
            "legend_outside", "integer_ticks"]
 
 sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85, rc={"grid.alpha": 0.5})
@@ -370,3 +371,63 @@ def plot_example(ex, names: Sequence[str] | None = None, ax=None, ylim: tuple[fl
         ax.set_ylim(*ylim)
     ax.set_title(ex.title)
     return ax
+
+
+def plot_emergence_references(sources: Mapping[str, Path], references: Sequence[str] | None = None,
+                              refs: Mapping[str, Sequence[float]] | None = None, axes=None, logy: bool = True,
+                              floor: float = 1e-4, ylim: tuple[float, float] | None = None):
+    """The emergence figure of any family (chapters 3-5; chapters 1-2 use :func:`plot_emergence`):
+    each run's logged error (``eval.csv`` in its folder of ``sources``: name -> folder) against the
+    training step, one panel per column of the log (:func:`icl.emergence.columns`: class and k), and
+    each reference predictor on the same fixed prompts (:func:`icl.emergence.reference_errors`, or
+    ``refs`` already computed; ``references``: the names to draw, default all) as a horizontal line
+    in its colour. The log's config is read from the first logged run's ``config.json`` (a run of
+    the registry or a probe's folder alike); the runs must share one log (one family, d and prompt
+    length): a run whose log lacks a column is left out of that panel. With ``logy`` (the default:
+    the errors fall over decades) values below ``floor`` are drawn at ``floor``. Returns (figure or
+    None, the runs of ``sources`` that have no log: trained before it existed)."""
+    import csv
+    import json
+
+    from .config import RunConfig
+    from .emergence import columns, reference_errors
+
+    have = [n for n, folder in sources.items() if (Path(folder) / "eval.csv").exists()]
+    no_log = [n for n in sources if n not in have]
+    if not have:
+        return None, no_log
+    config = RunConfig.from_dict(json.loads((Path(sources[have[0]]) / "config.json").read_text())["config"])
+    cols = columns(config)
+    if refs is None:
+        refs = reference_errors(config)
+    names = [n for n in (references or list(refs)) if n in refs]
+    if axes is None:
+        fig, axes = plt.subplots(1, len(cols), figsize=(3.3 * len(cols), 3.2), sharey=True, squeeze=False)
+        axes = axes[0]
+    fig, clip = axes[0].figure, _clip(logy, floor)
+    for name in have:
+        with open(Path(sources[name]) / "eval.csv") as f:
+            rows = list(csv.DictReader(f))
+        steps = np.array([int(r["step"]) for r in rows])
+        for ax, col in zip(axes, cols):
+            if rows and col in rows[0]:
+                errs = clip(np.array([float(r[col]) for r in rows]))
+                marker = "o" if len(rows) == 1 else None  # one row draws no line: a marker
+                _line(ax, steps, errs, label=name, marker=marker, color=color_of(name), linewidth=1.2,
+                      linestyle=run_linestyle(name) or "-")
+    for j, (ax, col) in enumerate(zip(axes, cols)):
+        for ref in names:
+            value = float(refs[ref][j])
+            if np.isfinite(value):
+                style = style_of(ref)
+                ax.axhline(clip(value), color=style["color"], ls=style["linestyle"], lw=1, label=ref)
+        cls, k = col.rsplit("_k", 1)  # the log's column "<class>_k<k>" (icl.emergence.columns)
+        ax.set_title(f"{cls} prompts, k = {k}")
+        ax.set_xlabel("training step")
+        if logy:
+            ax.set_yscale("log")
+        if ylim:
+            ax.set_ylim(*ylim)
+    axes[0].set_ylabel("normalised squared error" + (f" (floor {floor:g})" if logy else ""))
+    legend_outside(list(axes))
+    return fig, no_log

@@ -33,10 +33,15 @@ on every rank. Every rank resumes from the same ``state.safetensors``; only rank
 writes files. With ``train.autocast="bf16"`` the forward pass runs under bfloat16 autocast
 on CPU or CUDA (the loss is taken in fp32); ``"auto"`` (the ``paper`` preset's) does so on
 CUDA and on CPUs with bf16 instructions only; the session record names the precision used.
-``compile="default"`` (or ``"reduce-overhead"``: CUDA graphs on a GPU) runs the training
-forward and backward through ``torch.compile``; the weights, the optimiser and the state
-are the uncompiled model's, so a run may resume with or without it (the numbers then agree
-to float rounding, not bit for bit); the session record names the mode.
+
+How a run is trained, apart from what (:mod:`icl.step`): a run resumes with its own attention kernel,
+AdamW implementation (``train.fused_adamw``: fused for new runs) and ``train.compile``, the sessions'
+torch.compile setting (``--compile`` overrides it for a session): ``"default"`` (or
+``"reduce-overhead"``: CUDA graphs on a GPU) runs the training forward and backward through
+``torch.compile``; ``"auto"`` (the presets') times eager against compiled steps at the start of the
+session and keeps the faster for the whole session. The weights, the optimiser and the state are the
+uncompiled model's, so a run may resume with or without compilation (the numbers then agree to float
+rounding, not bit for bit); the session record names the mode and what ``auto`` measured.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import json
 import os
 import signal
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,9 +69,11 @@ from .checkpoint import (
     write_manifest,
 )
 from . import emergence
-from .config import INIT, LABELS, TRAIN, RunConfig, stream_generator
+from .config import COMPILE_SETTINGS, INIT, LABELS, TRAIN, RunConfig, stream_generator
 from .model import TransformerModel
 from .provenance import cpu_bf16_instructions, git_commit, versions
+from .step import (Batch, agreed_mode, keep_implementation, make_optimizer, session_compile, session_records,
+                   step_loss, step_update, time_compile)
 from .tasks import sample_xs
 
 
@@ -78,7 +85,7 @@ class _Stop(Exception):
     pass
 
 
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE_MODES = COMPILE_SETTINGS  # "off", "auto", or a torch.compile mode (train.compile, --compile)
 
 
 def sample_batch(config: RunConfig, step: int, fc=None, rank: int = 0, world: int = 1, with_labels: bool = False):
@@ -178,11 +185,6 @@ def build_model(config: RunConfig) -> TransformerModel:
         return TransformerModel(config.model)
 
 
-def make_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(model.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay,
-                             betas=(0.9, 0.999))
-
-
 def write_loss_csv(path: Path, log: list[tuple[int, float]]) -> None:
     atomic_write_text(path, "step,loss\n" + "".join(f"{s},{l:.6g}\n" for s, l in log))
 
@@ -194,6 +196,19 @@ def write_eval_csv(path: Path, config: RunConfig, evals: list[tuple[int, list[fl
                                                   for s, row in evals))
 
 
+def step_batch(config: RunConfig, step: int, fc, rank: int, world: int, device: str) -> Batch:
+    """Step ``step``'s ``(xs, ys, labels, given)`` on ``device``: a conditional run's instructions
+    (:func:`instructions`; ``labels`` None on a step without them), ``(None, None)`` for every other run."""
+    labels = given = None
+    if config.model.n_classes > 0:  # each prompt's class as its instruction, where given
+        xs, ys, labels = sample_batch(config, step, fc, rank, world, with_labels=True)
+        labels, given = instructions(config, step, labels, rank, world)
+    else:
+        xs, ys = sample_batch(config, step, fc, rank, world)
+    return (xs.to(device), ys.to(device), None if labels is None else labels.to(device),
+            None if given is None else given.to(device))
+
+
 def train(
     config: RunConfig,
     out_dir: Path,
@@ -202,7 +217,7 @@ def train(
     progress: bool = True,
     stop_after: int | None = None,
     max_seconds: float | None = None,
-    compile: str = "off",
+    compile: str | None = None,
 ) -> Path:
     """Train (or resume) ``config`` into ``out_dir``; returns the folder.
 
@@ -210,13 +225,14 @@ def train(
     ``stop_after`` stops (with a checkpoint) once that step is reached, as if the run
     had been interrupted there; used by the resume tests. ``max_seconds`` pauses the run
     (checkpoint, return normally) after that much wall time in this session. ``compile``
-    is one of :data:`COMPILE_MODES` (a speed switch of this session, not of the run).
+    is one of :data:`COMPILE_MODES`: this session's setting, overriding the run's own
+    ``train.compile`` (None: the run's; a speed switch, never part of what is trained).
 
     Under ``torchrun`` (or with a process group already initialised) this trains with
     DDP over all ranks; see the module docstring.
     """
     out_dir = Path(out_dir)
-    if compile not in COMPILE_MODES:
+    if compile is not None and compile not in COMPILE_MODES:
         raise ValueError(f"compile={compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if steps is not None:
         config = config.with_overrides(steps=steps)
@@ -235,16 +251,14 @@ def train(
 def _same_run(saved: RunConfig, config: RunConfig, path: Path, step: int | None = None) -> RunConfig:
     """The config to continue with, if ``path`` (a state or finished weights) belongs to this run.
 
-    The attention kernel is an implementation switch (the same function): a run keeps the one
-    it started with, so a preset that changes the default does not orphan runs. A new step
+    A run keeps its own implementation switches (:func:`keep_implementation`). A new step
     count is accepted for a resumable state at ``step`` when it is the only difference and
     the learning rates of both step counts agree at every step up to there (neither has begun
     its decay): continuing is then exactly training the new config from scratch (a run whose
     curve asks for more steps before its decay, issue on scales). Any other difference is
     refused: the folder holds another run.
     """
-    if saved.model.attention != config.model.attention:
-        config = replace(config, model=replace(config.model, attention=saved.model.attention))
+    config = keep_implementation(saved, config)
     if saved.to_dict() == config.to_dict():
         return config
     retargeted = replace(saved, train=replace(saved.train, steps=config.train.steps))
@@ -263,9 +277,8 @@ def _same_run(saved: RunConfig, config: RunConfig, path: Path, step: int | None 
 
 
 def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_after: int | None,
-           max_seconds: float | None, rank: int, world: int, compile: str = "off") -> Path:
+           max_seconds: float | None, rank: int, world: int, compile: str | None = None) -> Path:
     """The loop behind :func:`train`; ``world > 1`` means an initialised process group."""
-    tc = config.train
     lead = rank == 0  # the rank that writes files
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "state.safetensors"
@@ -285,6 +298,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         config = _same_run(st["config"], config, state_path, st["step"])
         if st["config"].train.steps != config.train.steps:
             retargeted_from = st["config"].train.steps
+    tc = config.train  # the run's own implementation switches included (keep_implementation)
     model = build_model(config).to(device)
     opt = make_optimizer(model, config)
     start, log, evals = 0, [], []
@@ -296,21 +310,25 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
         return out_dir
     if stop_after is not None and start >= stop_after:
         return out_dir  # already at (or past) the pause step: rerunning a paused command trains nothing
+    t0 = time.time()  # the session's wall time (max_seconds) counts the timing of "auto" too
+    # the run's setting; "auto": bf16 on CUDA, and on a CPU only with bf16 instructions (emulated, it is
+    # 10-30x slower than fp32: reports/benchmarks.md). The session record says which precision ran.
+    use_bf16 = tc.autocast == "bf16" or (tc.autocast == "auto" and (torch.device(device).type == "cuda"
+                                                                     or bool(cpu_bf16_instructions())))
+    fc = config.task.build()
+    # this session's torch.compile mode: the CLI's, else the run's; "auto" times both on this session's shapes
+    left = min(tc.steps, stop_after or tc.steps) - start
+    mode, timing = session_compile(compile or tc.compile, left, lambda: time_compile(
+        model, config, step_batch(config, start, fc, rank, world, device), use_bf16, device))
+    mode = agreed_mode(mode, world, device) if timing is not None else mode
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         dev = torch.device(device)
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    if compile != "off":  # the training step only; the emergence log and the saved state use `model`
-        net = torch.compile(net, mode=compile)  # dynamic shapes after the first change (the curricula's lengths)
-    # the run's setting; "auto": bf16 on CUDA, and on a CPU only with bf16 instructions (emulated, it is
-    # 10-30x slower than fp32: reports/benchmarks.md). The session record says which precision ran.
-    use_bf16 = tc.autocast == "bf16" or (tc.autocast == "auto" and (torch.device(device).type == "cuda"
-                                                                     or bool(cpu_bf16_instructions())))
-
-    def autocast() -> AbstractContextManager:
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    if mode != "off":  # the training step only; the emergence log and the saved state use `model`
+        net = torch.compile(net, mode=mode)  # dynamic shapes after the first change (the curricula's lengths)
 
     # SIGTERM behaves like Ctrl-C: finish the current step, checkpoint, exit
     stop_requested = []
@@ -320,30 +338,11 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     except ValueError:  # not in the main thread
         pass
 
-    # provenance: every (re)start appends a session record (device, first step, commit)
-    sessions = []
-    if (out_dir / "config.json").exists() and start > 0:
-        try:
-            sessions = json.loads((out_dir / "config.json").read_text()).get("sessions", [])
-        except (OSError, ValueError):
-            sessions = []
-    dev_name = torch.cuda.get_device_name(device) if str(device).startswith("cuda") else "cpu"
-    session = {"device": dev_name, "start_step": start, "git_commit": git_commit(),
-               "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if world > 1:
-        session["world_size"] = world
-    if use_bf16:
-        session["autocast"] = "bf16"
-    if compile != "off":
-        session["compile"] = compile
-    if retargeted_from is not None:
-        session["steps_from"] = retargeted_from  # the run's step count changed here (before any decay)
-    sessions.append(session)
+    sessions = session_records(out_dir, start, device, world, use_bf16, mode, timing, retargeted_from)
     if lead:
         atomic_write_text(out_dir / "config.json", json.dumps(
             {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
              "sessions": sessions}, indent=2))
-    fc = config.task.build()
     eset = emergence.emergence_set(config) if lead else None
 
     def log_emergence(step: int) -> None:
@@ -361,29 +360,17 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
     model.train()
     bar = tqdm(total=tc.steps, initial=start, disable=not progress or not lead, desc=config.name,
                dynamic_ncols=True)
-    t0, step = time.time(), start
+    step = start
     if start == 0:
         log_emergence(0)
     running = None
-    instructed = config.model.n_classes > 0
     paused: list[int] = []
     try:
         while step < tc.steps:
-            labels = given = None
-            if instructed:  # a conditional run: each prompt's class as its instruction, where given
-                xs, ys, labels = sample_batch(config, step, fc, rank, world, with_labels=True)
-                labels, given = instructions(config, step, labels, rank, world)
-            else:
-                xs, ys = sample_batch(config, step, fc, rank, world)
-            xs, ys = xs.to(device), ys.to(device)
+            batch = step_batch(config, step, fc, rank, world, device)
             for group in opt.param_groups:
                 group["lr"] = tc.lr_at(step)
-            with autocast():
-                if labels is None:
-                    pred = net(xs, ys)
-                else:
-                    pred = net(xs, ys, labels.to(device), None if given is None else given.to(device))
-            loss = (pred.float() - ys).square().mean() if use_bf16 else (pred - ys).square().mean()
+            loss = step_loss(net, batch, use_bf16, device)
             seen = loss.detach()  # the global-batch loss: logged and checked for divergence on every rank
             if world > 1:
                 seen = seen.clone()
@@ -394,10 +381,7 @@ def _train(config: RunConfig, out_dir: Path, device: str, progress: bool, stop_a
                     f"run {config.name!r}: loss is {seen.item()} at step {step}; stopped. The last good "
                     f"checkpoint ({state_path}, step {start if not log else log[-1][0]}) was kept."
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP the gradients are now averaged over the ranks
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
+            step_update(loss, model, opt, tc.grad_clip)  # under DDP the gradients are averaged over the ranks
             step += 1
             lv = seen.item()
             running = lv if running is None else 0.98 * running + 0.02 * lv

@@ -37,6 +37,7 @@ from pathlib import Path
 from .checkpoint import MANIFEST, CheckpointError, atomic_write_text, holds_run, run_lock, state_progress
 from .config import ROOT, RunConfig, check_run_names, get_run_config, run_names, scale_dir
 from .forks import fork, fork_source, sibling_source
+from .step import keep_implementation
 from .train import COMPILE_MODES
 
 __all__ = ["RunReport", "STATE_LIMIT_MIB", "MAX_BUNDLED_RUNS", "adopt", "prepare_forks", "summary", "train_many"]
@@ -124,10 +125,12 @@ def prepare_forks(scale: str, names: list[str], runs_dir: Path, steps: int | Non
                 break
 
 
-def _command(name: str, scale: str, folder: Path, device: str, minutes: float, threads: int, compile: str,
-             steps: int | None) -> list[str]:
+def _command(name: str, scale: str, folder: Path, device: str, minutes: float, threads: int,
+             compile: str | None, steps: int | None) -> list[str]:
+    """One run's ``python -m icl train`` command (``compile`` None: the run's own ``train.compile``)."""
     cmd = [sys.executable, "-m", "icl", "train", name, "--scale", scale, "--out", str(folder), "--device", device,
-           "--max-minutes", f"{minutes:g}", "--threads", str(threads), "--no-progress", "--compile", compile]
+           "--max-minutes", f"{minutes:g}", "--threads", str(threads), "--no-progress"]
+    cmd += ["--compile", compile] if compile is not None else []
     return cmd + (["--steps", str(steps)] if steps is not None else [])
 
 
@@ -138,19 +141,21 @@ def _relay(proc: subprocess.Popen, name: str, say) -> None:
 
 
 def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float = 8.0,
-               runs_dir: Path | None = None, threads: int | None = None, compile: str = "off",
+               runs_dir: Path | None = None, threads: int | None = None, compile: str | None = None,
                steps: int | None = None, bundle: Path | None = None, report_every: float = 60.0,
                say=print) -> list[RunReport]:
     """Train ``names`` of ``scale`` side by side for at most ``minutes`` each; one report per run.
 
     ``threads`` is each process's CPU thread count (default: the machine's cores shared out,
-    at least 1). ``steps`` overrides every run's step count (tests; the configs then differ
+    at least 1). ``compile`` is every run's torch.compile setting for this session (None: each
+    run's own ``train.compile``, the presets' ``auto``).
+    ``steps`` overrides every run's step count (tests; the configs then differ
     from the study's, so use a ``runs_dir`` of their own). Returns after every process has
     exited; a run that failed has a non-zero ``returncode`` in its report (its last
     checkpoint is kept, as always).
     """
     names = check_run_names(scale, names)
-    if compile not in COMPILE_MODES:
+    if compile is not None and compile not in COMPILE_MODES:
         raise ValueError(f"compile={compile!r} is not one of {', '.join(COMPILE_MODES)}")
     if not minutes > 0:
         raise ValueError(f"minutes={minutes!r} must be a positive number")
@@ -164,7 +169,7 @@ def train_many(scale: str, names: list[str], device: str = "cpu", minutes: float
     totals = {n: (get_run_config(n, scale).with_overrides(steps=steps) if steps else get_run_config(n, scale)
                   ).train.steps for n in names}
     say(f"{scale}: {len(names)} run(s) side by side on {device}, {threads} thread(s) each, up to {minutes:g} min, "
-        f"compile {compile}")
+        f"compile {compile or 'as each run says (train.compile)'}")
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     t0 = time.time()
@@ -237,8 +242,8 @@ def summary(reports: list[RunReport]) -> list[str]:
     return lines
 
 
-def _bundle(bundle: Path, scale: str, runs_dir: Path, reports: list[RunReport], device: str, compile: str,
-            threads: int) -> None:
+def _bundle(bundle: Path, scale: str, runs_dir: Path, reports: list[RunReport], device: str,
+            compile: str | None, threads: int) -> None:
     """One ``SCALE.RUN.tar`` per run that holds anything, and ``train-many.json``, the summary.
 
     One file per run because a lent machine returns few files (at most 8, 16 MiB each); the
@@ -256,7 +261,8 @@ def _bundle(bundle: Path, scale: str, runs_dir: Path, reports: list[RunReport], 
                 if (folder / f).exists():
                     tar.add(folder / f, arcname=f)
         os.replace(tmp, bundle / f"{scale}.{r.run}.tar")
-    info = {"scale": scale, "device": device, "compile": compile, "threads_per_run": threads,
+    info = {"scale": scale, "device": device, "compile": compile or "train.compile",
+            "threads_per_run": threads,
             "runs": [{**asdict(r), "steps_per_second": round(r.steps_per_second, 2), "status": r.status}
                      for r in reports]}
     atomic_write_text(bundle / "train-many.json", json.dumps(info, indent=2))
@@ -276,7 +282,8 @@ def _unpack(path: Path, runs_root: Path | None) -> tuple[RunConfig, Path, Path]:
         cfg = RunConfig.from_dict(info["config"])
         if cfg.scale not in SCALES or cfg.name not in run_names(cfg.scale):
             raise ValueError(f"{path.name}: run {cfg.name!r} at scale {cfg.scale!r} is not a study run")
-        if cfg.to_dict() != get_run_config(cfg.name, cfg.scale).to_dict():
+        # the run's own implementation switches (fused AdamW, compile) may predate the preset's
+        if cfg.to_dict() != keep_implementation(cfg, get_run_config(cfg.name, cfg.scale)).to_dict():
             raise ValueError(f"{path.name}: {cfg.scale}/{cfg.name} was trained with another config than the "
                              f"study's; adopt it by hand into a folder of its own")
         dest = (Path(runs_root) / cfg.scale if runs_root is not None else scale_dir(cfg.scale)) / cfg.name

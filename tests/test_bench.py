@@ -29,13 +29,23 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     assert "wrote" in capsys.readouterr().out
     md = (tmp_path / "benchmarks.md").read_text()
     res = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(res) == {"meta", "peak", "study", "contention", "train_step", "scaling", "baselines", "report", "notes"}
+    assert set(res) == {"meta", "peak", "study", "contention", "train_step", "train_loop", "scaling",
+                        "baselines", "report", "notes"}
+    # the training loop (issue 36): both scales, 1 and 2 threads; no compiled rows in --quick
+    loop = res["train_loop"]["rows"]
+    assert {(r["scale"], r["threads"], r["variant"]) for r in loop} == {
+        (s, t, v) for s in ("small", "cpu") for t in (1, 2) for v in ("default AdamW", "fused AdamW")}
+    assert all(r["fused_adamw"] == (r["variant"] != "default AdamW") and not r["compiled"] for r in loop)
+    assert "## The training loop: default AdamW, fused AdamW, compiled" in md and "vs default AdamW" in md
+    assert any("the compiled rows are skipped (--quick" in n for n in res["notes"])
     # time to a trained study: the real loop per scale and family, every run of the scale costed
     assert [s["scale"] for s in res["study"]] == ["cpu", "small"]
     for s in res["study"]:
         assert s["families"] and all(f["steps_per_s"] > 0 and f["bare_step_s"]["median"] > 0 for f in s["families"])
         assert [r["run"] for r in s["runs"]] == run_names(s["scale"])
         assert s["total_hours"] == pytest.approx(sum(r["hours"] for r in s["runs"])) and s["total_hours"] > 0
+        assert all(set(f["loops"]) == {"default AdamW", "fused AdamW"} for f in s["families"])
+        assert set(s["total_hours_by_loop"]) == {"default AdamW", "fused AdamW"}
     small = {r["run"]: r["steps"] for r in res["study"][1]["runs"]}
     assert small["linear-w0.00"] == 100_000 and small["linear-w0.50"] == 50_000  # a forked run trains after its fork
     assert {(r["threads"], r["shared"]) for r in res["contention"]} == {(1, False), (2, False), (1, True), (2, True)}

@@ -511,10 +511,11 @@ def test_the_index_is_the_studys_summary():
     assert "more detail" not in page  # the full verdict stays on the chapter page
     sentence = report.verdict_sentence(small.verdicts[1])
     assert sentence.endswith("…</li>") and len(sentence) < 300
+    assert "C1 INCONCLUSIVE (seed 1)</span>" in sentence
     assert page.count('<div class="card">') == 3 and '<a href="06_y.html">06_y</a>' in page
     assert report.page_stamps(page) == {("c" * 40, False)}
     small.verdicts.pop()  # seed 0 only at a scale with second-seed runs: a one-line note says so
-    assert "small scale: seed 0 only." in report.render_index(info, [cpu, small, ch6])
+    assert "small scale: seed 0 only:" in report.render_index(info, [cpu, small, ch6])
 
 
 def test_the_committed_report_is_one_build():
@@ -574,3 +575,56 @@ def test_figures_get_their_caption_as_alt_text_instead_of_nbconverts_placeholder
                     "Training &amp; loss (figure 1 of 3)", "Training &amp; loss (figure 2 of 3)",
                     "kept as written", "Training &amp; loss (figure 3 of 3)"]
     assert describe_figures("<p>no heading</p><img src='a.png' alt=''>").count('alt="Figure"') == 1
+
+
+def test_a_second_seeds_verdicts_get_their_own_column():
+    """Chapters 1-2's second-seed verdict cell (show_second_seed) records its verdicts with their training
+    seed: the index shows them in a column of their own beside seed 0's (n/a where a claim is not run for that
+    seed), counts them in its header with the other cells that were run and names the seed in the chapter's
+    card; judged on a mix of seeds they are printed only. A report without them (an older build) shows seed
+    0's column and says that seed 1 is not recorded."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from icl.chapters.notebook import show_second_seed
+    from icl.chapters.verdict import Verdict
+
+    InteractiveShell.instance()
+    seed1 = ["linear-w0.00-seed1", "linear-w0.50-seed1", "linear-w1.00-seed1"]
+    held = [Verdict("C1", "HELD", ["every part holds"])]
+    with capture_output() as cap:
+        show_second_seed(held, seed1)
+    assert cap.stdout.startswith("second seed:\nC1 HELD")
+    outputs = [nbformat.v4.new_output("display_data", data=o.data) for o in cap.outputs]
+    cell = nbformat.v4.new_code_cell("# VERDICT (second seed)", outputs=outputs)
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    second = report.extract_verdicts(nb)
+    assert [(v.claim, v.outcome, v.seed) for v in second] == [("C1", "HELD", 1)]
+    with capture_output() as mixed:
+        show_second_seed(held, ["linear-w0.00", "linear-w0.50-seed1"])
+    assert not mixed.outputs and "not recorded as one seed's verdicts" in mixed.stdout
+
+    first = [report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse prompts")),
+             report.ClaimVerdict("C2", "HELD", ("C2 HELD", "    every part holds"))]
+    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=[first[1]], page="01_x.html")
+    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
+                                 verdicts=first + second, page="01_x-small.html", scale="small")
+    matrix = report.render_matrix([cpu, small])
+    heads = re.findall(r"<th>([^<]*)</th>", matrix)
+    assert heads == ["claim", "cpu scale", "small scale, seed 0", "small scale, seed 1"]
+    c1, c2 = (re.search(rf"<b>{c}</b>.*?</tr>", matrix).group(0) for c in ("C1", "C2"))
+    assert re.findall(r'<td class="cell ([\w-]+)">', c1) == ["n-a", "not-held", "held"]
+    assert re.findall(r'<td class="cell ([\w-]+)">', c2) == ["held", "held", "n-a"]
+    assert "seed 0 only" not in matrix
+    assert report.claims_by_scale([small]) == {"C1": {"small": ("NOT HELD", "01_x-small.html", None)},
+                                               "C2": {"small": ("HELD", "01_x-small.html", None)}}
+    info = {"built": "x", "commit": "c", "params_file": None, "versions": {}, "pattern": "*"}
+    page = report.render_index(info, [cpu, small])
+    assert "4 verdicts, one per cell of the claims matrix that was run" in page
+    assert "Claims tested: 3 HELD, 1 NOT HELD" in page
+    assert '<span class="outcome">C1 HELD (seed 1)</span>' in page
+    assert '<span class="outcome">C1 NOT HELD</span>' in page
+    older = dataclasses.replace(small, verdicts=first)  # a report.json written before seed 1 was recorded
+    matrix = report.render_matrix([cpu, older])
+    assert "small scale, seed 1" not in matrix and "small scale, seed 0" in matrix
+    assert "small scale: seed 0 only" in matrix

@@ -4,6 +4,7 @@ mixing-weight curriculum and forking a mixture run from the sparse-only run's st
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 
 import pytest
@@ -105,6 +106,28 @@ def test_a_forked_mixture_run_is_bit_identical_to_one_trained_from_scratch(tmp_p
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (scratch / "loss.csv").read_text() == (forked / "loss.csv").read_text()
     assert (scratch / "eval.csv").read_text() == (forked / "eval.csv").read_text()
+
+
+def test_a_fork_from_a_state_saved_before_the_faster_loop_keeps_its_optimiser_and_is_exact(tmp_path):
+    """A specialist's state saved before ``train.fused_adamw``/``train.compile`` existed (the C1 search's
+    holds) forks a mixture run whose preset now says fused AdamW and compile "auto": the fork keeps the
+    source's default AdamW (steps 0..hold were trained with it) and ends bit-identical to the old-style
+    mixture trained from scratch."""
+    from test_train_speed import drop_new_fields
+
+    old = {"fused_adamw": False, "compile": "off"}
+    mix, sparse = small("linear-w0.50"), small("linear-w0.00")
+    assert mix.train.fused_adamw and mix.train.compile == "auto"  # the presets' new loop
+    old_mix = replace(mix, train=replace(mix.train, **old))
+    scratch = train(old_mix, tmp_path / "scratch", progress=False)
+    train(replace(sparse, train=replace(sparse.train, **old)), tmp_path / "sparse", progress=False, stop_after=8)
+    drop_new_fields(tmp_path / "sparse")
+    forked = fork(tmp_path / "sparse" / "state.safetensors", mix, tmp_path / "forked")
+    saved = json.loads((forked / "config.json").read_text())["config"]["train"]
+    assert (saved["fused_adamw"], saved["compile"]) == (False, "off")
+    train(mix, forked, progress=False)
+    a, b = load_file(scratch / "model.safetensors"), load_file(forked / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_fork_refuses_where_it_would_not_be_exact(tmp_path):

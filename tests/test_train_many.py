@@ -129,7 +129,7 @@ def test_a_mixture_run_is_forked_from_its_specialists_state_before_the_hold(tmp_
     (dict(names=["linear-w9"]), "'linear-w9' is not a run of the small scale"),
     (dict(names=["linear-w0.00", "linear-w0.00"]), "a run is named twice"),
     (dict(names=[]), "no runs given"),
-    (dict(compile="fast"), "compile='fast' is not one of off, default, reduce-overhead, max-autotune"),
+    (dict(compile="fast"), "compile='fast' is not one of off, auto, default, reduce-overhead, max-autotune"),
     (dict(minutes=0), "minutes=0 must be a positive number"),
     (dict(names=["linear-w0.00", "linear-w0.25", "linear-w0.50", "linear-w0.75", "linear-w1.00", "linear-w0.05",
                  "linear-w0.95", "linear-w0.50-cond"], bundle="b"), "8 runs with a bundle: at most 7"),

@@ -17,6 +17,10 @@ machines better than absolute times:
   ``torch.compile`` are tried at the ``cpu`` scale, and so are the model's implementation
   switches (math attention, exact GELU) on a 21-point and a 41-point run. Without ``transformers`` (the
   ``bench`` extra) the peer rows are skipped and the report says so.
+* **train loop** (issue 36): the step as the runs train it, in each implementation (PyTorch's
+  default AdamW, fused AdamW, fused AdamW with ``torch.compile``) at the ``small`` and ``cpu``
+  scales, one and two threads, the compilation time beside; the **time to a trained study**
+  (:mod:`~icl.bench.study`) times the real loop in the same implementations.
 * **scaling**: our step time against prompt length and against d, with the fitted
   log-log growth exponent.
 * **baselines**: the batched :class:`~icl.baselines.Lasso` against scikit-learn's

@@ -2,7 +2,8 @@
 
 This module owns the human-readable side of a benchmark run: :func:`render_markdown` turns
 the results dictionary (as :func:`icl.bench.run.run_bench` writes it to ``benchmarks.json``)
-into the tables of ``benchmarks.md``: the matmul peak, the training-step rows and their
+into the tables of ``benchmarks.md``: the time to a trained study, the training loop's
+implementations (:func:`loop_section`), the matmul peak, the training-step rows and their
 findings, the scaling series, the baselines, the end-to-end report build and the notes.
 Each timed row's ``load`` column is :func:`load_cell`.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from .peer import PEER_NAME
 
-__all__ = ["ms_cell", "fmt_cell", "load_cell", "render_markdown"]
+__all__ = ["ms_cell", "fmt_cell", "load_cell", "render_markdown", "loop_section"]
 
 
 def ms_cell(s: dict[str, float]) -> str:
@@ -55,6 +56,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
         "",
         *study_section(res),
+        *loop_section(res),
         *bf16_section(res),
         "## fp32 matmul peak (measured here)",
         "",
@@ -168,19 +170,31 @@ def study_section(res: dict[str, Any]) -> list[str]:
              "the first step, timed as the difference of two trainings from scratch (start-up cancels); each run's "
              "wall time is the steps it trains itself (a forked run: those after its fork) at its family's rate. "
              "Loop / bare: the loop's steps/s over a bare step's (forward, MSE, backward, AdamW) of the same model.",
-             "", "| scale | family (run timed) | points | d | batch | threads | loop steps/s | bare step | loop / bare "
-             "| load |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "", "Each family's loop in every implementation (steps/s): PyTorch's default AdamW (the "
+             "runs trained before issue 36), fused AdamW, and fused AdamW compiled; the wall times are at "
+             "the faster fused loop (the one a new run's `train.compile=\"auto\"` keeps), then at each "
+             "implementation. Loop / bare: the eager fused loop.", ""]
+    names = list(res["study"][0]["families"][0].get("loops", {}))
+    lines += ["| scale | family (run timed) | points | d | batch | threads | "
+              + "".join(f"{n} | " for n in names) + "bare step | loop / bare | load |",
+              "| --- | --- | ---: | ---: | ---: | ---: | " + "---: | " * len(names) + "---: | ---: | --- |"]
     for sc in res["study"]:
         for f in sc["families"]:
+            rates = "".join(f"{f['loops'][n]['steps_per_s']:.1f} | " if n in f.get("loops", {}) else "- | "
+                            for n in names)
             lines.append(f"| {sc['scale']} | {f['run']} | {f['n_points']} | {f['n_dims']} | {f['batch']} | "
-                         f"{f['threads']} | {f['steps_per_s']:.1f} | {ms_cell(f['bare_step_s'])} | "
+                         f"{f['threads']} | {rates}{ms_cell(f['bare_step_s'])} | "
                          f"{f['loop_vs_bare']:.2f} | {load_cell(f)} |")
-    lines += ["", "| scale | run | steps it trains | wall time (h) |", "| --- | --- | ---: | ---: |"]
+    lines += ["", "| scale | run | steps it trains | wall time (h) | "
+              + "".join(f"{n} (h) | " for n in names).rstrip(),
+              ("| --- | --- | ---: | ---: | " + "---: | " * len(names)).rstrip()]
     for sc in res["study"]:
         for r in sc["runs"]:
-            lines.append(f"| {sc['scale']} | {r['run']} | {r['steps']:,} | {r['hours']:.2f} |")
+            by = "".join(f"{r.get('hours_by_loop', {}).get(n, float('nan')):.2f} | " for n in names)
+            lines.append(f"| {sc['scale']} | {r['run']} | {r['steps']:,} | {r['hours']:.2f} | {by}".rstrip())
+        by = "".join(f"**{sc.get('total_hours_by_loop', {}).get(n, float('nan')):.1f}** | " for n in names)
         lines.append(f"| **{sc['scale']}** | **the study** | {sum(r['steps'] for r in sc['runs']):,} | "
-                     f"**{sc['total_hours']:.1f}** |")
+                     f"**{sc['total_hours']:.1f}** | {by}".rstrip())
     if res.get("contention"):
         lines += ["", "Beside other work (the small scale's loop; 'shared': a second process busy on one core):", "",
                   "| threads | shared | loop steps/s | load |", "| ---: | --- | ---: | --- |"]
@@ -193,6 +207,35 @@ def study_section(res: dict[str, Any]) -> list[str]:
             lines += ["", f"Beside other work the faster setting here is **{best['threads']} thread(s)** "
                           f"({best['steps_per_s']:.1f} steps/s); train with `--threads {best['threads']}` when the "
                           "machine is shared."]
+    return lines + [""]
+
+
+def loop_section(res: dict[str, Any]) -> list[str]:
+    """The training loop's implementations at the small and cpu scales, one and two threads: ms/step,
+    the ratio to PyTorch's default AdamW at the same scale and threads, and the compilation time."""
+    loop = res.get("train_loop") or {}
+    rows = loop.get("rows") or []
+    if not rows:
+        return []
+    lines = ["## The training loop: default AdamW, fused AdamW, compiled (`linear-w0.50`)", "",
+             "The step as the runs train it (forward, MSE, backward, gradient clipping, AdamW) on "
+             "full-size prompts of the preset model and batch. Compiled: `torch.compile` (default mode) of "
+             "the forward and backward with fused AdamW, compiled from scratch for its row with PyTorch's "
+             "compile caches off (compile time beside: a first session's; later ones find the cache warm). "
+             "New runs train with fused AdamW and `train.compile=\"auto\"`: each session times eager against "
+             "compiled steps on its own shapes and threads and keeps the faster (`icl/train.py`).", "",
+             "| scale | threads | loop | batch x tokens | ms/step | steps/s | vs default AdamW | compile (s) "
+             "| load |", "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    ref_name = rows[0]["variant"]
+    for r in rows:
+        ref = next((q for q in rows if q["scale"] == r["scale"] and q["threads"] == r["threads"]
+                    and q["variant"] == ref_name), None)
+        ratio = f"{r['steps_per_s'] / ref['steps_per_s']:.2f}x" if ref else "-"
+        lines.append(f"| {r['scale']} | {r['threads']} | {r['variant']} | {r['batch']} x "
+                     f"{r['tokens_per_prompt']} | {ms_cell(r['step_s'])} | {r['steps_per_s']:.2f} | "
+                     f"{ratio} | {fmt_cell(r['compile_s'], '.0f')} | {load_cell(r)} |")
+    if loop.get("findings"):
+        lines += ["", *[f"- {f}" for f in loop["findings"]]]
     return lines + [""]
 
 

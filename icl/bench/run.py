@@ -2,7 +2,7 @@
 
 This module owns the order of a run and its outputs: the quiet-machine check before
 anything is timed (:func:`icl.bench.machine.machine_busy`; ``--allow-busy``,
-``--check-only``), the matmul peak, the training-step, scaling and baseline sections, the
+``--check-only``), the matmul peak, the training-step, training-loop, scaling and baseline sections, the
 end-to-end report build (:func:`bench_report`), the ``meta`` of the results (date, commit,
 machine, versions, load), and the two files written atomically into ``--out``:
 ``benchmarks.json`` (the results) and ``benchmarks.md`` (:func:`icl.bench.markdown.render_markdown`).
@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -33,7 +33,7 @@ from .machine import CPU_SHARE, MAX_LOAD, load_during, machine_busy, read_load, 
 from .markdown import fmt_cell, render_markdown
 from .peer import PEER_NAME
 from .timing import FULL, QUICK, Sizes, matmul_peak
-from .training import bench_scaling, bench_train
+from .training import bench_loop, bench_scaling, bench_train
 from .study import bench_study, contention_rows
 
 __all__ = ["BenchError", "check_out", "timed_rows", "bench_report", "run_bench", "main"]
@@ -56,6 +56,7 @@ def timed_rows(res: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from scale["families"]
     yield from res.get("contention") or []
     yield from res["train_step"]["rows"]
+    yield from (res.get("train_loop") or {}).get("rows", [])
     for key in ("prompt_length", "dims"):
         yield from res["scaling"][key]["points"]
     b = res["baselines"]
@@ -109,8 +110,11 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
     peak = {p["threads"]: p["peak_gflops"] for p in peaks}
     log("training step")
     train_res = bench_train(sizes, peer, compile_, peak, threads, thread_counts, notes)
+    compiling = sizes if compile_ else replace(sizes, compile=False)  # --no-compile: no compiled loops either
+    log("training loop: default AdamW, fused AdamW, compiled")
+    loop_res = bench_loop(compiling, peak, notes)
     log("time to a trained study")
-    study = bench_study(sizes, threads, log)
+    study = bench_study(compiling, threads, log)
     contention = contention_rows(sizes, log)
     log("scaling")
     scaling = bench_scaling(sizes, threads)
@@ -138,6 +142,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         "study": study,
         "contention": contention,
         "train_step": train_res,
+        "train_loop": loop_res,
         "scaling": scaling,
         "baselines": baselines,
         "report": report_res,

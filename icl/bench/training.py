@@ -9,13 +9,21 @@ every thread count, ``torch.compile`` and the model's implementation switches
 (:func:`train_findings`); and our step time against prompt length and d with its fitted
 log-log exponent (:func:`bench_scaling`). Matmul FLOPs per step come from
 :func:`icl.model.step_flops`.
+
+It also owns the ``train_loop`` section (:func:`bench_loop`): the training step as the runs
+train it (:data:`LOOP_VARIANTS`: PyTorch's default AdamW, fused AdamW, fused AdamW with the
+forward and backward through ``torch.compile``) at the ``small`` and ``cpu`` scales, at one and two
+threads, with each compiled row's compilation time beside it; ratios against the default AdamW of
+the same scale and threads (:func:`loop_findings`).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -28,8 +36,8 @@ from .machine import load_during
 from .peer import PEER_NAME, GPT2Peer, peer_unavailable
 from .timing import Sizes, measure, num_threads, summarize
 
-__all__ = ["VARIANTS", "VARIANT_REF", "VARIANT_RUNS", "make_step", "train_row", "bench_train", "train_findings",
-           "bench_scaling"]
+__all__ = ["VARIANTS", "VARIANT_REF", "VARIANT_RUNS", "LOOP_VARIANTS", "LOOP_SCALES", "make_step",
+           "train_row", "bench_train", "train_findings", "bench_loop", "loop_findings", "bench_scaling"]
 
 VARIANTS = {  # the model's implementation switches (icl/model.py), each setting timed at the cpu scale
     "sdpa + tanh GELU": dict(attention="sdpa", activation="gelu_tanh"),  # GPT-2's, the reference setting
@@ -39,13 +47,20 @@ VARIANTS = {  # the model's implementation switches (icl/model.py), each setting
 }
 VARIANT_REF = "sdpa + tanh GELU"
 VARIANT_RUNS = ("linear-w0.50", "linear-only")  # 21 and 41 points: chapters 1-2 and 3-5
+# the training loop's implementations (issue 36): (fused AdamW, torch.compile), the first the reference
+LOOP_VARIANTS = {"default AdamW": (False, False), "fused AdamW": (True, False),
+                 "fused AdamW + compiled": (True, True)}
+LOOP_SCALES = ("small", "cpu")
 
 
 def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Parameter], xs: Tensor, ys: Tensor,
-              lr: float, bf16: bool = False) -> Callable[[], None]:
+              lr: float, bf16: bool = False, fused: bool = False,
+              clip: float | None = None) -> Callable[[], None]:
     """One training step (forward, MSE over all positions, backward, AdamW) as a closure; with
-    ``bf16`` the forward under CPU bfloat16 autocast and the loss in fp32, as training does."""
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999))
+    ``bf16`` the forward under CPU bfloat16 autocast and the loss in fp32, as training does; with
+    ``fused`` the fused AdamW (``train.fused_adamw``); with ``clip`` the gradient clipping to that norm
+    before the AdamW step (the training loop's step, :func:`icl.train.step_update`)."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.999), **(dict(fused=True) if fused else {}))
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -53,6 +68,8 @@ def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Param
             pred = forward(xs, ys)
         loss = (pred.float() - ys).square().mean()
         loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
 
     return step
@@ -60,8 +77,10 @@ def make_step(forward: Callable[[Tensor, Tensor], Tensor], params: list[nn.Param
 
 def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, sizes: Sizes, threads: int,
               peak: dict[int, float], compiled: bool = False, run: str = "linear-w0.50",
-              variant: str = "preset", bf16: bool = False) -> dict[str, Any]:
-    """Time one training-step configuration and derive its throughput figures."""
+              variant: str = "preset", bf16: bool = False, fused: bool = False,
+              clip: bool = False) -> dict[str, Any]:
+    """Time one training-step configuration and derive its throughput figures (``fused``: fused AdamW;
+    ``clip``: with the run's gradient clipping, the training loop's step)."""
     cfg = get_run_config(run, scale)
     cfg = replace(cfg, model=mcfg).with_overrides(batch_size=batch)
     xs, ys = sample_batch(cfg, 10**7)  # the end of the curriculum: full d and prompt length
@@ -77,7 +96,8 @@ def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, s
             t = time.perf_counter()
             make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr)()  # compiles forward and backward
             compile_s = time.perf_counter() - t
-        step = make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr, bf16)
+        step = make_step(forward, list(model.parameters()), xs, ys, cfg.train.lr, bf16, fused,
+                         cfg.train.grad_clip if clip else None)
         times = measure(step, reps, sizes.warmup, sizes.budget_s)
     s = summarize(times)
     tokens = replace(mcfg, layout="garg").n_tokens if impl == "peer" else mcfg.n_tokens  # the peer reads garg tokens
@@ -93,7 +113,7 @@ def train_row(scale: str, impl: str, mcfg: ModelConfig, batch: int, reps: int, s
         "steps_per_s": 1 / s["median"], "tokens_per_s": batch * tokens / s["median"],
         "examples_per_s": batch * mcfg.n_points / s["median"], "gflops": gflops,
         "fraction_of_peak": gflops / peak[threads] if threads in peak else None,
-        "compile_s": compile_s, "precision": "bf16" if bf16 else "fp32", "load": load,
+        "compile_s": compile_s, "precision": "bf16" if bf16 else "fp32", "fused_adamw": fused, "load": load,
     }
 
 
@@ -140,6 +160,69 @@ def bench_train(sizes: Sizes, peer: bool, compile_: bool, peak: dict[int, float]
                 r["speed_vs_peer"] = r["steps_per_s"] / p[0]["steps_per_s"]
     return {"rows": rows, "peer": "skipped: " + peer_missing if peer_missing else "measured",
             "findings": train_findings(rows, threads)}
+
+
+def bench_loop(sizes: Sizes, peak: dict[int, float], notes: list[str]) -> dict[str, Any]:
+    """The ``train_loop`` section: every :data:`LOOP_VARIANTS` at each of :data:`LOOP_SCALES`, one and
+    two threads, ``linear-w0.50`` at its preset model and batch (full-size prompts); the compiled rows
+    only where ``sizes.compile`` (not in ``--quick``), each compiled from scratch with PyTorch's compile
+    caches off: its compile time is a first session's on a machine (later sessions find the on-disk
+    cache warm and compile faster; ``auto`` records its own)."""
+    rows = []
+    for scale in LOOP_SCALES:
+        mcfg = get_run_config("linear-w0.50", scale).model
+        for threads in (1, 2):
+            for name, (fused, compiled) in LOOP_VARIANTS.items():
+                if compiled and not sizes.compile:
+                    continue
+                try:
+                    with _cold_compile() if compiled else nullcontext():
+                        rows.append(train_row(scale, "ours", mcfg, sizes.cpu_batch, sizes.cpu_reps, sizes,
+                                              threads, peak, compiled=compiled, variant=name, fused=fused,
+                                              clip=True))
+                except Exception as e:  # a missing compiler: report, do not fail the bench
+                    notes.append(f"train loop, {scale} scale, {name}: {type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:200]}")
+    if not sizes.compile:
+        notes.append("train loop: the compiled rows are skipped (--quick or --no-compile)")
+    return {"rows": rows, "findings": loop_findings(rows)}
+
+
+@contextmanager
+def _cold_compile() -> Iterator[None]:
+    """``torch.compile`` from scratch in the block: dynamo's in-memory caches reset, the on-disk ones off."""
+    import torch._dynamo
+    import torch._inductor.config
+
+    torch._dynamo.reset()
+    try:
+        with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")  # said once per row
+            yield
+    finally:
+        torch._dynamo.reset()
+
+
+def loop_findings(rows: list[dict[str, Any]]) -> list[str]:
+    """Each loop variant's steps/s against the default AdamW's, same scale and threads, and when a
+    compiled loop has paid for its compilation."""
+    out = []
+    ref_name = next(iter(LOOP_VARIANTS))
+    for r in rows:
+        ref = find_row(rows, scale=r["scale"], threads=r["threads"], variant=ref_name)
+        if ref is None or r is ref:
+            continue
+        gain = r["steps_per_s"] / ref["steps_per_s"]
+        line = (f"{r['scale']} scale, {r['threads']} thread{'s' if r['threads'] > 1 else ''}: {r['variant']} "
+                f"runs {gain:.2f}x the steps/s of {ref_name}")
+        base = find_row(rows, scale=r["scale"], threads=r["threads"], variant="fused AdamW")
+        if r["compile_s"] is not None and base is not None:
+            saved = base["step_s"]["median"] - r["step_s"]["median"]
+            c = r["compile_s"]
+            line += (f" ({c:.0f} s of compilation, paid back after {c / saved:,.0f} steps against fused "
+                     "AdamW)" if saved > 0 else f" ({c:.0f} s of compilation, slower than fused AdamW)")
+        out.append(line)
+    return out
 
 
 def variant_rows(sizes: Sizes, threads: int, peak: dict[int, float]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ constants defined beside them), its evaluation and its verdicts:
 What they share: :mod:`.notebook` (a notebook's setup, :func:`open_chapter`, and the
 parameter and run checks), :mod:`.verdict` (:class:`Verdict`, how a part is decided, the
 verdict cell's output), :mod:`.preconditions` (a claim NOT TESTED where its premise fails),
-:mod:`.selection` (the selection cost of C1, C6, C7a) and
-:mod:`.sweeps` (error against one parameter of the prompt distribution).
+:mod:`.selection` (the selection cost of C1, C6, C7a),
+:mod:`.sweeps` (error against one parameter of the prompt distribution) and :mod:`.stages`
+(each chapter's prompt sets drawn again, fresh, for a part's second stage).
 """

@@ -9,24 +9,28 @@ prior's posterior mean) on pure lines (a = 1), pure sines (a = 0) and, as a
 ``a * line + (1 - a) * sine``; :func:`verdict_c7` judges it as two claims (split on
 2026-12-04): C7a, the mixture is as good as each specialist on its class up to the
 Bayes-optimal learner's own selection cost (:mod:`icl.chapters.selection`), and C7b, it is
-clearly worse than the combined-class fit between.
+clearly worse than the combined-class fit between. A part left inconclusive is decided on a
+second stage of fresh prompts (the chapter keeps a :class:`~icl.chapters.stages.Redraw`;
+:func:`~icl.chapters.verdict.two_stage`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..baselines import BayesLine, BayesMixture, BayesSine, CombinedFit, restricted
-from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate
+from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate, sample_prompts
 from ..tasks import ConvexCombination, Line1D, Sine1D
 from .prompts import Example, check_lengths, example_curves
-from .selection import Specialist, check_specialists, selection_cost, strict_every_k
+from .selection import Specialist, check_specialists, selection_stages, strict_every_k
+from .stages import PromptSet, Redraw, SweepSet
 from .sweeps import Sweep
-from .verdict import NOT_TESTED, Decision, Verdict, at_least, fmt, not_tested, outcome
+from .verdict import NOT_TESTED, Decision, Stage, TwoStage, Verdict, at_least, ci, fmt, not_tested, outcome, \
+    two_stage
 
 __all__ = ["COMBINED_FIT", "BAYES_LINE", "BAYES_SINE", "bayes_line_sine_name", "CombinationChapter",
            "combination_baselines", "combination_chapter", "verdict_c7", "verdict_c7a", "verdict_c7b"]
@@ -51,6 +55,14 @@ class CombinationChapter:
     examples: dict[float, Example]
     missing: list[str]
     n_prompts: int
+    seed: int | None = None  # the evaluation seed the prompts were drawn from
+    redraw: Redraw | None = field(default=None, repr=False)  # "line", "sine", sweep "a": for second stages
+
+    def draw(self, task: str):
+        """Scores predictors on fresh prompts of ``task`` ("line" or "sine"; ``(names, n, seed) ->
+        curves``), or None when the chapter was built without its predictors (one stage only)."""
+        return None if self.redraw is None or self.seed is None else \
+            (lambda names, n, seed: self.redraw.curves(task, names, n, seed))
 
     def table(self, ks: Sequence[int] | None = None):
         """Rows: predictor and k; columns: a."""
@@ -97,13 +109,17 @@ def combination_chapter(models: Mapping[str, torch.nn.Module], baselines: Mappin
                                                           n_boot=n_boot) for a in a_values])
     examples = {float(a): example_curves(preds, comb(a), example_k, seed=seed + 100, title=f"a = {a:g}")
                 for a in example_a}
+    # pure sines also against the sine prior's own posterior mean: with the mixture prior's, it
+    # shows what not knowing the class costs even an ideal learner at small k
+    sine_preds = {**preds, BAYES_SINE: BayesSine(band)}
+    redraw = Redraw({"line": PromptSet(lambda n, s: sample_prompts(line, n, n_points, s + 1), preds),
+                     "sine": PromptSet(lambda n, s: sample_prompts(sine, n, n_points, s + 2), sine_preds),
+                     "a": SweepSet("a", lambda a, n, s: sample_prompts(comb(a), n, n_sweep, s), preds, ks)},
+                    n_boot)
     return CombinationChapter(
         line=evaluate(preds, line, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
-        # pure sines also against the sine prior's own posterior mean: with the mixture prior's, it
-        # shows what not knowing the class costs even an ideal learner at small k
-        sine=evaluate({**preds, BAYES_SINE: BayesSine(band)}, sine, n_prompts, n_points, seed=seed + 2,
-                      n_boot=n_boot),
-        by_a=by_a, examples=examples, missing=list(missing), n_prompts=n_prompts,
+        sine=evaluate(sine_preds, sine, n_prompts, n_points, seed=seed + 2, n_boot=n_boot),
+        by_a=by_a, examples=examples, missing=list(missing), n_prompts=n_prompts, seed=seed, redraw=redraw,
     )
 
 
@@ -115,8 +131,9 @@ def _judge_c7(ch: CombinationChapter, mix: str, line_only: str, sine_only: str, 
     b = _c7b(ch, mix, fit, tol, a_mid, k, ratio, w_line, n_boot, seed)
     if isinstance(a, Verdict) or isinstance(b, Verdict):
         old = "NOT TESTED; " + "; ".join(x.details[0] for x in (a, b) if isinstance(x, Verdict))
-    else:
-        v = Verdict.judge("C7", [*a[0], *b[0]], [])
+    else:  # one stage, as until 2026-12-04
+        v = Verdict.judge("C7", [(name, d.first.decision if isinstance(d, TwoStage) else d)
+                                 for name, d in [*a[0], *b[0]]], [])
         old = f"{v.status}; {v.details[0]}"
     before = f"before (C7 as one claim, judged so until 2026-12-04): {old}"
     return tuple(x if isinstance(x, Verdict) else Verdict.judge(claim, x[0], [*x[1], before])
@@ -130,12 +147,14 @@ def _c7a(ch: CombinationChapter, mix: str, line_only: str, sine_only: str, tol: 
     if v:
         return v
     bayes = bayes_line_sine_name(w_line)
-    pure = [Specialist("a=1 (lines)", ch.line, line_only, bayes, BAYES_LINE),
-            Specialist("a=0 (sines)", ch.sine, sine_only, bayes, BAYES_SINE)]
+    pure = [Specialist("a=1 (lines)", ch.line, line_only, bayes, BAYES_LINE, draw=ch.draw("line"),
+                       eval_seed=ch.seed),
+            Specialist("a=0 (sines)", ch.sine, sine_only, bayes, BAYES_SINE, draw=ch.draw("sine"),
+                       eval_seed=ch.seed)]
     v = check_specialists("C7a", mix, pure)
     if v:
         return v
-    judged = [(s.label, *selection_cost(mix, s, tol, n_boot, seed)) for s in pure]
+    judged = [(s.label, *selection_stages(mix, s, tol, n_boot, seed)) for s in pure]
     strict_ok, strict_text = strict_every_k(mix, pure, tol)
     return [(label, d) for label, d, _ in judged], [line for _, _, line in judged] + [
         f"strict (every k within {tol}): {outcome(strict_ok)}; {strict_text}"]
@@ -156,11 +175,13 @@ def _c7b(ch: CombinationChapter, mix: str, fit: str, tol: float, a_mid: float, k
     e_mix, e_fit = at.per_prompt[mix][i], at.per_prompt[fit][i]
     diff, lo, hi = bootstrap_ci(e_mix - e_fit, n_boot=n_boot, seed=seed)
     m_mix, m_fit = float(e_mix.mean()), float(e_fit.mean())
-    # "fails" needs a real, sizeable gap: at least ``ratio`` x the fit, and the interval of the
-    # difference above ``tol`` (the fit is ~0 from k = 4, so "above 0" alone would call an
-    # error of 0.001 a failure)
-    worse = at_least(float(diff), float(lo), float(hi), tol, len(e_mix))
-    fails = worse if m_mix >= ratio * m_fit else Decision(False)
+    first = _worse(e_mix, e_fit, tol, ratio, n_boot, seed)
+    again = None
+    if ch.redraw is not None and ch.seed is not None:
+        def again(n: int, eval_seed: int) -> Stage:
+            per = ch.redraw.sweep("a", [mix, fit], [a_mid], n, eval_seed, ks=[k]).per_prompt
+            return _worse(per[mix][0, :, 0], per[fit][0, :, 0], tol, ratio, n_boot, seed)
+    fails = two_stage(first, len(e_mix), ch.seed or 0, again)
     details = [f"a={a_mid:g}, k={k}: {mix} {fmt(m_mix)} vs {fit} {fmt(m_fit)} (criterion: at least {ratio:g}x); "
                f"paired difference {fmt(float(diff))} [95% CI {fmt(float(lo))}, {fmt(float(hi))}] (criterion: CI >= "
                f"{tol}, a gap larger than what counts as matching)"]
@@ -171,6 +192,17 @@ def _c7b(ch: CombinationChapter, mix: str, fit: str, tol: float, a_mid: float, k
     old_fails = m_mix >= ratio * m_fit and float(lo) >= tol
     details.append(f"strict (a={a_mid:g} on the interval's lower end, a straddle failing): {outcome(old_fails)}")
     return [(f"a={a_mid:g}, k={k}: clearly worse than the {fit}", fails)], details
+
+
+def _worse(e_mix: np.ndarray, e_fit: np.ndarray, tol: float, ratio: float, n_boot: int, seed: int) -> Stage:
+    """C7b's part on per-prompt errors of the mixture model and the fit: "fails" needs a real,
+    sizeable gap: at least ``ratio`` x the fit, and the interval of the difference above ``tol``
+    (the fit is ~0 from k = 4, so "above 0" alone would call an error of 0.001 a failure)."""
+    diff, lo, hi = bootstrap_ci(e_mix - e_fit, n_boot=n_boot, seed=seed)
+    m_mix, m_fit = float(e_mix.mean()), float(e_fit.mean())
+    worse = at_least(float(diff), float(lo), float(hi), tol, len(e_mix))
+    return Stage(worse if m_mix >= ratio * m_fit else Decision(False),
+                 f"{fmt(m_mix)} vs {fmt(m_fit)}, difference {ci(diff, lo, hi)}")
 
 
 def verdict_c7(ch: CombinationChapter, mix: str = "line-sine-w0.50", line_only: str = "line-only",

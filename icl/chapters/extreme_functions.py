@@ -8,13 +8,15 @@ read at one k) every model over sinusoid frequencies, slope scales and input sca
 outside pretraining (1-D lines and d-dimensional dense linear functions, against least
 squares and Bayes line; input scales through :func:`scaled_inputs`). :func:`verdict_c8`
 judges them: near the Bayes predictor in band, stable just outside (:func:`doubling_points`
-reports where the error doubles), unstable far out.
+reports where the error doubles), unstable far out; a part left inconclusive is decided on a
+second stage of fresh prompts (the chapter keeps a :class:`~icl.chapters.stages.Redraw` of its
+in-band prompts and of each sweep; :func:`~icl.chapters.verdict.two_stage`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,9 +28,10 @@ from .convex_combinations import BAYES_LINE, BAYES_SINE
 from .model_selection import LEAST_SQUARES
 from .nonlinear_mixtures import THREE_NN
 from .prompts import Example, check_lengths, curve_table, example_curves
-from .sweeps import Sweep, sweep
-from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, every, fmt, mean_excess, not_tested, \
-    outcome, some
+from .stages import PromptSet, Redraw, SweepSet
+from .sweeps import Sweep, SweepAtK, sweep
+from .verdict import NOT_TESTED, Stage, TwoStage, Verdict, at_least, at_most, ci, every_stage, fmt, \
+    mean_excess, not_tested, outcome, some_stage, two_stage
 
 __all__ = ["BAYES_SINE_KNOWN", "DEFAULT_OMEGAS", "DEFAULT_SCALES", "ExtremesChapter", "scaled_inputs",
            "doubling_points", "extremes_chapter", "verdict_c8"]
@@ -55,6 +58,12 @@ class ExtremesChapter:
     examples: dict[float, Example]
     missing: list[str]
     n_prompts: int
+    seed: int | None = None  # the evaluation seed the prompts were drawn from
+    # "in band" and each sweep by its label in sweeps(): for second stages
+    redraw: Redraw | None = field(default=None, repr=False)
+
+    def can_redraw(self) -> bool:
+        return self.redraw is not None and self.seed is not None
 
     def sweeps(self) -> dict[str, Sweep]:
         return {"omega": self.omega, "slope scale (1-D)": self.slope_1d, "input scale (1-D)": self.input_1d,
@@ -101,22 +110,35 @@ def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[
     known = lambda w: {BAYES_SINE_KNOWN: BayesSine((w, w), n_phi=n_phi)}  # noqa: E731
     n_sweep = k + 1
     values = lambda vs: np.asarray(vs, dtype=float)  # noqa: E731
-    in_band = evaluate({**sines, BAYES_SINE: bayes_sine, THREE_NN: KNN(3)}, Sine1D(band), n_prompts, n_points,
-                       seed=seed, n_boot=n_boot)
-    omega = sweep({**sines, BAYES_SINE: bayes_sine}, "omega", values(omegas),
-                  lambda w: sample_prompts(Sine1D((w, w)), n_prompts, n_sweep, seed=seed + 1), [k], seed, n_boot,
-                  per_value=known)
+    in_band_preds = {**sines, BAYES_SINE: bayes_sine, THREE_NN: KNN(3)}
+    in_band = evaluate(in_band_preds, Sine1D(band), n_prompts, n_points, seed=seed, n_boot=n_boot)
     ref_1d = {LEAST_SQUARES: LeastSquares(), BAYES_LINE: BayesLine()}
-    slope_1d = sweep({**lines, **ref_1d}, "slope scale", values(scales),
-                     lambda s: sample_prompts(Line1D(s), n_prompts, n_sweep, seed=seed + 2), [k], seed, n_boot)
-    input_1d = sweep({**lines, **ref_1d}, "input scale", values(scales),
-                     lambda c: scaled_inputs(Line1D(), n_prompts, n_sweep, seed + 3, c), [k], seed, n_boot)
     dense = DenseLinear(d, normalize=True)
     ref_nd = {LEAST_SQUARES: LeastSquares()}
-    slope_nd = sweep({**linears, **ref_nd}, "slope scale", values(scales),
-                     lambda s: sample_prompts(Scaled(dense, s), n_prompts, n_sweep, seed=seed + 4), [k], seed, n_boot)
-    input_nd = sweep({**linears, **ref_nd}, "input scale", values(scales),
-                     lambda c: scaled_inputs(dense, n_prompts, n_sweep, seed + 5, c), [k], seed, n_boot)
+    # each sweep: its predictors, and its prompts of one value (value, n, evaluation seed) -> Prompts
+    sets = {
+        "omega": SweepSet("omega", lambda w, n, s: sample_prompts(Sine1D((w, w)), n, n_sweep, seed=s + 1),
+                          {**sines, BAYES_SINE: bayes_sine}, [k], known),
+        "slope scale (1-D)": SweepSet("slope scale",
+                                      lambda v, n, s: sample_prompts(Line1D(v), n, n_sweep, seed=s + 2),
+                                      {**lines, **ref_1d}, [k]),
+        "input scale (1-D)": SweepSet("input scale",
+                                      lambda c, n, s: scaled_inputs(Line1D(), n, n_sweep, s + 3, c),
+                                      {**lines, **ref_1d}, [k]),
+        "slope scale (d-dim)": SweepSet("slope scale",
+                                        lambda v, n, s: sample_prompts(Scaled(dense, v), n, n_sweep, s + 4),
+                                        {**linears, **ref_nd}, [k]),
+        "input scale (d-dim)": SweepSet("input scale",
+                                        lambda c, n, s: scaled_inputs(dense, n, n_sweep, s + 5, c),
+                                        {**linears, **ref_nd}, [k]),
+    }
+    drawn = {key: sweep(st.predictors, st.label, values(omegas if key == "omega" else scales),
+                        lambda v, st=st: st.prompts(v, n_prompts, seed), [k], seed, n_boot,
+                        per_value=st.per_value)
+             for key, st in sets.items()}
+    omega, slope_1d, input_1d, slope_nd, input_nd = drawn.values()
+    in_band_set = PromptSet(lambda n, s: sample_prompts(Sine1D(band), n, n_points, s), in_band_preds)
+    redraw = Redraw({"in band": in_band_set, **sets}, n_boot)
     examples = {}
     for w in example_omegas:
         where = "in band" if band[0] <= w <= band[1] else "outside the band"
@@ -124,33 +146,73 @@ def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[
                                             Sine1D((w, w)), example_k, seed=seed + 100,
                                             title=f"omega = {w:g} ({where})")
     return ExtremesChapter(in_band, omega, slope_1d, input_1d, slope_nd, input_nd, band, examples,
-                           list(missing), n_prompts)
+                           list(missing), n_prompts, seed, redraw)
 
 
 def _v(x: float | None) -> str:
     return "none in the sweep" if x is None else f"{x:g}"
 
 
-def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
-               unstable: float, floor: float, n: int, label: str | None = None
-               ) -> tuple[list[tuple[str, Decision]], list[bool], str]:
+def _masks(v: np.ndarray, low: float, high: float, near: float, far: float) -> tuple[np.ndarray, np.ndarray]:
+    """The swept values near [low, high] (outside it, within a factor ``near``) and far from it
+    (beyond a factor ``far``)."""
+    outside = (v < low) | (v > high)
+    return outside & (v >= low / near) & (v <= high * near), (v <= low / far) | (v >= high * far)
+
+
+def _near(at: SweepAtK, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
+          n: int) -> Stage:
+    """The near part: at every value near [low, high] the error's interval at most ``ref + tol``."""
+    v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
+    return every_stage([(at_most(e[i], lo_e[i], hi_e[i], ref + tol, n),
+                         f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g} (criterion <= {fmt(ref + tol)})")
+                        for i in np.flatnonzero(_masks(v, low, high, near, far)[0])])
+
+
+def _far(at: SweepAtK, name: str, low: float, high: float, near: float, far: float, unstable: float,
+         n: int) -> Stage:
+    """The far part: at some value far from [low, high] the error's interval at least ``unstable``."""
+    v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
+    return some_stage([(at_least(e[i], lo_e[i], hi_e[i], unstable, n),
+                        f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g}")
+                       for i in np.flatnonzero(_masks(v, low, high, near, far)[1])])
+
+
+# draws a sweep again for the judged run at the given values: values -> (n, evaluation seed) -> Sweep
+SweepAgain = Callable[[np.ndarray], Callable[[int, int], Sweep]]
+
+
+def _stability(sw: Sweep, name: str, low: float, high: float, ref_of: Callable[[SweepAtK], float],
+               near: float, far: float, tol: float, unstable: float, floor: float, n: int,
+               label: str | None = None, again: SweepAgain | None = None, seed: int = 0,
+               ref_values: Sequence[float] = ()) -> tuple[list[tuple[str, TwoStage]], list[bool], str]:
     """Near [low, high] (within a factor ``near``) the error stays within ``ref + tol`` at every
-    swept value, judged on its 95% interval (from ``n`` prompts per value); far from it (beyond a
-    factor ``far``) it reaches ``unstable`` at some value, likewise. An interval straddling the
-    threshold is inconclusive. Returns the two named parts (for :meth:`Verdict.judge`), their
+    swept value, the reference ``ref = ref_of(view at k)`` read off the same sweep, judged on its
+    95% interval (from ``n`` prompts per value); far from it (beyond a factor ``far``) it reaches
+    ``unstable`` at some value, likewise. An interval straddling the threshold is inconclusive, and
+    decided on a second stage when ``again`` can draw the sweep again (evaluation seed ``seed``
+    first): the values the part reads (for the near part with ``ref_values``, those its reference
+    reads). Returns the two named parts (for :meth:`Verdict.judge`), their
     outcomes under the criterion before 2026-12-01 (upper end, resp. lower end, of the interval
     against the threshold, a straddle failing) and the line that reports them; ``label`` names
     the sweep there (default ``sw.label``)."""
     label = label or sw.label
     at = sw.at_k()
+    ref = ref_of(at)
     v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
-    outside = (v < low) | (v > high)
-    near_mask = outside & (v >= low / near) & (v <= high * near)
-    far_mask = (v <= low / far) | (v >= high * far)
-    near_ok = every([at_most(e[i], lo_e[i], hi_e[i], ref + tol, n) for i in np.flatnonzero(near_mask)]) \
-        if near_mask.any() else Decision(False)
-    far_ok = some([at_least(e[i], lo_e[i], hi_e[i], unstable, n) for i in np.flatnonzero(far_mask)]) \
-        if far_mask.any() else Decision(False)
+    near_mask, far_mask = _masks(v, low, high, near, far)
+
+    def near_again(m: int, s: int) -> Stage:
+        view = again(np.union1d(v[near_mask], np.asarray(ref_values, dtype=float)))(m, s).at_k()
+        return _near(view, name, low, high, ref_of(view), near, far, tol, m)
+
+    def far_again(m: int, s: int) -> Stage:
+        return _far(again(v[far_mask])(m, s).at_k(), name, low, high, near, far, unstable, m)
+
+    near_ok = two_stage(_near(at, name, low, high, ref, near, far, tol, n), n, seed,
+                        near_again if again is not None and near_mask.any() else None)
+    far_ok = two_stage(_far(at, name, low, high, near, far, unstable, n), n, seed,
+                       far_again if again is not None and far_mask.any() else None)
     strict = [bool(near_mask.any()) and bool((hi_e[near_mask] <= ref + tol).all()),
               bool(far_mask.any()) and float(lo_e[far_mask].max()) >= unstable]
     below, above = doubling_points(v, e, low, high, ref, floor)
@@ -169,6 +231,31 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref: float, near: 
             f"{fmt(ref + tol)} at every value); far (beyond x{far:g}): {worst(far_mask, lo_e)} (criterion: CI >= "
             f"{unstable} at some value)")
     return [(f"near ({name}, {label})", near_ok), (f"far ({name}, {label})", far_ok)], strict, text
+
+
+def _excess_stage(curves: Mapping[str, Curve], name: str, ks: np.ndarray, tol: float) -> Stage:
+    """The in-band part: ``name``'s mean excess over the Bayes sine predictor over ``ks`` at most
+    ``tol`` (paired interval)."""
+    m, lo, hi = mean_excess(curves, name, BAYES_SINE, ks)
+    return Stage(at_most(m, lo, hi, tol, curves[name].per_prompt.shape[0]),
+                 f"mean excess {ci(m, lo, hi)} over k=1..{ks[-1]}")
+
+
+def _in_band(ch: ExtremesChapter, name: str, ks: np.ndarray, tol: float) -> TwoStage:
+    """The in-band part of ``name`` in two stages (the second on fresh in-band prompts)."""
+    again = None
+    if ch.can_redraw():
+        def again(n: int, seed: int) -> Stage:
+            return _excess_stage(ch.redraw.curves("in band", [name, BAYES_SINE], n, seed), name, ks, tol)
+    n = ch.in_band[name].per_prompt.shape[0]
+    return two_stage(_excess_stage(ch.in_band, name, ks, tol), n, ch.seed or 0, again)
+
+
+def _sweep_again(ch: ExtremesChapter, key: str, name: str) -> SweepAgain | None:
+    """How to draw sweep ``key`` again for run ``name`` (None: the chapter cannot)."""
+    if not ch.can_redraw():
+        return None
+    return lambda values: (lambda n, seed: ch.redraw.sweep(key, [name], values, n, seed))
 
 
 def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
@@ -190,7 +277,9 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
 
     Also reported: where the error first doubles on each side, from a reference of at
     least ``floor`` (errors below it count as equally good), and the outcome under the
-    criterion before 2026-12-01 (the same interval ends, a straddle failing).
+    criterion before 2026-12-01 (the same interval ends, a straddle failing). A part left
+    inconclusive is decided on a second stage of fresh prompts of the values it reads (and of
+    those its reference reads), :func:`~icl.chapters.verdict.two_stage`.
     """
     sines = [sine_run] + ([mix_run] if mix_run else [])
     sweeps = ch.sweeps()
@@ -206,26 +295,26 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     parts, strict, details = [], [], []
     for name in sines:
         m, lo_m, hi_m = mean_excess(ch.in_band, name, BAYES_SINE, ks)
-        parts.append((f"in band ({name})", at_most(m, lo_m, hi_m, tol, ch.in_band[name].per_prompt.shape[0])))
+        parts.append((f"in band ({name})", _in_band(ch, name, ks, tol)))
         strict.append(m <= tol)
         excess = ch.in_band[name].mean[ks] - ch.in_band[BAYES_SINE].mean[ks]
         details.append(f"in band {list(ch.band)}: {name} - {BAYES_SINE}: mean excess {fmt(m)} [95% CI {fmt(lo_m)}, "
                        f"{fmt(hi_m)}] over k=1..{ks[-1]} (criterion <= {tol}); largest {fmt(float(excess.max()))} "
                        f"at k={int(ks[np.argmax(excess)])}")
     lo, hi = ch.band
-    omega = ch.omega.at_k()
-    w = omega.values
-    in_band = (w >= lo) & (w <= hi)
-    e_in = float(omega.error[sine_run][in_band].mean())
-    checks = [_stability(ch.omega, sine_run, lo, hi, e_in, near_omega, far_omega, tol, unstable, floor,
-                         ch.n_prompts)]
+    w = ch.omega.values
+    in_band = lambda at: float(at.error[sine_run][(at.values >= lo) & (at.values <= hi)].mean())  # noqa: E731
+    checks = [_stability(ch.omega, sine_run, lo, hi, in_band, near_omega, far_omega, tol, unstable, floor,
+                         ch.n_prompts, again=_sweep_again(ch, "omega", sine_run), seed=ch.seed or 0,
+                         ref_values=w[(w >= lo) & (w <= hi)])]
     for label, name in scale_runs.items():
         sw = sweeps[label]
-        one = np.isclose(sw.values, 1.0)
-        if not one.any():
+        if not np.isclose(sw.values, 1.0).any():
             return Verdict("C8", NOT_TESTED, [f"the {label} sweep has no scale 1 to compare with"])
-        checks.append(_stability(sw, name, 1.0, 1.0, float(sw.at_k().error[name][one][0]), near, far, tol, unstable,
-                                 floor, ch.n_prompts, label))
+        at_one = lambda at, name=name: float(at.error[name][np.isclose(at.values, 1.0)][0])  # noqa: E731
+        checks.append(_stability(sw, name, 1.0, 1.0, at_one, near, far, tol, unstable, floor, ch.n_prompts,
+                                 label, again=_sweep_again(ch, label, name), seed=ch.seed or 0,
+                                 ref_values=sw.values[np.isclose(sw.values, 1.0)]))
     parts += [part for named, _, _ in checks for part in named]
     strict += [ok for _, oks, _ in checks for ok in oks]
     strict_failed = [name for (name, _), ok in zip(parts, strict) if not ok]

@@ -8,24 +8,29 @@ specialist, :mod:`icl.chapters.selection`), :func:`verdict_c2` (each specialist 
 its class's optimal baseline, and the sparse-only model's selection fraction
 :func:`selection_fraction`) and :func:`verdict_c3` (specialists fail out of class) judge
 them; :func:`seed_spread` puts a run beside its second seed (rows by :func:`seed_row`, chapter 2's too).
+The chapter keeps its predictors and how its dense and sparse prompts are drawn
+(:class:`~icl.chapters.stages.Redraw`), so that a part judged on an interval and left
+inconclusive is decided on a second stage of fresh prompts (:func:`~icl.chapters.verdict.two_stage`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..baselines import BayesDense, BayesMixture, BayesSparse, Lasso, LeastSquares
 from ..config import get_run_config
-from ..evaluate import Curve, Predictor, choose_lasso_alpha, evaluate
+from ..evaluate import Curve, Predictor, choose_lasso_alpha, evaluate, sample_prompts
 from ..tasks import DenseLinear, SparseLinear
 from .notebook import check_scale_param
 from .preconditions import Precondition, judged_if
 from .selection import Specialist, mixture_matches_specialists
-from .verdict import NOT_TESTED, Verdict, at_least, at_most, fmt, mean_excess, not_tested, outcome
+from .stages import PromptSet, Redraw
+from .verdict import NOT_TESTED, Stage, TwoStage, Verdict, at_least, at_most, ci, fmt, mean_excess, \
+    not_tested, outcome, two_stage
 
 __all__ = ["LEAST_SQUARES", "LASSO", "BAYES_DENSE", "BAYES_SPARSE", "Geometry", "geometry", "seed_spread", "seed_row",
            "LinearChapter", "bayes_mixture_name", "linear_baselines", "linear_chapter",
@@ -94,6 +99,14 @@ class LinearChapter:
     lasso_alpha: float
     missing: list[str]
     n_prompts: int
+    seed: int | None = None  # the evaluation seed the prompts were drawn from
+    redraw: Redraw | None = field(default=None, repr=False)  # sets "dense", "sparse": for second stages
+
+    def draw(self, task: str) -> Callable[[Sequence[str], int, int], Mapping[str, Curve]] | None:
+        """How to score predictors on fresh prompts of ``task`` ("dense" or "sparse"), or None
+        when the chapter was built without its predictors (one stage only)."""
+        return None if self.redraw is None or self.seed is None else \
+            (lambda names, n, seed: self.redraw.curves(task, names, n, seed))
 
     def table(self, ks: Sequence[int]):
         import pandas as pd
@@ -132,11 +145,14 @@ def linear_chapter(models: Mapping[str, Predictor], d: int = 10, nnz: int = 2, n
     dense, sparse = DenseLinear(d, normalize=True), SparseLinear(d, nnz, normalize=True)
     alpha = choose_lasso_alpha(sparse, n_points, lasso_alphas, seed)
     preds = {**models, **linear_baselines(d, nnz, w_mix, alpha)}
+    redraw = Redraw({"dense": PromptSet(lambda n, s: sample_prompts(dense, n, n_points, s), preds),
+                     "sparse": PromptSet(lambda n, s: sample_prompts(sparse, n, n_points, s + 1), preds)},
+                    n_boot)
     return LinearChapter(
         d=d, nnz=nnz,
         dense=evaluate(preds, dense, n_prompts, n_points, seed=seed, n_boot=n_boot),
         sparse=evaluate(preds, sparse, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
-        lasso_alpha=alpha, missing=list(missing), n_prompts=n_prompts,
+        lasso_alpha=alpha, missing=list(missing), n_prompts=n_prompts, seed=seed, redraw=redraw,
     )
 
 
@@ -151,13 +167,17 @@ def verdict_c1(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
     Precondition (2026-12-04): :func:`selection_precondition`, C2's selection part held for the
     same seed (``sparse_only`` closes at least ``selects`` of the least-squares-to-Lasso gap);
     else "as good as the sparse specialist" is vacuous (both behave like least squares) and C1
-    is NOT TESTED, the verdict it would have had kept as the ``before`` line."""
+    is NOT TESTED, the verdict it would have had kept as the ``before`` line (judged in one
+    stage: with the premise unmet nothing is to be decided). A part left inconclusive is decided
+    on a second stage of fresh prompts (:func:`~icl.chapters.verdict.two_stage`)."""
     bayes = bayes_mixture_name(w_mix)
-    return judged_if(selection_precondition(ch.sparse, sparse_only, ch.d, selects),
-                     mixture_matches_specialists("C1", mix, [
-                         Specialist("dense prompts", ch.dense, dense_only, bayes, BAYES_DENSE),
-                         Specialist("sparse prompts", ch.sparse, sparse_only, bayes, BAYES_SPARSE),
-                     ], tol))
+    pre = selection_precondition(ch.sparse, sparse_only, ch.d, selects)
+    return judged_if(pre, mixture_matches_specialists("C1", mix, [
+        Specialist("dense prompts", ch.dense, dense_only, bayes, BAYES_DENSE, draw=ch.draw("dense"),
+                   eval_seed=ch.seed),
+        Specialist("sparse prompts", ch.sparse, sparse_only, bayes, BAYES_SPARSE, draw=ch.draw("sparse"),
+                   eval_seed=ch.seed),
+    ], tol, second=pre.met))
 
 
 def selection_range(d: int) -> np.ndarray:
@@ -231,7 +251,8 @@ def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
     Reported, not a part: the mixture model's mean excess over the exact Bayes-optimal
     predictor of the ``w_mix`` mixture prior (with noiseless data the exact sparse posterior
     recovers the support from nnz + 1 points, far beyond Lasso: not what the paper says the
-    transformer matches; the mixture's near-optimality is C1's selection cost)."""
+    transformer matches; the mixture's near-optimality is C1's selection cost). The two excess
+    parts are decided in two stages (:func:`~icl.chapters.verdict.two_stage`)."""
     v = not_tested(ch.dense, [dense_only, sparse_only], "C2") or _selection_readable(ch, "C2")
     if v:
         return v
@@ -241,7 +262,8 @@ def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
     for task, model, ref, curves in (("dense", dense_only, LEAST_SQUARES, ch.dense),
                                      ("sparse", sparse_only, LASSO, ch.sparse)):
         m, lo, hi = mean_excess(curves, model, ref, ks)
-        parts.append((f"{task} ({model} vs {ref})", at_most(m, lo, hi, tol, curves[model].per_prompt.shape[0])))
+        decide = lambda c, model=model, ref=ref: _excess(c, model, ref, ks, tol)  # noqa: E731
+        parts.append((f"{task} ({model} vs {ref})", _stages(ch, task, [model, ref], decide)))
         excess = curves[model].mean[ks] - curves[ref].mean[ks]
         details.append(f"{task}: {model} - {ref}: mean excess {fmt(m)} [95% CI {fmt(lo)}, {fmt(hi)}] over "
                        f"k=1..{ks[-1]} (criterion <= {tol}); largest {fmt(float(excess.max()))} at "
@@ -260,6 +282,23 @@ def verdict_c2(ch: LinearChapter, mix: str = "linear-w0.50", dense_only: str = "
                        + "; ".join(f"{task} {fmt(m)} [95% CI {fmt(lo)}, {fmt(hi)}]" for task, m, lo, hi in rep))
     details.append(_strict_c2(ch, mix, dense_only, sparse_only, tol, bayes))
     return Verdict.judge("C2", parts, details)
+
+
+def _stages(ch: LinearChapter, task: str, names: Sequence[str],
+            decide: Callable[[Mapping[str, Curve]], Stage], second: bool = True) -> TwoStage:
+    """A part of chapter 1 read on ``task``'s curves by ``decide``, in two stages: the chapter's
+    curves, then, when inconclusive, the predictors ``names`` on fresh prompts of ``task``."""
+    curves = ch.dense if task == "dense" else ch.sparse
+    draw = ch.draw(task) if second else None
+    again = None if draw is None else (lambda n, seed: decide(draw(names, n, seed)))
+    return two_stage(decide(curves), curves[names[0]].per_prompt.shape[0], ch.seed or 0, again)
+
+
+def _excess(curves: Mapping[str, Curve], model: str, ref: str, ks: np.ndarray, tol: float) -> Stage:
+    """C2's excess part: the mean over ``ks`` of ``model - ref`` at most ``tol`` (paired interval)."""
+    m, lo, hi = mean_excess(curves, model, ref, ks)
+    return Stage(at_most(m, lo, hi, tol, curves[model].per_prompt.shape[0]),
+                 f"mean excess {ci(m, lo, hi)} over k=1..{ks[-1]}")
 
 
 def _strict_c2(ch: LinearChapter, mix: str, dense_only: str, sparse_only: str, tol: float, bayes: str) -> str:
@@ -296,7 +335,9 @@ def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only:
     1. the sparse-only model on dense prompts at k = d errs at least ``fails`` (95% interval),
     2. while least squares there errs at most ``solvable`` (the task is solvable at k = d);
     3. the dense-only model on sparse prompts behaves like least squares: its mean selection
-       fraction over k = ceil(d/2)..d-1 is at most ``like_ls`` (on means)."""
+       fraction over k = ceil(d/2)..d-1 is at most ``like_ls`` (on means).
+
+    Parts 1 and 2 are decided in two stages (:func:`~icl.chapters.verdict.two_stage`)."""
     v = not_tested(ch.dense, [dense_only, sparse_only], "C3") or _selection_readable(ch, "C3")
     if v:
         return v
@@ -304,10 +345,19 @@ def verdict_c3(ch: LinearChapter, dense_only: str = "linear-w1.00", sparse_only:
     s_on_d, ls_d = ch.dense[sparse_only], ch.dense[LEAST_SQUARES]
     sel_ks = selection_range(d)
     s = selection_fraction(ch.sparse, dense_only, sel_ks)
-    n = s_on_d.per_prompt.shape[0]
-    parts = [(f"{sparse_only} on dense prompts", at_least(s_on_d.mean[d], s_on_d.lo[d], s_on_d.hi[d], fails, n)),
+
+    def at_d(name: str, side: Callable, threshold: float) -> Callable[[Mapping[str, Curve]], Stage]:
+        """The error of ``name`` at k = d against ``threshold`` (``side``: at_least or at_most)."""
+        def decide(curves: Mapping[str, Curve]) -> Stage:
+            c = curves[name]
+            return Stage(side(c.mean[d], c.lo[d], c.hi[d], threshold, c.per_prompt.shape[0]),
+                         f"{ci(c.mean[d], c.lo[d], c.hi[d])} at k={d}")
+        return decide
+
+    parts = [(f"{sparse_only} on dense prompts",
+              _stages(ch, "dense", [sparse_only], at_d(sparse_only, at_least, fails))),
              (f"least squares on dense prompts (the task is solvable at k={d})",
-              at_most(ls_d.mean[d], ls_d.lo[d], ls_d.hi[d], solvable, n)),
+              _stages(ch, "dense", [LEAST_SQUARES], at_d(LEAST_SQUARES, at_most, solvable))),
              (f"{dense_only} on sparse prompts", at_most(s.mean(), s.mean(), s.mean(), like_ls))]
     return Verdict.judge("C3", parts, [
         f"{sparse_only} on dense prompts at k={d} (= d): {fmt(s_on_d.mean[d])} [95% CI {fmt(s_on_d.lo[d])}, "

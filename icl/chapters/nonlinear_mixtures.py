@@ -9,23 +9,26 @@ judges the mixture's selection cost against each specialist
 (:mod:`icl.chapters.selection`). No Bayes-optimal learner of the linear/ReLU prior is
 computable, and with k <= d points any data are fit exactly by a linear function, so the
 cost must vanish from k = d + 2 on and be small on average (fixed 2026-12-01, before any
-new run was evaluated); the old every-k criterion is kept as the ``strict`` line.
+new run was evaluated); the old every-k criterion is kept as the ``strict`` line. A part left
+inconclusive is decided on a second stage of fresh prompts of its class (the chapter keeps a
+:class:`~icl.chapters.stages.Redraw`; :func:`~icl.chapters.verdict.two_stage`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import torch
 
 from ..baselines import KNN, BayesDense, LeastSquares, ReluNetGD
-from ..evaluate import Curve, Predictor, evaluate
+from ..evaluate import Curve, Predictor, evaluate, sample_prompts
 from ..tasks import DenseLinear, ReluNet
 from .model_selection import BAYES_DENSE, LEAST_SQUARES
 from .prompts import check_lengths, curve_table
 from .selection import Specialist, mixture_matches_specialists
+from .stages import PromptSet, Redraw
 from .verdict import Verdict
 
 __all__ = ["RELU_GD", "THREE_NN", "NonlinearChapter", "nonlinear_baselines", "nonlinear_chapter", "verdict_c6"]
@@ -43,6 +46,13 @@ class NonlinearChapter:
     relu: dict[str, Curve]
     missing: list[str]
     n_prompts: int
+    seed: int | None = None  # the evaluation seed the prompts were drawn from
+    redraw: Redraw | None = field(default=None, repr=False)  # sets "linear", "relu": for second stages
+
+    def draw(self, task: str):
+        """Scores predictors on fresh prompts of ``task`` (``(names, n, seed) -> curves``), or None."""
+        return None if self.redraw is None or self.seed is None else \
+            (lambda names, n, seed: self.redraw.curves(task, names, n, seed))
 
     def table(self, ks: Sequence[int]):
         return curve_table({"linear": self.linear, "ReLU net": self.relu}, ks)
@@ -64,11 +74,14 @@ def nonlinear_chapter(models: Mapping[str, torch.nn.Module], baselines: Mapping[
                       missing: Sequence[str] = (), n_boot: int = 1000) -> NonlinearChapter:
     check_lengths(models, n_points)
     preds = {**models, **(baselines if baselines is not None else nonlinear_baselines(d, hidden))}
+    linear, relu = DenseLinear(d, normalize=True), ReluNet(d, hidden, normalize=True)
+    redraw = Redraw({"linear": PromptSet(lambda n, s: sample_prompts(linear, n, n_points, s), preds),
+                     "relu": PromptSet(lambda n, s: sample_prompts(relu, n, n_points, s + 1), preds)}, n_boot)
     return NonlinearChapter(
         d=d,
-        linear=evaluate(preds, DenseLinear(d, normalize=True), n_prompts, n_points, seed=seed, n_boot=n_boot),
-        relu=evaluate(preds, ReluNet(d, hidden, normalize=True), n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
-        missing=list(missing), n_prompts=n_prompts,
+        linear=evaluate(preds, linear, n_prompts, n_points, seed=seed, n_boot=n_boot),
+        relu=evaluate(preds, relu, n_prompts, n_points, seed=seed + 1, n_boot=n_boot),
+        missing=list(missing), n_prompts=n_prompts, seed=seed, redraw=redraw,
     )
 
 
@@ -78,8 +91,11 @@ def verdict_c6(ch: NonlinearChapter, mix: str = "linear-relu-w0.50", linear_only
     matching single-class model is at most ``tol`` at every k >= d + 2 and on average over every
     k (95% intervals). No Bayes-optimal learner of the linear/ReLU prior is computable, so the
     allowance is the identifiability limit: with k <= d points any data are fit exactly by a
-    linear function, so no learner can tell the classes apart before k = d + 1."""
+    linear function, so no learner can tell the classes apart before k = d + 1. A part left
+    inconclusive is decided on a second stage (:func:`~icl.chapters.verdict.two_stage`)."""
     return mixture_matches_specialists("C6", mix, [
-        Specialist("linear prompts", ch.linear, linear_only, identifiable_from=ch.d + 2),
-        Specialist("ReLU-net prompts", ch.relu, relu_only, identifiable_from=ch.d + 2),
+        Specialist("linear prompts", ch.linear, linear_only, identifiable_from=ch.d + 2,
+                   draw=ch.draw("linear"), eval_seed=ch.seed),
+        Specialist("ReLU-net prompts", ch.relu, relu_only, identifiable_from=ch.d + 2,
+                   draw=ch.draw("relu"), eval_seed=ch.seed),
     ], tol)

@@ -8,7 +8,9 @@ notebook's setup in one call: it validates the shared parameters, seeds everythi
 the runs through the one locator (:func:`run_source`: a ``runs_dir`` run replaces the
 committed one) and prints the standard lines; its :class:`OpenChapter` carries the models,
 their configs, the missing runs and the folder each run was read from, which the figures
-read too (so a loss curve shows exactly the runs the chapter evaluates).
+read too (so a loss curve shows exactly the runs the chapter evaluates). :func:`show_second_seed`
+is the verdict cell of a chapter's second training seed: it records those verdicts for the report
+with their seed, so the index and the README give that seed its column.
 """
 
 from __future__ import annotations
@@ -218,3 +220,21 @@ def open_chapter(runs: Sequence[str], *, seed: int, n_eval: int, allow_partial: 
         print("-> the figures and tables below show the reference predictors and the loaded runs only; "
               "the verdict is NOT TESTED until every run it needs is trained (python -m icl train <run>).")
     return OpenChapter(scale, runs, models, configs, missing, {n: run_source(n, root, scale) for n in models})
+
+
+def show_second_seed(verdicts: Sequence, runs: Sequence[str]) -> None:
+    """The verdicts judged on a second training seed's ``runs``, under a ``second seed:`` line: printed and
+    recorded for the report with that seed (:func:`icl.chapters.verdict.show` with ``seed``) when every run
+    is of one training seed above 0; judged on a mix of seeds (a run without its second seed standing in
+    for itself) they are printed only, being no one seed's verdicts."""
+    from .verdict import show
+
+    seeds = sorted({RUNS[r].seed for r in runs})
+    print("second seed:")
+    if len(seeds) == 1 and seeds[0] > 0:
+        show(*verdicts, seed=seeds[0])
+        return
+    print(f"(runs of training seeds {', '.join(map(str, seeds))}: printed, not recorded as one seed's "
+          f"verdicts)")
+    for v in verdicts:
+        print(v)

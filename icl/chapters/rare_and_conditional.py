@@ -58,6 +58,10 @@ at d = 5, nnz = 1: two points identify a 1-sparse function, so the mixture learn
 almost at once), and with 1,000 prompts its interval still contains 0; with 4,096 the oracle
 passes every part (margins in ``tests/test_calibration.py``).
 
+Two stages (2026-12-04): a part left INCONCLUSIVE by sample size is decided on a second stage,
+its runs scored again on fresh prompts of its class (the chapter keeps a
+:class:`~icl.chapters.stages.Redraw`; :func:`~icl.chapters.verdict.two_stage`).
+
 NOT TESTED names the runs a verdict reads that are not trained. The conditional run
 ``linear-w0.50-cond`` is the w = 0.5 mixture with a learned class embedding added to every
 token (``model.n_classes = 2``); it has the mixture runs' weight curriculum but, its model
@@ -67,19 +71,21 @@ being another, it trains from scratch instead of forking from ``linear-w0.00``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..baselines import BayesDense, BayesMixture, BayesSparse, LeastSquares
 from ..config import RUNS, SCALE_RUNS
-from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate
+from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate, sample_prompts
 from ..model import Instructed
 from ..tasks import DenseLinear, SparseLinear
 from .model_selection import BAYES_DENSE, BAYES_SPARSE, LEAST_SQUARES, bayes_mixture_name
 from .notebook import ParameterError
-from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, fmt, mean_excess, some
+from .stages import PromptSet, Redraw
+from .verdict import NOT_TESTED, Decision, Stage, TwoStage, Verdict, at_least, at_most, ci, fmt, \
+    mean_excess, some_stage, two_stage
 
 __all__ = ["COND_CORRECT", "COND_WRONG", "COND_NONE", "INSTRUCTIONS", "WEIGHT_RUNS", "RARE_RUNS", "REFERENCE",
            "COND_RUN", "N_EVAL", "CLASSES", "check_scale", "own_bayes", "specialist_of", "rare_class", "bayes_learners",
@@ -159,9 +165,22 @@ class RareChapter:
     sparse: dict[str, Curve]
     missing: list[str]
     n_prompts: int
+    seed: int | None = None  # the evaluation seed the prompts were drawn from
+    redraw: Redraw | None = field(default=None, repr=False)  # sets "dense", "sparse": for second stages
 
     def curves(self, cls: str) -> dict[str, Curve]:
         return self.dense if cls == "dense" else self.sparse
+
+    def stages(self, cls: str, names: Sequence[str],
+               decide: Callable[[Mapping[str, Curve]], Stage]) -> TwoStage:
+        """A part read on ``cls``'s curves by ``decide``, in two stages: the chapter's curves, then,
+        when inconclusive, the predictors ``names`` on fresh prompts of ``cls`` (if it can draw them)."""
+        curves = self.curves(cls)
+        again = None
+        if self.redraw is not None and self.seed is not None:
+            def again(n: int, seed: int) -> Stage:
+                return decide(self.redraw.curves(cls, names, n, seed))
+        return two_stage(decide(curves), curves[names[0]].per_prompt.shape[0], self.seed or 0, again)
 
     def table(self, ks: Sequence[int], names: Sequence[str] | None = None):
         import pandas as pd
@@ -180,9 +199,12 @@ def rare_chapter(models: Mapping[str, Predictor], per_class: Mapping[str, Mappin
     per_class = per_class or {}
     refs = {LEAST_SQUARES: LeastSquares(), **bayes_learners(d, nnz)}
     fcs = {"dense": DenseLinear(d, normalize=True), "sparse": SparseLinear(d, nnz, normalize=True)}
-    curves = {cls: evaluate({**models, **per_class.get(cls, {}), **refs}, fcs[cls], n_prompts, n_points,
-                            seed=seed + i, n_boot=n_boot) for i, cls in enumerate(CLASSES)}
-    return RareChapter(d, nnz, curves["dense"], curves["sparse"], list(missing), n_prompts)
+    preds = {cls: {**models, **per_class.get(cls, {}), **refs} for cls in CLASSES}
+    curves = {cls: evaluate(preds[cls], fcs[cls], n_prompts, n_points, seed=seed + i, n_boot=n_boot)
+              for i, cls in enumerate(CLASSES)}
+    draw = lambda fc, i: (lambda n, s: sample_prompts(fc, n, n_points, s + i))  # noqa: E731
+    redraw = Redraw({cls: PromptSet(draw(fcs[cls], i), preds[cls]) for i, cls in enumerate(CLASSES)}, n_boot)
+    return RareChapter(d, nnz, curves["dense"], curves["sparse"], list(missing), n_prompts, seed, redraw)
 
 
 # --------------------------------------------------------------------------- non-monotonicity
@@ -268,6 +290,16 @@ def _sign(m: float, lo: float, hi: float, n: int, above: bool) -> Decision:
     return at_least(m, lo, hi, 0.0, n) if above else at_most(m, lo, hi, 0.0, n)
 
 
+def _mean_sign(key: str, ref: str, ks: np.ndarray, above: bool) -> Callable[[Mapping[str, Curve]], Stage]:
+    """A part on one class's curves: the mean over ``ks`` of ``key - ref`` (paired) above 0
+    (``above``) or below 0, as :func:`_sign` decides it."""
+    def decide(curves: Mapping[str, Curve]) -> Stage:
+        m, lo, hi = mean_excess(curves, key, ref, ks)
+        n = curves[key].per_prompt.shape[0]
+        return Stage(_sign(m, lo, hi, n, above), f"mean difference {ci(m, lo, hi)}")
+    return decide
+
+
 def _missing(ch: RareChapter, names: Sequence[str], claim: str) -> Verdict | None:
     absent = [n for n in dict.fromkeys(names) if n not in ch.dense]
     return Verdict(claim, NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"]) if absent else None
@@ -290,7 +322,7 @@ def verdict_r1a(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str
         curves = ch.curves(cls)
         m, lo, hi = mean_excess(curves, run, reference, ks)
         name = f"{run} on {cls} prompts"
-        parts.append((name, _sign(m, lo, hi, curves[run].per_prompt.shape[0], above=True)))
+        parts.append((name, ch.stages(cls, [run, reference], _mean_sign(run, reference, ks, above=True))))
         spec = specialist_of(cls, runs)
         dist = (f"; mean distance to {spec}: {run} {fmt(mean_excess(curves, run, spec, ks)[0])}, {reference} "
                 f"{fmt(mean_excess(curves, reference, spec, ks)[0])}" if spec in curves else
@@ -323,7 +355,7 @@ def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: floa
     absent = [r for r in rare if r not in ch.curves(rare_class(r))]
     if absent:
         return Verdict("R1b", NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
-    decisions, details = [], []
+    details = []
     for run in rare:
         cls = rare_class(run)
         c = ch.curves(cls)
@@ -339,13 +371,31 @@ def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: floa
                          f"k={ks[i] + 1}; intervals above {min_rise:g} at {int((lo >= min_rise).sum())}, below at "
                          f"{int((hi < min_rise).sum())}, straddling at {int(((lo < min_rise) & (hi >= min_rise)).sum())}"
                          f" of k=1..{ks[-1]}")
-            if name == run:
-                decisions.append(some([at_least(m[j], lo[j], hi[j], min_rise, per.shape[0]) for j in range(len(ks))]))
         details.append(f"{run} on {cls} prompts (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining), "
                        f"err(k+1) - err(k): " + "; ".join(steps) + " (the second: its own Bayes learner, reported)")
     part = f"a rise above {min_rise:g} on the rare class's prompts ({' or '.join(rare)})"
     details.append("before (until 2026-12-04): not a claim; the largest rises were reported under R1, not judged")
-    return Verdict.judge("R1b", [(part, some(decisions))], details)
+    first = _rises({r: ch.curves(rare_class(r))[r].per_prompt for r in rare}, min_rise, n_boot, seed)
+    again = None
+    if ch.redraw is not None and ch.seed is not None:
+        def again(n: int, eval_seed: int) -> Stage:
+            return _rises({r: ch.redraw.curves(rare_class(r), [r], n, eval_seed)[r].per_prompt for r in rare},
+                          min_rise, n_boot, seed)
+    n = ch.curves(rare_class(rare[0]))[rare[0]].per_prompt.shape[0]
+    return Verdict.judge("R1b", [(part, two_stage(first, n, ch.seed or 0, again))], details)
+
+
+def _rises(per: Mapping[str, np.ndarray], min_rise: float, n_boot: int, seed: int) -> Stage:
+    """R1b's part from each rare run's per-prompt errors on its rare class's prompts: some step
+    ``err(k+1) - err(k)``, k >= 1, of some run with its paired interval above ``min_rise``."""
+    items = []
+    for run, e in per.items():
+        ks = np.arange(1, e.shape[1] - 1)
+        m, lo, hi = bootstrap_ci(e[:, ks + 1] - e[:, ks], n_boot=n_boot, seed=seed)
+        items += [(at_least(m[j], lo[j], hi[j], min_rise, e.shape[0]),
+                   f"{run}: step {signed(m[j])} [95% CI {signed(lo[j])}, {signed(hi[j])}] from k={ks[j]}")
+                  for j in range(len(ks))]
+    return some_stage(items)
 
 
 def verdict_r2(ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN,
@@ -360,10 +410,11 @@ def verdict_r2(ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN,
     parts, details = [], []
     for cls in CLASSES:
         curves = ch.curves(cls)
-        n = curves[uncond].per_prompt.shape[0]
         a, b, none = (mean_excess(curves, key, uncond, ks) for key in INSTRUCTIONS)
-        parts += [(f"(a) {cls} prompts, correct instruction", _sign(*a, n, above=False)),
-                  (f"(b) {cls} prompts, wrong instruction", _sign(*b, n, above=True))]
+        parts += [(f"(a) {cls} prompts, correct instruction",
+                   ch.stages(cls, [COND_CORRECT, uncond], _mean_sign(COND_CORRECT, uncond, ks, above=False))),
+                  (f"(b) {cls} prompts, wrong instruction",
+                   ch.stages(cls, [COND_WRONG, uncond], _mean_sign(COND_WRONG, uncond, ks, above=True)))]
         spec = specialist_of(cls, runs)
         costs = (f"; selection cost against {spec} (mean over k=1..{ch.d}): {uncond} "
                  f"{fmt(mean_excess(curves, uncond, spec, ks)[0])}, {cond} correct "

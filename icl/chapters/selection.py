@@ -5,22 +5,25 @@ never free at k = 1, not even for the Bayes-optimal learner, so the criterion al
 optimal learner's own cost: ``cost(k) - max(0, err_bayes_mixture(k) - err_bayes_specialist(k))
 <= tol`` at every k, judged on the paired 95% interval. Where no optimal learner is
 computable (C6), the cost must vanish from the first k at which the classes are
-identifiable and be small on average. A :class:`Specialist` names one class's part;
-:func:`mixture_matches_specialists` is the shared form of C1 and C6 (C7 adds its own parts).
+identifiable and be small on average. A :class:`Specialist` names one class's part, and how
+to draw that class's prompts again: a part left inconclusive is decided on a second stage of
+fresh prompts (:func:`selection_stages`, :func:`~icl.chapters.verdict.two_stage`);
+:func:`mixture_matches_specialists` is the shared form of C1 and C6 (C7a uses its parts).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..evaluate import Curve, bootstrap_ci
-from .verdict import NOT_TESTED, Decision, Verdict, at_most, every, fmt, k_or_never, largest_gap, not_tested, \
-    outcome, settles_from
+from .verdict import NOT_TESTED, Decision, Stage, TwoStage, Verdict, at_most, ci, every, fmt, k_or_never, \
+    largest_gap, not_tested, outcome, settles_from, two_stage
 
-__all__ = ["Specialist", "selection_cost", "strict_every_k", "check_specialists", "mixture_matches_specialists"]
+__all__ = ["Specialist", "selection_cost", "selection_stages", "strict_every_k", "check_specialists",
+           "mixture_matches_specialists"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,11 @@ class Specialist:
     The allowance is the Bayes-optimal learner's own selection cost, the gap between the
     learner of the mixture prior (``bayes_mixture``) and of this class alone
     (``bayes_model``); without such learners, ``identifiable_from`` is the first k from
-    which a learner can tell the classes apart, and the cost must vanish from there."""
+    which a learner can tell the classes apart, and the cost must vanish from there.
+    ``draw(names, n, seed)``, when given, scores the predictors ``names`` on ``n`` fresh prompts of
+    this class drawn from evaluation seed ``seed`` (a chapter's
+    :meth:`~icl.chapters.stages.Redraw.curves`); ``eval_seed`` is the seed ``curves`` were drawn
+    from. Both are needed for a second stage."""
 
     label: str  # the part's name, e.g. "sparse prompts"
     curves: Mapping[str, Curve]
@@ -38,6 +45,8 @@ class Specialist:
     bayes_mixture: str | None = None
     bayes_model: str | None = None
     identifiable_from: int | None = None
+    draw: Callable[[Sequence[str], int, int], Mapping[str, Curve]] | None = None
+    eval_seed: int | None = None
 
     def __post_init__(self) -> None:
         if (self.bayes_mixture is None) != (self.bayes_model is None) or \
@@ -54,7 +63,30 @@ def selection_cost(mix: str, s: Specialist, tol: float, n_boot: int = 1000, seed
     ``cost(k) - allowance(k) <= tol`` at every k >= 1 (paired per prompt: the learner's own
     cost is subtracted on the same prompts where it is positive); else ``cost(k) <= tol`` at
     every k >= ``identifiable_from`` and the mean cost over every k at most ``tol``. Each
-    judged on its 95% interval. Returns the decision and the line reporting it."""
+    judged on its 95% interval. Returns the decision and the line reporting it (one stage:
+    :func:`selection_stages` adds the second)."""
+    stage, line = _cost(mix, s, tol, n_boot, seed)
+    return stage.decision, line
+
+
+def selection_stages(mix: str, s: Specialist, tol: float, n_boot: int = 1000, seed: int = 0,
+                     second: bool = True) -> tuple[TwoStage, str]:
+    """:func:`selection_cost` in two stages (:func:`~icl.chapters.verdict.two_stage`): when it is
+    inconclusive on the chapter's prompts, decided on fresh prompts of the class (``s.draw``),
+    unless ``second`` is False or ``s`` cannot draw them. Returns the stages and the line
+    reporting the first."""
+    first, line = _cost(mix, s, tol, n_boot, seed)
+    names = [mix, s.model, *s.needs()]
+    again = None
+    if second and s.draw is not None and s.eval_seed is not None:
+        def again(n: int, eval_seed: int) -> Stage:
+            return _cost(mix, replace(s, curves=s.draw(names, n, eval_seed)), tol, n_boot, seed)[0]
+    n = s.curves[mix].per_prompt.shape[0]
+    return two_stage(first, n, s.eval_seed if s.eval_seed is not None else 0, again), line
+
+
+def _cost(mix: str, s: Specialist, tol: float, n_boot: int, seed: int) -> tuple[Stage, str]:
+    """:func:`selection_cost`'s decision with its reading (the deciding k), and its line."""
     c = s.curves
     ks = np.arange(1, c[mix].mean.shape[0])
     cost = c[mix].per_prompt[:, ks] - c[s.model].per_prompt[:, ks]  # (P, K)
@@ -67,7 +99,8 @@ def selection_cost(mix: str, s: Specialist, tol: float, n_boot: int = 1000, seed
         decision = every([at_most(m[i], lo[i], hi[i], tol, n) for i in range(len(ks))])
         i, j = int(np.argmax(m)), int(np.argmax(own.mean(0)))
         allowance = np.maximum(own.mean(0), 0.0)
-        return decision, (
+        reading = f"cost minus allowance, largest {ci(m[i], lo[i], hi[i])} at k={ks[i]}"
+        return Stage(decision, reading), (
             f"{s.label}: selection cost ({name}) minus the Bayes-optimal learner's own ({s.bayes_mixture} - "
             f"{s.bayes_model}, floored at 0): largest {fmt(m[i])} [95% CI {fmt(lo[i])}, {fmt(hi[i])}] at k={ks[i]} "
             f"(cost {fmt(float(cost[:, i].mean()))}, allowance {fmt(allowance[i])}; criterion <= {tol} at every k); "
@@ -80,7 +113,9 @@ def selection_cost(mix: str, s: Specialist, tol: float, n_boot: int = 1000, seed
     i = int(np.flatnonzero(late)[np.argmax(m[late])])
     j = int(np.argmax(np.where(late, -np.inf, m)))
     early = f"; before k={s.identifiable_from}: largest {fmt(m[j])} at k={ks[j]}" if (~late).any() else ""
-    return decision, (
+    reading = (f"cost from k={s.identifiable_from}, largest {ci(m[i], lo[i], hi[i])} at k={ks[i]}; mean "
+               f"{ci(mm, mlo, mhi)}")
+    return Stage(decision, reading), (
         f"{s.label}: selection cost ({name}) from k={s.identifiable_from} on (the classes identifiable): largest "
         f"{fmt(m[i])} [95% CI {fmt(lo[i])}, {fmt(hi[i])}] at k={ks[i]} (criterion <= {tol} at every such k); mean over "
         f"k=1..{ks[-1]} {fmt(float(mm))} [95% CI {fmt(float(mlo))}, {fmt(float(mhi))}] (criterion <= {tol}){early}")
@@ -118,14 +153,15 @@ def check_specialists(claim: str, mix: str, specialists: Sequence[Specialist]) -
 
 
 def mixture_matches_specialists(claim: str, mix: str, specialists: Sequence[Specialist],
-                                tol: float = 0.05) -> Verdict:
+                                tol: float = 0.05, second: bool = True) -> Verdict:
     """The shared form of C1 and C6: on each class's prompts the mixture model ``mix`` is as
     good as that class's single-class model, up to the optimal selection cost
-    (:func:`selection_cost`); the old every-k criterion is reported as the ``strict`` line."""
+    (:func:`selection_cost`), in two stages (:func:`selection_stages`; none when ``second`` is
+    False); the old every-k criterion is reported as the ``strict`` line."""
     v = check_specialists(claim, mix, specialists)
     if v:
         return v
-    judged = [(s.label, *selection_cost(mix, s, tol)) for s in specialists]
+    judged = [(s.label, *selection_stages(mix, s, tol, second=second)) for s in specialists]
     strict_ok, strict_text = strict_every_k(mix, specialists, tol)
     return Verdict.judge(claim, [(label, d) for label, d, _ in judged],
                          [line for _, _, line in judged] + [f"strict (every k within {tol}): {outcome(strict_ok)}; "

@@ -8,14 +8,16 @@ and the single-class runs' full curves at the pretraining nnz (:attr:`SparsityCh
 for the precondition); :func:`verdict_c4` (the mixture never much worse than the better
 specialist) and :func:`verdict_c5` (it tracks the sparse model at small nnz, the dense one
 at large nnz, and neither in between) judge the sweep on paired 95% bootstrap intervals
-(since 2026-12-04; the judgement on means is the ``before`` line); :func:`seed_spread` sets
-two seeds' sweeps side by side.
+(since 2026-12-04; the judgement on means is the ``before`` line), each part left
+inconclusive decided on a second stage of fresh prompts (the sweep drawn again for the
+runs it reads, :class:`~icl.chapters.stages.Redraw`; :func:`~icl.chapters.verdict.two_stage`);
+:func:`seed_spread` sets two seeds' sweeps side by side.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,8 +26,10 @@ from ..tasks import SparseLinear
 from .model_selection import LASSO, LEAST_SQUARES, bayes_mixture_name, linear_baselines, seed_row, \
     selection_precondition
 from .preconditions import judged_if
+from .stages import Redraw, SweepSet
 from .sweeps import Sweep, sweep
-from .verdict import NOT_TESTED, Decision, Verdict, at_least, at_most, every, fmt, not_tested, some
+from .verdict import NOT_TESTED, Decision, Stage, StageFn, Verdict, at_least, at_most, ci, every_stage, fmt, \
+    not_tested, some_stage, two_stage
 
 __all__ = ["sparsity_baselines", "SparsityChapter", "sparsity_chapter", "precondition", "verdict_c4", "verdict_c5",
            "seed_spread"]
@@ -49,6 +53,16 @@ class SparsityChapter:
     nnz: int | None = None  # the pretraining sparsity
     # full curves of the single-class runs, least squares and the Lasso on the sweep's prompts of nnz
     pretraining: dict[str, Curve] = field(default_factory=dict)
+    seed: int | None = None  # the evaluation seed the sweep's prompts were drawn from
+    redraw: Redraw | None = field(default=None, repr=False)  # set "nnz": the sweep, for second stages
+
+    def again(self, names: Sequence[str], values: np.ndarray, second: bool = True,
+              distances: tuple[str, Sequence[str]] | None = None) -> Callable[[int, int], Sweep] | None:
+        """How to draw the sweep again for the runs ``names`` at ``values`` (``(n, seed) -> Sweep``),
+        or None when there is no second stage (``second`` False, or no predictors kept)."""
+        if not second or self.redraw is None or self.seed is None:
+            return None
+        return lambda n, seed: self.redraw.sweep("nnz", names, values, n, seed, distances=distances)
 
 
 def sparsity_chapter(models: Mapping[str, Predictor], baselines: Mapping[str, Predictor], d: int = 10,
@@ -58,8 +72,9 @@ def sparsity_chapter(models: Mapping[str, Predictor], baselines: Mapping[str, Pr
     """Error at fixed k for nnz = 1..d, and the mixture model's distance to the single-class
     models; with the pretraining ``nnz``, also the full curves of the single-class models, least
     squares and the Lasso (from ``baselines``) on the sweep's prompts of that nnz (the precondition)."""
-    prompts = lambda s: sample_prompts(SparseLinear(d, s, normalize=True), n_prompts, n_points,  # noqa: E731
-                                       seed=seed * 1000 + s)
+    draw = lambda s, n, ev: sample_prompts(SparseLinear(d, int(s), normalize=True), n, n_points,  # noqa: E731
+                                           seed=ev * 1000 + int(s))
+    prompts = lambda s: draw(s, n_prompts, seed)  # noqa: E731
     sw = sweep({**models, **baselines}, "nnz", np.arange(1, d + 1), prompts, ks, seed, n_boot,
                distances=(mix, [o for o in others if o in models] if mix in models else []))
     pretraining = {}
@@ -67,7 +82,8 @@ def sparsity_chapter(models: Mapping[str, Predictor], baselines: Mapping[str, Pr
         preds = {**{o: models[o] for o in others if o in models},
                  **{n: baselines[n] for n in (LEAST_SQUARES, LASSO) if n in baselines}}
         pretraining = evaluate(preds, None, prompts=prompts(nnz), n_boot=n_boot, seed=seed)
-    return SparsityChapter(d, sw, list(missing), n_prompts, nnz, pretraining)
+    redraw = Redraw({"nnz": SweepSet("nnz", draw, {**models, **baselines}, list(ks))}, n_boot)
+    return SparsityChapter(d, sw, list(missing), n_prompts, nnz, pretraining, seed, redraw)
 
 
 def precondition(ch: SparsityChapter, sparse_only: str, selects: float = 0.5):
@@ -85,26 +101,26 @@ def verdict_c4(ch: SparsityChapter, mix: str = "linear-w0.50",
     single-class model, ``err_mix - err_best`` on the same prompts, is at most ``tol``, judged on
     its paired 95% bootstrap interval (on means until 2026-12-04: the ``before`` line). The
     criterion is unchanged: the Bayes-optimal models pass it. Precondition: :func:`precondition`
-    for ``sparse_only`` (default: ``singles[0]``)."""
+    for ``sparse_only`` (default: ``singles[0]``). Left inconclusive, the part is decided on a
+    second stage: the sweep of the three runs drawn again (:func:`~icl.chapters.verdict.two_stage`;
+    not with the precondition unmet)."""
     sw = ch.sweep
     v = not_tested(sw.error, [mix, *singles], "C4")
     if v:
         return v
     if not all(n in sw.per_prompt for n in (mix, *singles)):
         return Verdict("C4", NOT_TESTED, ["the sweep kept no per-prompt errors: no paired interval"])
-    means = np.stack([sw.error[s] for s in singles])  # (M, V, K)
-    best = np.argmin(means, axis=0)  # (V, K)
-    per_best = np.take_along_axis(np.stack([sw.per_prompt[s] for s in singles]), best[None, :, None, :], 0)[0]
-    diff = sw.per_prompt[mix] - per_best  # (V, P, K)
-    m, lo, hi = bootstrap_ci(np.moveaxis(diff, 1, 0), n_boot=n_boot, seed=seed)  # (V, K)
-    n = diff.shape[1]
-    decision = every([at_most(m[i, j], lo[i, j], hi[i, j], tol, n) for i in range(m.shape[0])
-                      for j in range(m.shape[1])])
+    m, lo, hi = _excess_c4(sw, mix, singles, n_boot, seed)
+    pre = precondition(ch, sparse_only or singles[0], selects)
+    decide = lambda s: _c4_stage(*_excess_c4(s, mix, singles, n_boot, seed), s, tol)  # noqa: E731
+    again = ch.again([mix, *singles], sw.values, pre.met)
+    part = two_stage(_c4_stage(m, lo, hi, sw, tol), sw.per_prompt[mix].shape[1], ch.seed or 0,
+                     None if again is None else lambda n, s: decide(again(n, s)))
     i, j = np.unravel_index(np.argmax(hi), hi.shape)
     a, b = np.unravel_index(np.argmax(m), m.shape)
     worst = float(m.max())
-    return judged_if(precondition(ch, sparse_only or singles[0], selects), Verdict.judge("C4", [
-        ("excess at every nnz and k", decision)], [
+    return judged_if(pre, Verdict.judge("C4", [
+        ("excess at every nnz and k", part)], [
         f"excess of {mix} over the better single-class model (paired, per nnz and k): largest upper end "
         f"{fmt(float(m[i, j]))} [95% CI {fmt(float(lo[i, j]))}, {fmt(float(hi[i, j]))}] at nnz={sw.values[i]}, "
         f"k={sw.ks[j]}; largest mean {fmt(worst)} [95% CI {fmt(float(lo[a, b]))}, {fmt(float(hi[a, b]))}] at "
@@ -112,6 +128,25 @@ def verdict_c4(ch: SparsityChapter, mix: str = "linear-w0.50",
         f"before (on means, until 2026-12-04): {'HELD' if worst <= tol else 'NOT HELD'}; largest excess "
         f"{fmt(worst)} at nnz={sw.values[a]}, k={sw.ks[b]} (criterion <= {tol})",
     ]))
+
+
+def _excess_c4(sw: Sweep, mix: str, singles: Sequence[str], n_boot: int, seed: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """C4's excess of ``mix`` over the better (on means) of ``singles`` at each nnz and k of the
+    sweep, paired per prompt: (V, K) estimates and 95% interval ends."""
+    means = np.stack([sw.error[s] for s in singles])  # (M, V, K)
+    best = np.argmin(means, axis=0)  # (V, K)
+    per_best = np.take_along_axis(np.stack([sw.per_prompt[s] for s in singles]), best[None, :, None, :], 0)[0]
+    diff = sw.per_prompt[mix] - per_best  # (V, P, K)
+    return bootstrap_ci(np.moveaxis(diff, 1, 0), n_boot=n_boot, seed=seed)  # (V, K) each
+
+
+def _c4_stage(m: np.ndarray, lo: np.ndarray, hi: np.ndarray, sw: Sweep, tol: float) -> Stage:
+    """C4's part from its excesses: at most ``tol`` at every nnz and k, read where it decides."""
+    n = next(iter(sw.per_prompt.values())).shape[1]
+    return every_stage([(at_most(m[i, j], lo[i, j], hi[i, j], tol, n),
+                         f"excess {ci(m[i, j], lo[i, j], hi[i, j])} at nnz={sw.values[i]}, k={sw.ks[j]}")
+                        for i in range(m.shape[0]) for j in range(m.shape[1])])
 
 
 def _boot_means(per: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -141,7 +176,9 @@ def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_onl
     3. intermediate: at some nnz in 3..d-2 (d read from the chapter) the distance to the nearer
        of the two, min(to sparse, to dense) on the same prompts, has its interval above ``differ``.
 
-    Precondition: :func:`precondition` (the sparse-only model selects)."""
+    Precondition: :func:`precondition` (the sparse-only model selects). A part left inconclusive
+    is decided on a second stage, the sweep's distances drawn again at the nnz it reads
+    (:func:`~icl.chapters.verdict.two_stage`; not with the precondition unmet)."""
     sw, d = ch.sweep, ch.d
     ds, dd = sw.distance.get(sparse_only), sw.distance.get(dense_only)
     if ds is None or dd is None:
@@ -153,28 +190,21 @@ def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_onl
     if sparse_only not in sw.distance_per_prompt or dense_only not in sw.distance_per_prompt:
         return Verdict("C5", NOT_TESTED, ["the sweep kept no per-prompt distances: no interval"])
     k = sw.ks[k_index]
-    per = np.stack([sw.distance_per_prompt[sparse_only][..., k_index],
-                    sw.distance_per_prompt[dense_only][..., k_index]], -1)  # (V, P, 2)
-    n = per.shape[1]
-    small, large = nnz <= 2, nnz >= d - 1
-
-    def stats(mean: np.ndarray) -> np.ndarray:
-        """(..., V, 2) means -> (..., 2 + V): the two end quantities, then min(to sparse, to dense) per nnz."""
-        s, e = mean[..., 0], mean[..., 1]
-        q_small = s[..., ~small].min(-1) - s[..., small].min(-1)
-        q_large = e[..., ~large].min(-1) - e[..., large].min(-1)
-        return np.concatenate([q_small[..., None], q_large[..., None], np.minimum(s, e)], -1)
-
-    est = stats(per.mean(1))
-    lo, hi = np.quantile(stats(_boot_means(per, n_boot, seed)), [0.025, 0.975], axis=0)
+    est, lo, hi, n = _c5_stats(sw, sparse_only, dense_only, k_index, d, n_boot, seed)
     both = est[2:]
-    parts = [("small nnz", _positive(est[0], lo[0], hi[0], n)), ("large nnz", _positive(est[1], lo[1], hi[1], n)),
-             ("intermediate nnz", some([at_least(both[i], lo[2 + i], hi[2 + i], differ, n) for i in inner]))]
+    pre = precondition(ch, sparse_only, selects)
+    mix, parts = sw.distance_from, []
+    for name in C5_PARTS:
+        stage = _c5_stage(name, est, lo, hi, n, nnz, inner, differ)
+        again = ch.again([mix, sparse_only, dense_only], nnz[inner] if name == "intermediate nnz" else nnz,
+                         pre.met, distances=(mix, [sparse_only, dense_only]))
+        parts.append((name, two_stage(stage, n, ch.seed or 0, again and _c5_again(
+            again, name, sparse_only, dense_only, k_index, d, differ, n_boot, seed))))
     near_s, near_d = int(nnz[np.argmin(ds[:, k_index])]), int(nnz[np.argmin(dd[:, k_index])])
     mid = int(inner[np.argmax(both[inner])])
     old = [near_s <= 2, near_d >= d - 1, float(both[mid]) > differ]
     old_failed = [name for (name, _), ok in zip(parts, old) if not ok]
-    return judged_if(precondition(ch, sparse_only, selects), Verdict.judge("C5", parts, [
+    return judged_if(pre, Verdict.judge("C5", parts, [
         f"at k={k}: distance to {sparse_only} is smallest at nnz={near_s} (criterion: 1-2; smallest at nnz >= 3 "
         f"minus smallest at 1-2: {fmt(est[0])} [95% CI {fmt(lo[0])}, {fmt(hi[0])}], criterion > 0); to {dense_only} "
         f"smallest at nnz={near_d} (criterion: {d - 1}-{d}; smallest at nnz <= {d - 2} minus smallest at "
@@ -185,6 +215,58 @@ def verdict_c5(ch: SparsityChapter, sparse_only: str = "linear-w0.00", dense_onl
         f"before (on means, until 2026-12-04): {'NOT HELD' if old_failed else 'HELD'}"
         + (f"; fails on: {'; '.join(old_failed)}" if old_failed else ""),
     ]))
+
+
+def _c5_stats(sw: Sweep, sparse_only: str, dense_only: str, k_index: int, d: int, n_boot: int, seed: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """C5's quantities at the sweep's ``k_index``-th k, with their 95% intervals (prompts resampled
+    within each nnz, the two distances paired): (2 + V,) estimates, lower and upper ends, and the
+    prompts per nnz. First the two end quantities (the small- and the large-nnz part; NaN when the
+    sweep lacks the nnz an end reads), then min(to sparse, to dense) at each nnz of the sweep."""
+    nnz = sw.values
+    per = np.stack([sw.distance_per_prompt[sparse_only][..., k_index],
+                    sw.distance_per_prompt[dense_only][..., k_index]], -1)  # (V, P, 2)
+    small, large = nnz <= 2, nnz >= d - 1
+    ends = small.any() and (~small).any() and large.any() and (~large).any()
+
+    def stats(mean: np.ndarray) -> np.ndarray:
+        """(..., V, 2) means -> (..., 2 + V): the two end quantities, then min(to sparse, to dense)
+        per nnz."""
+        s, e = mean[..., 0], mean[..., 1]
+        nan = np.full(s.shape[:-1], np.nan)
+        q_small = s[..., ~small].min(-1) - s[..., small].min(-1) if ends else nan
+        q_large = e[..., ~large].min(-1) - e[..., large].min(-1) if ends else nan
+        return np.concatenate([q_small[..., None], q_large[..., None], np.minimum(s, e)], -1)
+
+    est = stats(per.mean(1))
+    lo, hi = np.quantile(stats(_boot_means(per, n_boot, seed)), [0.025, 0.975], axis=0)
+    return est, lo, hi, per.shape[1]
+
+
+C5_PARTS = ("small nnz", "large nnz", "intermediate nnz")  # C5's parts, in order
+
+
+def _c5_stage(name: str, est: np.ndarray, lo: np.ndarray, hi: np.ndarray, n: int, nnz: np.ndarray,
+              inner: np.ndarray, differ: float) -> Stage:
+    """C5's part ``name`` (one of :data:`C5_PARTS`) from :func:`_c5_stats` (``inner``: the indices
+    of nnz 3..d-2 in ``nnz``)."""
+    if name != "intermediate nnz":
+        q = C5_PARTS.index(name)
+        return Stage(_positive(est[q], lo[q], hi[q], n), f"difference {ci(est[q], lo[q], hi[q])}")
+    both = est[2:]
+    return some_stage([(at_least(both[i], lo[2 + i], hi[2 + i], differ, n),
+                        f"distance {ci(both[i], lo[2 + i], hi[2 + i])} at nnz={nnz[i]}") for i in inner])
+
+
+def _c5_again(again: Callable[[int, int], Sweep], name: str, sparse_only: str, dense_only: str, k_index: int,
+              d: int, differ: float, n_boot: int, seed: int) -> StageFn:
+    """C5's part ``name`` decided on the sweep drawn again (``again``: the nnz the part reads)."""
+    def stage(n: int, eval_seed: int) -> Stage:
+        sw = again(n, eval_seed)
+        est, lo, hi, m = _c5_stats(sw, sparse_only, dense_only, k_index, d, n_boot, seed)
+        inner = np.flatnonzero((sw.values >= 3) & (sw.values <= d - 2))
+        return _c5_stage(name, est, lo, hi, m, sw.values, inner, differ)
+    return stage
 
 
 def seed_spread(first: SparsityChapter, second: SparsityChapter, pairs: Sequence[tuple[str, str]]):

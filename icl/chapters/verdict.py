@@ -22,12 +22,26 @@ How a criterion is judged (study.md; fixed 2026-12-01, before any new run was ev
 * Every verdict that changed keeps its old criterion as one detail line starting
   ``strict (``, with its outcome and numbers, so nothing is hidden.
 
+Two stages (fixed 2026-12-04, before the numbers it judges were seen again)
+
+* A part left INCONCLUSIVE by sample size (its interval straddles the threshold and the
+  first stage estimates, as :attr:`Decision.n_needed`, about how many prompts would decide
+  it) gets a second, independent evaluation: fresh prompts from another seed
+  (:func:`stage2_seed`) of the size the first stage asks for (rounded up to two significant
+  figures, :func:`stage_size`), at most :data:`STAGE2_MAX_PROMPTS` per prompt set. The part's
+  outcome is the second stage's alone: its interval is valid on its own, the first stage's
+  prompts being left out of it. :func:`two_stage` runs it from a part's :class:`Stage`
+  function; a part still INCONCLUSIVE at the cap says so. The page shows both stages (one
+  ``two stages, ...`` line per such part, :meth:`TwoStage.line`). Parts decided at the first
+  stage, parts whose estimate sits on the threshold (no count to ask for) and chapters built
+  without their predictors (no second stage can be drawn) have one stage.
+
 A verdict is ``HELD`` (every part holds), ``NOT HELD`` (a part fails), ``INCONCLUSIVE``
 (no part fails, some part's interval straddles its threshold; a line says about how many
 prompts would decide it) or ``NOT TESTED`` (a run it needs is missing, or the evaluation
 lacks a value the criterion reads). The first detail line names the failing parts, then
-the inconclusive ones; the others print the numbers each part was decided on.
-Thresholds are arguments, never tuned after the fact.
+the inconclusive ones; then the two-stage lines; the others print the numbers each part was
+decided on at its first stage. Thresholds are arguments, never tuned after the fact.
 """
 
 from __future__ import annotations
@@ -42,11 +56,33 @@ from ..evaluate import Curve, bootstrap_ci
 
 __all__ = ["HELD", "NOT_HELD", "INCONCLUSIVE", "NOT_TESTED", "OUTCOMES", "N_EVAL", "VERDICT_MIME", "Decision",
            "at_most", "at_least", "every", "some", "outcome", "Verdict", "not_tested", "show", "fmt", "largest_gap",
-           "settles_from", "k_or_never", "mean_excess"]
+           "settles_from", "k_or_never", "mean_excess", "STAGE2_MAX_PROMPTS", "STAGE2_SEED_OFFSET",
+           "stage2_seed", "stage_size", "Stage", "StageFn", "TwoStage", "two_stage", "ci", "every_stage",
+           "some_stage"]
 
 HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "HELD", "NOT HELD", "INCONCLUSIVE", "NOT TESTED"
 OUTCOMES = (HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED)
 N_EVAL = "n_eval"  # every chapter notebook's parameter for the number of evaluation prompts
+
+STAGE2_MAX_PROMPTS = 20_000
+"""The most prompts a second stage reads, per prompt set (one class's prompts, or one swept
+value's), whatever the first stage asks for (fixed 2026-12-04, before the numbers it judges
+were seen again). A count, not a time: the outcome must be the same on every machine, and a
+cap of minutes would let a slower CPU stop earlier and decide otherwise. Why 20,000: it is
+about 16 times the chapters' default ``n_eval`` of 1,280 (to two significant figures, as counts
+are printed), so a second stage can narrow the first interval about four-fold (the half-width
+shrinks as 1/sqrt(n)); a part still straddling its threshold there lies within about a quarter
+of its first half-width of it, closer than the study's sample sizes can call. It also bounds
+the cost: a second stage costs at most about 16 times the first evaluation of the prompt set
+it draws again (5 times for the chapters read at 4,096 prompts)."""
+
+STAGE2_SEED_OFFSET = 1_000_000
+"""A second stage draws its prompts as its chapter would with the evaluation seed ``seed +
+STAGE2_SEED_OFFSET`` (:func:`stage2_seed`): every prompt set of a chapter is drawn from its seed
+plus a small offset (at most 10,007, or ``seed * 1000 + nnz`` in chapter 2), and every stream
+from ``(seed, step, purpose)`` through a SeedSequence, so a second stage's prompts are fresh and
+independent of the first's, and the same on every re-execution (for notebook seeds below
+1,000,000, as all of the study's are)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +169,123 @@ def some(decisions: Sequence[Decision]) -> Decision:
     return _combine(decisions, holds, max, alone=True)
 
 
+def ci(estimate: float, lo: float, hi: float) -> str:
+    """An estimate and its 95% interval as the verdicts print them: ``0.238 [95% CI 0.177, 0.312]``."""
+    return f"{fmt(float(estimate))} [95% CI {fmt(float(lo))}, {fmt(float(hi))}]"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One evaluation of a part: its :class:`Decision` and the ``reading`` it was decided on, the
+    number a reader checks (e.g. ``"0.238 [95% CI 0.177, 0.312] at slope scale 8"``)."""
+
+    decision: Decision
+    reading: str
+
+
+# a part decided on fresh prompts: (prompts per prompt set, the chapter's evaluation seed) -> its Stage
+StageFn = Callable[[int, int], Stage]
+
+
+def _deciding(items: Sequence[tuple[Decision, str]], decision: Decision, worst: bool) -> Stage:
+    """``decision`` with the reading of the item that decides it: the smallest margin (``worst``,
+    for :func:`every`) or the largest (for :func:`some`); items without a margin come last."""
+    if not items:
+        return Stage(decision, "no value to judge")
+    sign = -1.0 if worst else 1.0
+    best = max(items, key=lambda it: -math.inf if it[0].margin is None else sign * it[0].margin)
+    return Stage(decision, best[1])
+
+
+def every_stage(items: Sequence[tuple[Decision, str]]) -> Stage:
+    """:func:`every` of the items' decisions, read at the item with the smallest margin."""
+    return _deciding(items, every([d for d, _ in items]) if items else Decision(False), worst=True)
+
+
+def some_stage(items: Sequence[tuple[Decision, str]]) -> Stage:
+    """:func:`some` of the items' decisions, read at the item with the largest margin."""
+    return _deciding(items, some([d for d, _ in items]) if items else Decision(False), worst=False)
+
+
+def stage2_seed(seed: int) -> int:
+    """The evaluation seed a second stage draws its prompts with (:data:`STAGE2_SEED_OFFSET`)."""
+    return int(seed) + STAGE2_SEED_OFFSET
+
+
+def stage_size(n_needed: int) -> int:
+    """The prompts a first stage asks for: ``n_needed`` rounded *up* to two significant figures
+    (3,251 -> 3,300), the count printed; so the last bits of a CPU's arithmetic in the estimate
+    never change how many prompts are drawn (a count exactly on a boundary aside)."""
+    scale = 10 ** max(len(str(abs(int(n_needed)))) - 2, 0)
+    return -(-int(n_needed) // scale) * scale
+
+
+def _says(d: Decision) -> str:
+    return "holds" if d.holds else "INCONCLUSIVE" if d.holds is None else "fails"
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    """A part decided in up to two stages (:func:`two_stage`): the ``first`` on the chapter's
+    ``n_first`` prompts per set from evaluation seed ``seed_first``, and, when the first is
+    inconclusive with a count to ask for, the ``second`` on ``n_second`` fresh prompts from
+    ``seed_second``. ``asked`` is the count the first stage asked for (:func:`stage_size`, before
+    the cap). The part's :attr:`decision` is the second stage's alone when there is one."""
+
+    first: Stage
+    n_first: int
+    seed_first: int
+    second: Stage | None = None
+    n_second: int | None = None
+    seed_second: int | None = None
+    asked: int | None = None
+    cap: int = STAGE2_MAX_PROMPTS
+
+    @property
+    def decision(self) -> Decision:
+        return self.second.decision if self.second is not None else self.first.decision
+
+    @property
+    def at_cap(self) -> bool:
+        """The prompts asked for reach the cap: a second stage reads the cap (or none is drawn,
+        the first having read as many already)."""
+        return self.asked is not None and self.asked >= self.cap
+
+    def line(self, name: str) -> str | None:
+        """The page's line on both stages (None for a part decided in one stage)."""
+        if self.asked is None:
+            return None
+        head = (f"two stages, {name}: stage 1 (seed {self.seed_first}, {N_EVAL} now {self.n_first:,}): "
+                f"{self.first.reading}: INCONCLUSIVE, asks for {self.asked:,} prompts")
+        if self.second is None:
+            return f"{head}; no stage 2: stage 1 read as many as a second stage may ({self.cap:,}, the cap)"
+        cap = ", the cap" if self.at_cap else ""
+        open_ = self.at_cap and self.second.decision.holds is None
+        still = "; still INCONCLUSIVE at the cap" if open_ else ""
+        return (f"{head}; stage 2 (fresh prompts, seed {self.seed_second:,}, {self.n_second:,} "
+                f"prompts{cap}): {self.second.reading}: {_says(self.second.decision)} (the part's outcome)"
+                f"{still}")
+
+
+def two_stage(first: Stage, n: int, seed: int, again: StageFn | None,
+              cap: int = STAGE2_MAX_PROMPTS) -> TwoStage:
+    """A part decided in two stages: ``first``, its decision on the chapter's ``n`` prompts per set
+    (evaluation seed ``seed``); when that is inconclusive with a count to ask for
+    (``n_needed``) and ``again`` can draw fresh prompts, ``again(m, stage2_seed(seed))`` with
+    ``m = min(stage_size(n_needed), cap)`` decides it alone. No second stage when the first is
+    decided, when its estimate sits on the threshold (no count), when ``again`` is None, or when
+    the first read at least ``m`` prompts already."""
+    d = first.decision
+    if d.holds is not None or d.n_needed is None or again is None:
+        return TwoStage(first, n, seed, cap=cap)
+    asked = stage_size(d.n_needed)
+    m = min(asked, cap)
+    if m <= n:
+        return TwoStage(first, n, seed, asked=asked, cap=cap)
+    seed2 = stage2_seed(seed)
+    return TwoStage(first, n, seed, again(m, seed2), m, seed2, asked, cap)
+
+
 def outcome(ok: bool) -> str:
     """HELD or NOT HELD, for a criterion decided without intervals (the ``strict`` lines)."""
     return HELD if ok else NOT_HELD
@@ -147,6 +300,7 @@ class Verdict:
     # NOT TESTED because the claim's premise failed at this scale: the one-line reason
     # (icl.chapters.preconditions); None for a claim that was tested, or lacked a run or value
     precondition: str | None = None
+    stages: dict[str, TwoStage] = field(default_factory=dict)  # the parts decided by two_stage, by name
 
     @property
     def held(self) -> bool:
@@ -156,21 +310,27 @@ class Verdict:
         return "\n".join([f"{self.claim} {self.status}"] + [f"    {d}" for d in self.details])
 
     @classmethod
-    def judge(cls, claim: str, parts: Sequence[tuple[str, bool | Decision]], details: Sequence[str]) -> "Verdict":
+    def judge(cls, claim: str, parts: Sequence[tuple[str, bool | Decision | TwoStage]],
+              details: Sequence[str]) -> "Verdict":
         """NOT HELD if a part fails, else INCONCLUSIVE if a part is undecided, else HELD. A part
-        is ``(name, outcome)``, the outcome a bool or a :class:`Decision`. The first detail line
-        names the failing parts ("fails on: ..."), then the inconclusive ones, or says every part
-        holds; with inconclusive parts the next line says what would decide them."""
-        named = [(name, d if isinstance(d, Decision) else Decision(bool(d))) for name, d in parts]
+        is ``(name, outcome)``, the outcome a bool, a :class:`Decision` or a :class:`TwoStage`
+        (decided by its last stage). The first detail line names the failing parts ("fails on:
+        ..."), then the inconclusive ones, or says every part holds; with inconclusive parts the
+        next line says what would decide them; then one line per part decided in two stages."""
+        stages = {name: d for name, d in parts if isinstance(d, TwoStage)}
+        named = [(name, d.decision if isinstance(d, TwoStage) else d if isinstance(d, Decision)
+                  else Decision(bool(d))) for name, d in parts]
         failed = [name for name, d in named if d.holds is False]
         open_ = [(name, d) for name, d in named if d.holds is None]
         summary = "; ".join(([f"fails on: {'; '.join(failed)}"] if failed else [])
                             + ([f"inconclusive: {'; '.join(name for name, _ in open_)}"] if open_ else []))
         lines = [summary or "every part holds"]
         if open_:
-            lines.append("to decide: " + "; ".join(f"{name}: {_to_decide(d)}" for name, d in open_))
+            lines.append("to decide: " + "; ".join(f"{name}: {_to_decide(d, stages.get(name))}"
+                                                   for name, d in open_))
+        lines += [line for name, st in stages.items() if (line := st.line(name)) is not None]
         status = NOT_HELD if failed else INCONCLUSIVE if open_ else HELD
-        return cls(claim, status, [*lines, *details], dict(named))
+        return cls(claim, status, [*lines, *details], dict(named), stages=stages)
 
 
 def _two_figures(n: int) -> int:
@@ -180,11 +340,17 @@ def _two_figures(n: int) -> int:
     return (int(n) + scale // 2) // scale * scale
 
 
-def _to_decide(d: Decision) -> str:
+def _to_decide(d: Decision, stages: TwoStage | None = None) -> str:
     """What would decide an inconclusive part, for the line under "inconclusive: ..." (the count
-    to two significant figures, :func:`_two_figures`; the prompts used now exactly)."""
+    to two significant figures, :func:`_two_figures`; the prompts used now exactly). For a part
+    whose second stage was drawn (``stages``), what that stage read, and whether at the cap."""
     if d.n_needed is None:
         return "the estimate sits on the threshold; more prompts alone may not decide it"
+    if stages is not None and stages.asked is not None:
+        read = (f"stage 2 read {stages.n_second:,} fresh prompts" if stages.second is not None
+                else f"stage 1 read {N_EVAL} now {stages.n_first:,}")
+        head = f"INCONCLUSIVE at the cap of {stages.cap:,} prompts ({read})" if stages.at_cap else read
+        return f"{head}; about {_two_figures(d.n_needed):,} prompts would decide it"
     now = f"now {d.n_now:,}; " if d.n_now is not None else ""
     return f"about {_two_figures(d.n_needed):,} prompts ({now}notebook parameter {N_EVAL})"
 
@@ -235,11 +401,13 @@ def mean_excess(curves: Mapping[str, Curve], model: str, ref: str, ks: np.ndarra
 VERDICT_MIME = "application/vnd.icl.verdicts+json"
 
 
-def show(*verdicts: Verdict) -> None:
+def show(*verdicts: Verdict, seed: int = 0) -> None:
     """Print each verdict (the text nbval checks) and emit all of them as one display output
     of type :data:`VERDICT_MIME`: ``{"verdicts": [{"claim", "outcome", "lines"}]}``, ``lines``
     being exactly the printed lines, plus ``"precondition"`` (the one-line reason) for a claim
-    NOT TESTED on an unmet precondition. The report reads that output, never the printed text."""
+    NOT TESTED on an unmet precondition and ``"seed"`` when the runs judged are of training seed
+    ``seed`` > 0 (a chapter's second seed: its own column in the report). The report reads that
+    output, never the printed text."""
     for v in verdicts:
         print(v)
     from IPython import get_ipython
@@ -248,5 +416,6 @@ def show(*verdicts: Verdict) -> None:
     if get_ipython() is None:  # a plain script: the printed text is all there is
         return
     data = {"verdicts": [{"claim": v.claim, "outcome": v.status, "lines": str(v).splitlines(),
-                          **({"precondition": v.precondition} if v.precondition else {})} for v in verdicts]}
+                          **({"precondition": v.precondition} if v.precondition else {}),
+                          **({"seed": seed} if seed else {})} for v in verdicts]}
     display({VERDICT_MIME: data}, raw=True)

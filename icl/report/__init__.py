@@ -40,11 +40,12 @@ What it writes (report mode, the default)
     build's commit (and a red warning when the tree was dirty) and links back to
     the index; :func:`check_one_build` lists what disagrees (:mod:`icl.report.stamp`).
 
-    Verdicts: the code cell whose source contains ``# VERDICT`` prints each claim's
+    Verdicts: each code cell whose source contains ``# VERDICT`` prints each claim's
     verdict and emits it as data too, one ``display_data`` output of MIME type
     ``application/vnd.icl.verdicts+json`` (:data:`VERDICT_MIME`):
     ``{"verdicts": [{"claim": "C1", "outcome": "NOT HELD", "lines": [...]}, ...]}``, the
-    outcome one of :data:`OUTCOMES`, the lines exactly those printed. The report reads
+    outcome one of :data:`OUTCOMES`, the lines exactly those printed (a second training
+    seed's verdicts with ``"seed": 1``, a column of their own). The report reads
     claims, outcomes and the lines it shows from that data only, never from the text
     (:mod:`icl.report.verdicts`); the index and report.json count the claims per outcome
     (:func:`count_outcomes`). The data is left out of the chapter pages.

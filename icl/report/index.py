@@ -7,10 +7,10 @@ counted apart), the claims matrix (:func:`render_matrix`: each claim with its te
 per scale and training seed, an outcome linking to the chapter page that decided it, ``n/a``
 where a claim is not run at a scale, a NOT TESTED cell with its one-line reason; the grid is
 :func:`icl.report.readme_table.results_grid`, the README's), the headline figure, one card per
-chapter (its title, each verdict in one short sentence: the heading and the first detail line;
-the full text stays on the chapter page) and the build's details (per chapter: status, the
-error's last line, seconds, parameters) with a footer: commit, versions, build date. Inline
-CSS, no external resource.
+chapter (its title, each verdict in one short sentence: the heading, its training seed when not
+0, and the first detail line; the full text stays on the chapter page) and the build's details
+(per chapter: status, the error's last line, seconds, parameters) with a footer: commit,
+versions, build date. Inline CSS, no external resource.
 """
 
 from __future__ import annotations
@@ -75,9 +75,11 @@ def _detail(lines: Any) -> str:
 
 
 def verdict_sentence(v: ClaimVerdict) -> str:
-    """A verdict as one short list item: its heading (``C1 NOT HELD``) in its outcome's colour,
-    then its first detail line shortened to about :data:`SHORT` characters."""
+    """A verdict as one short list item: its heading (``C1 NOT HELD``, with ``(seed 1)`` for a verdict
+    on a second training seed's runs) in its outcome's colour, then its first detail line shortened
+    to about :data:`SHORT` characters."""
     head = v.lines[0].strip() if v.lines else f"{v.claim} {v.outcome}"
+    head += f" (seed {v.seed})" if v.seed else ""
     detail = _detail(v.lines)
     detail = f": {html.escape(_shorten(detail))}" if detail else ""
     return f'<li class="{outcome_class(v.outcome)}"><span class="outcome">{html.escape(head)}</span>{detail}</li>'

@@ -160,8 +160,9 @@ def results_table(report: dict[str, Any]) -> str:
 
 def single_seed_note(scale: str) -> str:
     """Why a scale with second-seed runs shows seed 0 only (one sentence pair, no markup)."""
-    return (f"seed 0 only. The second training seed's runs ({', '.join(seed_runs(scale))}) are judged in chapters "
-            f"1–2's \"Two seeds\" sections, which report.json does not record.")
+    return (f"seed 0 only: this build recorded no verdict on the second training seed's runs "
+            f"({', '.join(seed_runs(scale))}), which chapters 1–2 judge in their \"Two seeds\" sections "
+            f"when given them (parameter seed_runs).")
 
 
 def readme_block(report: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ how a previous ``report.json`` is read back (:func:`previous_results`: a file wr
 another format counts as no previous result), and the tallies drawn from the verdicts:
 the claims per outcome (:func:`count_outcomes`), how many were not tested because a
 precondition failed (:func:`count_preconditions`, counted apart since 2026-12-04) and the
-claims-by-scale table (:func:`claims_by_scale`).
+claims-by-scale table of the seed-0 verdicts (:func:`claims_by_scale`). The tallies count every
+verdict, a second training seed's too: one per cell of the claims matrix that was run.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ def count_preconditions(results: list[ChapterResult]) -> int:
 
 def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None, str | None]]]:
     """claim -> scale -> (outcome, page, the unmet precondition's reason or None) from every
-    chapter's verdicts."""
+    chapter's verdicts on training seed 0 (every seed's: :func:`icl.report.readme_table.results_grid`)."""
     table: dict[str, dict[str, tuple[str, str | None, str | None]]] = {}
     for r in results:
         for v in r.verdicts:
-            table.setdefault(v.claim, {})[r.scale] = (v.outcome, r.page, v.precondition)
+            if v.seed == 0:
+                table.setdefault(v.claim, {})[r.scale] = (v.outcome, r.page, v.precondition)
     return table

@@ -1,9 +1,10 @@
 """The claims' verdicts as the report reads them: structured data from the ``# VERDICT`` cell.
 
-This module owns the contract between a chapter notebook and the report. The code cell
+This module owns the contract between a chapter notebook and the report. A code cell
 whose source contains :data:`VERDICT_MARK` prints each verdict (for people, and for
 nbval) and also emits one ``display_data`` output whose data has the MIME type
-:data:`VERDICT_MIME`, with the value::
+:data:`VERDICT_MIME` (chapters 1-2 have a second such cell, their second training seed's
+verdicts, each entry with ``"seed": 1``), with the value::
 
     {"verdicts": [{"claim": "C1", "outcome": "INCONCLUSIVE",
                    "lines": ["C1 INCONCLUSIVE", "    inconclusive: ...", ...]}, ...]}

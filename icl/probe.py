@@ -1,0 +1,307 @@
+"""The probe of issue 40: was a committed run still learning when it stopped?
+
+This module owns the probe's folders (``data/sizing/chapter4-probe/<run>/`` by default; a
+labelled probe, never a study run) and how they are read. :func:`start` takes a committed run's
+finished weights (``data/runs/<scale>/<run>/model.safetensors``, step ``S`` = its step count) and
+writes a resumable state that continues them with a *fresh* AdamW (no moments) at a small
+constant learning rate, no warm-up, for ``steps`` more steps (:func:`probe_config`: the run's own
+config with ``train.steps = S + steps``; its ``notes`` and ``config.json`` say what it is). The
+batches are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of
+which the run saw), and the state carries the run's committed loss log and one emergence-log row
+at step ``S`` (the finished weights on the fixed set, :mod:`icl.emergence`). From there it trains
+and resumes like any run, under the config its state holds (:func:`resume`; not ``python -m icl
+train RUN``, whose config is the registry's). :func:`score` reads the 1-D probes on fresh sines: each model's
+error at k = 3 and 10 beside its Bayes-optimal learner, the change since the committed weights,
+and C7a's excess (the mixture's cost over the sine specialist minus the Bayes line/sine learner's
+own, at k = 3), each with a paired 95% bootstrap interval; :func:`curves` tabulates the
+emergence logs and :func:`figure` draws them against their references.
+
+    python -m icl.probe start sine-only --scale cpu --steps 20000 --lr 1e-4    # -> PROBE_DIR/sine-only
+    python -m icl.probe train data/sizing/chapter4-probe/sine-only --threads 1  # rerun to resume
+    python -m icl.probe score data/sizing/chapter4-probe                       # -> scores.md, emergence.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import DATA, RunConfig
+
+__all__ = ["PROBE_DIR", "PROBE_RUNS", "STEPS", "LR", "probe_config", "start", "resume", "score", "markdown",
+           "curves", "figure", "main"]
+
+PROBE_DIR = DATA / "sizing" / "chapter4-probe"
+PROBE_RUNS = ("sine-only", "line-sine-w0.50")  # the runs issue 40 probes; any committed run may be
+STEPS, LR = 20_000, 1e-4  # the committed cpu runs ended their cosine decay at 1e-3 x 0.1 = 1e-4
+K, KS, N_PROMPTS, SEED = 3, (3, 10), 2048, 40  # the k read, the k shown, fresh prompts, their seed (issue 40)
+MIX, SPECIALIST = "line-sine-w0.50", "sine-only"  # C7a's pair on sines
+
+
+def probe_config(base: RunConfig, steps: int = STEPS, lr: float = LR) -> RunConfig:
+    """``base`` (a finished run's config, step count ``S``) continued ``steps`` more steps at a constant
+    learning rate ``lr`` without warm-up, its ``notes`` saying so."""
+    if not (isinstance(steps, int) and steps >= 1) or not lr > 0:
+        raise ValueError(f"steps={steps!r} must be an integer >= 1 and lr={lr!r} > 0")
+    s = base.train.steps
+    note = (f"probe (issue 40), not a study run: {base.name}'s finished weights (step {s:,}) continued "
+            f"with a fresh AdamW (no moments) at a constant learning rate {lr:g} (no warm-up) for {steps:,} "
+            f"steps on the run's own data stream from step {s:,} on (batches the run never saw); the loss "
+            f"log up to step {s:,} is the committed run's")
+    train = replace(base.train, steps=s + steps, lr=lr, schedule="constant", warmup_steps=0)
+    return replace(base, train=train, notes=note)
+
+
+def _read_loss(folder: Path) -> list[tuple[int, float]]:
+    """A run folder's ``loss.csv`` as (step, loss) rows (none if it has no log)."""
+    path = Path(folder) / "loss.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+
+def start(run: str, out: Path | None = None, scale: str = "cpu", steps: int = STEPS, lr: float = LR,
+          root: Path | None = None) -> Path:
+    """Write the probe of ``run``'s finished weights into ``out`` (default ``PROBE_DIR/<run>``): a
+    resumable state at the run's last step with those exact weights, a fresh AdamW, the committed loss
+    log and one emergence-log row. ``root``: where the run's folder lies (default the committed runs
+    of ``scale``). Refuses a folder that already holds a run."""
+    from .checkpoint import atomic_write_text, holds_run, load_run, run_dir, run_lock, save_state
+    from .emergence import emergence_set
+    from .provenance import git_commit, versions
+    from .train import make_optimizer, write_eval_csv, write_loss_csv
+
+    model, base = load_run(run, root=root, scale=scale)  # the finished weights, checked against the manifest
+    config, at = probe_config(base, steps, lr), base.train.steps
+    opt = make_optimizer(model, config)  # fresh: no moments, its first step is step 1 of its own count
+    log, evals = _read_loss(run_dir(run, root, scale)), [(at, emergence_set(config).score(model).tolist())]
+    out = Path(out) if out is not None else PROBE_DIR / run
+    with run_lock(out):
+        if holds_run(out):
+            raise ValueError(f"{out} already holds a run; resume it (python -m icl.probe train {out}) or use "
+                             "another --out")
+        origin = {"probe_of": str(run_dir(run, root, scale)), "source_run": base.name, "start_step": at,
+                  "git_commit": git_commit(), "torch": torch.__version__, "note": config.notes}
+        atomic_write_text(out / "config.json", json.dumps(
+            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(),
+             "status": "training", "sessions": [origin]}, indent=2))
+        write_loss_csv(out / "loss.csv", log)
+        write_eval_csv(out / "eval.csv", config, evals)
+        save_state(out / "state.safetensors", model, opt, at, log, config, evals)
+    return out
+
+
+def resume(folder: Path, device: str = "cpu", progress: bool = True, max_seconds: float | None = None,
+           stop_after: int | None = None) -> Path:
+    """Train (or resume) the probe in ``folder`` to its step count, under the config its state holds."""
+    from .checkpoint import load_state, weights_config
+    from .train import train
+
+    folder = Path(folder)
+    final = folder / "model.safetensors"
+    config = weights_config(final) if final.exists() else load_state(folder / "state.safetensors")["config"]
+    return train(config, folder, device=device, progress=progress, max_seconds=max_seconds,
+                 stop_after=stop_after)
+
+
+def _probes(folder: Path) -> list[Path]:
+    """The probe folders under ``folder``: every sub-folder holding a run."""
+    from .checkpoint import holds_run
+
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and holds_run(p))
+
+
+def _step(folder: Path) -> int:
+    """The step a probe folder's latest weights are at."""
+    from .checkpoint import state_progress, weights_config
+
+    final = folder / "model.safetensors"
+    if final.exists():
+        return weights_config(final).train.steps
+    return state_progress(folder / "state.safetensors")[0]
+
+
+def _own_bayes(config: RunConfig) -> str:
+    """The curve key of the Bayes-optimal learner of a 1-D run's own prior."""
+    from .chapters.convex_combinations import BAYES_LINE, BAYES_SINE, bayes_line_sine_name
+
+    classes = tuple(config.task.classes)
+    if set(classes) == {"line", "sine"}:
+        return bayes_line_sine_name(config.task.weights[classes.index("line")])
+    return BAYES_SINE if classes == ("sine",) else BAYES_LINE
+
+
+def _ci(per_prompt: np.ndarray) -> tuple[float, float, float]:
+    """Mean and paired 95% bootstrap interval over prompts."""
+    from .evaluate import bootstrap_ci
+
+    m, lo, hi = bootstrap_ci(per_prompt, seed=SEED)
+    return float(m), float(lo), float(hi)
+
+
+def score(folder: Path = PROBE_DIR, scale: str = "cpu", n_prompts: int = N_PROMPTS) -> dict:
+    """The 1-D probes under ``folder`` and their committed runs on the same fresh sines: errors (P, len(KS))
+    per predictor (``errors``), the steps, and each model's Bayes learner (``own``)."""
+    from .baselines import BayesSine, restricted
+    from .chapters.convex_combinations import BAYES_SINE, combination_baselines
+    from .checkpoint import load_run
+    from .evaluate import errors, predict, sample_prompts
+    from .tasks import Sine1D
+
+    probes = [p for p in _probes(folder) if p.name in PROBE_RUNS]
+    if not probes:
+        raise ValueError(f"no probe of {' or '.join(PROBE_RUNS)} under {folder}")
+    models, steps, own = {}, {}, {}
+    for p in probes:
+        for label, root, partial in (("committed", None, False), ("probe", p.parent, True)):
+            model, cfg = load_run(p.name, root=root, allow_partial=partial, scale=scale)
+            key = (p.name, label)
+            models[key], own[key] = model, _own_bayes(cfg)
+            steps[key] = _step(p) if label == "probe" else cfg.train.steps
+    band, n = cfg.task.band, cfg.model.n_points
+    prompts = sample_prompts(Sine1D(band), n_prompts, n, seed=SEED)
+    refs = {name: restricted(f, KS) for name, f in combination_baselines(band).items()}
+    refs[BAYES_SINE] = restricted(BayesSine(band), KS)
+    refs = {name: refs[name] for name in sorted(set(own.values()) | {BAYES_SINE}) if name in refs}
+    errs = {key: errors(predict(f, prompts), prompts)[:, list(KS)] for key, f in {**models, **refs}.items()}
+    return {"errors": errs, "steps": steps, "own": own, "n_prompts": n_prompts}
+
+
+def markdown(s: dict) -> str:
+    """The scores of :func:`score` as markdown: a table per model and C7a's excess at k = 3."""
+    from .chapters.convex_combinations import BAYES_SINE, bayes_line_sine_name
+    from .chapters.verdict import fmt
+
+    e, i = s["errors"], KS.index(K)
+    ci = lambda x: "{} [{}, {}]".format(*map(fmt, _ci(x)))  # noqa: E731
+    lines = [f"Sines (in band) at k = {' and '.join(map(str, KS))} on {s['n_prompts']} fresh prompts "
+             f"(seed {SEED}), 95% paired bootstrap intervals.", "",
+             f"| model | step | k = {KS[0]} | k = {KS[1]} | minus its Bayes learner at k = {K} | "
+             f"change since the committed weights at k = {K} |", "|---|---|---|---|---|---|"]
+    for key, err in e.items():
+        if not isinstance(key, tuple):
+            continue
+        run, label = key
+        gap = f"{ci(err[:, i] - e[s['own'][key]][:, i])} ({s['own'][key]})"
+        change = ci(err[:, i] - e[(run, 'committed')][:, i]) if label == "probe" else ""
+        lines.append(f"| {run} ({label}) | {s['steps'][key]:,} | {ci(err[:, 0])} | {ci(err[:, 1])} | {gap} | "
+                     f"{change} |")
+    for name in (k for k in e if isinstance(k, str)):
+        lines.append(f"| {name} | | {ci(e[name][:, 0])} | {ci(e[name][:, 1])} | | |")
+    mixture = bayes_line_sine_name(0.5)
+    if all((run, "probe") in e for run in (MIX, SPECIALIST)) and mixture in e:
+        own = e[mixture][:, i] - e[BAYES_SINE][:, i]
+        allowance = own if own.mean() > 0 else np.zeros_like(own)  # the learner's own cost, floored at 0
+        excess = {label: e[(MIX, label)][:, i] - e[(SPECIALIST, label)][:, i] - allowance
+                  for label in ("committed", "probe")}
+        at = {label: f"{s['steps'][(MIX, label)]:,} / {s['steps'][(SPECIALIST, label)]:,}"
+              for label in ("committed", "probe")}
+        head = (f"C7a's excess on sines at k = {K}: ({MIX} - {SPECIALIST}) - max(0, {mixture} - "
+                f"{BAYES_SINE}) (the allowance {fmt(float(own.mean()))}); the criterion allows 0.05.")
+        lines += ["", head, "", *(f"- {label} (steps {at[label]}): {ci(excess[label])}" for label in excess),
+                  f"- change: {ci(excess['probe'] - excess['committed'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def curves(folder: Path = PROBE_DIR, every: int = 2000) -> str:
+    """Every probe's emergence log under ``folder`` as a markdown table, one row per ``every`` steps
+    (and its last), with the mean training loss over the ``every`` steps before each row."""
+    from .emergence import columns
+
+    out = []
+    for p in _probes(folder):
+        if not (p / "eval.csv").exists():
+            continue
+        config = RunConfig.from_dict(json.loads((p / "config.json").read_text())["config"])
+        cols = columns(config)
+        with open(p / "eval.csv") as f:
+            rows = [r for r in csv.DictReader(f)]
+        loss = np.array(_read_loss(p)).reshape(-1, 2)
+        keep = [r for r in rows if int(r["step"]) % every == 0 or r is rows[-1]]
+        out += [f"**{p.name}** (emergence log; loss: mean over the {every:,} steps before the row)", "",
+                "| step | " + " | ".join(cols) + " | loss |", "|---" * (len(cols) + 2) + "|"]
+        for r in keep:
+            s = int(r["step"])
+            window = loss[(loss[:, 0] > s - every) & (loss[:, 0] <= s), 1] if len(loss) else np.array([])
+            mean = f"{window.mean():.4f}" if window.size else ""
+            out.append(f"| {s:,} | " + " | ".join(f"{float(r[c]):.4f}" for c in cols) + f" | {mean} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def figure(folder: Path = PROBE_DIR) -> Path | None:
+    """The probes' emergence logs against their references (:func:`icl.plots.plot_emergence_references`),
+    written to ``folder/emergence.png``; None if no probe has a log."""
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_emergence_references
+
+    fig, _ = plot_emergence_references({p.name: p for p in _probes(folder)})
+    if fig is None:
+        return None
+    path = Path(folder) / "emergence.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .config import SCALES
+
+    p = argparse.ArgumentParser(prog="python -m icl.probe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("start", help="write the probe of a committed run's finished weights (resumable)")
+    st.add_argument("run")
+    st.add_argument("--scale", choices=SCALES, default="cpu")
+    st.add_argument("--steps", type=int, default=STEPS, help=f"steps past the run's last (default {STEPS:,})")
+    st.add_argument("--lr", type=float, default=LR, help=f"the constant learning rate (default {LR:g})")
+    st.add_argument("--out", default=None, help="the probe's folder (default data/sizing/chapter4-probe/RUN)")
+    tr = sub.add_parser("train", help="train or resume a probe to its step count")
+    tr.add_argument("folder")
+    tr.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    tr.add_argument("--threads", type=int, default=None)
+    tr.add_argument("--max-minutes", type=float, default=None, help="pause (checkpoint, exit 0) after this")
+    tr.add_argument("--no-progress", action="store_true")
+    sc = sub.add_parser("score", help="the probes on fresh sines, their logs and figure (scores.md, .png)")
+    sc.add_argument("folder", nargs="?", default=str(PROBE_DIR))
+    sc.add_argument("--scale", choices=SCALES, default="cpu")
+    sc.add_argument("--every", type=int, default=2000, help="a log row every this many steps")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.cmd == "start":
+            out = start(args.run, args.out, args.scale, args.steps, args.lr)
+            print(f"probe of {args.run} written to {out}")
+        elif args.cmd == "train":
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            folder = Path(args.folder)
+            resume(folder, args.device, not args.no_progress,
+                   None if args.max_minutes is None else 60 * args.max_minutes)
+            done = (folder / "model.safetensors").exists()
+            print(f"{'finished' if done else 'paused'}: {folder}{'' if done else ' (rerun to resume)'}")
+        else:
+            from .checkpoint import atomic_write_text
+
+            folder = Path(args.folder)
+            text = markdown(score(folder, args.scale)) + "\n" + curves(folder, args.every)
+            atomic_write_text(folder / "scores.md", text)
+            print(text)
+            print(figure(folder) or "no emergence log to draw")
+    except (ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
