@@ -1,5 +1,7 @@
 """Benchmark smoke test: ``--quick`` writes both reports, with every section, in seconds; the
-busy-machine check (fake ``/proc`` readings, a real CPU-burning child) and the refusal."""
+busy-machine check (fake ``/proc`` readings, a real CPU-burning child) and the refusal; ``--only``
+(cheap fake sections beside the real peak and scaling): the merge keeps the other sections byte
+for byte, records each section's measurement, and refuses bad input in one line."""
 
 from __future__ import annotations
 
@@ -224,3 +226,172 @@ def test_bench_allow_busy_passes_the_reason_on_and_check_only_stops(tmp_path, ca
     assert capsys.readouterr().out.splitlines()[-1].startswith("bench: quiet machine")
     assert not seen and not (tmp_path / "r").exists()
     assert main(["--quick", "--out", str(tmp_path)]) == 0 and seen["busy"] is None
+
+
+# --------------------------------------------------------------------------- --only: some sections, merged
+
+
+def _row(stamp: str, **kw) -> dict:
+    """A timed row as the sections write them (enough for the markdown), marked with ``stamp``."""
+    s = {"median": 0.01, "q1": 0.009, "q3": 0.011, "iqr": 0.002, "n": 3}
+    return {"stamp": stamp, "step_s": s, "steps_per_s": 100.0, "load": {"start": 0.1, "end": 0.2}, **kw}
+
+
+def fake_sections(monkeypatch, stamp: str) -> None:
+    """Every section but the matmul peak and the scaling (both real and fast in --quick) replaced by a
+    cheap fake whose rows carry ``stamp`` and whose notes name it."""
+    step = dict(scale="cpu", run="linear-w0.50", impl="ours", layout="pair", threads=1, compiled=False,
+                batch=8, tokens_per_prompt=21, tokens_per_s=1e4, speed_vs_peer=None, gflops=1.0,
+                fraction_of_peak=0.1)
+
+    def train(sizes, peer, compile_, peak, threads, thread_counts, notes):
+        notes.append(f"torch.compile rows skipped in --quick ({stamp})")
+        return {"rows": [_row(stamp, variant="preset", precision="fp32", **step)], "peer": "measured",
+                "findings": []}
+
+    def loop(sizes, peak, notes):
+        notes.append(f"train loop: the compiled rows are skipped ({stamp})")
+        return {"rows": [_row(stamp, variant="default AdamW", compile_s=None, **step)], "findings": []}
+
+    def study(sizes, threads, log=None):
+        fam = _row(stamp, run="linear-w0.00", n_points=21, n_dims=10, batch=64, threads=1, loop_vs_bare=0.9,
+                   loops={"fused AdamW": {"steps_per_s": 10.0}}, bare_step_s=_row(stamp)["step_s"])
+        runs = [{"run": "linear-w0.00", "steps": 100, "hours": 0.1, "hours_by_loop": {"fused AdamW": 0.1}}]
+        return [{"scale": "cpu", "families": [fam], "runs": runs, "total_hours": 0.1,
+                 "total_hours_by_loop": {"fused AdamW": 0.1}}]
+
+    def baselines(sizes, threads, notes):
+        notes.append(f"scikit-learn rows skipped: {stamp}")
+        la = _row(stamp, alpha=0.1, objective="x", n_dims=20, nnz=3, prompts=64, n_points=21, fits=1344,
+                  ours_s=_row(stamp)["step_s"], ours_unfinished=0, sklearn={})
+        bs = _row(stamp, supports=190, n_dims=20, nnz=3, prompts=64, n_points=21, prompts_per_s=1e3,
+                  time_s=_row(stamp)["step_s"])
+        return {"lasso": la, "bayes_sparse": bs, "grid_1d": []}
+
+    def report(sizes, notes):
+        notes.append(f"end to end: {stamp}")
+        return _row(stamp, only="01", params={}, wall_s=1.0, chapters=[], exit_status=0)
+
+    monkeypatch.setattr(bench_run, "bench_train", train)
+    monkeypatch.setattr(bench_run, "bench_loop", loop)
+    monkeypatch.setattr(bench_run, "bench_study", study)
+    monkeypatch.setattr(bench_run, "contention_rows",
+                        lambda sizes, log=None: [_row(stamp, threads=1, shared=True)])
+    monkeypatch.setattr(bench_run, "bench_baselines", baselines)
+    monkeypatch.setattr(bench_run, "bench_report", report)
+
+
+@pytest.fixture
+def quick_out(tmp_path, monkeypatch):
+    """A folder with a whole --quick run (fake sections, stamped "old") measured on a quiet machine."""
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: None)
+    fake_sections(monkeypatch, "old")
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
+    return tmp_path
+
+
+def _section_text(res: dict, key: str) -> str:
+    """A top-level section exactly as ``benchmarks.json`` writes it."""
+    return json.dumps({key: res[key]}, indent=2)[2:-2]
+
+
+def test_only_merges_its_sections_and_keeps_the_others_byte_identical(quick_out, monkeypatch, capsys):
+    old_text = (quick_out / "benchmarks.json").read_text()
+    old = json.loads(old_text)
+    assert set(old["meta"]["sections"]) == set(bench_run.SECTIONS)
+    assert all(r["full_run"] and r["date"] and r["git_commit"] == old["meta"]["git_commit"]
+               for r in old["meta"]["sections"].values())
+    assert "Measured since with `--only`" not in (quick_out / "benchmarks.md").read_text()
+    fake_sections(monkeypatch, "new")
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pretend: pid 7 at 90% of a core: x")
+    capsys.readouterr()
+    assert main(["--quick", "--out", str(quick_out), "--only", " train_loop,study", "--allow-busy"]) == 0
+    assert capsys.readouterr().out.startswith("measured peak, study, train_loop and merged them into ")
+    text = (quick_out / "benchmarks.json").read_text()
+    res = json.loads(text)
+    assert list(res) == list(old)
+    for key in ("contention", "train_step", "scaling", "baselines", "report"):
+        assert _section_text(old, key) in old_text and _section_text(old, key) in text  # byte-identical
+    assert {r["stamp"] for r in res["train_loop"]["rows"]} == {"new"}
+    assert res["study"][0]["families"][0]["stamp"] == "new"
+    assert res["peak"] != old["peak"] and all(p["busy"] for p in res["peak"])
+    assert all(r["busy"] is True for s in ("train_loop", "study") for r in bench_run.section_rows(res, s))
+    assert not any(r["busy"] for s in ("train_step", "scaling", "report")
+                   for r in bench_run.section_rows(res, s))
+    # meta: the full run's, with the new sections' records
+    assert {k: v for k, v in res["meta"].items() if k != "sections"} == {
+        k: v for k, v in old["meta"].items() if k != "sections"}
+    secs = res["meta"]["sections"]
+    for name in ("peak", "train_loop", "study"):
+        rec = secs[name]
+        assert rec["full_run"] is False and rec["busy"] == "pretend: pid 7 at 90% of a core: x"
+        assert {"date", "git_commit", "load_start", "load_end", "wall_s", "run"} <= set(rec)
+        assert rec["run"] != old["meta"]["sections"][name]["run"]
+    assert {k: secs[k] for k in ("train_step", "scaling", "contention", "baselines", "report")} == {
+        k: old["meta"]["sections"][k] for k in ("train_step", "scaling", "contention", "baselines", "report")}
+    # the re-measured section's old note gives way to its new one; the others stay
+    assert [n for n in res["notes"] if "(old)" in n or "(new)" in n or n.endswith(("old", "new"))] == [
+        "torch.compile rows skipped in --quick (old)", "scikit-learn rows skipped: old", "end to end: old",
+        "train loop: the compiled rows are skipped (new)"]
+    md = (quick_out / "benchmarks.md").read_text()
+    date = res["meta"]["date"]
+    assert f"Measured since with `--only`: peak ({secs['peak']['date']}), study" in md
+    for heading, name in (("## The training loop", "train_loop"), ("## Time to a trained study", "study")):
+        line = md.split(heading, 1)[1].splitlines()[2]
+        assert line.startswith(f"*Measured on {secs[name]['date']} with `--only` (commit ") and "busy" in line
+    for heading in ("## Training step", "## Scaling", "## Baselines", "## End to end"):
+        line = md.split(heading, 1)[1].splitlines()[2]
+        assert line.startswith(f"*Measured in the full run of {date} (commit")
+    assert "divides by the peak measured in the same run as these rows" in md
+
+
+def test_only_into_an_older_file_without_section_records(quick_out, monkeypatch):
+    old = json.loads((quick_out / "benchmarks.json").read_text())
+    del old["meta"]["sections"], old["train_loop"]  # as written before --only existed (and before the loop)
+    old["notes"] = ["train loop, cpu scale: an old failure", "scikit-learn rows skipped: old"]
+    (quick_out / "benchmarks.json").write_text(json.dumps(old, indent=2) + "\n")
+    fake_sections(monkeypatch, "new")
+    assert main(["--quick", "--out", str(quick_out), "--only", "train_loop"]) == 0
+    res = json.loads((quick_out / "benchmarks.json").read_text())
+    assert set(res["meta"]["sections"]) == {"peak", "train_loop"}
+    assert res["train_loop"]["rows"][0]["stamp"] == "new"
+    for key in ("study", "contention", "train_step", "scaling", "baselines", "report"):
+        assert res[key] == old[key]
+    assert res["notes"] == ["scikit-learn rows skipped: old",
+                            "train loop: the compiled rows are skipped (new)"]
+    md = (quick_out / "benchmarks.md").read_text()
+    assert md.split("## Scaling", 1)[1].splitlines()[2].startswith(
+        f"*Measured in the full run of {old['meta']['date']}")
+    assert md.split("## The training loop", 1)[1].splitlines()[2].startswith("*Measured on ")
+
+
+def _refused(capsys, argv: list[str], *words: str) -> None:
+    assert main(argv) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and len(cap.err.splitlines()) == 1 and cap.err.startswith("error: --only")
+    assert all(w in cap.err for w in words), cap.err
+
+
+def test_only_refusals_in_one_line_before_any_timing(quick_out, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: pytest.fail("checked the machine"))
+    monkeypatch.setattr(bench_run, "run_bench", lambda *a, **kw: pytest.fail("timed"))
+    files = [quick_out / "benchmarks.json", quick_out / "benchmarks.md"]
+    before = [f.read_bytes() for f in files]
+    _refused(capsys, ["--quick", "--out", str(quick_out), "--only", "train_loop,bogus"],
+             "'bogus'", *bench_run.SECTIONS)
+    _refused(capsys, ["--quick", "--out", str(quick_out), "--only", ","], "no section", "train_loop")
+    # a full run into a --quick one
+    _refused(capsys, ["--out", str(quick_out), "--only", "study"], "--quick run", "a full run")
+    _refused(capsys, ["--quick", "--out", str(quick_out), "--only", "report", "--no-report"], "--no-report")
+    empty = tmp_path / "elsewhere" / "empty"
+    _refused(capsys, ["--quick", "--out", str(empty), "--only", "study"], "there is none", "--quick --out")
+    assert not empty.exists()
+    full = tmp_path / "elsewhere" / "full"
+    full.mkdir(parents=True)
+    (full / "benchmarks.json").write_text(json.dumps({"meta": {"quick": False}}))
+    _refused(capsys, ["--quick", "--out", str(full), "--only", "study"], "holds a full run", "--quick run")
+    (full / "benchmarks.json").write_text("{not json")
+    _refused(capsys, ["--quick", "--out", str(full), "--only", "study"], "not a benchmark result")
+    assert [f.read_bytes() for f in files] == before
+    with pytest.raises(bench.BenchError, match="unknown section 'peek'"):
+        bench.run_bench(quick_out, bench.QUICK, only=("peek",))

@@ -42,6 +42,16 @@ and ``busy: true`` on every row. ``--check-only`` stops after the check (exit 0 
 Every timed row records ``load``, the 1-minute load average at the start and end of its own
 measurement (the markdown's ``load`` column; the bench's own threads count too).
 
+**Some sections again.** ``--only SECTION[,SECTION...]`` (``peak``, ``study``, ``contention``,
+``train_step``, ``train_loop``, ``scaling``, ``baselines``, ``report``) measures the matmul peak
+and those sections alone and merges them into the earlier run's ``benchmarks.json`` in ``--out``
+(the peak is replaced too); the other sections keep their earlier results byte for byte.
+``meta.sections`` records per section when, at which commit and under what load (and whether
+busy) it was measured, and ``benchmarks.md`` says so under each section's heading once the file
+mixes runs (a section of an older file without a record: "measured in the full run of"
+``meta.date``). Refused in one line, before the quiet-machine check: an unknown section, no
+earlier ``benchmarks.json``, a ``--quick`` run into a full one or the other way round.
+
 ``--quick`` shrinks every size and repetition (and skips ``torch.compile``) so the
 whole run takes seconds (its end-to-end row runs chapter 01 alone on 16 prompts);
 the smoke test uses it. Timings are on the CPU.

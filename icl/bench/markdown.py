@@ -5,7 +5,10 @@ the results dictionary (as :func:`icl.bench.run.run_bench` writes it to ``benchm
 into the tables of ``benchmarks.md``: the time to a trained study, the training loop's
 implementations (:func:`loop_section`), the matmul peak, the training-step rows and their
 findings, the scaling series, the baselines, the end-to-end report build and the notes.
-Each timed row's ``load`` column is :func:`load_cell`.
+Each timed row's ``load`` column is :func:`load_cell`. When some sections were measured later
+with ``--only`` (``meta.sections``), the header names them and every section says under its
+heading when it was measured (:func:`measured_line`; a section without a record: in the full
+run of ``meta.date``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from .peer import PEER_NAME
 
-__all__ = ["ms_cell", "fmt_cell", "load_cell", "render_markdown", "loop_section"]
+__all__ = ["ms_cell", "fmt_cell", "load_cell", "merged", "measured_line", "render_markdown", "loop_section"]
 
 
 def ms_cell(s: dict[str, float]) -> str:
@@ -35,9 +38,38 @@ def load_cell(r: dict[str, Any]) -> str:
     return cell + (" busy" if r.get("busy") else "")
 
 
+def merged(res: dict[str, Any]) -> list[str]:
+    """The sections measured by a later ``--only`` run than the full run of ``meta.date``."""
+    return [k for k, rec in (res["meta"].get("sections") or {}).items() if not rec.get("full_run", True)]
+
+
+def same_run(res: dict[str, Any], a: str, b: str) -> bool:
+    """Whether sections ``a`` and ``b`` were measured in the same run."""
+    recs = res["meta"].get("sections") or {}
+    return (recs.get(a) or {}).get("run") == (recs.get(b) or {}).get("run")
+
+
+def measured_line(res: dict[str, Any], name: str) -> list[str]:
+    """Under a section's heading, when it was measured: nothing when the whole file is one full run;
+    else in the full run of ``meta.date``, or the date, commit, load and busy reason of its
+    ``--only`` run (and its torch version and default threads where they differ from the full run's)."""
+    m = res["meta"]
+    if not merged(res):
+        return []
+    rec = (m.get("sections") or {}).get(name)
+    if rec is None or rec.get("full_run", True):
+        return [f"*Measured in the full run of {m['date']} (commit `{m['git_commit'][:12]}`).*", ""]
+    load = " / ".join(fmt_cell(rec.get(k)) for k in ("load_start", "load_end"))
+    torch_ = "".join(f"; {k} {rec[k]}" for k in ("torch", "threads") if rec.get(k) not in (None, m.get(k)))
+    busy = f"; **on a busy machine (`--allow-busy`): {rec['busy']}**" if rec.get("busy") else ""
+    return [f"*Measured on {rec['date']} with `--only` (commit `{rec['git_commit'][:12]}`; 1-minute load "
+            f"average at start / end {load}{torch_}){busy}.*", ""]
+
+
 def render_markdown(res: dict[str, Any]) -> str:
     """The human-readable report of one benchmark run."""
     m = res["meta"]
+    later = merged(res)
     lines = [
         "# Benchmarks",
         "",
@@ -49,10 +81,19 @@ def render_markdown(res: dict[str, Any]) -> str:
         "'load' is the 1-minute load average at the start / end of its own measurement (the bench's own threads "
         "count too).",
         "",
+        *([f"Measured since with `--only`: "
+           + ", ".join(f"{k} ({m['sections'][k]['date']})" for k in later)
+           + "; each section says under its heading when it was measured.", ""] if later else []),
+        *([f"**The full run of {m['date']} was measured on a busy machine (`--allow-busy`): " + m["busy"]
+           + ". Its rows are marked `busy`; their absolute numbers are slowed by the other work.**", ""]
+          if m.get("busy") and later else []),
         *(["**Measured on a busy machine (`--allow-busy`): " + m["busy"] + ". Every row is marked `busy`; "
-           "its absolute numbers are slowed by the other work.**", ""] if m.get("busy") else []),
-        "Times are medians with the interquartile range in parentheses, all measured in this run; "
-        "compare ratios rather than absolute times across machines."
+           "its absolute numbers are slowed by the other work.**", ""]
+          if m.get("busy") and not later else []),
+        "Times are medians with the interquartile range in parentheses, "
+        + ("each measured in the run named under its section's heading; " if later
+           else "all measured in this run; ")
+        + "compare ratios rather than absolute times across machines."
         + (" **--quick: tiny sizes, few repetitions; not for conclusions.**" if m["quick"] else ""),
         "",
         *study_section(res),
@@ -60,6 +101,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         *bf16_section(res),
         "## fp32 matmul peak (measured here)",
         "",
+        *measured_line(res, "peak"),
         "| threads | n x n | peak (best) GFLOP/s | median (IQR) GFLOP/s | load |",
         "| ---: | ---: | ---: | ---: | --- |",
     ]
@@ -71,9 +113,12 @@ def render_markdown(res: dict[str, Any]) -> str:
         "",
         "## Training step (forward + MSE + backward + AdamW), `linear-w0.50`",
         "",
+        *measured_line(res, "train_step"),
         f"Peer: {PEER_NAME} with Garg et al.'s read-in/read-out, {tr['peer']}. Tokens per prompt: 2n in the garg "
         "layout, n in ours. GFLOP/s counts matmul FLOPs (6 x matmul params x tokens + attention); 'of peak' "
-        "divides by the peak above at the same thread count (above 100% means the peak sample was disturbed).",
+        "divides by the peak " + ("above" if same_run(res, "train_step", "peak") else
+                                  "measured in the same run as these rows (not the one above)")
+        + " at the same thread count (above 100% means the peak sample was disturbed).",
         "",
         "| scale | run | variant | impl | layout | threads | compile | batch x tokens | ms/step | steps/s | "
         "tokens/s | ours/peer | GFLOP/s | of peak | load |",
@@ -89,7 +134,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if tr["findings"]:
         lines += ["", "What helps:", ""] + [f"- {f}" for f in tr["findings"]]
     sc = res["scaling"]
-    lines += ["", "## Scaling of our step time (cpu preset model)", ""]
+    lines += ["", "## Scaling of our step time (cpu preset model)", "", *measured_line(res, "scaling")]
     for key, label in (("prompt_length", "prompt length n"), ("dims", "d")):
         s = sc[key]
         lines += [f"{label} (fixed {', '.join(f'{k}={v}' for k, v in s['fixed'].items())}, batch {s['batch']}, "
@@ -104,6 +149,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     lines += [
         "## Baselines",
         "",
+        *measured_line(res, "baselines"),
         f"Lasso, alpha = {la['alpha']:g}, objective {la['objective']}; d = {la['n_dims']}, nnz = {la['nnz']}, "
         f"{la['prompts']:,} prompts x {la['n_points']} points ({la['fits']:,} prefix fits); load "
         f"{load_cell(la)}.",
@@ -151,7 +197,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if rep:
         what = "every chapter" if rep["only"] is None else f"chapter(s) {rep['only']}"
         params = ", ".join(f"{k}={v}" for k, v in rep["params"].items()) or "the notebooks' defaults"
-        lines += ["", "## End to end: the report", "",
+        lines += ["", "## End to end: the report", "", *measured_line(res, "report"),
                   f"`python -m icl report` ({what}, {params}) into a temporary folder with the committed "
                   f"checkpoints: {rep['wall_s']:.0f} s in all (papermill kernel start-up and HTML export "
                   f"included); load {load_cell(rep)}.", "", "| chapter | status | seconds |", "| --- | --- | ---: |"]
@@ -166,6 +212,7 @@ def study_section(res: dict[str, Any]) -> list[str]:
     if not res.get("study"):
         return []
     lines = ["## Time to a trained study (the real training loop, this machine)", "",
+             *measured_line(res, "study"),
              "The training loop itself (`icl.train.train`: data, AdamW, checkpoints, logs) on full-size prompts from "
              "the first step, timed as the difference of two trainings from scratch (start-up cancels); each run's "
              "wall time is the steps it trains itself (a forked run: those after its fork) at its family's rate. "
@@ -196,7 +243,9 @@ def study_section(res: dict[str, Any]) -> list[str]:
         lines.append(f"| **{sc['scale']}** | **the study** | {sum(r['steps'] for r in sc['runs']):,} | "
                      f"**{sc['total_hours']:.1f}** | {by}".rstrip())
     if res.get("contention"):
-        lines += ["", "Beside other work (the small scale's loop; 'shared': a second process busy on one core):", "",
+        lines += ["", *measured_line(res, "contention"),
+                  "Beside other work (the small scale's loop; 'shared': a second process busy on one core):",
+                  "",
                   "| threads | shared | loop steps/s | load |", "| ---: | --- | ---: | --- |"]
         for r in res["contention"]:
             lines.append(f"| {r['threads']} | {'yes' if r['shared'] else 'no'} | {r['steps_per_s']:.1f} | "
@@ -218,6 +267,7 @@ def loop_section(res: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     lines = ["## The training loop: default AdamW, fused AdamW, compiled (`linear-w0.50`)", "",
+             *measured_line(res, "train_loop"),
              "The step as the runs train it (forward, MSE, backward, gradient clipping, AdamW) on "
              "full-size prompts of the preset model and batch. Compiled: `torch.compile` (default mode) of "
              "the forward and backward with fused AdamW, compiled from scratch for its row with PyTorch's "
@@ -249,6 +299,7 @@ def bf16_section(res: dict[str, Any]) -> list[str]:
         return []
     flags = res["meta"].get("bf16_hardware") or "none found"
     lines = ["## bf16 autocast against fp32 (training step, ours, preset layout)", "",
+             *measured_line(res, "train_step"),
              f"CPU bf16 support seen in /proc/cpuinfo: {flags}. `train.autocast=\"auto\"` (the `paper` preset's) uses "
              "bf16 on CUDA and on CPUs with bf16 instructions only; the `cpu` and `small` presets stay fp32.", "",
              "| scale | width x layers | threads | fp32 ms/step | bf16 ms/step | bf16 speed-up | load |",
