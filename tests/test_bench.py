@@ -395,3 +395,13 @@ def test_only_refusals_in_one_line_before_any_timing(quick_out, tmp_path, monkey
     assert [f.read_bytes() for f in files] == before
     with pytest.raises(bench.BenchError, match="unknown section 'peek'"):
         bench.run_bench(quick_out, bench.QUICK, only=("peek",))
+
+
+def test_the_cpu_is_named_from_proc_cpuinfo(tmp_path):
+    """Rows are timed on a named CPU: x86's "model name", else arm64's "CPU part", else none."""
+    from icl.bench.machine import cpu_model
+
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n")
+    assert cpu_model(tmp_path) == "AMD EPYC"
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")
+    assert cpu_model(tmp_path) == "0xd0c"

@@ -10,18 +10,34 @@ and ``--check-only``. Linux reads ``/proc``; elsewhere only the load average is 
 from __future__ import annotations
 
 import os
+import platform
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["PROC", "MAX_LOAD", "CPU_SHARE", "CHECK_S", "read_load", "read_procs", "process_command",
+__all__ = ["PROC", "cpu_model", "MAX_LOAD", "CPU_SHARE", "CHECK_S", "read_load", "read_procs", "process_command",
            "busy_processes", "machine_busy", "load_during"]
 
 PROC = Path("/proc")
 MAX_LOAD = 0.5  # a 1-minute load average above this before timing: something else has been running
 CPU_SHARE = 0.2  # another process using more than this fraction of one core during the check
 CHECK_S = 0.5  # the check's sampling window (seconds)
+
+
+def cpu_model(root: Path = PROC) -> str | None:
+    """The CPU's name as ``/proc/cpuinfo`` gives it ("model name", e.g. "AMD EPYC"; on arm64 "CPU part"
+    where no name is given), else :func:`platform.processor`, else None: the machine a row was timed on."""
+    try:
+        info = (root / "cpuinfo").read_text()
+    except OSError:
+        info = ""
+    for key in ("model name", "Hardware", "CPU part"):
+        m = re.search(rf"^{key}\s*:\s*(.+)$", info, re.MULTILINE)
+        if m:
+            return m.group(1).strip()
+    return platform.processor() or None
 
 
 def read_load(root: Path = PROC) -> float | None:

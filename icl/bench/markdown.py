@@ -61,6 +61,7 @@ def measured_line(res: dict[str, Any], name: str) -> list[str]:
         return [f"*Measured in the full run of {m['date']} (commit `{m['git_commit'][:12]}`).*", ""]
     load = " / ".join(fmt_cell(rec.get(k)) for k in ("load_start", "load_end"))
     torch_ = "".join(f"; {k} {rec[k]}" for k in ("torch", "threads") if rec.get(k) not in (None, m.get(k)))
+    torch_ += f"; CPU {rec['cpu_model']}" if rec.get("cpu_model") else ""
     busy = f"; **on a busy machine (`--allow-busy`): {rec['busy']}**" if rec.get("busy") else ""
     return [f"*Measured on {rec['date']} with `--only` (commit `{rec['git_commit'][:12]}`; 1-minute load "
             f"average at start / end {load}{torch_}){busy}.*", ""]
@@ -74,7 +75,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         "# Benchmarks",
         "",
         f"Written by `python -m icl bench{' --quick' if m['quick'] else ''}` on {m['date']} (commit "
-        f"`{m['git_commit'][:12]}`), {m['wall_s']:.0f} s. Machine: {m['platform']}, {m['cpu_count']} CPUs, "
+        f"`{m['git_commit'][:12]}`), {m['wall_s']:.0f} s. Machine: {m['platform']}, {m['cpu_count']} CPUs"
+        f"{' (' + m['cpu_model'] + ')' if m.get('cpu_model') else ''}, "
         f"torch {m['torch']} ({m['threads']} threads by default), transformers {m['transformers'] or 'absent'}, "
         f"scikit-learn {m['sklearn'] or 'absent'}. 1-minute load average at start / end: {m['load_start']} / "
         f"{m['load_end']} (other work on the machine slows the absolute numbers; ratios less). Each row's "

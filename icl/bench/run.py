@@ -39,7 +39,7 @@ from ..checkpoint import atomic_write_text
 from ..config import REPORTS
 from ..provenance import git_commit, package_version, cpu_bf16_instructions
 from .baselines import bench_baselines
-from .machine import CPU_SHARE, MAX_LOAD, load_during, machine_busy, read_load, read_procs
+from .machine import CPU_SHARE, MAX_LOAD, cpu_model, load_during, machine_busy, read_load, read_procs
 from .markdown import fmt_cell, render_markdown
 from .peer import PEER_NAME
 from .timing import FULL, QUICK, Sizes, matmul_peak
@@ -249,7 +249,8 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         t, sec_notes = time.time(), []
         new[name] = run(sec_notes)
         rec.update(load_end=read_load(), wall_s=time.time() - t, full_run=only is None,
-                   torch=torch.__version__, threads=threads, run=run_id, notes=sec_notes)
+                   torch=torch.__version__, threads=threads, run=run_id, notes=sec_notes,
+                   cpu_model=cpu_model())
         records[name] = rec
         notes += sec_notes
         if name == "peak":
@@ -262,7 +263,7 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         res = {
             "meta": {
                 "date": _utc(), "quick": sizes.quick, "sizes": asdict(sizes), "git_commit": commit,
-                "platform": platform.platform(), "processor": platform.processor(),
+                "platform": platform.platform(), "processor": platform.processor(), "cpu_model": cpu_model(),
                 "cpu_count": os.cpu_count(),
                 "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
                 "transformers": package_version("transformers"), "sklearn": package_version("sklearn"),
