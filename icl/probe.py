@@ -4,9 +4,9 @@ This module owns the probe's folders (``data/sizing/chapter4-probe/<run>/`` by d
 labelled probe, never a study run) and how they are read. :func:`start` takes a committed run's
 finished weights (``data/runs/<scale>/<run>/model.safetensors``, step ``S`` = its step count) and
 writes a resumable state that continues them with a *fresh* AdamW (no moments) at a small
-constant learning rate, no warm-up, for ``steps`` more steps (:func:`probe_config`: the run's own
-config with ``train.steps = S + steps``; its ``notes`` and ``config.json`` say what it is). The
-batches are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of
+constant learning rate, no warm-up, with the faster loop (fused AdamW, ``compile="auto"``), for
+``steps`` more steps (:func:`probe_config`: the run's own config with ``train.steps = S + steps``;
+its ``notes`` and ``config.json`` say what it is). The batches are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of
 which the run saw), and the state carries the run's committed loss log and one emergence-log row
 at step ``S`` (the finished weights on the fixed set, :mod:`icl.emergence`). From there it trains
 and resumes like any run, under the config its state holds (:func:`resume`; not ``python -m icl
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DATA, RunConfig
+from .config import DATA, NEW_RUN_LOOP, RunConfig
 
 __all__ = ["PROBE_DIR", "PROBE_RUNS", "STEPS", "LR", "probe_config", "start", "resume", "score", "markdown",
            "curves", "figure", "main"]
@@ -55,7 +55,8 @@ def probe_config(base: RunConfig, steps: int = STEPS, lr: float = LR) -> RunConf
             f"with a fresh AdamW (no moments) at a constant learning rate {lr:g} (no warm-up) for {steps:,} "
             f"steps on the run's own data stream from step {s:,} on (batches the run never saw); the loss "
             f"log up to step {s:,} is the committed run's")
-    train = replace(base.train, steps=s + steps, lr=lr, schedule="constant", warmup_steps=0)
+    # a fresh optimiser, so nothing to keep exact: the faster loop (fused AdamW, compile decided per session)
+    train = replace(base.train, steps=s + steps, lr=lr, schedule="constant", warmup_steps=0, **NEW_RUN_LOOP)
     return replace(base, train=train, notes=note)
 
 
