@@ -318,3 +318,17 @@ def test_c5s_intermediate_part_draws_only_the_intermediate_nnz_again():
     assert np.isnan(e2[:2]).all() and n2 == st.n_second  # no end quantities without the end nnz
     assert v.parts["intermediate nnz"] == ss._c5_stage("intermediate nnz", e2, lo2, hi2, n2, fresh.values,
                                                        np.arange(3), differ).decision
+
+
+def test_a_combined_part_is_read_at_an_item_with_its_own_outcome():
+    """"Some k rises": an inconclusive straddle (margin -0.012) is the reading of an inconclusive part, not
+    a failing item whose margin (-0.01) happens to be larger; "every k": a failing item reads a failure."""
+    from icl.chapters.verdict import Decision, every_stage, some_stage
+
+    failing, straddle = Decision(False, -0.01), Decision(None, -0.012, 61_000, 4096, False)
+    holding = Decision(True, 0.02)
+    stage = some_stage([(failing, "A: fails"), (straddle, "B: straddles")])
+    assert stage.decision.holds is None and stage.reading == "B: straddles"
+    assert some_stage([(failing, "A"), (holding, "C")]).reading == "C"
+    assert every_stage([(holding, "C"), (straddle, "B"), (failing, "A")]).reading == "A"
+    assert every_stage([(holding, "C"), (straddle, "B")]).reading == "B"

@@ -188,12 +188,16 @@ StageFn = Callable[[int, int], Stage]
 
 
 def _deciding(items: Sequence[tuple[Decision, str]], decision: Decision, worst: bool) -> Stage:
-    """``decision`` with the reading of the item that decides it: the smallest margin (``worst``,
-    for :func:`every`) or the largest (for :func:`some`); items without a margin come last."""
+    """``decision`` with the reading of the item that decides it: among the items whose outcome is the
+    combined one, the smallest margin (``worst``, for :func:`every`) or the largest (for :func:`some`);
+    items without a margin come last."""
     if not items:
         return Stage(decision, "no value to judge")
     sign = -1.0 if worst else 1.0
-    best = max(items, key=lambda it: -math.inf if it[0].margin is None else sign * it[0].margin)
+    # read at an item with the combined outcome (an inconclusive "some" at a straddling item, not at a
+    # failing one whose margin happens to be larger), then by margin
+    alike = [it for it in items if it[0].holds == decision.holds] or list(items)
+    best = max(alike, key=lambda it: -math.inf if it[0].margin is None else sign * it[0].margin)
     return Stage(decision, best[1])
 
 
