@@ -69,11 +69,9 @@ def warm_start(source: Path, config, out_dir: Path, note: str) -> Path:
     AdamW moments, logs and step), where that is *not* an exact fork (another config before the step: e.g.
     the instructed run, whose labels were given on every step): the try's config.json says so (``note``).
     Training then resumes from it like any run. Refuses a folder that already holds a run."""
-    import json
-
-    from .checkpoint import atomic_write_text, holds_run, load_optimizer_tensors, load_state, run_lock, save_state
-    from .provenance import git_commit, versions
-    from .train import build_model, make_optimizer, write_eval_csv, write_loss_csv
+    from .checkpoint import holds_run, load_optimizer_tensors, load_state, run_lock
+    from .provenance import git_commit
+    from .train import build_model, make_optimizer, write_started_run
 
     st = load_state(source)
     model = build_model(config)
@@ -86,13 +84,7 @@ def warm_start(source: Path, config, out_dir: Path, note: str) -> Path:
             raise ValueError(f"{out_dir} already holds a run; warm-start into an empty folder")
         origin = {"warm_start": str(source), "source_run": st["config"].name, "start_step": st["step"],
                   "git_commit": git_commit(), "torch": torch.__version__, "note": note}
-        atomic_write_text(out_dir / "config.json", json.dumps(
-            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
-             "sessions": [origin]}, indent=2))
-        write_loss_csv(out_dir / "loss.csv", st["log"])
-        if st["evals"]:
-            write_eval_csv(out_dir / "eval.csv", config, st["evals"])
-        save_state(out_dir / "state.safetensors", model, opt, st["step"], st["log"], config, st["evals"])
+        write_started_run(out_dir, model, opt, st["step"], st["log"], config, st["evals"], [origin])
     return out_dir
 
 

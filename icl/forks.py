@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import atomic_write_text, holds_run, load_optimizer_tensors, load_state, run_lock, save_state
+from .checkpoint import holds_run, load_optimizer_tensors, load_state, run_lock
 from .config import ROOT, RunConfig
-from .provenance import git_commit, versions
+from .provenance import git_commit
 from .step import keep_implementation
-from .train import build_model, make_optimizer, train, write_eval_csv, write_loss_csv
+from .train import build_model, make_optimizer, train, write_started_run
 
 __all__ = ["fork", "fork_source", "sibling_source", "train_scale"]
 
@@ -101,7 +101,6 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
     model.load_state_dict(weights)
     opt = make_optimizer(model, config)
     load_optimizer_tensors(opt, st["optim"])
-    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         where = str(source.resolve().relative_to(ROOT))
     except ValueError:
@@ -115,14 +114,7 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
               "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
                       f"initialisation and optimiser"}
     sessions = [{"run": src.name, **s} for s in inherited if s.get("start_step", 0) < step] + [origin]
-    # config.json first, the state last: a fork cut off before its state exists has not started
-    atomic_write_text(out_dir / "config.json", json.dumps(
-        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
-         "sessions": sessions}, indent=2))
-    write_loss_csv(out_dir / "loss.csv", st["log"])
-    if st["evals"]:
-        write_eval_csv(out_dir / "eval.csv", config, st["evals"])
-    save_state(out_dir / "state.safetensors", model, opt, step, st["log"], config, st["evals"])
+    write_started_run(out_dir, model, opt, step, st["log"], config, st["evals"], sessions)
 
 
 def fork_source(config: RunConfig) -> str | None:

@@ -1,20 +1,20 @@
 """The probe of issue 40: was a committed run still learning when it stopped?
 
-This module owns the probe's folders (``data/sizing/chapter4-probe/<run>/`` by default; a
-labelled probe, never a study run) and how they are read. :func:`start` takes a committed run's
-finished weights (``data/runs/<scale>/<run>/model.safetensors``, step ``S`` = its step count) and
-writes a resumable state that continues them with a *fresh* AdamW (no moments) at a small
-constant learning rate, no warm-up, with the faster loop (fused AdamW, ``compile="auto"``), for
-``steps`` more steps (:func:`probe_config`: the run's own config with ``train.steps = S + steps``;
-its ``notes`` and ``config.json`` say what it is). The batches are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of
-which the run saw), and the state carries the run's committed loss log and one emergence-log row
-at step ``S`` (the finished weights on the fixed set, :mod:`icl.emergence`). From there it trains
-and resumes like any run, under the config its state holds (:func:`resume`; not ``python -m icl
-train RUN``, whose config is the registry's). :func:`score` reads the 1-D probes on fresh sines: each model's
-error at k = 3 and 10 beside its Bayes-optimal learner, the change since the committed weights,
-and C7a's excess (the mixture's cost over the sine specialist minus the Bayes line/sine learner's
-own, at k = 3), each with a paired 95% bootstrap interval; :func:`curves` tabulates the
-emergence logs and :func:`figure` draws them against their references.
+This module owns the probe's folders (``data/sizing/chapter4-probe/<run>/`` by default; a labelled probe,
+never a study run) and how they are read. :func:`start` takes a committed run's finished weights
+(``data/runs/<scale>/<run>/model.safetensors``, step ``S`` = its step count) and writes a resumable state
+that continues them with a *fresh* AdamW (no moments) at a small constant learning rate, no warm-up, with
+the faster loop (fused AdamW, ``compile="auto"``), for ``steps`` more steps (:func:`probe_config`: the run's
+own config with ``train.steps = S + steps``; its ``notes`` and ``config.json`` say what it is). The batches
+are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of which the run saw),
+and the state carries the run's committed loss log and one emergence-log row at step ``S`` (the finished
+weights on the fixed set, :mod:`icl.emergence`). From there it trains and resumes like any run, under the
+config its state holds (:func:`resume`; not ``python -m icl train RUN``, whose config is the registry's).
+:func:`score` reads the 1-D probes on fresh sines: each model's error at k = 3 and 10 beside its
+Bayes-optimal learner, the change since the committed weights, and C7a's excess (the mixture's cost over the
+sine specialist minus the Bayes line/sine learner's own, at k = 3), each with a paired 95% bootstrap
+interval; :func:`curves` tabulates the emergence logs and :func:`figure` draws them against their
+references.
 
     python -m icl.probe start sine-only --scale cpu --steps 20000 --lr 1e-4    # -> PROBE_DIR/sine-only
     python -m icl.probe train data/sizing/chapter4-probe/sine-only --threads 1  # rerun to resume
@@ -75,10 +75,10 @@ def start(run: str, out: Path | None = None, scale: str = "cpu", steps: int = ST
     resumable state at the run's last step with those exact weights, a fresh AdamW, the committed loss
     log and one emergence-log row. ``root``: where the run's folder lies (default the committed runs
     of ``scale``). Refuses a folder that already holds a run."""
-    from .checkpoint import atomic_write_text, holds_run, load_run, run_dir, run_lock, save_state
+    from .checkpoint import holds_run, load_run, run_dir, run_lock
     from .emergence import emergence_set
-    from .provenance import git_commit, versions
-    from .train import make_optimizer, write_eval_csv, write_loss_csv
+    from .provenance import git_commit
+    from .train import make_optimizer, write_started_run
 
     model, base = load_run(run, root=root, scale=scale)  # the finished weights, checked against the manifest
     config, at = probe_config(base, steps, lr), base.train.steps
@@ -91,12 +91,7 @@ def start(run: str, out: Path | None = None, scale: str = "cpu", steps: int = ST
                              "another --out")
         origin = {"probe_of": str(run_dir(run, root, scale)), "source_run": base.name, "start_step": at,
                   "git_commit": git_commit(), "torch": torch.__version__, "note": config.notes}
-        atomic_write_text(out / "config.json", json.dumps(
-            {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(),
-             "status": "training", "sessions": [origin]}, indent=2))
-        write_loss_csv(out / "loss.csv", log)
-        write_eval_csv(out / "eval.csv", config, evals)
-        save_state(out / "state.safetensors", model, opt, at, log, config, evals)
+        write_started_run(out, model, opt, at, log, config, evals, [origin])
     return out
 
 

@@ -196,6 +196,22 @@ def write_eval_csv(path: Path, config: RunConfig, evals: list[tuple[int, list[fl
                                                   for s, row in evals))
 
 
+def write_started_run(out_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                      log: list[tuple[int, float]], config: RunConfig, evals: list[tuple[int, list[float]]],
+                      sessions: list[dict]) -> None:
+    """A run folder started from another run's weights (a fork, a warm start, a probe), written by the
+    caller under the folder's lock: ``config.json`` (with ``sessions``, its origin) first, the logs, the
+    resumable state at ``step`` last, so a folder cut off before its state exists has not started."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.json", json.dumps(
+        {"config": config.to_dict(), "versions": versions(), "git_commit": git_commit(), "status": "training",
+         "sessions": sessions}, indent=2))
+    write_loss_csv(out_dir / "loss.csv", log)
+    if evals:
+        write_eval_csv(out_dir / "eval.csv", config, evals)
+    save_state(out_dir / "state.safetensors", model, opt, step, log, config, evals)
+
+
 def step_batch(config: RunConfig, step: int, fc, rank: int, world: int, device: str) -> Batch:
     """Step ``step``'s ``(xs, ys, labels, given)`` on ``device``: a conditional run's instructions
     (:func:`instructions`; ``labels`` None on a step without them), ``(None, None)`` for every other run."""
