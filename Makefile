@@ -12,7 +12,7 @@ export MPLBACKEND := Agg
 NBVAL := $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	--nbval-cell-timeout=900
 
-.PHONY: env test test-unit test-notebooks report refresh-notebooks train-small train-linear train-nonlinear bench lab clean
+.PHONY: env test test-fast test-unit test-notebooks lint format report refresh-notebooks train-small train-linear train-nonlinear bench lab clean
 
 env: $(STAMP)
 
@@ -28,11 +28,23 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(NBVAL) tests notebooks
 
+# for development: the unit tests without the slow (over ~10 s) and browser ones, in about 2 minutes;
+# make test stays the gate (markers: pyproject.toml)
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -q -m "not slow and not browser"
+
 test-unit: $(STAMP)
 	$(PY) -m pytest tests -q
 
 test-notebooks: $(STAMP)
 	$(NBVAL) notebooks
+
+# style (pyproject.toml's [tool.ruff]): lint checks without changing anything; format rewrites files
+lint: $(STAMP)
+	$(VENV)/bin/ruff check icl tests experiments && $(VENV)/bin/ruff format --check icl tests experiments
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format icl tests experiments && $(VENV)/bin/ruff check --fix icl tests experiments
 
 # execute every numbered notebook on the committed checkpoints into reports/
 report: $(STAMP)
@@ -64,4 +76,4 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf reports/.tmp-* .pytest_cache
+	rm -rf reports/.tmp-* .pytest_cache .ruff_cache

@@ -1,19 +1,16 @@
-"""Checkpoints on disk: atomic writes, safetensors state, integrity checks, loading runs.
+"""Checkpoints on disk: atomic writes, the safetensors state and weights, integrity checks, loading runs.
 
-This module owns the files under ``data/runs/<scale>/<name>/``:
+This module owns the format of a run's tensor files and how every file of a run is written; which files a
+run folder holds, and their names, are :mod:`icl.run_folder`'s. The resumable state holds the model weights
+(``model.*``), the AdamW state (``optim.*``), the loss log (``log.*``), the emergence log (``eval.*``) and,
+in its metadata, the step and the full config (:func:`save_state`, :func:`load_state`); the finished weights
+hold the final model's tensors and the config (:func:`save_weights`, :func:`load_run`). A file listed in its
+folder's manifest is checked against it whenever it is read (:func:`verify`).
 
-* ``state.safetensors`` - the resumable training state: model weights (``model.*``),
-  the AdamW state (``optim.*``), the loss log (``log.*``) and, in the metadata, the
-  step and the full config. Overwritten atomically at every checkpoint.
-* ``model.safetensors`` - final weights only, written when the run finishes.
-* ``config.json`` - the full config, versions, git commit, timing.
-* ``loss.csv`` - the training-loss log; ``eval.csv`` - the emergence log (:mod:`icl.emergence`).
-* ``MANIFEST.sha256`` - SHA-256 of the finished run's files; checked on load.
-
-Every file is written to a temporary file in the same folder, flushed, then renamed
-over the target (``os.replace``), so a kill at any moment leaves either the old file
-or the new one, never a torn one. Weights are loaded with safetensors: nothing is
-unpickled.
+Every file is written to a temporary file in the same folder, flushed, then renamed over the target
+(``os.replace``), so a kill at any moment leaves either the old file or the new one, never a torn one.
+Weights are loaded with safetensors: nothing is unpickled. One process at a time writes a folder
+(:func:`run_lock`).
 """
 
 from __future__ import annotations
@@ -25,17 +22,16 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig, check_scale, run_names, scale_dir
+from .config import RunConfig, check_scale, run_names
 from .model import CLASS_EMBEDDING, TransformerModel
-
-MANIFEST = "MANIFEST.sha256"
 
 
 class CheckpointError(RuntimeError):
@@ -71,8 +67,10 @@ def run_lock(folder: Path, what: str = "run") -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise RunLockedError(f"{what} {folder.name!r} at {folder} is in use by process {holder} (another "
-                                 f"training or fork of it); wait for it to finish or stop that process") from None
+            raise RunLockedError(
+                f"{what} {folder.name!r} at {folder} is in use by process {holder} (another "
+                f"training or fork of it); wait for it to finish or stop that process"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -111,7 +109,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    _atomic(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata))
+    contiguous = {k: v.contiguous() for k, v in tensors.items()}
+    _atomic(path, lambda tmp: save_file(contiguous, tmp, metadata=metadata))
 
 
 def sha256(path: Path) -> str:
@@ -122,28 +121,17 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(run_dir: Path) -> None:
-    """SHA-256 of a finished run's files (not the resumable state, which is not committed)."""
-    skip = {MANIFEST, "state.safetensors"}
-    files = sorted(p for p in Path(run_dir).iterdir() if p.is_file() and p.name not in skip and not p.name.startswith("."))
-    atomic_write_text(Path(run_dir) / MANIFEST, "".join(f"{sha256(p)}  {p.name}\n" for p in files))
-
-
 def verify(path: Path) -> None:
     """Check ``path`` against its folder's manifest, if the manifest lists it."""
+    from .run_folder import RunFolder  # the folder's files are its; it builds on this module
+
     path = Path(path)
-    man = path.parent / MANIFEST
-    if not man.exists():
+    digest = RunFolder(path.parent).manifest_digest(path.name)
+    if digest is None:
         return
-    for line in man.read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        if name == path.name:
-            found = sha256(path)
-            if found != digest:
-                raise CheckpointError(
-                    f"{path} is damaged or altered: expected sha256 {digest}, found {found}"
-                )
-            return
+    found = sha256(path)
+    if found != digest:
+        raise CheckpointError(f"{path} is damaged or altered: expected sha256 {digest}, found {found}")
 
 
 # --------------------------------------------------------------------------- training state
@@ -169,14 +157,20 @@ def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.
     opt.load_state_dict(sd)
 
 
-def save_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
-               log: list[tuple[int, float]], config: RunConfig,
-               evals: list[tuple[int, list[float]]] = ()) -> None:
+def save_state(
+    path: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    log: list[tuple[int, float]],
+    config: RunConfig,
+    evals: list[tuple[int, list[float]]] = (),
+) -> None:
     """The resumable state; ``evals`` is the emergence log (:mod:`icl.emergence`): (step, errors) rows."""
     tensors = {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
     tensors.update({k: v.cpu() for k, v in optimizer_tensors(opt).items()})
     tensors["log.step"] = torch.tensor([s for s, _ in log], dtype=torch.int64)
-    tensors["log.loss"] = torch.tensor([l for _, l in log], dtype=torch.float64)
+    tensors["log.loss"] = torch.tensor([loss for _, loss in log], dtype=torch.float64)
     if evals:
         tensors["eval.step"] = torch.tensor([s for s, _ in evals], dtype=torch.int64)
         tensors["eval.error"] = torch.tensor([e for _, e in evals], dtype=torch.float64)
@@ -235,7 +229,7 @@ def state_progress(path: Path) -> tuple[int, int]:
 
 
 def weights_config(path: Path) -> RunConfig:
-    """The full config saved with a finished run's ``model.safetensors`` (header only)."""
+    """The full config saved with a run's finished weights (or its resumable state), from the header only."""
     return _config(path, _metadata(path))
 
 
@@ -247,14 +241,19 @@ def load_state(path: Path) -> dict[str, Any]:
     model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     optim = {k: v for k, v in tensors.items() if k.startswith("optim.")}
     log = list(zip(tensors["log.step"].tolist(), tensors["log.loss"].tolist()))
-    evals = (list(zip(tensors["eval.step"].tolist(), tensors["eval.error"].tolist()))
-             if "eval.step" in tensors else [])  # states written before the emergence log have none
+    evals = (
+        list(zip(tensors["eval.step"].tolist(), tensors["eval.error"].tolist()))
+        if "eval.step" in tensors
+        else []
+    )  # states written before the emergence log have none
     return {"model": model, "optim": optim, "step": step, "log": log, "evals": evals, "config": config}
 
 
 def _warn_version(path: Path, saved: str | None) -> None:
     if saved and saved.split(".")[0] != torch.__version__.split(".")[0]:
-        warnings.warn(f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=3)
+        warnings.warn(
+            f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=3
+        )
 
 
 def final_weights(state: dict[str, torch.Tensor], config: RunConfig) -> dict[str, torch.Tensor]:
@@ -266,42 +265,38 @@ def final_weights(state: dict[str, torch.Tensor], config: RunConfig) -> dict[str
 
 
 def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
-    """A finished run's ``model.safetensors``: the weights of its final model, with its config."""
+    """A finished run's weights: those of its final model, with its config."""
     meta = {"config": config.to_json(), "torch": torch.__version__}
-    atomic_save_tensors(path, {k: v.detach().cpu() for k, v in final_weights(model.state_dict(), config).items()}, meta)
+    tensors = {k: v.detach().cpu() for k, v in final_weights(model.state_dict(), config).items()}
+    atomic_save_tensors(path, tensors, meta)
 
 
 # --------------------------------------------------------------------------- runs
 
 
-def holds_run(folder: Path) -> bool:
-    """Whether ``folder`` holds a run: a resumable state or finished weights."""
-    return (Path(folder) / "state.safetensors").exists() or (Path(folder) / "model.safetensors").exists()
-
-
-def run_dir(name: str, root: Path | None = None, scale: str = "cpu") -> Path:
-    """A run's folder: ``root/<name>``, or the committed ``data/runs/<scale>/<name>``."""
-    return Path(root) / name if root is not None else scale_dir(scale) / name
-
-
-def load_run(name: str, root: Path | None = None, allow_partial: bool = False,
-             scale: str = "cpu") -> tuple[TransformerModel, RunConfig]:
+def load_run(
+    name: str, root: Path | None = None, allow_partial: bool = False, scale: str = "cpu"
+) -> tuple[TransformerModel, RunConfig]:
     """Load a trained run by name: (model in eval mode, its config).
 
-    Reads ``model.safetensors`` (a finished run) from ``root/<name>`` or, without ``root``,
-    the committed run of ``scale`` (``data/runs/<scale>/<name>``); with ``allow_partial``
-    falls back to the latest ``state.safetensors`` of an unfinished one. A run whose saved
-    config names another scale than the one asked for is refused.
+    Reads the finished weights of the run's folder, ``root/<name>`` or, without ``root``, the
+    committed run of ``scale`` (``data/runs/<scale>/<name>``: :meth:`icl.run_folder.RunFolder.of`);
+    with ``allow_partial`` falls back to the latest resumable state of an unfinished one. A run
+    whose saved config names another scale than the one asked for is refused.
     """
+    from .run_folder import RunFolder  # the folder's files are its; it builds on this module
+
     check_scale(scale)
-    folder = run_dir(name, root, scale)
+    run = RunFolder.of(name, scale, root)
+    folder = run.path
     if not folder.exists():
-        known = sorted(p.name for p in folder.parent.iterdir() if p.is_dir()) if folder.parent.exists() else []
+        parent = folder.parent
+        known = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.exists() else []
         raise RunNotTrainedError(
             f"no run named {name!r} under {folder.parent}; trained runs: {', '.join(known) or 'none'}; "
             f"runs of the study: {', '.join(run_names())}"
         )
-    final, state = folder / "model.safetensors", folder / "state.safetensors"
+    final, state = run.weights_path, run.state_path
     if final.exists():
         tensors, meta = _read(final)
         _warn_version(final, meta.get("torch"))
@@ -310,7 +305,9 @@ def load_run(name: str, root: Path | None = None, allow_partial: bool = False,
         st = load_state(state)
         tensors, config = st["model"], st["config"]
     else:
-        raise RunNotTrainedError(f"run {name!r} at {folder} has no finished model.safetensors (is it still training?)")
+        raise RunNotTrainedError(
+            f"run {name!r} at {folder} has no finished {final.name} (is it still training?)"
+        )
     if root is None and config.scale != scale:
         raise CheckpointError(f"{folder} holds a run of the {config.scale} scale, not {scale}")
     model = TransformerModel(config.final_model())

@@ -16,25 +16,38 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .curriculum import CurriculumConfig, LabelCurriculum, Schedule, WeightRamp
 from .model import ModelConfig
-from .overrides import apply_overrides
-from .tasks import DenseLinear, FunctionClass, Line1D, Mixture, ReluNet, Sine1D, SparseLinear
+from .overrides import apply_overrides, parse_assignments
+from .protocol import PROTOCOL_FILE, RunProtocol, load_protocol
+from .tasks import (
+    PRETRAINING_CLASSES,
+    DenseLinear,
+    FunctionClass,
+    Line1D,
+    Mixture,
+    ReluNet,
+    Sine1D,
+    SparseLinear,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data"
-RUNS_DIR = DATA / "runs"
+DATA = ROOT / "data"  # the repository's data: committed runs, sizing sweeps (found beside the package)
 REPORTS = ROOT / "reports"
+DATA_ENV = "ICL_DATA"  # a folder laid out as data/ (runs/<scale>/<run>/), e.g. for an installed package
 
 SCALES = ("cpu", "small", "paper")
-CLASS_NAMES = ("dense", "sparse", "relu", "line", "sine")
+CLASS_NAMES = tuple(c.value for c in PRETRAINING_CLASSES)  # plain text: error messages print the tuple
 
 # stream purposes: disjoint seed spaces for training data, evaluation prompts, bootstrap,
 # initialisation, the emergence log's fixed evaluation set and a label curriculum's kept labels
@@ -53,8 +66,14 @@ def check_scale(scale: str) -> str:
 
 
 def scale_dir(scale: str = "cpu") -> Path:
-    """The folder holding the committed runs of one scale: ``data/runs/<scale>``."""
-    return RUNS_DIR / check_scale(scale)
+    """The runs of one scale: ``$ICL_DATA/runs/<scale>`` if ICL_DATA is set, else ``data/runs/<scale>``."""
+    check_scale(scale)
+    chosen = os.environ.get(DATA_ENV)  # once set, never silently replaced (a typo would load other runs)
+    runs = Path(chosen).expanduser() / "runs" if chosen else DATA / "runs"
+    if not runs.is_dir():
+        source = f"from {DATA_ENV}={chosen}" if chosen else f"{DATA_ENV} is not set"
+        raise ValueError(f"no runs folder at {runs} ({source}); {DATA_ENV} names a folder with runs/<scale>/")
+    return runs / scale
 
 
 def stream_generator(seed: int, step: int, purpose: int = TRAIN) -> torch.Generator:
@@ -119,7 +138,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     eval_every: int = 1000  # the emergence log (icl.emergence): errors at two fixed k on a fixed set
-    autocast: str = "off"  # "off" | "bf16" | "auto" (bf16 on CUDA or a CPU with bf16 instructions); loss in fp32
+    autocast: str = (
+        "off"  # "off" | "bf16" | "auto" (bf16 on CUDA or a CPU with bf16 instructions); loss in fp32
+    )
     # how a run is trained, not what: a resumed run keeps its own (icl.step). The defaults are the behaviour
     # before these fields existed, so a config saved without them loads as it trained; the presets set them.
     fused_adamw: bool = False  # torch.optim.AdamW(fused=True): one kernel for every parameter
@@ -133,7 +154,9 @@ class TrainConfig:
             start = int(self.steps * (1 - self.decay_fraction))
             if step >= start:
                 t = (step - start) / max(1, self.steps - start)
-                return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+                return self.lr * (
+                    self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+                )
         return self.lr
 
     def __post_init__(self) -> None:
@@ -175,7 +198,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "RunConfig":
+    def from_dict(d: dict[str, Any]) -> RunConfig:
         t = dict(d["task"])
         t["classes"], t["weights"], t["band"] = tuple(t["classes"]), tuple(t["weights"]), tuple(t["band"])
         c = d["curriculum"]
@@ -187,8 +210,12 @@ class RunConfig:
             scale=d["scale"],
             model=ModelConfig(**d["model"]),
             task=TaskConfig(**t),
-            curriculum=CurriculumConfig(Schedule(**c["dims"]), Schedule(**c["points"]), WeightRamp(**mix),
-                                        LabelCurriculum(**c.get("labels", {}))),
+            curriculum=CurriculumConfig(
+                Schedule(**c["dims"]),
+                Schedule(**c["points"]),
+                WeightRamp(**mix),
+                LabelCurriculum(**c.get("labels", {})),
+            ),
             train=TrainConfig(**d["train"]),
             notes=d.get("notes", ""),
         )
@@ -209,43 +236,48 @@ class RunConfig:
             return True
         return lc.keep(step) > 0 and sum(w > 0 for w in self.task_at(step).weights) > 1
 
-    def with_overrides(self, **train_overrides: Any) -> "RunConfig":
+    def with_overrides(self, **train_overrides: Any) -> RunConfig:
         return replace(self, train=replace(self.train, **train_overrides))
 
-    def override(self, assignments: Mapping[str, str]) -> "RunConfig":
-        """A copy with dotted-key overrides given as text, e.g. ``{"train.lr": "3e-3",
-        "model.n_embd": "64", "curriculum.dims.start": "10"}`` (the CLI's ``--set``).
-
-        ``d`` is a shortcut that sets ``task.n_dims``, ``model.n_dims`` and the end of
-        the dimension curriculum together. Values are parsed with the type of the
-        current value; an unknown key or a badly typed value raises ValueError naming
-        it and the allowed keys.
-        """
+    def override(self, assignments: Mapping[str, str]) -> RunConfig:
+        """A copy with dotted-key overrides given as text, e.g. ``{"train.lr": "3e-3", "d": "8"}`` (the
+        CLI's ``--set``; ``d`` sets the input dimension everywhere): :func:`icl.overrides.apply_overrides`."""
         return RunConfig.from_dict(apply_overrides(self.to_dict(), assignments))
 
     def __post_init__(self) -> None:
         check_scale(self.scale)
         if self.curriculum.mix.start and len(self.curriculum.mix.start) != len(self.task.weights):
-            raise ValueError(f"curriculum.mix.start={self.curriculum.mix.start} needs one weight per class "
-                             f"{self.task.classes}")
+            raise ValueError(
+                f"curriculum.mix.start={self.curriculum.mix.start} needs one weight per class "
+                f"{self.task.classes}"
+            )
         lc = self.curriculum.labels
         if lc.active and self.model.n_classes != len(self.task.classes):
-            raise ValueError(f"curriculum.labels needs a class embedding over the run's classes: model.n_classes="
-                             f"{self.model.n_classes}, allowed {len(self.task.classes)} (one per class of "
-                             f"{self.task.classes})")
+            raise ValueError(
+                f"curriculum.labels needs a class embedding over the run's classes: model.n_classes="
+                f"{self.model.n_classes}, allowed {len(self.task.classes)} (one per class of "
+                f"{self.task.classes})"
+            )
         if lc.active and lc.drop_by > self.train.steps:
-            raise ValueError(f"curriculum.labels.drop_by={lc.drop_by} must be <= train.steps={self.train.steps}: "
-                             f"a finished run has withdrawn its labels")
+            raise ValueError(
+                f"curriculum.labels.drop_by={lc.drop_by} must be <= train.steps={self.train.steps}: "
+                f"a finished run has withdrawn its labels"
+            )
         if self.model.n_dims != self.task.n_dims:
             raise ValueError(f"model.n_dims={self.model.n_dims} must equal task.n_dims={self.task.n_dims}")
         if self.curriculum.dims.end > self.task.n_dims:
-            raise ValueError(f"curriculum.dims.end={self.curriculum.dims.end} must be <= n_dims={self.task.n_dims}")
+            raise ValueError(
+                f"curriculum.dims.end={self.curriculum.dims.end} must be <= n_dims={self.task.n_dims}"
+            )
         if self.curriculum.points.end > self.model.n_points:
-            raise ValueError(f"curriculum.points.end={self.curriculum.points.end} must be <= "
-                             f"model.n_points={self.model.n_points}")
+            raise ValueError(
+                f"curriculum.points.end={self.curriculum.points.end} must be <= "
+                f"model.n_points={self.model.n_points}"
+            )
 
 
 # --------------------------------------------------------------------------- registry
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -262,7 +294,9 @@ class RunSpec:
     family: str
     seed: int = 0
     base: str | None = None
-    instructed: bool = False  # every prompt carries its class as an instruction (model.n_classes = len(classes))
+    instructed: bool = (
+        False  # every prompt carries its class as an instruction (model.n_classes = len(classes))
+    )
     scales: tuple[str, ...] | None = None  # the scales that hold it; None: by its family (SCALE_RUNS)
 
     def weight_of(self, cls: str) -> float:
@@ -276,13 +310,20 @@ class RunSpec:
 
 
 _LINEAR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-_RARE_WEIGHTS = (0.05, 0.95)  # chapter 6 (rare families): one class seen in 5% of the prompts, at small scale only
+_RARE_WEIGHTS = (
+    0.05,
+    0.95,
+)  # chapter 6 (rare families): one class seen in 5% of the prompts, at small scale only
 RUNS: dict[str, RunSpec] = {
     **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
-    **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, round(1 - w, 2)), "linear", scales=("small",))
-       for w in _RARE_WEIGHTS},
+    **{
+        f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, round(1 - w, 2)), "linear", scales=("small",))
+        for w in _RARE_WEIGHTS
+    },
     # chapter 6 (task-family instructions): the w = 0.5 mixture whose prompts carry their class
-    "linear-w0.50-cond": RunSpec(("dense", "sparse"), (0.5, 0.5), "linear", instructed=True, scales=("small",)),
+    "linear-w0.50-cond": RunSpec(
+        ("dense", "sparse"), (0.5, 0.5), "linear", instructed=True, scales=("small",)
+    ),
     "linear-only": RunSpec(("dense",), (1.0,), "nonlinear"),
     "relu-only": RunSpec(("relu",), (1.0,), "nonlinear"),
     "linear-relu-w0.50": RunSpec(("dense", "relu"), (0.5, 0.5), "nonlinear"),
@@ -291,8 +332,12 @@ RUNS: dict[str, RunSpec] = {
     "line-sine-w0.50": RunSpec(("line", "sine"), (0.5, 0.5), "1d"),
 }
 # second seeds: a run of the registry trained again from training seed 1 (its own name, its own folder)
-RUNS.update({f"{base}-seed1": replace(RUNS[base], seed=1, base=base)
-             for base in ("linear-w0.00", "linear-w0.50", "linear-w1.00")})
+RUNS.update(
+    {
+        f"{base}-seed1": replace(RUNS[base], seed=1, base=base)
+        for base in ("linear-w0.00", "linear-w0.50", "linear-w1.00")
+    }
+)
 
 
 _held_by = lambda scale, run, default: default if run.scales is None else scale in run.scales  # noqa: E731
@@ -304,57 +349,58 @@ SCALE_RUNS: dict[str, tuple[str, ...]] = {
     "small": tuple(n for n, r in RUNS.items() if _held_by("small", r, r.family == "linear")),
 }
 
-# the small scale (chapters 1-2 at d = 5). Sized by measurement (issue on scales, README): the
-# sparse-only model's error sits at the least-squares level until after 30k steps and selects by
-# about 50k, and a learning rate that decays early cuts selection off; so the learning rate stays
-# constant until the last tenth of the steps and decays only there. Mixture runs hold the dense
-# share at 0 until the hold, then ramp to their w over SMALL_MIX_RAMP steps and train
-# SMALL_MIX_AFTER more steps from the hold. The hold is read off the sparse-only run's emergence log
-# by a rule fixed before selection arrived (2026-12-01, at step 46k): the first multiple of 5,000
-# steps at which its mean selection fraction over the two logged k reaches 0.5 (README). Each
-# training seed's hold is read off that seed's own sparse-only run by the same rule
-# (SMALL_MIX_HOLDS), and its sparse-only run trains SMALL_SPARSE_AFTER steps past it (never fewer
-# than SMALL_STEPS; seed 0: 65k + 35k = SMALL_STEPS), so that its selection has time to flatten
-# before the decay. A seed whose hold is not read yet (None) has its sparse-only run train towards
-# SMALL_SELECTION_CAP (the issue's limit: a run that has not selected by then is reported as such;
-# its step count is set from the hold once read, exact while neither schedule has begun its
-# decay, icl.train) and its mixture runs wait: the train, train-scale and train-many commands refuse
-# them (check_hold_read; icl.forks.fork itself does not check).
-SMALL_STEPS, SMALL_MIX_RAMP, SMALL_MIX_AFTER, SMALL_SPARSE_AFTER = 100_000, 5_000, 50_000, 35_000
-SMALL_SELECTION_CAP = 200_000
-SMALL_MIX_HOLDS: dict[int, int | None] = {0: 65_000, 1: 135_000}  # read 2026-12-02 (README)
 
-
-def small_hold(seed: int) -> int | None:
-    """The weight curriculum's hold of a training seed at the small scale, None while not read."""
-    if seed not in SMALL_MIX_HOLDS:
-        raise ValueError(f"training seed {seed} has no hold at the small scale; seeds: {sorted(SMALL_MIX_HOLDS)}")
-    return SMALL_MIX_HOLDS[seed]
+@cache
+def small_protocol() -> RunProtocol:
+    """The small scale's step counts and each training seed's hold, read off its runs: data, in the
+    repository's ``data/runs/small/protocol.json`` (the study's protocol, whatever runs ICL_DATA names),
+    read once and validated (:mod:`icl.protocol`)."""
+    return load_protocol(DATA / "runs" / "small" / PROTOCOL_FILE)
 
 
 def check_hold_read(name: str, scale: str) -> None:
     """Refuse to train (or fork) a small-scale mixture run whose seed's hold is not read yet."""
     spec = RUNS[name]
-    if scale == "small" and spec.is_mixture and small_hold(spec.seed) is None:
-        sparse_only = next((n for n in SCALE_RUNS["small"] if RUNS[n].seed == spec.seed
-                            and RUNS[n].weight_of("sparse") == 1), f"the sparse-only run of seed {spec.seed}")
-        raise ValueError(f"{name} waits for the hold of training seed {spec.seed}, not read yet: train {sparse_only} "
-                         f"until its emergence log selects (config.SMALL_MIX_HOLDS, README)")
+    if scale == "small" and spec.is_mixture and small_protocol().hold(spec.seed) is None:
+        sparse_only = next(
+            (
+                n
+                for n in SCALE_RUNS["small"]
+                if RUNS[n].seed == spec.seed and RUNS[n].weight_of("sparse") == 1
+            ),
+            f"the sparse-only run of seed {spec.seed}",
+        )
+        raise ValueError(
+            f"{name} waits for the hold of training seed {spec.seed}, not read yet: train "
+            f"{sparse_only} until its emergence log selects (data/runs/small/{PROTOCOL_FILE})"
+        )
 
 
 # the training loop of every new run (issue 36): fused AdamW, and torch.compile where it pays on the machine
 NEW_RUN_LOOP: dict[str, Any] = dict(fused_adamw=True, compile="auto")
 
 
+# long: the three scales' presets side by side (data, one keyword a line)
 def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, CurriculumConfig, TrainConfig]:
     """Model, n_dims, curriculum and training defaults of a scale for a run family."""
     if scale == "small":
         d, n = 5, 11  # nnz = 1, 11 = 2d + 1 points; no curriculum: the measured setting that selects
-        model = ModelConfig(n_dims=d, n_points=n, n_embd=64, n_layer=8, n_head=4, layout="pair", attention="math")
+        model = ModelConfig(
+            n_dims=d, n_points=n, n_embd=64, n_layer=8, n_head=4, layout="pair", attention="math"
+        )
         fixed = CurriculumConfig(Schedule(d, d, 0, 1), Schedule(n, n, 0, 1))
-        train = TrainConfig(steps=SMALL_STEPS, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
-                            decay_fraction=0.1, checkpoint_every=500, log_every=50, eval_every=1000,
-                            **NEW_RUN_LOOP)
+        train = TrainConfig(
+            steps=small_protocol().steps,
+            batch_size=64,
+            lr=1e-3,
+            warmup_steps=500,
+            schedule="cosine",
+            decay_fraction=0.1,
+            checkpoint_every=500,
+            log_every=50,
+            eval_every=1000,
+            **NEW_RUN_LOOP,
+        )
         return model, d, fixed, train
     if scale == "paper":
         d = 1 if family == "1d" else 20
@@ -363,23 +409,38 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
         dims = Schedule(5, 20, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
         pts_start = 11 if family != "nonlinear" else 26
         points = Schedule(pts_start, n, 2 if family != "nonlinear" else 5, 2000)
-        # "auto": bf16 where it pays (2.26x at this width with AMX; 0.03x on a CPU without bf16 instructions)
-        train = TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=0, grad_clip=1e9,
-                            checkpoint_every=1000, log_every=100, autocast="auto", **NEW_RUN_LOOP)
+        # "auto": bf16 where it pays (AMX; emulated without bf16 instructions it is slower: docs/training.md)
+        train = TrainConfig(
+            steps=500_000,
+            batch_size=64,
+            lr=1e-4,
+            warmup_steps=0,
+            grad_clip=1e9,
+            checkpoint_every=1000,
+            log_every=100,
+            autocast="auto",
+            **NEW_RUN_LOOP,
+        )
         return model, d, CurriculumConfig(dims, points), train
     # cpu scale (sized by measurement; see README "Sizing the cpu scale")
     d = 1 if family == "1d" else 10
     n = 21 if family == "linear" else 41
-    # 8 layers of width 64: the same step time here as 4 layers of width 128 (123 vs 122 ms), and depth was
-    # the one change that moved the sparse-only model towards selection in the sizing sweep (README).
-    # Attention written as two matmuls ("math", the same function as sdpa): in two full bench runs its step
-    # was 1.09x / 1.24x faster at 41 tokens and between 0.95x and 1.27x at 21 tokens on this noisy machine
-    # (reports/benchmarks.md). The exact GELU was not consistently faster, so GPT-2's tanh GELU stays.
+    # 8 layers of width 64 (depth moved the sparse-only model towards selection: docs/sizing.md); "math"
+    # attention and GPT-2's tanh GELU by measurement (docs/training.md, "Speed and time to a trained study")
     model = ModelConfig(n_dims=d, n_points=n, n_embd=64, n_layer=8, n_head=4, layout="pair", attention="math")
     dims = Schedule(5, 10, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
     points = Schedule(min(11, n), n, 2 if n <= 21 else 4, 2000)
-    train = TrainConfig(steps=50_000, batch_size=64, lr=1e-3, warmup_steps=500, schedule="cosine",
-                        decay_fraction=0.2, checkpoint_every=500, log_every=50, **NEW_RUN_LOOP)
+    train = TrainConfig(
+        steps=50_000,
+        batch_size=64,
+        lr=1e-3,
+        warmup_steps=500,
+        schedule="cosine",
+        decay_fraction=0.2,
+        checkpoint_every=500,
+        log_every=50,
+        **NEW_RUN_LOOP,
+    )
     return model, d, CurriculumConfig(dims, points), train
 
 
@@ -409,34 +470,126 @@ def seed_runs(scale: str | None = None) -> list[str]:
     return [n for n in run_names(scale) if RUNS[n].base is not None]
 
 
+def registry_run(family: str, weights: Mapping[str, float], seed: int = 0) -> str:
+    """The name of the registry's run of ``family`` pretrained with these class ``weights`` (a class
+    not named has weight 0) from training ``seed``, without instructions: how a chapter names the
+    runs its claims judge by what they are, not by a spelled-out name."""
+    want = {c: w for c, w in weights.items() if w}
+    found = [
+        n
+        for n, r in RUNS.items()
+        if r.family == family
+        and r.seed == seed
+        and not r.instructed
+        and {c: w for c, w in zip(r.classes, r.weights) if w} == want
+    ]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} runs of family {family!r}, seed {seed} have the weights {weights}")
+    return found[0]
+
+
 def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     """The full config of a named run of the study at a scale."""
     check_scale(scale)
     if name not in RUNS:
         raise ValueError(f"unknown run name {name!r}; allowed: {', '.join(RUNS)}")
     if name not in SCALE_RUNS[scale]:
-        raise ValueError(f"run {name!r} is not a run of the {scale} scale; its runs: {', '.join(SCALE_RUNS[scale])}")
+        raise ValueError(
+            f"run {name!r} is not a run of the {scale} scale; its runs: {', '.join(SCALE_RUNS[scale])}"
+        )
     spec = RUNS[name]
     model, d, curriculum, train = _scale_preset(scale, spec.family)
     if spec.instructed:  # task-family instructions: a class embedding over the run's classes
         model = replace(model, n_classes=len(spec.classes))
     train = replace(train, seed=spec.seed)
     nnz = 1 if scale == "small" else 2
-    # a mixture run: the weight curriculum (WeightRamp); the conditional one too, trained from scratch (icl.forks)
-    if scale == "small" and spec.is_mixture:  # a hold not read yet: the cap (the run waits, check_hold_read)
-        hold = small_hold(spec.seed) or SMALL_SELECTION_CAP
-        curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), hold, SMALL_MIX_RAMP))
-        train = replace(train, steps=hold + SMALL_MIX_AFTER)
-    elif scale == "small" and spec.weight_of("sparse") == 1.0:  # the sparse-only run: past its seed's hold
-        hold = small_hold(spec.seed)
-        train = replace(train, steps=SMALL_SELECTION_CAP if hold is None else max(SMALL_STEPS, hold + SMALL_SPARSE_AFTER))
+    # a mixture run: the weight curriculum (WeightRamp); the conditional one too, trained from scratch
+    # (icl.forks)
+    protocol = small_protocol() if scale == "small" else None  # the facts read off the small scale's runs
+    if (
+        protocol is not None and spec.is_mixture
+    ):  # a hold not read yet: the cap (the run waits, check_hold_read)
+        hold = protocol.hold(spec.seed) or protocol.selection_cap
+        curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), hold, protocol.mix_ramp))
+        train = replace(train, steps=hold + protocol.mix_after)
+    elif protocol is not None and spec.weight_of("sparse") == 1.0:  # sparse-only: past its seed's hold
+        hold = protocol.hold(spec.seed)
+        train = replace(
+            train,
+            steps=protocol.selection_cap
+            if hold is None
+            else max(protocol.steps, hold + protocol.sparse_after),
+        )
     task = TaskConfig(classes=spec.classes, weights=spec.weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
 
+def train_config(
+    name: str,
+    scale: str = "cpu",
+    out: str | Path | None = None,
+    seed: int | None = None,
+    sets: Sequence[str] = (),
+    steps: int | None = None,
+) -> RunConfig:
+    """``python -m icl train``'s config: the run ``name`` of ``scale`` with another training ``seed``,
+    ``KEY=VALUE`` overrides (``sets``, as ``--set`` takes them) and a step count. The study's own folder
+    (``out`` None) holds the study's run alone; a small-scale mixture run waits for its hold there."""
+    cfg = get_run_config(name, scale)
+    if seed is not None:
+        if not out:
+            raise ValueError(
+                f"--seed {seed} trains another run than the study's {name}; give --out DIR (the "
+                f"study's second seeds are runs of their own, e.g. linear-w0.00-seed1)"
+            )
+        cfg = cfg.with_overrides(seed=seed)
+    if sets:
+        cfg = cfg.override(parse_assignments(sets))
+        if not out:
+            raise ValueError(
+                f"--set changes the study's config; give --out DIR so data/runs/{scale}/{name} "
+                "keeps the study's run"
+            )
+    if steps is not None:
+        cfg = cfg.with_overrides(steps=steps)
+    if not out:
+        check_hold_read(name, scale)
+    return cfg
+
+
 __all__ = [
-    "ROOT", "DATA", "RUNS_DIR", "REPORTS", "SCALES", "RunSpec", "RUNS", "SCALE_RUNS", "TaskConfig", "Schedule",
-    "WeightRamp", "LabelCurriculum", "CurriculumConfig", "TrainConfig", "RunConfig", "get_run_config", "run_names", "check_run_names", "seed_runs", "check_scale",
-    "scale_dir", "stream_generator", "small_hold", "check_hold_read", "TRAIN", "EVAL", "BOOTSTRAP", "INIT", "EMERGENCE", "LABELS",
-    "COMPILE_SETTINGS", "NEW_RUN_LOOP",
+    "ROOT",
+    "DATA",
+    "DATA_ENV",
+    "REPORTS",
+    "SCALES",
+    "RunSpec",
+    "RUNS",
+    "SCALE_RUNS",
+    "TaskConfig",
+    "Schedule",
+    "WeightRamp",
+    "LabelCurriculum",
+    "CurriculumConfig",
+    "TrainConfig",
+    "RunConfig",
+    "get_run_config",
+    "train_config",
+    "run_names",
+    "check_run_names",
+    "seed_runs",
+    "registry_run",
+    "check_scale",
+    "scale_dir",
+    "stream_generator",
+    "small_protocol",
+    "check_hold_read",
+    "TRAIN",
+    "EVAL",
+    "BOOTSTRAP",
+    "INIT",
+    "EMERGENCE",
+    "LABELS",
+    "COMPILE_SETTINGS",
+    "NEW_RUN_LOOP",
 ]

@@ -64,7 +64,9 @@ class WeightRamp:
 
     def __post_init__(self) -> None:
         if self.start and (abs(sum(self.start) - 1) > 1e-9 or min(self.start) < 0):
-            raise ValueError(f"curriculum.mix.start={self.start} must be mixture weights (>= 0, summing to 1)")
+            raise ValueError(
+                f"curriculum.mix.start={self.start} must be mixture weights (>= 0, summing to 1)"
+            )
         if self.hold < 0 or self.ramp < 0:
             raise ValueError(f"curriculum.mix hold={self.hold}, ramp={self.ramp} must be >= 0")
 
@@ -92,7 +94,9 @@ class LabelCurriculum:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"curriculum.labels.{name}={v!r} must be a whole number of steps >= 0")
         if self.drop_by and self.keep_until > self.drop_by:
-            raise ValueError(f"curriculum.labels.keep_until={self.keep_until} must be <= drop_by={self.drop_by}")
+            raise ValueError(
+                f"curriculum.labels.keep_until={self.keep_until} must be <= drop_by={self.drop_by}"
+            )
 
     @property
     def active(self) -> bool:

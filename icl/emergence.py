@@ -7,7 +7,8 @@ chapters' evaluation prompts), at fixed k written through d (:func:`emergence_ks
 is read off the run's classes (:func:`family`):
 
 - ``linear`` (chapters 1-2, dense/sparse runs): dense and sparse prompts at k = ceil(d/2) and
-  d - 1, the range where selecting a sparse solution pays and least squares cannot yet fit;
+  d - 1, the ends of :func:`selection_range`, where selecting a sparse solution pays and least
+  squares cannot yet fit (chapter 1 reads its selection fraction there);
 - ``nonlinear`` (chapter 3: a ReLU class, or dense linear alone): dense linear and ReLU-network
   prompts at k = ceil(d/2) and d + 2 (from d + 2 on the classes are identifiable, C6);
 - ``1d`` (chapters 4-5: lines and sines): lines and sines at k = 3 and 10, and convex
@@ -15,8 +16,10 @@ is read off the run's classes (:func:`family`):
   :class:`~icl.tasks.ConvexCombination`) at k = 20.
 
 Every run of a family is scored on the same prompts (paired across runs and seeds). The rows
-go to ``eval.csv`` beside ``loss.csv`` and into the resumable state, so a resumed run keeps its
-log. :func:`reference_errors` scores reference predictors on the same prompts, the horizontal
+go to the run folder's emergence log beside its loss log (:func:`write_eval_csv`, one column per (class, k):
+:func:`column`; read back by :func:`read_eval_csv`, keyed by (class, k)) and into the resumable
+state, so a resumed run keeps its log. :func:`reference_errors` scores reference predictors on the
+same prompts, keyed by their own names (the chapters' curve keys), the horizontal
 lines an emergence figure is read against (:func:`icl.plots.plot_emergence_references`): least
 squares everywhere; the Lasso (linear); the Bayes dense learner and the ReLU-network fit
 (nonlinear); the Bayes line, sine and line/sine learners and the combined-class fit (1d). They
@@ -29,48 +32,82 @@ three at the cpu scale, under 0.5% of its 1,000 steps (0.24 s each on one busy t
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checkpoint import atomic_write_text
 from .config import EMERGENCE, RunConfig, TaskConfig, stream_generator
-from .evaluate import Prompts, errors, predict
+from .evaluate import Prompts, draw_prompts, errors, predict
 from .model import Instructed, TransformerModel
-from .tasks import ConvexCombination, FunctionClass, sample_xs
+from .tasks import ClassName, ConvexCombination, Family, FunctionClass
 
-__all__ = ["N_PROMPTS", "FAMILY_CLASSES", "COMBINATION", "COMBINATION_A", "COMBINATION_K", "family",
-           "emergence_ks", "logged_ks", "log_plan", "EmergenceSet", "emergence_set", "column", "columns",
-           "reference_errors"]
+__all__ = [
+    "N_PROMPTS",
+    "FAMILY_CLASSES",
+    "COMBINATION",
+    "COMBINATION_A",
+    "COMBINATION_K",
+    "family",
+    "selection_range",
+    "emergence_ks",
+    "logged_ks",
+    "log_plan",
+    "EmergenceSet",
+    "emergence_set",
+    "column",
+    "column_keys",
+    "columns",
+    "reference_errors",
+    "write_eval_csv",
+    "EvalLog",
+    "read_eval_csv",
+]
 
 N_PROMPTS = 256  # per class; small and fixed, so the log is cheap and its curves are paired across steps
 # the classes each family's log reads (every run of the family reads all of them: its runs are compared)
-FAMILY_CLASSES = {"linear": ("dense", "sparse"), "nonlinear": ("dense", "relu"), "1d": ("line", "sine")}
+FAMILY_CLASSES = {
+    Family.LINEAR: (ClassName.DENSE, ClassName.SPARSE),
+    Family.NONLINEAR: (ClassName.DENSE, ClassName.RELU),
+    Family.ONE_D: (ClassName.LINE, ClassName.SINE),
+}
 # a 1-D run's log also reads convex combinations a * line + (1 - a) * sine (chapter 4) at one k
-COMBINATION, COMBINATION_A, COMBINATION_K = "combination", 0.5, 20
+COMBINATION, COMBINATION_A, COMBINATION_K = ClassName.COMBINATION, 0.5, 20
 
 
-def family(task: TaskConfig) -> str:
+def family(task: TaskConfig) -> Family:
     """The family a run's log reads, from its classes: ``1d`` (a line or sine class), ``nonlinear``
     (a ReLU class, or dense linear alone: chapter 3's linear-only run; the linear runs of chapters 1-2
     always name both dense and sparse) or ``linear`` (dense/sparse)."""
     classes = set(task.classes)
-    if classes & {"line", "sine"}:
-        return "1d"
-    if "relu" in classes or tuple(task.classes) == ("dense",):
-        return "nonlinear"
-    return "linear"
+    if classes & {ClassName.LINE, ClassName.SINE}:
+        return Family.ONE_D
+    if ClassName.RELU in classes or tuple(task.classes) == (ClassName.DENSE,):
+        return Family.NONLINEAR
+    return Family.LINEAR
 
 
-def emergence_ks(d: int, family: str = "linear") -> tuple[int, int]:
-    """The two k a family's log reads on its classes. ``linear``: ceil(d/2) and d - 1 (k = 2 and 5
-    at d = 1, as before the other families had logs); ``nonlinear``: ceil(d/2) and d + 2; ``1d``: 3 and 10."""
-    if family == "linear":
-        return (2, 5) if d == 1 else (max(1, math.ceil(d / 2)), max(2, d - 1))
-    if family == "nonlinear":
+def selection_range(d: int) -> np.ndarray:
+    """The k at which selection is read: ceil(d/2) .. d-1, where a sparse function is already
+    determined (k > nnz) and least squares is not yet exact (k < d). Chapter 1's selection
+    fraction is read over it; the linear log reads its two ends (:func:`emergence_ks`)."""
+    return np.arange(math.ceil(d / 2), d)
+
+
+def emergence_ks(d: int, family: str = Family.LINEAR) -> tuple[int, int]:
+    """The two k a family's log reads on its classes. ``linear``: the ends of :func:`selection_range`,
+    ceil(d/2) and d - 1 (k = 2 and 5 at d = 1, as before the other families had logs; at least 2 at
+    d = 2); ``nonlinear``: ceil(d/2) and d + 2; ``1d``: 3 and 10."""
+    if family == Family.LINEAR:
+        ks = selection_range(d)
+        return (2, 5) if d == 1 else (int(ks[0]), max(2, int(ks[-1])))
+    if family == Family.NONLINEAR:
         return max(1, math.ceil(d / 2)), d + 2
-    if family == "1d":
+    if family == Family.ONE_D:
         return 3, 10
     raise ValueError(f"family={family!r} is not allowed; choose one of {', '.join(FAMILY_CLASSES)}")
 
@@ -89,7 +126,7 @@ def log_plan(config: RunConfig) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """(class, the k read on it) of every prompt set of the log, in column order: the family's
     classes at :func:`logged_ks`, then for a 1-D run the combinations at :data:`COMBINATION_K`."""
     plan = [(c, logged_ks(config)) for c in FAMILY_CLASSES[family(config.task)]]
-    if family(config.task) == "1d":
+    if family(config.task) == Family.ONE_D:
         plan.append((COMBINATION, _clip((COMBINATION_K,), config.model.n_points)))
     return tuple(plan)
 
@@ -97,7 +134,8 @@ def log_plan(config: RunConfig) -> tuple[tuple[str, tuple[int, ...]], ...]:
 def _function_class(task: TaskConfig, name: str) -> FunctionClass:
     """The class behind one prompt set of the log (the combinations: chapter 4's sampler)."""
     if name == COMBINATION:
-        return ConvexCombination(task.build_class("line"), task.build_class("sine"), COMBINATION_A)
+        line, sine = task.build_class(ClassName.LINE), task.build_class(ClassName.SINE)
+        return ConvexCombination(line, sine, COMBINATION_A)
     return task.build_class(name)
 
 
@@ -118,8 +156,12 @@ class EmergenceSet:
         out = []
         for name, p in self.prompts.items():
             instructed = name in self.instructions and isinstance(predictor, TransformerModel)
-            out += self._score(Instructed(predictor, self.instructions[name]) if instructed else predictor, p,
-                               self.ks[name], device)
+            out += self._score(
+                Instructed(predictor, self.instructions[name]) if instructed else predictor,
+                p,
+                self.ks[name],
+                device,
+            )
         return np.array(out)
 
     @staticmethod
@@ -143,61 +185,108 @@ def emergence_set(config: RunConfig) -> EmergenceSet:
     d, n = config.task.n_dims, config.model.n_points
     prompts, ks = {}, {}
     for i, (name, at) in enumerate(log_plan(config)):
-        fc = _function_class(config.task, name)
         g = stream_generator(0, i, EMERGENCE)
-        xs = sample_xs(N_PROMPTS, n, d, g)
-        task = fc.sample(N_PROMPTS, g)
-        prompts[name], ks[name] = Prompts(xs, task.evaluate(xs), task.variance, task.labels), at
+        prompts[name] = draw_prompts(_function_class(config.task, name), N_PROMPTS, n, g, n_dims=d)
+        ks[name] = at
     # a conditional run is scored under its correct instructions; a label curriculum's run without labels
     # (its labels are withdrawn by the end: the log follows the plain model it becomes)
     conditional = config.model.n_classes and not config.curriculum.labels.active
-    instructions = ({name: config.task.classes.index(name) for name in prompts if name in config.task.classes}
-                    if conditional else {})
+    instructions = (
+        {name: config.task.classes.index(name) for name in prompts if name in config.task.classes}
+        if conditional
+        else {}
+    )
     return EmergenceSet(prompts, ks, instructions)
 
 
 def column(cls: str, k: int) -> str:
-    """The ``eval.csv`` column of class ``cls`` at ``k``, e.g. ``sparse_k5``."""
-    return f"{cls}_k{k}"
+    """The emergence log's column of class ``cls`` at ``k``, e.g. ``sparse_k5``: the one place the name is
+    made; readers find a column from its (class, k), never the other way (:func:`read_eval_csv`)."""
+    return f"{ClassName(cls).value}_k{k}"
+
+
+def column_keys(config: RunConfig) -> list[tuple[ClassName, int]]:
+    """The (class, k) of each column of a run's emergence log after ``step``, in order: every prompt
+    set of :func:`log_plan` at each of its k (a linear run: dense and sparse at :func:`logged_ks`)."""
+    return [(c, k) for c, ks in log_plan(config) for k in ks]
 
 
 def columns(config: RunConfig) -> list[str]:
-    """The column names of a run's ``eval.csv`` after ``step``: every prompt set of :func:`log_plan`
-    at each of its k (a linear run: dense and sparse at :func:`logged_ks`)."""
-    return [column(c, k) for c, ks in log_plan(config) for k in ks]
+    """The column names of a run's emergence log after ``step``, of :func:`column_keys`."""
+    return [column(c, k) for c, k in column_keys(config)]
 
 
 def reference_errors(config: RunConfig) -> dict[str, np.ndarray]:
-    """Reference predictors on the run's emergence set, per column, keyed by the chapters' curve
-    names: least squares; for a linear run the Lasso (its penalty chosen on held-out sparse prompts
-    as in chapter 1, :func:`icl.evaluate.choose_lasso_alpha`); for a nonlinear run the Bayes dense
+    """Reference predictors on the run's emergence set, per column (of :func:`column_keys`), keyed by
+    their own names (:func:`icl.baselines.keyed`: the chapters' curve keys): least squares; for a
+    linear run the Lasso (its penalty chosen on held-out sparse prompts as in chapter 1,
+    :func:`icl.evaluate.choose_lasso_alpha`); for a nonlinear run the Bayes dense
     learner and the ReLU-network fit (chapter 3's :class:`~icl.baselines.ReluNetGD`: 100 Adam steps
     per prefix, computed at the logged k only: about 0.5 s per class at d = 10); for a 1-D run the
     Bayes line, sine and line/sine learners (the last with the run's line weight, 0.5 for a
     single-class run: chapter 4's mixture) and the combined-class fit (chapter 4's references)."""
-    from .baselines import Lasso, LeastSquares, restricted
+    from .baselines import BayesDense, BayesSine, Lasso, LeastSquares, ReluNetGD, keyed, restricted
     from .evaluate import choose_lasso_alpha
 
     es = emergence_set(config)
-    refs = {"least squares": LeastSquares()}
+    refs = keyed(LeastSquares())
     fam, task = family(config.task), config.task
-    if fam == "linear" and "sparse" in es.prompts:
-        sparse = task.build_class("sparse")
+    if fam == Family.LINEAR and ClassName.SPARSE in es.prompts:
+        sparse = task.build_class(ClassName.SPARSE)
         alpha = choose_lasso_alpha(sparse, config.model.n_points, (1e-3, 1e-2, 1e-1), seed=0)
-        refs["Lasso"] = Lasso(alpha)
-    elif fam == "nonlinear":
-        from .chapters.nonlinear_mixtures import RELU_GD, nonlinear_baselines
-        from .chapters.model_selection import BAYES_DENSE
+        refs.update(keyed(Lasso(alpha)))
+    elif fam == Family.NONLINEAR:
+        from .chapters.nonlinear_mixtures import nonlinear_baselines
 
         base = nonlinear_baselines(task.n_dims, task.hidden)  # chapter 3's (unit-variance classes)
-        refs[BAYES_DENSE] = base[BAYES_DENSE]
-        refs[RELU_GD] = base[RELU_GD]
-    elif fam == "1d":
-        from .baselines import BayesSine
-        from .chapters.convex_combinations import BAYES_SINE, combination_baselines
+        refs.update({name: base[name] for name in (BayesDense.name, ReluNetGD.name)})
+    elif fam == Family.ONE_D:
+        from .chapters.convex_combinations import combination_baselines
 
-        w_line = task.weights[task.classes.index("line")] if set(task.classes) == {"line", "sine"} else 0.5
+        w_line = (
+            task.weights[task.classes.index(ClassName.LINE)]
+            if set(task.classes) == {ClassName.LINE, ClassName.SINE}
+            else 0.5
+        )
         refs.update(combination_baselines(task.band, w_line))
-        refs[BAYES_SINE] = BayesSine(task.band)
+        refs.update(keyed(BayesSine(task.band)))
     at = sorted({k for ks in es.ks.values() for k in ks})
     return {name: es.score(restricted(f, at)) for name, f in refs.items()}
+
+
+def write_eval_csv(path: Path, config: RunConfig, evals: list[tuple[int, list[float]]]) -> None:
+    """The emergence log: ``step`` then one column per (class, k) of :func:`icl.emergence.columns`."""
+    head = ",".join(["step", *columns(config)])
+    atomic_write_text(
+        path, head + "\n" + "".join(f"{s}," + ",".join(f"{e:.6g}" for e in row) + "\n" for s, row in evals)
+    )
+
+
+@dataclass(frozen=True)
+class EvalLog:
+    """An emergence log read back: the logged steps, and the errors of each (class, k) column."""
+
+    steps: np.ndarray  # (T,) int
+    errors: dict[tuple[ClassName, int], np.ndarray]  # (class, k) -> (T,), in column order
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def read_eval_csv(path: Path, config: RunConfig) -> EvalLog:
+    """The emergence log at ``path`` (:func:`write_eval_csv`) read under ``config``'s plan: the errors
+    of every (class, k) of :func:`column_keys` whose column (:func:`column`) the file has; a column
+    the file lacks (a log of another plan) is left out."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        have = set(reader.fieldnames or ())
+    steps = np.array([int(r["step"]) for r in rows], dtype=np.int64)
+    return EvalLog(
+        steps,
+        {
+            key: np.array([float(r[column(*key)]) for r in rows], dtype=np.float64)
+            for key in column_keys(config)
+            if column(*key) in have
+        },
+    )

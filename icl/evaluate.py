@@ -9,24 +9,38 @@ the *same* prompts, so their differences are paired.
 The error of a prediction is ``(pred - y)^2 / var`` where ``var`` is the normalising
 variance of the class the prompt was drawn from (predicting 0 scores about 1). ``k``
 is the number of in-context examples before the query: position ``k`` of a prompt.
+
+:func:`draw_prompts` is the one prompt sampler of the package (inputs first, then one function per
+prompt, both from one generator): :func:`sample_prompts` (evaluation prompts), the emergence log's
+fixed set and the chapters' example prompts all draw through it.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .config import BOOTSTRAP, EVAL, stream_generator
-from .tasks import FunctionClass, sample_xs
+from .tasks import FunctionClass, Task, sample_xs
 
 Predictor = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = ["Prompts", "sample_prompts", "predict", "errors", "bootstrap_ci", "Curve", "evaluate", "choose_lasso_alpha"]
+__all__ = [
+    "Prompts",
+    "draw_prompts",
+    "sample_prompts",
+    "predict",
+    "errors",
+    "bootstrap_ci",
+    "Curve",
+    "evaluate",
+    "choose_lasso_alpha",
+]
 
 
 @dataclass
@@ -35,21 +49,39 @@ class Prompts:
     ys: Tensor  # (P, n)
     variance: Tensor  # (P,)
     labels: Tensor  # (P,) mixture component of each prompt
+    # the functions the prompts were drawn from (None: built by hand), e.g. to draw one on a grid of x
+    task: Task | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.xs.shape[0]
 
 
-def sample_prompts(fc: FunctionClass, n_prompts: int, n_points: int, seed: int = 0, x_scale: float = 1.0) -> Prompts:
-    """``n_prompts`` fresh prompts of ``n_points`` examples from the evaluation stream."""
+def draw_prompts(
+    fc: FunctionClass,
+    n_prompts: int,
+    n_points: int,
+    generator: torch.Generator,
+    n_dims: int | None = None,
+    x_scale: float = 1.0,
+) -> Prompts:
+    """``n_prompts`` prompts of ``n_points`` examples of ``fc`` drawn from ``generator``: the inputs
+    ``x ~ N(0, x_scale^2 I)`` in ``n_dims`` dimensions (default: the class's) first, then one function
+    per prompt. Every prompt of the package is drawn here, in this order of draws, so a generator's
+    stream gives the same prompts wherever it is used."""
+    xs = sample_xs(n_prompts, n_points, fc.n_dims if n_dims is None else n_dims, generator, scale=x_scale)
+    task = fc.sample(n_prompts, generator)
+    return Prompts(xs, task.evaluate(xs), task.variance, task.labels, task)
+
+
+def sample_prompts(
+    fc: FunctionClass, n_prompts: int, n_points: int, seed: int = 0, x_scale: float = 1.0
+) -> Prompts:
+    """``n_prompts`` fresh prompts of ``n_points`` examples from the evaluation stream of ``seed``."""
     if not isinstance(n_prompts, int) or n_prompts < 1:
         raise ValueError(f"n_prompts={n_prompts!r} must be an integer >= 1")
     if not isinstance(n_points, int) or n_points < 1:
         raise ValueError(f"n_points={n_points!r} must be an integer >= 1")
-    g = stream_generator(seed, 0, EVAL)
-    xs = sample_xs(n_prompts, n_points, fc.n_dims, g, scale=x_scale)
-    task = fc.sample(n_prompts, g)
-    return Prompts(xs, task.evaluate(xs), task.variance, task.labels)
+    return draw_prompts(fc, n_prompts, n_points, stream_generator(seed, 0, EVAL), x_scale=x_scale)
 
 
 @torch.no_grad()
@@ -57,8 +89,10 @@ def predict(predictor: Predictor, prompts: Prompts, batch_size: int = 512) -> Te
     """Predictions (P, n) in chunks of ``batch_size`` prompts."""
     if isinstance(predictor, torch.nn.Module):
         predictor.eval()
-    out = [predictor(prompts.xs[i : i + batch_size], prompts.ys[i : i + batch_size])
-           for i in range(0, len(prompts), batch_size)]
+    out = [
+        predictor(prompts.xs[i : i + batch_size], prompts.ys[i : i + batch_size])
+        for i in range(0, len(prompts), batch_size)
+    ]
     return torch.cat(out).to(torch.float64)
 
 
@@ -80,8 +114,9 @@ def _resample_counts(seed: int, P: int, n_boot: int) -> np.ndarray:
     return counts
 
 
-def bootstrap_ci(err: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_ci(
+    err: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over prompts and a percentile bootstrap interval: three arrays over the last axes."""
     err = np.asarray(err, dtype=np.float64)
     P = err.shape[0]
@@ -107,9 +142,16 @@ class Curve:
         return np.arange(self.mean.shape[0])
 
 
-def evaluate(predictors: Mapping[str, Predictor], fc: FunctionClass, n_prompts: int = 1280, n_points: int = 21,
-             seed: int = 0, x_scale: float = 1.0, n_boot: int = 1000, prompts: Prompts | None = None
-             ) -> dict[str, Curve]:
+def evaluate(
+    predictors: Mapping[str, Predictor],
+    fc: FunctionClass,
+    n_prompts: int = 1280,
+    n_points: int = 21,
+    seed: int = 0,
+    x_scale: float = 1.0,
+    n_boot: int = 1000,
+    prompts: Prompts | None = None,
+) -> dict[str, Curve]:
     """Score every predictor on the same ``n_prompts`` prompts of ``fc``."""
     prompts = prompts if prompts is not None else sample_prompts(fc, n_prompts, n_points, seed, x_scale)
     out = {}

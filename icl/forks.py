@@ -5,25 +5,27 @@ same batches as its specialist until the curriculum's hold, so :func:`fork` can 
 from the specialist's saved state at that step, bit-identical to training it from scratch
 (tested). :func:`fork_source` names that specialist (none for a run whose model differs:
 the conditional run of chapter 6 trains from scratch); :func:`sibling_source` a mixture run
-still holding the specialist's state at the hold; :func:`train_scale` trains a scale's
-runs in order, each source to its hold first, then forks the mixture runs waiting on it.
+still holding the specialist's state at the hold (:func:`fork_sources`: both, best first, for
+:func:`icl.run_folder.plan_start`, which decides how every run starts); :func:`train_scale` trains a
+scale's runs in order, each source to its hold first, then forks the mixture runs waiting on it.
 """
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from .checkpoint import holds_run, load_optimizer_tensors, load_state, run_lock
+from .checkpoint import load_optimizer_tensors, load_state, state_progress
 from .config import ROOT, RunConfig
 from .provenance import git_commit
-from .step import keep_implementation
-from .train import build_model, make_optimizer, train, write_started_run
+from .run_folder import Fork, RunFolder, plan_start
+from .step import distributed_env, keep_implementation
+from .train import build_model, make_optimizer, train
 
-__all__ = ["fork", "fork_source", "sibling_source", "train_scale"]
+__all__ = ["fork", "fork_source", "sibling_source", "fork_sources", "train_scale"]
 
 
 def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
@@ -33,21 +35,34 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     every setting but the name, the final mixing weights, the weight curriculum and the step
     count is the same (the model included: a conditional run, whose model has a class
     embedding more, never forks; a label curriculum's run does, when it gives no label before
-    the fork step: its class embedding starts from its own initialisation), the source's mixing weights at every step before the fork
-    are the curriculum's ``start`` (the specialist's own weights, or a sibling mixture run
-    forked at the hold and not trained on: the same batches), the source has not passed
-    ``config.curriculum.mix.hold``, and the learning rates of both agree up to there
-    (neither has begun its decay). Then steps ``0..step`` of both runs used the same
+    the fork step: its class embedding starts from its own initialisation), the source's mixing
+    weights at every step before the fork are the curriculum's ``start`` (the specialist's own
+    weights, or a sibling mixture run forked at the hold and not trained on: the same batches),
+    the source has not passed ``config.curriculum.mix.hold``, and the learning rates of both
+    agree up to there (neither has begun its decay). Then steps ``0..step`` of both runs used the same
     batches, the same initialisation and the same optimiser, and the fork is exact. The new
-    state records where it came from (``config.json``'s ``sessions``); refuses an
-    ``out_dir`` that already holds a run.
+    state records where it came from (its header's ``sessions``); refuses an ``out_dir`` that
+    already holds a run.
     """
-    out_dir, source = Path(out_dir), Path(source)
+    folder, source = RunFolder(out_dir), Path(source)
     st = load_state(source)
-    src, step = st["config"], st["step"]
     # the source's implementation switches (its AdamW, attention kernel, compile default): steps 0..step were
     # trained with them, so the fork keeps them and stays exact (a preset's newer defaults orphan no source)
-    config = keep_implementation(src, config)
+    config = keep_implementation(st["config"], config)
+    problems = _fork_problems(st["config"], st["step"], config)
+    if problems:
+        raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
+    if folder.holds_run():  # refused before the lock, which would create the folder
+        raise ValueError(f"{folder} already holds a run; fork into an empty folder")
+    with folder.lock():  # one writer per run folder (checked again under the lock)
+        if folder.holds_run():
+            raise ValueError(f"{folder} already holds a run; fork into an empty folder")
+        _write_fork(st, source, config, folder)
+    return folder.path
+
+
+def _fork_problems(src: RunConfig, step: int, config: RunConfig) -> list[str]:
+    """Why forking ``config`` from a state of ``src`` at ``step`` would not be exact ([] if it would)."""
     mix = config.curriculum.mix
 
     # a label curriculum's run may add a class embedding to the source's model: built and initialised
@@ -69,31 +84,28 @@ def fork(source: Path, config: RunConfig, out_dir: Path) -> Path:
     if not mix.start:
         problems.append(f"{config.name} has no weight curriculum")
     else:  # the batches of steps 0..step-1 agree when the mixing weights of every such step do
-        differ = next((s for s in range(step) if src.curriculum.mix.at(s, src.task.weights) != tuple(mix.start)), None)
+        weights = (src.curriculum.mix.at(s, src.task.weights) for s in range(step))
+        differ = next((s for s, w in enumerate(weights) if w != tuple(mix.start)), None)
         if differ is not None:
-            problems.append(f"the source's weights {src.curriculum.mix.at(differ, src.task.weights)} at step "
-                            f"{differ:,} are not {config.name}'s curriculum start {mix.start}")
+            problems.append(
+                f"the source's weights {src.curriculum.mix.at(differ, src.task.weights)} at step "
+                f"{differ:,} are not {config.name}'s curriculum start {mix.start}"
+            )
     if adds_labels and any(config.gives_labels(s) for s in range(step)):
         problems.append(f"{config.name}'s label curriculum gives labels before the fork step {step:,}")
     if step > mix.hold:
         problems.append(f"the source is at step {step:,}, past the hold ({mix.hold:,})")
     if step >= src.train.steps:
-        problems.append(f"the source is finished (step {step:,}): its last step logged and decayed as a final step")
+        problems.append(
+            f"the source is finished (step {step:,}): its last step logged and decayed as a final step"
+        )
     if any(src.train.lr_at(s) != config.train.lr_at(s) for s in range(step + 1)):
         problems.append("their learning rates differ before the fork step")
-    if problems:
-        raise ValueError(f"cannot fork {config.name!r} from {source}: " + "; ".join(problems))
-    if holds_run(out_dir):  # refused before the lock, which would create the folder
-        raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
-    with run_lock(out_dir):  # one writer per run folder (checked again under the lock)
-        if holds_run(out_dir):
-            raise ValueError(f"{out_dir} already holds a run; fork into an empty folder")
-        _write_fork(st, source, config, out_dir)
-    return out_dir
+    return problems
 
 
-def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> None:
-    """The forked run's files: config.json (with its origin) first, the resumable state last."""
+def _write_fork(st: dict, source: Path, config: RunConfig, folder: RunFolder) -> None:
+    """The forked run's files: its header (with its origin) first, the resumable state last."""
     src, step = st["config"], st["step"]
     model = build_model(config)
     weights = model.state_dict()  # a label curriculum's class embedding keeps its own initialisation
@@ -105,16 +117,19 @@ def _write_fork(st: dict, source: Path, config: RunConfig, out_dir: Path) -> Non
         where = str(source.resolve().relative_to(ROOT))
     except ValueError:
         where = str(source)
-    try:  # the source's own (re)starts up to the fork, so the forked run's history is complete
-        inherited = json.loads((source.parent / "config.json").read_text()).get("sessions", [])
-    except (OSError, ValueError):
-        inherited = []
-    origin = {"forked_from": where, "source_run": src.name, "start_step": step, "fork_step": step,
-              "git_commit": git_commit(), "torch": torch.__version__,
-              "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
-                      f"initialisation and optimiser"}
+    inherited = RunFolder(source.parent).sessions()  # the source's own (re)starts: a complete history
+    origin = {
+        "forked_from": where,
+        "source_run": src.name,
+        "start_step": step,
+        "fork_step": step,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "note": f"steps 0..{step:,} are {src.name}'s (sessions above): the same batches, "
+        f"initialisation and optimiser",
+    }
     sessions = [{"run": src.name, **s} for s in inherited if s.get("start_step", 0) < step] + [origin]
-    write_started_run(out_dir, model, opt, step, st["log"], config, st["evals"], sessions)
+    folder.write_started(model, opt, step, st["log"], config, st["evals"], sessions)
 
 
 def fork_source(config: RunConfig) -> str | None:
@@ -129,33 +144,63 @@ def fork_source(config: RunConfig) -> str | None:
         return None
     for name in SCALE_RUNS[config.scale]:
         other = get_run_config(name, config.scale)
-        if (name != config.name and not other.curriculum.mix.start and other.train.seed == config.train.seed
-                and other.model == config.model and tuple(other.task.weights) == tuple(config.curriculum.mix.start)):
+        if (
+            name != config.name
+            and not other.curriculum.mix.start
+            and other.train.seed == config.train.seed
+            and other.model == config.model
+            and tuple(other.task.weights) == tuple(config.curriculum.mix.start)
+        ):
             return name
     return None
 
 
-def sibling_source(config: RunConfig, folder_of) -> str | None:
+def sibling_source(config: RunConfig, folder_of: Callable[[str], Path]) -> str | None:
     """Another mixture run of the scale with the same seed, model and weight curriculum up to
     its hold whose resumable state (in ``folder_of(name)``) is at or before that hold: a run
     forked at the hold and not trained on since, whose state is the specialist's at the hold.
     :func:`train_scale` forks from it when the specialist itself has passed the hold."""
-    from .checkpoint import state_progress
     from .config import SCALE_RUNS, get_run_config
 
     mix = config.curriculum.mix
     for name in SCALE_RUNS[config.scale]:
         other = get_run_config(name, config.scale)
-        state = Path(folder_of(name)) / "state.safetensors"
-        if (name != config.name and other.curriculum.mix.start == mix.start and other.curriculum.mix.hold == mix.hold
-                and other.train.seed == config.train.seed and other.model == config.model and state.exists()
-                and state_progress(state)[0] <= mix.hold):
+        state = RunFolder(folder_of(name)).state_path
+        if (
+            name != config.name
+            and other.curriculum.mix.start == mix.start
+            and other.curriculum.mix.hold == mix.hold
+            and other.train.seed == config.train.seed
+            and other.model == config.model
+            and state.exists()
+            and state_progress(state)[0] <= mix.hold
+        ):
             return name
     return None
 
 
-def train_scale(scale: str, names: list[str] | None = None, progress: bool = True, device: str = "cpu",
-                max_seconds: float | None = None, say=print) -> list[str]:
+def fork_sources(config: RunConfig, folder_of: Callable[[str], Path]) -> Iterator[Path]:
+    """The resumable states ``config`` may fork from, best first, for :func:`icl.run_folder.plan_start`:
+    its specialist's (:func:`fork_source`), then a sibling's (:func:`sibling_source`, looked for only
+    when asked); none for a run without a fork source. ``folder_of(name)`` is a run's folder."""
+    src = fork_source(config)
+    if src is None:
+        return
+    yield RunFolder(folder_of(src)).state_path
+    sibling = sibling_source(config, folder_of)
+    if sibling is not None:
+        yield RunFolder(folder_of(sibling)).state_path
+
+
+# long: a scale's order of work: each fork source to its hold, the forks, then every run
+def train_scale(
+    scale: str,
+    names: list[str] | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    max_seconds: float | None = None,
+    say=print,
+) -> list[str]:
     """Train (or resume) every run of ``scale`` (or ``names``), one at a time; returns the
     finished ones.
 
@@ -166,13 +211,18 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
     is forked from a sibling mixture run still at the hold (:func:`sibling_source`), else
     trained from scratch; the result is the same, only slower. A run with a weight curriculum
     but no fork source (the conditional run) is trained from scratch with its curriculum.
-    """
-    from .checkpoint import state_progress
-    from .config import check_hold_read, get_run_config, run_names, scale_dir
 
-    names = names or run_names(scale)
+    Refused (ValueError), as from the command line: more than one process, and ``names`` that are not
+    distinct runs of the scale or include a mixture run whose seed's hold is not read yet
+    (:func:`icl.config.check_run_names`); with ``names`` None such a run waits, and ``say`` says why.
+    """
+    from .config import check_hold_read, check_run_names, get_run_config, run_names
+
+    if distributed_env()[1] > 1:
+        raise ValueError("train-scale runs in one process (it forks runs); use train RUN under torchrun")
+    names = run_names(scale) if names is None else check_run_names(scale, names)
     waiting = []
-    for n in names:  # a mixture run whose seed's hold is not read yet waits (config.check_hold_read)
+    for n in names:  # of every run of the scale, a mixture run whose seed's hold is not read yet waits
         try:
             check_hold_read(n, scale)
         except ValueError as e:
@@ -184,42 +234,51 @@ def train_scale(scale: str, names: list[str] | None = None, progress: bool = Tru
     def left() -> float | None:
         return None if max_seconds is None else max_seconds - (time.time() - t0)
 
-    def folder(n: str) -> Path:
-        return scale_dir(scale) / n
-
-    def started(n: str) -> bool:
-        return holds_run(folder(n))
+    def folder(n: str) -> RunFolder:
+        return RunFolder.of(n, scale)
 
     for name in names:  # forks first: each source to its hold, then the mixture runs waiting on it
         cfg = get_run_config(name, scale)
         src = fork_source(cfg)
-        if src is None or started(name):
+        if src is None or folder(name).holds_run():
             continue
         hold = cfg.curriculum.mix.hold
-        state = folder(src) / "state.safetensors"
-        step = state_progress(state)[0] if state.exists() else (None if started(src) else 0)
-        if step is None or step > hold:
-            sib = sibling_source(cfg, folder)
-            if sib is None:
-                say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
-                continue
-            at = state_progress(folder(sib) / "state.safetensors")[0]
-            fork(folder(sib) / "state.safetensors", cfg, folder(name))
-            say(f"{name}: forked from {sib} at step {at:,} ({src} is past the hold; {sib}'s state there is {src}'s)")
-            continue
-        if step < hold:
+        at = folder(src).progress()
+        if at is None or at[0] < hold:  # the source trains to the hold first: the fork then saves the most
             say(f"{src}: training to step {hold:,}, where {name} forks from it")
-            train(get_run_config(src, scale), folder(src), progress=progress, device=device, stop_after=hold,
-                  max_seconds=left())
-            if state_progress(state)[0] < hold:
+            train(
+                get_run_config(src, scale),
+                folder(src).path,
+                progress=progress,
+                device=device,
+                stop_after=hold,
+                max_seconds=left(),
+            )
+            if folder(src).progress()[0] < hold:
                 return []  # paused by the clock: rerun to resume
-        fork(state, cfg, folder(name))
-        say(f"{name}: forked from {src} at step {hold:,}")
+        plan = plan_start(cfg, folder(name), fork_sources(cfg, lambda n: folder(n).path))
+        if not isinstance(plan, Fork):
+            say(f"{name}: {src} is past the hold ({hold:,}); {name} trains from scratch")
+            continue
+        fork(plan.source, cfg, folder(name).path)
+        by = RunFolder(plan.source.parent).name
+        say(
+            f"{name}: forked from {src} at step {hold:,}"
+            if by == src
+            else f"{name}: forked from {by} at "
+            f"step {plan.step:,} ({src} is past the hold; {by}'s state there is {src}'s)"
+        )
     done = []
     for name in names:
         if left() is not None and left() <= 0:
             break
-        train(get_run_config(name, scale), folder(name), progress=progress, device=device, max_seconds=left())
-        if (folder(name) / "model.safetensors").exists():
+        train(
+            get_run_config(name, scale),
+            folder(name).path,
+            progress=progress,
+            device=device,
+            max_seconds=left(),
+        )
+        if folder(name).is_finished():
             done.append(name)
     return done

@@ -34,9 +34,6 @@ option existed (tested), and a conditional model's shared parameters start where
 unconditional one's do. :class:`Instructed` wraps a conditional model as a predictor
 ``(xs, ys) -> preds`` that supplies one constant instruction.
 
-:func:`widen_state` carries a trained model's weights into one of larger d and longer prompts,
-computing the same function on zero-padded inputs (a warm start for a dimension curriculum).
-
 Two implementation switches, measured by ``python -m icl bench`` (see its findings):
 ``attention="sdpa"`` (PyTorch's fused ``scaled_dot_product_attention``) or ``"math"``
 (the same causal softmax attention written as two batched matmuls; the same function
@@ -55,8 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ModelConfig", "TransformerModel", "Instructed", "garg_tokens", "matmul_params", "step_flops",
-           "widen_state"]
+__all__ = ["ModelConfig", "TransformerModel", "Instructed", "garg_tokens", "matmul_params", "step_flops"]
 
 LAYOUTS = ("garg", "compact", "pair")
 ATTENTIONS = ("sdpa", "math")
@@ -76,7 +72,9 @@ class ModelConfig:
     layout: str = "pair"  # "garg" | "compact" | "pair"
     attention: str = "sdpa"  # "sdpa" | "math": same function, different kernels
     activation: str = "gelu_tanh"  # "gelu_tanh" (GPT-2) | "gelu" (exact erf)
-    n_classes: int = 0  # > 0: a learned class embedding (task-family instructions); 0: none (every run but one)
+    n_classes: int = (
+        0  # > 0: a learned class embedding (task-family instructions); 0: none (every run but one)
+    )
 
     def __post_init__(self) -> None:
         for name, allowed in (("layout", LAYOUTS), ("attention", ATTENTIONS), ("activation", ACTIVATIONS)):
@@ -87,7 +85,9 @@ class ModelConfig:
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
         if not isinstance(self.n_classes, int) or isinstance(self.n_classes, bool) or self.n_classes < 0:
-            raise ValueError(f"n_classes={self.n_classes!r} must be an integer >= 0 (0: no task-family instructions)")
+            raise ValueError(
+                f"n_classes={self.n_classes!r} must be an integer >= 0 (0: no task-family instructions)"
+            )
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
 
@@ -107,8 +107,9 @@ def garg_tokens(xs: Tensor, ys: Tensor) -> Tensor:
 
 def matmul_params(model: nn.Module) -> int:
     """Weights that enter matrix products: ``nn.Linear`` and (in Hugging Face's GPT-2) ``Conv1D``."""
-    return sum(m.weight.numel() for m in model.modules()
-               if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D")
+    return sum(
+        m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"
+    )
 
 
 def step_flops(model: nn.Module, cfg: ModelConfig, batch: int, tokens: int) -> float:
@@ -141,7 +142,9 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hs)
+        q, k, v = (
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+        )  # (B, H, T, hs)
         if self.math:  # scaled and masked in place: the same numbers as out of place, two copies fewer
             att = (q @ k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)  # (B, H, T, T)
             att = att.masked_fill_(self.future(T, x.device), float("-inf"))  # j > i: -inf
@@ -222,17 +225,25 @@ class TransformerModel(nn.Module):
         """``labels`` must be (batch,) integer class indices in 0..n_classes-1 of a conditional model."""
         n = self.cfg.n_classes
         if not n:
-            raise ValueError("labels given to a model without task-family instructions (n_classes=0): "
-                             "only a conditional run's model takes them")
+            raise ValueError(
+                "labels given to a model without task-family instructions (n_classes=0): "
+                "only a conditional run's model takes them"
+            )
         if labels.dtype not in (torch.int64, torch.int32) or labels.shape != (batch,):
-            raise ValueError(f"labels must be integer class indices of shape ({batch},), got {labels.dtype} "
-                             f"of shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"labels must be integer class indices of shape ({batch},), got {labels.dtype} "
+                f"of shape {tuple(labels.shape)}"
+            )
         bad = labels[(labels < 0) | (labels >= n)]
         if bad.numel():
-            raise ValueError(f"label {int(bad[0])} is out of range: this model knows n_classes={n} classes "
-                             f"(labels 0..{n - 1})")
+            raise ValueError(
+                f"label {int(bad[0])} is out of range: this model knows n_classes={n} classes "
+                f"(labels 0..{n - 1})"
+            )
 
-    def forward(self, xs: Tensor, ys: Tensor, labels: Tensor | None = None, given: Tensor | None = None) -> Tensor:
+    def forward(
+        self, xs: Tensor, ys: Tensor, labels: Tensor | None = None, given: Tensor | None = None
+    ) -> Tensor:
         """Predictions (B, n) at every x_i. ``labels`` (B,): each prompt's class instruction (a
         conditional model only); ``given`` (B,) bool, optional: only those prompts get theirs (a label
         curriculum's withdrawal, :class:`icl.curriculum.LabelCurriculum`); the others none."""
@@ -266,54 +277,20 @@ class Instructed(nn.Module):
         super().__init__()
         n = model.cfg.n_classes
         if not n:
-            raise ValueError("Instructed needs a conditional model (n_classes > 0, a run trained with task-family "
-                             "instructions); this model has n_classes=0 and takes no instruction")
-        if label is not None and (not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < n):
-            raise ValueError(f"label {label!r} is out of range: this model knows n_classes={n} classes "
-                             f"(labels 0..{n - 1}, or None for no instruction)")
+            raise ValueError(
+                "Instructed needs a conditional model (n_classes > 0, a run trained with task-family "
+                "instructions); this model has n_classes=0 and takes no instruction"
+            )
+        if label is not None and (
+            not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < n
+        ):
+            raise ValueError(
+                f"label {label!r} is out of range: this model knows n_classes={n} classes "
+                f"(labels 0..{n - 1}, or None for no instruction)"
+            )
         self.model, self.label = model, label
 
     def forward(self, xs: Tensor, ys: Tensor) -> Tensor:
         if self.label is None:
             return self.model(xs, ys)
         return self.model(xs, ys, torch.full((xs.shape[0],), self.label, dtype=torch.long, device=xs.device))
-
-
-def widen_state(state: dict[str, Tensor], src: ModelConfig, dst: ModelConfig,
-                fresh: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Carry a trained model's weights into a model of larger d and/or longer prompts.
-
-    ``state`` is the state dict of a model built for ``src``; ``dst`` may differ from it in
-    ``n_dims`` and ``n_points`` only (each at least as large). ``fresh`` is a state dict of
-    a model built for ``dst`` (its own initialisation). The result is ``fresh`` with every
-    shared parameter replaced by ``state``'s, except: the read-in keeps ``src``'s columns at
-    the matching coordinates of ``dst``'s token and zero in the new ones, and the positions
-    beyond ``src``'s keep their fresh values. So on inputs whose extra coordinates are zero
-    (a dimension curriculum's zero padding) and prompts of at most ``src.n_points`` points
-    the widened model computes what the source did (tested): a warm start for a curriculum
-    over d and prompt length that begins where the source was trained (the d = 10 search).
-    """
-    same = {"n_embd", "n_layer", "n_head", "layout", "attention", "activation", "n_classes"}
-    differ = sorted(f for f in same if getattr(src, f) != getattr(dst, f))
-    if differ or dst.n_dims < src.n_dims or dst.n_points < src.n_points:
-        raise ValueError(f"cannot widen a model of {src} into {dst}: only n_dims and n_points may grow"
-                         + (f" ({', '.join(differ)} differ)" if differ else ""))
-    d, D = src.n_dims, dst.n_dims
-    # where each column of the source's token sits in the destination's (see TransformerModel.tokens)
-    cols = {"garg": list(range(d)),
-            "compact": [*range(d), D],  # [x, y_prev]
-            "pair": [*range(d), D, *range(D + 1, D + 1 + d)]}[src.layout]  # [x_prev, y_prev, x]
-    out = {k: v.clone() for k, v in fresh.items()}
-    for k, v in state.items():
-        if k not in out:
-            raise ValueError(f"parameter {k!r} of the source is not in the destination model")
-        if k == "read_in.weight":  # (C, d_in)
-            out[k] = torch.zeros_like(out[k])
-            out[k][:, cols] = v
-        elif k == "wpe.weight":  # (T, C)
-            out[k][: v.shape[0]] = v
-        elif v.shape != out[k].shape:
-            raise ValueError(f"parameter {k!r} has shape {tuple(v.shape)}, the destination's {tuple(out[k].shape)}")
-        else:
-            out[k] = v.clone()
-    return out

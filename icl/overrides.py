@@ -9,7 +9,20 @@ and the allowed keys.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def parse_assignments(texts: Sequence[str]) -> dict[str, str]:
+    """``["train.lr=3e-3", "d=8"]`` (``--set`` as typed) as ``{"train.lr": "3e-3", "d": "8"}``; one
+    ValueError line for a text without ``=``."""
+    pairs = {}
+    for a in texts:
+        if "=" not in a:
+            raise ValueError(f"--set {a!r} must look like KEY=VALUE, e.g. train.lr=3e-3")
+        k, v = a.split("=", 1)
+        pairs[k.strip()] = v.strip()
+    return pairs
 
 
 def apply_overrides(d: dict, assignments: Mapping[str, str]) -> dict:
@@ -61,5 +74,6 @@ def parse_value(key: str, text: str, current: Any) -> Any:
             return [type(current[0])(t) if current else t for t in items]
         return str(text)
     except ValueError:
-        raise ValueError(f"{key}={text!r} is not a valid {type(current).__name__} "
-                         f"(current value {current!r})") from None
+        raise ValueError(
+            f"{key}={text!r} is not a valid {type(current).__name__} (current value {current!r})"
+        ) from None

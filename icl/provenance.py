@@ -1,6 +1,6 @@
 """Provenance: which code and which software produced a file.
 
-This module owns the facts recorded beside every result (a run's ``config.json``, the
+This module owns the facts recorded beside every result (a run's header, the
 report's footer and ``report.json``, the benchmarks' ``meta``, the notebooks' setup line):
 the git commit of the checkout (:func:`git_commit`), the versions of the core software
 (:func:`versions`) and of an optional package (:func:`package_version`).
@@ -8,10 +8,9 @@ the git commit of the checkout (:func:`git_commit`), the versions of the core so
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import platform
 import subprocess
+from pathlib import Path
 
 from .config import ROOT
 
@@ -21,7 +20,9 @@ __all__ = ["git_commit", "versions", "package_version"]
 def git_commit() -> str:
     """The checkout's ``HEAD`` commit, or ``"unknown"`` outside a git checkout (or without git)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -16,18 +16,26 @@ equally in the loss.
 All sampling is batched and takes an explicit ``torch.Generator``; nothing here reads
 global random state. The curriculum is supported through ``d_active``: only the first
 ``d_active`` input coordinates are non-zero, and functions only use those.
+
+The names of the classes (:class:`ClassName`) and of the families of runs that read them
+(:class:`Family`) are defined here once; configs, logs and chapters use these. Both are
+``str`` enums, so a member is equal to its text and prints as it (JSON, CSV and verdicts unchanged).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Sequence
+from collections.abc import Sequence
+from enum import StrEnum
 
 import torch
 from torch import Tensor
 
 __all__ = [
+    "ClassName",
+    "PRETRAINING_CLASSES",
+    "Family",
     "Task",
     "FunctionClass",
     "DenseLinear",
@@ -40,6 +48,31 @@ __all__ = [
     "Mixture",
     "sample_xs",
 ]
+
+
+class ClassName(StrEnum):
+    """A function class by the name a config, the emergence log and the chapters give it."""
+
+    DENSE = "dense"  # DenseLinear
+    SPARSE = "sparse"  # SparseLinear
+    RELU = "relu"  # ReluNet
+    LINE = "line"  # Line1D
+    SINE = "sine"  # Sine1D
+    # convex combinations of a line and a sine: a prompt set of the 1-D emergence log (and chapter 4's
+    # sweep), never a pretraining class
+    COMBINATION = "combination"
+
+
+# the classes a run can be pretrained on (a config's ``task.classes``)
+PRETRAINING_CLASSES = tuple(c for c in ClassName if c is not ClassName.COMBINATION)
+
+
+class Family(StrEnum):
+    """A family of runs: the classes its chapters and its emergence log read."""
+
+    LINEAR = "linear"  # dense/sparse (chapters 1, 2, 6)
+    NONLINEAR = "nonlinear"  # dense linear and ReLU networks (chapter 3)
+    ONE_D = "1d"  # lines and sines (chapters 4, 5)
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -126,7 +159,9 @@ class DenseLinear(FunctionClass):
         """Standard deviation of each weight under the prior."""
         return 1.0 / math.sqrt(self.raw_variance(d_active)) if self.normalize else 1.0
 
-    def sample_weights(self, batch_size: int, generator: torch.Generator, d_active: int | None = None) -> Tensor:
+    def sample_weights(
+        self, batch_size: int, generator: torch.Generator, d_active: int | None = None
+    ) -> Tensor:
         d = self._active(d_active)
         w = torch.randn(batch_size, self.n_dims, generator=generator)
         w[:, d:] = 0.0

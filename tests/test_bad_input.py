@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from icl.__main__ import main
-from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
 from icl.chapters.notebook import ParameterError
+from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
 
 # argv, words the single error line must contain
 CLI_CASES = [
@@ -38,16 +38,22 @@ CLI_CASES = [
     (["train", "linear-w0.00", "--set", "model.layout=tokens", "--out", "{tmp}"], ["tokens", "pair"]),
     (["train", "sine-only", "--set", "task.band=3,1", "--out", "{tmp}"], ["band", "3"]),
     (["train", "linear-w0.00", "--set", "curriculum.points.end=99", "--out", "{tmp}"], ["99", "n_points=21"]),
-    (["train", "linear-w0.50", "--scale", "small", "--fork-from", "linear-w9", "--out", "{tmp}"],
-     ["--fork-from", "linear-w9", "small", "linear-w0.00"]),
+    (
+        ["train", "linear-w0.50", "--scale", "small", "--fork-from", "linear-w9", "--out", "{tmp}"],
+        ["--fork-from", "linear-w9", "small", "linear-w0.00"],
+    ),
     (["train-scale", "small", "--runs", "linear-w9"], ["linear-w9", "small", "linear-w0.00"]),
     (["train-scale", "small", "--runs", ","], ["no runs given", "linear-w0.00"]),
     (["train-scale", "small", "--runs", "linear-w0.00,linear-w0.00"], ["named twice"]),
-    (["train-many", "small", "--runs", "linear-w9", "--device", "cpu", "--minutes", "1"], ["linear-w9", "small"]),
+    (
+        ["train-many", "small", "--runs", "linear-w9", "--device", "cpu", "--minutes", "1"],
+        ["linear-w9", "small"],
+    ),
     (["report", "--only", "99"], ["99"]),
     (["report", "--params", "{tmp}/missing.yaml"], ["missing.yaml"]),
     (["report", "--timeout", "0"], ["0", ">= 1"]),
-    (["sizing", "launch", "--variants", "huge", "--minutes", "1", "--out", "{tmp}"], ["huge", "base"]),
+    (["sizing", "score", "{tmp}"], ["sizing", "train"]),  # now python -m experiments.sizing (docs/sizing.md)
+    (["bench", "--only", "nope", "--out", "{tmp}/bench"], ["--only", "nope", "train_step"]),
 ]
 
 
@@ -67,16 +73,24 @@ def test_cli_bad_input_gives_one_clear_line(argv, words, tmp_path, capsys):
     assert not (tmp_path / "state.safetensors").exists()  # nothing was trained
 
 
-@pytest.mark.parametrize("argv", [["train", "linear-w0.50-seed1", "--scale", "small"],
-                                  ["train-scale", "small", "--runs", "linear-w0.50-seed1"],
-                                  ["train-many", "small", "--runs", "linear-w0.50-seed1", "--device", "cpu",
-                                   "--minutes", "1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "linear-w0.50-seed1", "--scale", "small"],
+        ["train-scale", "small", "--runs", "linear-w0.50-seed1"],
+        ["train-many", "small", "--runs", "linear-w0.50-seed1", "--device", "cpu", "--minutes", "1"],
+    ],
+)
 def test_a_mixture_run_waiting_for_its_seeds_hold_is_refused(argv, monkeypatch, capsys):
-    """While a seed's hold is not read (config.SMALL_MIX_HOLDS), its mixture run cannot be trained:
-    one line naming the run and what to train first; its folder is never created."""
+    """While a seed's hold is not read (null in data/runs/small/protocol.json), its mixture run cannot be
+    trained: one line naming the run and what to train first; its folder is never created."""
+    from dataclasses import replace
+
     import icl.config as config
 
-    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)
+    protocol = config.small_protocol()
+    unread = replace(protocol, holds={**protocol.holds, 1: None})
+    monkeypatch.setattr(config, "small_protocol", lambda: unread)
     folder = config.scale_dir("small") / "linear-w0.50-seed1"
     existed = folder.exists()
     try:
@@ -86,8 +100,102 @@ def test_a_mixture_run_waiting_for_its_seeds_hold_is_refused(argv, monkeypatch, 
     err = capsys.readouterr().err
     assert rc not in (0, None) and "Traceback" not in err
     line = [ln for ln in err.strip().splitlines() if "error" in ln][-1]
-    assert "linear-w0.50-seed1 waits for the hold of training seed 1" in line and "train linear-w0.00-seed1" in line
+    assert (
+        "linear-w0.50-seed1 waits for the hold of training seed 1" in line
+        and "train linear-w0.00-seed1" in line
+    )
     assert folder.exists() == existed
+
+
+def test_the_library_refuses_what_the_command_line_refuses(tmp_path, monkeypatch):
+    """The CLI's rules live in the functions it calls: from Python, train_config refuses another seed or an
+    override into the study's own folder, and train_config and train_scale a mixture run whose seed's hold
+    is not read, with the command line's words."""
+    from dataclasses import replace
+
+    import icl.config as config
+    from icl.config import train_config
+    from icl.forks import train_scale
+
+    with pytest.raises(ValueError, match="--seed 3 trains another run than the study's linear-w0.00; give"):
+        train_config("linear-w0.00", seed=3)
+    with pytest.raises(ValueError, match="--set changes the study's config; give --out DIR"):
+        train_config("linear-w0.00", sets=["d=8"])
+    with pytest.raises(ValueError, match="'lr' must look like KEY=VALUE"):
+        train_config("linear-w0.00", out=tmp_path, sets=["lr"])
+    cfg = train_config("linear-w0.00", out=tmp_path, seed=3, sets=["d=8"], steps=7)
+    assert (cfg.train.seed, cfg.task.n_dims, cfg.train.steps) == (3, 8, 7)
+    assert train_config("linear-w0.50", "small") == get_run_config("linear-w0.50", "small")
+    protocol = config.small_protocol()
+    unread = replace(protocol, holds={**protocol.holds, 1: None})
+    monkeypatch.setattr(config, "small_protocol", lambda: unread)
+    for call in (
+        lambda: train_config("linear-w0.50-seed1", "small"),
+        lambda: train_scale("small", ["linear-w0.50-seed1"], progress=False),
+    ):
+        with pytest.raises(ValueError, match="linear-w0.50-seed1 waits for the hold of training seed 1"):
+            call()
+    elsewhere = train_config("linear-w0.50-seed1", "small", out=tmp_path)  # not the study's folder: allowed
+    assert elsewhere.curriculum.mix.hold == protocol.selection_cap
+
+
+def test_experiments_bad_input_gives_one_clear_line(tmp_path, capsys):
+    """python -m experiments.sizing / .probe / .c1_search: one error line, exit 2, nothing written."""
+    from experiments import c1_search, probe, sizing
+
+    for main_, argv, words in [
+        (
+            sizing.main,
+            ["launch", "--variants", "huge", "--minutes", "1", "--out", str(tmp_path / "s")],
+            ["huge", "base"],
+        ),
+        (probe.main, ["start", "no-such-run", "--out", str(tmp_path / "p")], ["no-such-run"]),
+        (probe.main, ["score", str(tmp_path)], ["no probe of", str(tmp_path)]),
+        (c1_search.main, ["steps", str(tmp_path / "nowhere")], ["nowhere"]),
+    ]:
+        assert main_(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+        for w in words:
+            assert w in err, (w, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_damaged_run_header_is_one_clear_line_naming_it(tmp_path, capsys):
+    """config.json that is not JSON (or records no config) is refused where a run's header is read (the
+    sizing scores and curves, the probe's curves, the emergence-log figure), never read as empty: one
+    CheckpointError line naming the file."""
+    import numpy as np
+    from conftest import tiny_config
+
+    from experiments import probe, sizing
+    from icl.checkpoint import CheckpointError
+    from icl.run_folder import RunFolder
+    from icl.train import train
+
+    folder = RunFolder(tmp_path / "try")
+    train(tiny_config(steps=4, eval_every=2), folder, progress=False)
+    for damage in ("{not json", "[1, 2]", '{"status": "finished"}'):  # the last: a header without its config
+        folder.header_path.write_text(damage)
+        score = [lambda: sizing.score(tmp_path, n_prompts=8)] if "status" not in damage else []  # sessions
+        curves = [lambda: sizing.curves(tmp_path), lambda: probe.curves(tmp_path)]
+        for read in (folder.header_config, *curves, *score):
+            with pytest.raises(CheckpointError) as e:
+                read()
+            assert str(folder.header_path) in str(e.value) and "\n" not in str(e.value), e.value
+        assert folder.sessions() == []  # a new session's records are written over it (provenance only)
+        assert sizing.main(["curves", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(folder.header_path) in err, err
+    pytest.importorskip("matplotlib")
+    from icl.plots import plot_emergence_references
+
+    with pytest.raises(CheckpointError, match="config.json"):
+        plot_emergence_references({"try": folder.path}, refs={"least squares": np.zeros(4)})
+    folder.header_path.unlink()
+    assert folder.header() == {}  # no header at all: nothing recorded, not damage
+    with pytest.raises(CheckpointError, match="no run header"):
+        folder.header_config()
 
 
 def test_cli_bad_run_never_touches_committed_runs(capsys):
@@ -129,7 +237,9 @@ def test_override_round_trips_and_shortcut_d():
 def validation_source(notebook: str) -> str:
     """The notebook's validation cell, up to (not including) the model loading."""
     cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
-    src = next("".join(c["source"]) for c in cells if c["cell_type"] == "code" and "check(" in "".join(c["source"]))
+    src = next(
+        "".join(c["source"]) for c in cells if c["cell_type"] == "code" and "check(" in "".join(c["source"])
+    )
     return src.split("setup(seed)")[0]
 
 
@@ -148,7 +258,11 @@ NOTEBOOK_CASES = [
     ("01_model_selection.ipynb", "n_eval", 0),
     ("01_model_selection.ipynb", "seed", -1),
     ("01_model_selection.ipynb", "ks", [-1]),
-    ("01_model_selection.ipynb", "ks", [21]),  # beyond the cpu scale's 21-point prompts ([] means 2, d/2, d, 2d)
+    (
+        "01_model_selection.ipynb",
+        "ks",
+        [21],
+    ),  # beyond the cpu scale's 21-point prompts ([] means 2, d/2, d, 2d)
     ("01_model_selection.ipynb", "scale", "tiny"),
     ("01_model_selection.ipynb", "seed_runs", ["linear-only"]),
     ("02_sparsity_sweep.ipynb", "scale", "huge"),
@@ -197,9 +311,14 @@ def test_notebook_defaults_pass_validation():
 def test_papermill_bad_parameter_fails_with_the_message(tmp_path):
     papermill = pytest.importorskip("papermill")
     with pytest.raises(papermill.PapermillExecutionError) as e:
-        papermill.execute_notebook(str(ROOT / "notebooks" / "02_sparsity_sweep.ipynb"), str(tmp_path / "o.ipynb"),
-                                   parameters={"n_eval": "many"}, cwd=str(ROOT / "notebooks"), progress_bar=False,
-                                   kernel_name="python3")
+        papermill.execute_notebook(
+            str(ROOT / "notebooks" / "02_sparsity_sweep.ipynb"),
+            str(tmp_path / "o.ipynb"),
+            parameters={"n_eval": "many"},
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     assert e.value.ename == "ParameterError"
     assert re.search(r"n_eval='many'.*expected int", e.value.evalue)
     assert issubclass(ParameterError, ValueError)
@@ -258,7 +377,9 @@ def test_runs_dir_loads_retrained_runs_and_refuses_misfits(tmp_path):
     with pytest.raises(ParameterError, match="holds run 'linear-w0.50'"):
         load_runs(["linear-w0.25"], root=root)
 
-    for i, (key, value, words) in enumerate([("d", "8", "d=8"), ("curriculum.points.end", "11", "up to 11 points")]):
+    for i, (key, value, words) in enumerate(
+        [("d", "8", "d=8"), ("curriculum.points.end", "11", "up to 11 points")]
+    ):
         other = tmp_path / f"misfit{i}"
         train(cfg.override({key: value}), other / "linear-w0.50", steps=2, progress=False)
         with pytest.raises(ParameterError, match=words):

@@ -12,8 +12,25 @@ from sklearn.linear_model import Lasso as SkLasso
 from sklearn.linear_model import Ridge as SkRidge
 from sklearn.neighbors import KNeighborsRegressor
 
-from icl.baselines import (KNN, Averaging, BayesDense, BayesMixture, BayesSparse, Lasso, LeastSquares, Ridge, Zero,
-                           prefix_stats)
+from icl.baselines import (
+    KNN,
+    Averaging,
+    BayesDense,
+    BayesLine,
+    BayesMixture,
+    BayesSine,
+    BayesSparse,
+    Lasso,
+    LeastSquares,
+    ReluNetGD,
+    Ridge,
+    Zero,
+    bayes_name,
+    bayes_predictor,
+    keyed,
+    prefix_stats,
+)
+from icl.config import TaskConfig
 from icl.tasks import DenseLinear, SparseLinear, sample_xs
 
 
@@ -63,7 +80,9 @@ def test_least_squares_matches_numpy_min_norm():
 
 def test_ridge_matches_sklearn():
     xs, ys = data(DenseLinear(4))
-    ref = per_prefix(lambda X, y, x: SkRidge(alpha=0.3, fit_intercept=False).fit(X, y).predict(x[None])[0], xs, ys)
+    ref = per_prefix(
+        lambda X, y, x: SkRidge(alpha=0.3, fit_intercept=False).fit(X, y).predict(x[None])[0], xs, ys
+    )
     assert np.abs(Ridge(0.3)(xs, ys).numpy() - ref).max() < 1e-8
 
 
@@ -160,7 +179,9 @@ def test_three_class_mixture_posterior_matches_brute_force():
     a weight of 0 drops its class, and two classes left give the two-class posterior."""
     d, sd, ss, noise, ws = 4, 0.5, 1.0, 0.05, (0.2, 0.3, 0.5)
     xs, ys = data(SparseLinear(d, 1), B=2, n=6, seed=5)
-    three = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)], ws)
+    three = BayesMixture(
+        [BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)], ws
+    )
 
     def mix(X, y, x):
         (p1, l1), (p2, l2) = (brute_force_sparse(X, y, x, d, m, ss, noise) for m in (1, 2))
@@ -174,16 +195,20 @@ def test_three_class_mixture_posterior_matches_brute_force():
     assert np.abs(three(xs, ys).numpy() - per_prefix(mix, xs, ys, start=0)).max() < 1e-8
     probs, _ = three.posterior(xs, ys)
     torch.testing.assert_close(probs.sum(0), torch.ones_like(probs[0]))
-    dropped = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)],
-                           [0.4, 0.0, 0.6])
+    dropped = BayesMixture(
+        [BayesDense(sd, noise), BayesSparse(d, 1, ss, noise), BayesSparse(d, 2, ss, noise)], [0.4, 0.0, 0.6]
+    )
     two = BayesMixture([BayesDense(sd, noise), BayesSparse(d, 2, ss, noise)], [0.4, 0.6])
     torch.testing.assert_close(dropped(xs, ys), two(xs, ys), rtol=0, atol=1e-12)
     assert (dropped.posterior(xs, ys)[0][1] == 0).all()
 
 
 def test_bayes_interpolates_with_enough_points():
-    for fc, pred in [(DenseLinear(4, True), BayesDense(0.5)), (SparseLinear(6, 2, True), BayesSparse(6, 2, 0.7)),
-                     (SparseLinear(6, 2, True), dense_sparse(6, 2, 0.5, 0.4, 0.7))]:
+    for fc, pred in [
+        (DenseLinear(4, True), BayesDense(0.5)),
+        (SparseLinear(6, 2, True), BayesSparse(6, 2, 0.7)),
+        (SparseLinear(6, 2, True), dense_sparse(6, 2, 0.5, 0.4, 0.7)),
+    ]:
         xs, ys = data(fc, B=20, n=14)
         err = (pred(xs, ys) - ys).square()
         assert err[:, 8:].max() < 1e-3
@@ -197,15 +222,49 @@ def test_sparse_bayes_selects_before_least_squares_can():
     assert bayes[4] < 0.05 and ls[4] > 0.3
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: BayesSparse(5, 6), "nnz=6"),
-    (lambda: dense_sparse(5, 2, 1.5), "w=1.5"),
-    (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [0.5, 0.6]), "sum to 1.1"),
-    (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [1.0]), "1 weights"),
-    (lambda: BayesMixture([BayesDense(noise_var=1e-3), BayesSparse(5, 2)], [0.5, 0.5]), "noise_var"),
-    (lambda: Lasso(alpha=0.0), "alpha=0.0"),
-    (lambda: KNN(0), "k=0"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BayesSparse(5, 6), "nnz=6"),
+        (lambda: dense_sparse(5, 2, 1.5), "w=1.5"),
+        (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [0.5, 0.6]), "sum to 1.1"),
+        (lambda: BayesMixture([BayesDense(), BayesSparse(5, 2)], [1.0]), "1 weights"),
+        (lambda: BayesMixture([BayesDense(noise_var=1e-3), BayesSparse(5, 2)], [0.5, 0.5]), "noise_var"),
+        (lambda: Lasso(alpha=0.0), "alpha=0.0"),
+        (lambda: KNN(0), "k=0"),
+    ],
+)
 def test_bad_baseline_parameters(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_the_bayes_factory_builds_each_priors_learner_under_its_curve_key():
+    """bayes_predictor(task) is the one way the chapters, the log's references and the sizing scores build
+    a Bayes-optimal learner: the same computation as the learner written out, named by bayes_name."""
+    xs, ys = data(DenseLinear(6, True), B=5, n=9, seed=2)
+    mix = bayes_predictor(TaskConfig(("dense", "sparse"), (0.25, 0.75), 6, 2))
+    by_hand = BayesMixture([BayesDense(1 / math.sqrt(6)), BayesSparse(6, 2, 1 / math.sqrt(2))], [0.25, 0.75])
+    assert mix.name == "Bayes mixture w=0.25" == bayes_name(("dense", "sparse"), (0.25, 0.75))
+    assert torch.equal(mix(xs, ys), by_hand(xs, ys))
+    dense = bayes_predictor(TaskConfig(("dense", "sparse"), (1.0, 0.0), 6, 2))
+    assert isinstance(dense, BayesDense) and dense.name == "Bayes dense"
+    assert dense.prior_std == 1 / math.sqrt(6)
+    sparse = bayes_predictor(TaskConfig(("sparse",), (1.0,), 6, 2, normalize=False))
+    assert isinstance(sparse, BayesSparse) and sparse.name == "Bayes sparse" and sparse.prior_std == 1.0
+    line_sine = bayes_predictor(TaskConfig(("line", "sine"), (0.5, 0.5), 1, band=(1.0, 2.0)), 8, 16)
+    assert line_sine.name == "Bayes line/sine w=0.5" and {c.noise_var for c in line_sine.components} == {1e-3}
+    assert isinstance(line_sine.components[0], BayesLine) and line_sine.components[1].band == (1.0, 2.0)
+    assert bayes_predictor(TaskConfig(("sine",), (1.0,), 1)).name == BayesSine.name == "Bayes sine"
+    with pytest.raises(ValueError, match="relu"):
+        bayes_predictor(TaskConfig(("dense", "relu"), (0.5, 0.5), 4))
+
+
+def test_predictors_are_keyed_by_their_own_names():
+    assert list(keyed(LeastSquares(), Lasso(0.1), KNN(3), ReluNetGD())) == [
+        "least squares",
+        "Lasso",
+        "3-NN",
+        "ReLU net (GD)",
+    ]
+    assert repr(Lasso(0.1)) == "Lasso (alpha=0.1)" and Lasso(0.01).name == Lasso.name

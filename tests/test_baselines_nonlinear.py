@@ -162,7 +162,7 @@ def test_combined_fit_elementwise_cholesky_matches_lapack():
         t, obj = cf._solve(G, h, yy)
         ref = torch.linalg.solve(G + 1e-6 * torch.eye(3, dtype=torch.float64), h[..., None])[..., 0]
         torch.testing.assert_close(t, ref, rtol=1e-6, atol=1e-6)
-        resid = ((y - (F @ ref[..., None])[..., 0]) ** 2).sum(-1) + 1e-6 * (ref ** 2).sum(-1)
+        resid = ((y - (F @ ref[..., None])[..., 0]) ** 2).sum(-1) + 1e-6 * (ref**2).sum(-1)
         torch.testing.assert_close(obj, resid, rtol=1e-6, atol=1e-9)
 
 
@@ -199,17 +199,24 @@ def test_relu_gd_fits_a_relu_prompt_and_is_deterministic():
     assert torch.isnan(pred[:, 1:20]).all() and (pred[:, 0] == 0).all() and torch.isfinite(pred[:, 20]).all()
     torch.testing.assert_close(ReluNetGD(ks=[20])(p.xs, p.ys), pred, equal_nan=True)
     # chunking prompts does not change a prompt's fit (shared initialisation)
-    torch.testing.assert_close(ReluNetGD(ks=[20])(p.xs[1:2], p.ys[1:2])[0], pred[1], equal_nan=True, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        ReluNetGD(ks=[20])(p.xs[1:2], p.ys[1:2])[0], pred[1], equal_nan=True, atol=1e-5, rtol=0
+    )
 
 
 # --------------------------------------------------------------------------- causality
 
 
-@pytest.mark.parametrize("make", [
-    lambda: BayesSine(n_omega=32, n_phi=64), lambda: line_sine(n_omega=32, n_phi=64),
-    lambda: CombinedFit(n_omega=32),
-    lambda: BayesLine(), lambda: ReluNetGD(steps=20, ks=[1, 3, 4, 5]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BayesSine(n_omega=32, n_phi=64),
+        lambda: line_sine(n_omega=32, n_phi=64),
+        lambda: CombinedFit(n_omega=32),
+        lambda: BayesLine(),
+        lambda: ReluNetGD(steps=20, ks=[1, 3, 4, 5]),
+    ],
+)
 def test_prediction_at_i_uses_examples_before_i_only(make):
     xs, ys = prompts_1d(ConvexCombination(Line1D(), Sine1D(), 0.5), n_prompts=3, n_points=7, seed=9)
     j = 3
@@ -225,11 +232,15 @@ def test_prediction_at_i_uses_examples_before_i_only(make):
 # --------------------------------------------------------------------------- restriction to a few k
 
 
-@pytest.mark.parametrize("make", [
-    lambda: BayesSine(n_omega=32, n_phi=64), lambda: line_sine(n_omega=32, n_phi=64),
-    lambda: CombinedFit(n_omega=32),
-    lambda: ReluNetGD(steps=10),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BayesSine(n_omega=32, n_phi=64),
+        lambda: line_sine(n_omega=32, n_phi=64),
+        lambda: CombinedFit(n_omega=32),
+        lambda: ReluNetGD(steps=10),
+    ],
+)
 def test_restricted_predictors_agree_at_their_ks(make):
     xs, ys = prompts_1d(ConvexCombination(Line1D(), Sine1D(), 0.5), n_prompts=3, n_points=9, seed=10)
     full, part = make(), restricted(make(), [0, 2, 8, 30])

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import icl.bench as bench
-from icl.config import run_names
 import icl.bench.run as bench_run
 from icl.bench import busy_processes, machine_busy, main, read_procs
+from icl.config import run_names
 
 
 @pytest.mark.slow
@@ -31,48 +31,86 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
     assert "wrote" in capsys.readouterr().out
     md = (tmp_path / "benchmarks.md").read_text()
     res = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(res) == {"meta", "peak", "study", "contention", "train_step", "train_loop", "scaling",
-                        "baselines", "report", "notes"}
+    assert set(res) == {
+        "meta",
+        "peak",
+        "study",
+        "contention",
+        "train_step",
+        "train_loop",
+        "scaling",
+        "baselines",
+        "report",
+        "notes",
+    }
     # the training loop (issue 36): both scales, 1 and 2 threads; no compiled rows in --quick
     loop = res["train_loop"]["rows"]
     assert {(r["scale"], r["threads"], r["variant"]) for r in loop} == {
-        (s, t, v) for s in ("small", "cpu") for t in (1, 2) for v in ("default AdamW", "fused AdamW")}
+        (s, t, v) for s in ("small", "cpu") for t in (1, 2) for v in ("default AdamW", "fused AdamW")
+    }
     assert all(r["fused_adamw"] == (r["variant"] != "default AdamW") and not r["compiled"] for r in loop)
     assert "## The training loop: default AdamW, fused AdamW, compiled" in md and "vs default AdamW" in md
     assert any("the compiled rows are skipped (--quick" in n for n in res["notes"])
     # time to a trained study: the real loop per scale and family, every run of the scale costed
     assert [s["scale"] for s in res["study"]] == ["cpu", "small"]
     for s in res["study"]:
-        assert s["families"] and all(f["steps_per_s"] > 0 and f["bare_step_s"]["median"] > 0 for f in s["families"])
+        assert s["families"] and all(
+            f["steps_per_s"] > 0 and f["bare_step_s"]["median"] > 0 for f in s["families"]
+        )
         assert [r["run"] for r in s["runs"]] == run_names(s["scale"])
         assert s["total_hours"] == pytest.approx(sum(r["hours"] for r in s["runs"])) and s["total_hours"] > 0
         assert all(set(f["loops"]) == {"default AdamW", "fused AdamW"} for f in s["families"])
         assert set(s["total_hours_by_loop"]) == {"default AdamW", "fused AdamW"}
     small = {r["run"]: r["steps"] for r in res["study"][1]["runs"]}
-    assert small["linear-w0.00"] == 100_000 and small["linear-w0.50"] == 50_000  # a forked run trains after its fork
-    assert {(r["threads"], r["shared"]) for r in res["contention"]} == {(1, False), (2, False), (1, True), (2, True)}
+    assert (
+        small["linear-w0.00"] == 100_000 and small["linear-w0.50"] == 50_000
+    )  # a forked run trains after its fork
+    assert {(r["threads"], r["shared"]) for r in res["contention"]} == {
+        (1, False),
+        (2, False),
+        (1, True),
+        (2, True),
+    }
     assert "Time to a trained study" in md and "--threads" in md
-    bf16 = [r for r in res["train_step"]["rows"] if r["precision"] == "bf16"]  # bf16 autocast rows at both scales
+    bf16 = [
+        r for r in res["train_step"]["rows"] if r["precision"] == "bf16"
+    ]  # bf16 autocast rows at both scales
     assert {r["scale"] for r in bf16} == {"cpu", "paper"} and "bf16 autocast against fp32" in md
     assert res["meta"]["quick"] is True
     assert res["peak"] and all(p["peak_gflops"] >= p["gflops"]["median"] > 0 for p in res["peak"])
     rows = res["train_step"]["rows"]
     assert {r["scale"] for r in rows} == {"cpu", "paper"}
-    assert {(r["scale"], r["layout"]) for r in rows if r["impl"] == "ours"} >= {("cpu", "pair"), ("cpu", "garg"),
-                                                                                 ("paper", "garg")}
+    assert {(r["scale"], r["layout"]) for r in rows if r["impl"] == "ours"} >= {
+        ("cpu", "pair"),
+        ("cpu", "garg"),
+        ("paper", "garg"),
+    }
     for r in rows:
         assert {"steps_per_s", "tokens_per_s", "gflops", "fraction_of_peak", "speed_vs_peer"} <= set(r)
         assert r["step_s"]["median"] > 0 and r["step_s"]["q1"] <= r["step_s"]["median"] <= r["step_s"]["q3"]
     if res["meta"]["transformers"]:
         assert any(r["impl"] != "ours" for r in rows)
-        assert all(r["speed_vs_peer"] > 0 for r in rows if r["impl"] == "ours" and not r["compiled"]
-                   and r["threads"] == res["meta"]["threads"] and r["run"] == "linear-w0.50")
+        assert all(
+            r["speed_vs_peer"] > 0
+            for r in rows
+            if r["impl"] == "ours"
+            and not r["compiled"]
+            and r["threads"] == res["meta"]["threads"]
+            and r["run"] == "linear-w0.50"
+        )
     else:
         assert "skipped" in res["train_step"]["peer"] and "skipped" in md
     variants = {(r["run"], r["variant"]) for r in rows if r["scale"] == "cpu"}
-    assert {(run, f"{a} + {g} GELU") for run in ("linear-w0.50", "linear-only")
-            for a in ("sdpa", "math attention") for g in ("tanh", "exact")} <= variants
-    assert sum("runs" in f and "the steps/s of sdpa + tanh GELU" in f for f in res["train_step"]["findings"]) == 6
+    assert {
+        (run, f"{a} + {g} GELU")
+        for run in ("linear-w0.50", "linear-only")
+        for a in ("sdpa", "math attention")
+        for g in ("tanh", "exact")
+    } <= variants
+    assert (
+        sum("runs" in f and "the steps/s of sdpa + tanh GELU" in f for f in res["train_step"]["findings"])
+        == 6
+    )
     assert sum(f.endswith("- the preset") for f in res["train_step"]["findings"]) == 2
     for key in ("prompt_length", "dims"):
         s = res["scaling"][key]
@@ -84,7 +122,12 @@ def test_quick_bench_writes_markdown_and_json(tmp_path, capsys, monkeypatch):
         assert la["sklearn"]["tight"]["max_abs_pred_diff"] < 1e-6
     assert res["baselines"]["bayes_sparse"]["supports"] == 190
     grid = res["baselines"]["grid_1d"]
-    assert [r["predictor"].split()[0] for r in grid] == ["BayesSine", "BayesMixture", "CombinedFit", "ReluNetGD"]
+    assert [r["predictor"].split()[0] for r in grid] == [
+        "BayesSine",
+        "BayesMixture",
+        "CombinedFit",
+        "ReluNetGD",
+    ]
     assert all(r["prompts"] == 64 and r["time_s"]["median"] > 0 for r in grid)
     rep = res["report"]  # end to end: chapter 01 alone on 16 prompts, built outside reports/
     assert rep["only"] == "01" and rep["params"] == {"n_eval": 16} and rep["exit_status"] == 0
@@ -133,34 +176,57 @@ def _check(root: Path, before: dict, after: dict, load: float = 0.1, **kw) -> st
     """machine_busy on a fake /proc that moves from ``before`` to ``after`` during a 1 s window."""
     fake_proc(root, load, before)
     clock = iter([0.0, 1.0])
-    return machine_busy(root=root, self_pid=100, seconds=1.0, sleep=lambda s: fake_proc(root, load, after),
-                        clock=lambda: next(clock), **kw)
+    return machine_busy(
+        root=root,
+        self_pid=100,
+        seconds=1.0,
+        sleep=lambda s: fake_proc(root, load, after),
+        clock=lambda: next(clock),
+        **kw,
+    )
 
 
-QUIET = {1: (0, 500, "init", "/sbin/init"), 50: (1, 10, "bash", "/bin/bash"), 100: (50, 0, "python",
-         "/venv/bin/python -m icl bench")}
+QUIET = {
+    1: (0, 500, "init", "/sbin/init"),
+    50: (1, 10, "bash", "/bin/bash"),
+    100: (50, 0, "python", "/venv/bin/python -m icl bench"),
+}
 
 
 def test_machine_busy_quiet_and_self_excluded(tmp_path):
     # the bench (pid 100) and its parent shell (50) burn CPU, nothing else does, load is low: quiet
-    after = {**QUIET, 100: (50, 100, "python", "python -m icl bench"), 50: (1, 90, "bash", "/bin/bash"),
-             1: (0, 505, "init", "/sbin/init")}  # init: 5 ticks in 1 s = 5% of a core, under 20%
+    after = {
+        **QUIET,
+        100: (50, 100, "python", "python -m icl bench"),
+        50: (1, 90, "bash", "/bin/bash"),
+        1: (0, 505, "init", "/sbin/init"),
+    }  # init: 5 ticks in 1 s = 5% of a core, under 20%
     assert _check(tmp_path, QUIET, after) is None
 
 
 def test_machine_busy_names_a_cpu_burner_and_a_high_load(tmp_path):
-    before = {**QUIET, 200: (1, 1000, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
-              300: (1, 0, "pytest", "/usr/bin/python3 -m pytest -q"), 400: (2, 7, "kworker/0:1", "")}
-    after = {**before, 200: (1, 1097, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
-             300: (1, 150, "pytest", "/usr/bin/python3 -m pytest -q"), 400: (2, 37, "kworker/0:1", ""),
-             500: (1, 90, "python", "python new")}  # started during the window: not judged
+    before = {
+        **QUIET,
+        200: (1, 1000, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
+        300: (1, 0, "pytest", "/usr/bin/python3 -m pytest -q"),
+        400: (2, 7, "kworker/0:1", ""),
+    }
+    after = {
+        **before,
+        200: (1, 1097, "python", "/work/.venv/bin/python -m icl train linear-w0.50 --threads 1"),
+        300: (1, 150, "pytest", "/usr/bin/python3 -m pytest -q"),
+        400: (2, 37, "kworker/0:1", ""),
+        500: (1, 90, "python", "python new"),
+    }  # started during the window: not judged
     reason = _check(tmp_path, before, after, load=1.5)
     assert reason is not None and "\n" not in reason
     parts = reason.split("; ")
-    assert parts == ["1-minute load average 1.5 > 0.5",
-                     "pid 300 at 150% of a core: python3 -m pytest -q",
-                     "pid 200 at 97% of a core: python -m icl train linear-w0.50 --threads 1",
-                     "pid 400 at 30% of a core: [kworker/0:1]"]
+    assert parts == [
+        "1-minute load average 1.5 > 0.5",
+        "pid 300 at 150% of a core: python3 -m pytest -q",
+        "pid 200 at 97% of a core: python -m icl train linear-w0.50 --threads 1",
+        "pid 400 at 30% of a core: [kworker/0:1]",
+    ]
     # only the load: a quiet process table under a high load average, and the threshold is a parameter
     assert _check(tmp_path, QUIET, QUIET, load=1.5) == "1-minute load average 1.5 > 0.5"
     assert _check(tmp_path, QUIET, QUIET, load=1.5, max_load=2.0) is None
@@ -169,7 +235,10 @@ def test_machine_busy_names_a_cpu_burner_and_a_high_load(tmp_path):
 
 def test_machine_busy_without_proc_checks_nothing_it_cannot_read(tmp_path):
     assert read_procs(tmp_path / "absent") == {}
-    assert machine_busy(root=tmp_path / "absent", sleep=lambda s: pytest.fail("no sampling without /proc")) is None
+    assert (
+        machine_busy(root=tmp_path / "absent", sleep=lambda s: pytest.fail("no sampling without /proc"))
+        is None
+    )
     assert busy_processes({1: (0, 10)}, {1: (0, 5)}, 1.0, set(), hz=100) == []  # a reused pid: not judged
 
 
@@ -197,13 +266,20 @@ def test_machine_busy_names_a_real_cpu_burning_child():
 
 def test_bench_refuses_a_busy_machine_in_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "reports"
-    monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pid 4242 at 99% of a core: python -m icl train x")
+    monkeypatch.setattr(
+        bench_run, "machine_busy", lambda **kw: "pid 4242 at 99% of a core: python -m icl train x"
+    )
     monkeypatch.setattr(bench_run, "run_bench", lambda *a, **kw: pytest.fail("timed a busy machine"))
     assert main(["--quick", "--out", str(out)]) == 2
     cap = capsys.readouterr()
     assert cap.out == ""
     lines = cap.err.splitlines()
-    assert len(lines) == 1 and "busy machine" in lines[0] and "pid 4242" in lines[0] and "--allow-busy" in lines[0]
+    assert (
+        len(lines) == 1
+        and "busy machine" in lines[0]
+        and "pid 4242" in lines[0]
+        and "--allow-busy" in lines[0]
+    )
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert main(["--check-only", "--out", str(out)]) == 2 and len(capsys.readouterr().err.splitlines()) == 1
     assert not out.exists()
@@ -240,32 +316,81 @@ def _row(stamp: str, **kw) -> dict:
 def fake_sections(monkeypatch, stamp: str) -> None:
     """Every section but the matmul peak and the scaling (both real and fast in --quick) replaced by a
     cheap fake whose rows carry ``stamp`` and whose notes name it."""
-    step = dict(scale="cpu", run="linear-w0.50", impl="ours", layout="pair", threads=1, compiled=False,
-                batch=8, tokens_per_prompt=21, tokens_per_s=1e4, speed_vs_peer=None, gflops=1.0,
-                fraction_of_peak=0.1)
+    step = dict(
+        scale="cpu",
+        run="linear-w0.50",
+        impl="ours",
+        layout="pair",
+        threads=1,
+        compiled=False,
+        batch=8,
+        tokens_per_prompt=21,
+        tokens_per_s=1e4,
+        speed_vs_peer=None,
+        gflops=1.0,
+        fraction_of_peak=0.1,
+    )
 
     def train(sizes, peer, compile_, peak, threads, thread_counts, notes):
         notes.append(f"torch.compile rows skipped in --quick ({stamp})")
-        return {"rows": [_row(stamp, variant="preset", precision="fp32", **step)], "peer": "measured",
-                "findings": []}
+        return {
+            "rows": [_row(stamp, variant="preset", precision="fp32", **step)],
+            "peer": "measured",
+            "findings": [],
+        }
 
     def loop(sizes, peak, notes):
         notes.append(f"train loop: the compiled rows are skipped ({stamp})")
         return {"rows": [_row(stamp, variant="default AdamW", compile_s=None, **step)], "findings": []}
 
     def study(sizes, threads, log=None):
-        fam = _row(stamp, run="linear-w0.00", n_points=21, n_dims=10, batch=64, threads=1, loop_vs_bare=0.9,
-                   loops={"fused AdamW": {"steps_per_s": 10.0}}, bare_step_s=_row(stamp)["step_s"])
+        fam = _row(
+            stamp,
+            run="linear-w0.00",
+            n_points=21,
+            n_dims=10,
+            batch=64,
+            threads=1,
+            loop_vs_bare=0.9,
+            loops={"fused AdamW": {"steps_per_s": 10.0}},
+            bare_step_s=_row(stamp)["step_s"],
+        )
         runs = [{"run": "linear-w0.00", "steps": 100, "hours": 0.1, "hours_by_loop": {"fused AdamW": 0.1}}]
-        return [{"scale": "cpu", "families": [fam], "runs": runs, "total_hours": 0.1,
-                 "total_hours_by_loop": {"fused AdamW": 0.1}}]
+        return [
+            {
+                "scale": "cpu",
+                "families": [fam],
+                "runs": runs,
+                "total_hours": 0.1,
+                "total_hours_by_loop": {"fused AdamW": 0.1},
+            }
+        ]
 
     def baselines(sizes, threads, notes):
         notes.append(f"scikit-learn rows skipped: {stamp}")
-        la = _row(stamp, alpha=0.1, objective="x", n_dims=20, nnz=3, prompts=64, n_points=21, fits=1344,
-                  ours_s=_row(stamp)["step_s"], ours_unfinished=0, sklearn={})
-        bs = _row(stamp, supports=190, n_dims=20, nnz=3, prompts=64, n_points=21, prompts_per_s=1e3,
-                  time_s=_row(stamp)["step_s"])
+        la = _row(
+            stamp,
+            alpha=0.1,
+            objective="x",
+            n_dims=20,
+            nnz=3,
+            prompts=64,
+            n_points=21,
+            fits=1344,
+            ours_s=_row(stamp)["step_s"],
+            ours_unfinished=0,
+            sklearn={},
+        )
+        bs = _row(
+            stamp,
+            supports=190,
+            n_dims=20,
+            nnz=3,
+            prompts=64,
+            n_points=21,
+            prompts_per_s=1e3,
+            time_s=_row(stamp)["step_s"],
+        )
         return {"lasso": la, "bayes_sparse": bs, "grid_1d": []}
 
     def report(sizes, notes):
@@ -275,8 +400,9 @@ def fake_sections(monkeypatch, stamp: str) -> None:
     monkeypatch.setattr(bench_run, "bench_train", train)
     monkeypatch.setattr(bench_run, "bench_loop", loop)
     monkeypatch.setattr(bench_run, "bench_study", study)
-    monkeypatch.setattr(bench_run, "contention_rows",
-                        lambda sizes, log=None: [_row(stamp, threads=1, shared=True)])
+    monkeypatch.setattr(
+        bench_run, "contention_rows", lambda sizes, log=None: [_row(stamp, threads=1, shared=True)]
+    )
     monkeypatch.setattr(bench_run, "bench_baselines", baselines)
     monkeypatch.setattr(bench_run, "bench_report", report)
 
@@ -299,8 +425,10 @@ def test_only_merges_its_sections_and_keeps_the_others_byte_identical(quick_out,
     old_text = (quick_out / "benchmarks.json").read_text()
     old = json.loads(old_text)
     assert set(old["meta"]["sections"]) == set(bench_run.SECTIONS)
-    assert all(r["full_run"] and r["date"] and r["git_commit"] == old["meta"]["git_commit"]
-               for r in old["meta"]["sections"].values())
+    assert all(
+        r["full_run"] and r["date"] and r["git_commit"] == old["meta"]["git_commit"]
+        for r in old["meta"]["sections"].values()
+    )
     assert "Measured since with `--only`" not in (quick_out / "benchmarks.md").read_text()
     fake_sections(monkeypatch, "new")
     monkeypatch.setattr(bench_run, "machine_busy", lambda **kw: "pretend: pid 7 at 90% of a core: x")
@@ -316,11 +444,13 @@ def test_only_merges_its_sections_and_keeps_the_others_byte_identical(quick_out,
     assert res["study"][0]["families"][0]["stamp"] == "new"
     assert res["peak"] != old["peak"] and all(p["busy"] for p in res["peak"])
     assert all(r["busy"] is True for s in ("train_loop", "study") for r in bench_run.section_rows(res, s))
-    assert not any(r["busy"] for s in ("train_step", "scaling", "report")
-                   for r in bench_run.section_rows(res, s))
+    assert not any(
+        r["busy"] for s in ("train_step", "scaling", "report") for r in bench_run.section_rows(res, s)
+    )
     # meta: the full run's, with the new sections' records
     assert {k: v for k, v in res["meta"].items() if k != "sections"} == {
-        k: v for k, v in old["meta"].items() if k != "sections"}
+        k: v for k, v in old["meta"].items() if k != "sections"
+    }
     secs = res["meta"]["sections"]
     for name in ("peak", "train_loop", "study"):
         rec = secs[name]
@@ -328,11 +458,15 @@ def test_only_merges_its_sections_and_keeps_the_others_byte_identical(quick_out,
         assert {"date", "git_commit", "load_start", "load_end", "wall_s", "run"} <= set(rec)
         assert rec["run"] != old["meta"]["sections"][name]["run"]
     assert {k: secs[k] for k in ("train_step", "scaling", "contention", "baselines", "report")} == {
-        k: old["meta"]["sections"][k] for k in ("train_step", "scaling", "contention", "baselines", "report")}
+        k: old["meta"]["sections"][k] for k in ("train_step", "scaling", "contention", "baselines", "report")
+    }
     # the re-measured section's old note gives way to its new one; the others stay
     assert [n for n in res["notes"] if "(old)" in n or "(new)" in n or n.endswith(("old", "new"))] == [
-        "torch.compile rows skipped in --quick (old)", "scikit-learn rows skipped: old", "end to end: old",
-        "train loop: the compiled rows are skipped (new)"]
+        "torch.compile rows skipped in --quick (old)",
+        "scikit-learn rows skipped: old",
+        "end to end: old",
+        "train loop: the compiled rows are skipped (new)",
+    ]
     md = (quick_out / "benchmarks.md").read_text()
     date = res["meta"]["date"]
     assert f"Measured since with `--only`: peak ({secs['peak']['date']}), study" in md
@@ -357,11 +491,16 @@ def test_only_into_an_older_file_without_section_records(quick_out, monkeypatch)
     assert res["train_loop"]["rows"][0]["stamp"] == "new"
     for key in ("study", "contention", "train_step", "scaling", "baselines", "report"):
         assert res[key] == old[key]
-    assert res["notes"] == ["scikit-learn rows skipped: old",
-                            "train loop: the compiled rows are skipped (new)"]
+    assert res["notes"] == [
+        "scikit-learn rows skipped: old",
+        "train loop: the compiled rows are skipped (new)",
+    ]
     md = (quick_out / "benchmarks.md").read_text()
-    assert md.split("## Scaling", 1)[1].splitlines()[2].startswith(
-        f"*Measured in the full run of {old['meta']['date']}")
+    assert (
+        md.split("## Scaling", 1)[1]
+        .splitlines()[2]
+        .startswith(f"*Measured in the full run of {old['meta']['date']}")
+    )
     assert md.split("## The training loop", 1)[1].splitlines()[2].startswith("*Measured on ")
 
 
@@ -377,8 +516,12 @@ def test_only_refusals_in_one_line_before_any_timing(quick_out, tmp_path, monkey
     monkeypatch.setattr(bench_run, "run_bench", lambda *a, **kw: pytest.fail("timed"))
     files = [quick_out / "benchmarks.json", quick_out / "benchmarks.md"]
     before = [f.read_bytes() for f in files]
-    _refused(capsys, ["--quick", "--out", str(quick_out), "--only", "train_loop,bogus"],
-             "'bogus'", *bench_run.SECTIONS)
+    _refused(
+        capsys,
+        ["--quick", "--out", str(quick_out), "--only", "train_loop,bogus"],
+        "'bogus'",
+        *bench_run.SECTIONS,
+    )
     _refused(capsys, ["--quick", "--out", str(quick_out), "--only", ","], "no section", "train_loop")
     # a full run into a --quick one
     _refused(capsys, ["--out", str(quick_out), "--only", "study"], "--quick run", "a full run")

@@ -23,8 +23,10 @@ from icl.report import browser
 INDEX = REPORTS / "index.html"
 SCREENSHOT = REPORTS / "index.png"
 # external requests a page may attempt; everything it shows must work without them
-NO_CHROMIUM = (f"headless Chromium not found (${browser.ENV_VAR}, or one of {', '.join(browser.CANDIDATES)} "
-               "on PATH); .ci/run installs Debian's chromium, or: apt-get install chromium")
+NO_CHROMIUM = (
+    f"headless Chromium not found (${browser.ENV_VAR}, or one of {', '.join(browser.CANDIDATES)} "
+    "on PATH); .ci/run installs Debian's chromium, or: apt-get install chromium"
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,9 @@ def test_every_chapter_link_resolves_and_renders(chromium, index):
         n_img = len(re.findall(r"<img\b", page.read_text(encoding="utf-8")))
         assert len(info["images"]) == n_img, page.name
         assert all(i["complete"] and i["natural_width"] > 0 and i["width"] > 0 for i in info["images"])
-        assert info["external_requests"] == [], f"{page.name} needs the network for {info['external_requests']}"
+        assert info["external_requests"] == [], (
+            f"{page.name} needs the network for {info['external_requests']}"
+        )
 
 
 @pytest.mark.browser
@@ -117,11 +121,18 @@ def test_a_chapter_page_shows_the_printed_verdicts_and_not_their_data(chromium, 
     """The verdict cell's structured output (for the report) leaves no trace on the rendered page."""
     lines = ["C1 INCONCLUSIVE", "    inconclusive: dense prompts", "    to decide: about 4,096 prompts"]
     data = {"verdicts": [{"claim": "C1", "outcome": "INCONCLUSIVE", "lines": lines}]}
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Chapter"),
-        nbformat.v4.new_code_cell("# VERDICT", outputs=[
-            nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
-            nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: data})])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Chapter"),
+            nbformat.v4.new_code_cell(
+                "# VERDICT",
+                outputs=[
+                    nbformat.v4.new_output("stream", name="stdout", text="\n".join(lines) + "\n"),
+                    nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: data}),
+                ],
+            ),
+        ]
+    )
     page = tmp_path / "01_chapter.html"
     page.write_text(report.render_page(report.make_exporter(), nb, "chapter"), encoding="utf-8")
 
@@ -146,8 +157,10 @@ def test_screenshot_is_atomic(chromium, tmp_path):
 
 def test_committed_screenshot_is_a_png():
     """reports/index.png: a screenshot of the index (icl.report.browser.screenshot), committed with it."""
-    assert SCREENSHOT.is_file(), f"{SCREENSHOT} missing; make it with: python -c \"from icl.report import browser; " \
-                                 "browser.screenshot('reports/index.html', 'reports/index.png')\""
+    assert SCREENSHOT.is_file(), (
+        f'{SCREENSHOT} missing; make it with: python -c "from icl.report import browser; '
+        "browser.screenshot('reports/index.html', 'reports/index.png')\""
+    )
     width, height = png_info(SCREENSHOT)
     assert width == browser.WIDTH and height >= 200
     assert SCREENSHOT.stat().st_size > 10_000  # not a blank image

@@ -7,12 +7,15 @@ import pytest
 import torch
 
 from icl.baselines import BayesLine, BayesMixture, BayesSine, CombinedFit, LeastSquares, ReluNetGD, Zero
-from icl.chapters import convex_combinations as cc, extreme_functions as ef, nonlinear_mixtures as nm, prompts
+from icl.chapters import convex_combinations as cc
+from icl.chapters import extreme_functions as ef
+from icl.chapters import nonlinear_mixtures as nm
+from icl.chapters import prompts
 from icl.chapters.convex_combinations import CombinationChapter, verdict_c7
 from icl.chapters.extreme_functions import ExtremesChapter, doubling_points, verdict_c8
 from icl.chapters.nonlinear_mixtures import NonlinearChapter, verdict_c6
 from icl.chapters.sweeps import Sweep
-from icl.chapters.verdict import OUTCOMES, settles_from
+from icl.chapters.verdict import Outcome, settles_from
 from icl.config import get_run_config
 from icl.evaluate import Curve, errors, sample_prompts
 from icl.model import TransformerModel
@@ -32,10 +35,16 @@ def decay(n=41, scale=1.0):
 
 
 def nonlinear(shift=0.0):
-    lin = {"linear-only": curve("l", decay()), "relu-only": curve("r", decay() + 0.4),
-           "linear-relu-w0.50": curve("m", decay() + shift)}
-    relu = {"linear-only": curve("l", decay() + 0.3), "relu-only": curve("r", decay(scale=0.8)),
-            "linear-relu-w0.50": curve("m", decay(scale=0.8) + 0.02)}
+    lin = {
+        "linear-only": curve("l", decay()),
+        "relu-only": curve("r", decay() + 0.4),
+        "linear-relu-w0.50": curve("m", decay() + shift),
+    }
+    relu = {
+        "linear-only": curve("l", decay() + 0.3),
+        "relu-only": curve("r", decay(scale=0.8)),
+        "linear-relu-w0.50": curve("m", decay(scale=0.8) + 0.02),
+    }
     return NonlinearChapter(10, lin, relu, [], 4)
 
 
@@ -62,7 +71,9 @@ def test_c6_allows_a_selection_cost_until_the_classes_are_identifiable():
     ch = nonlinear()
     ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(k < 12, 0.08, 0.0))
     v = verdict_c6(ch)  # mean cost 0.08 * 11 / 40 = 0.022
-    assert v.status == "HELD" and "mean over k=1..40 0.022" in str(v) and "before k=12: largest 0.080" in str(v), str(v)
+    assert (
+        v.status == "HELD" and "mean over k=1..40 0.022" in str(v) and "before k=12: largest 0.080" in str(v)
+    ), str(v)
     assert "strict (every k within 0.05): NOT HELD" in str(v)
     ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(k < 12, 0.3, 0.0))
     v = verdict_c6(ch)  # mean cost 0.3 * 11 / 40 = 0.083: too much, although it vanishes from k = 12
@@ -74,30 +85,46 @@ def test_c6_allows_a_selection_cost_until_the_classes_are_identifiable():
 # --------------------------------------------------------------------------- C7
 
 
-def combination(mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01, bayes_gap=0.0, mid_noise=None):
+def combination(
+    mix_mid=0.5, fit_mid=0.001, gap=0.0, noisy=False, sine_gap=0.01, bayes_gap=0.0, mid_noise=None
+):
     """Chapter 4 numbers: the mixture model lags the line-only model by ``gap`` and the sine-only
     model by ``sine_gap`` at every k; the Bayes line/sine learner lags Bayes line / Bayes sine
     by ``bayes_gap`` at k = 1 (its own selection cost)."""
     rng = np.random.default_rng(0)
     P, n = 200, 21
+
     def at(a):
-        per = {"line-sine-w0.50": np.full((P, n), mix_mid if a == 0.5 else 0.02),
-               "combined fit": np.full((P, n), fit_mid)}
+        per = {
+            "line-sine-w0.50": np.full((P, n), mix_mid if a == 0.5 else 0.02),
+            "combined fit": np.full((P, n), fit_mid),
+        }
         if noisy:  # mean difference zero: the interval must straddle 0
             per["line-sine-w0.50"] = fit_mid + rng.normal(0, 0.05, (P, n))
         if mid_noise is not None and a == 0.5:  # mean difference mix_mid - fit_mid, standard error mid_noise
             sign = np.where(np.arange(P) % 2, 1.0, -1.0)[:, None]
             per["line-sine-w0.50"] = np.full((P, n), mix_mid) + mid_noise * np.sqrt(P) * sign
         return {k: curve(k, v.mean(0), v) for k, v in per.items()}
+
     own = decay() + np.where(np.arange(41) == 1, bayes_gap, 0.0)
-    line = {"line-only": curve("l", decay()), "sine-only": curve("s", decay() + 0.5),
-            "line-sine-w0.50": curve("m", decay() + gap), "Bayes line": curve("bl", decay()),
-            "Bayes line/sine w=0.5": curve("bm", own)}
-    sine = {"line-only": curve("l", decay() + 0.6), "sine-only": curve("s", decay()),
-            "line-sine-w0.50": curve("m", decay() + sine_gap), "Bayes sine": curve("bs", decay()),
-            "Bayes line/sine w=0.5": curve("bm", own)}
+    line = {
+        "line-only": curve("l", decay()),
+        "sine-only": curve("s", decay() + 0.5),
+        "line-sine-w0.50": curve("m", decay() + gap),
+        "Bayes line": curve("bl", decay()),
+        "Bayes line/sine w=0.5": curve("bm", own),
+    }
+    sine = {
+        "line-only": curve("l", decay() + 0.6),
+        "sine-only": curve("s", decay()),
+        "line-sine-w0.50": curve("m", decay() + sine_gap),
+        "Bayes sine": curve("bs", decay()),
+        "Bayes line/sine w=0.5": curve("bm", own),
+    }
     a = [float(x) for x in np.round(np.linspace(0, 1, 11), 2)]
-    return CombinationChapter(line, sine, Sweep.from_curves("a", a, [5, 10, 20], [at(x) for x in a]), {}, [], P)
+    return CombinationChapter(
+        line, sine, Sweep.from_curves("a", a, [5, 10, 20], [at(x) for x in a]), {}, [], P
+    )
 
 
 def c7(ch, **kw):
@@ -115,10 +142,17 @@ def test_c7_verdicts():
     assert (a.claim, b.claim) == ("C7a", "C7b") and a.status == b.status == "HELD", f"{a}\n{b}"
     assert a.details[0] == b.details[0] == "every part holds"
     assert "0.500" in str(b) and "CI" in str(b)
-    assert a.details[-1] == b.details[-1] == "before (C7 as one claim, judged so until 2026-12-04): HELD; every part holds"
+    assert (
+        a.details[-1]
+        == b.details[-1]
+        == "before (C7 as one claim, judged so until 2026-12-04): HELD; every part holds"
+    )
     a, b = verdict_c7(combination(gap=0.2))  # decay() + 0.2 vs decay(): the gap is there at every k
     assert a.status == "NOT HELD" and "within 0.05 from k=never (still above at the last k) on" in str(a)
-    assert b.status == "HELD" and "before (C7 as one claim, judged so until 2026-12-04): NOT HELD; fails on: a=1" in str(b)
+    assert (
+        b.status == "HELD"
+        and "before (C7 as one claim, judged so until 2026-12-04): NOT HELD; fails on: a=1" in str(b)
+    )
     assert c7(combination(mix_mid=0.002)) == "NOT HELD"  # less than 3x the fit
     assert verdict_c7(combination(noisy=True))[1].status == "NOT HELD"  # difference not real
     a, b = verdict_c7(combination(sine_gap=0.1))  # the sine side alone misses: C7a fails, C7b stands
@@ -202,23 +236,36 @@ def extremes(near_bump=0.0, far_err=1.0, band_excess=0.0, mix_excess=0.0, nd_nea
     e_sc[np.isin(sc, [0.5, 2.0])] = 0.03
     e_nd = e_sc.copy()
     e_nd[sc == 2.0] = nd_near
-    ib = {"sine-only": curve("s", decay() + band_excess), "line-sine-w0.50": curve("m", decay() + mix_excess),
-          "Bayes sine": curve("b", decay())}
+    ib = {
+        "sine-only": curve("s", decay() + band_excess),
+        "line-sine-w0.50": curve("m", decay() + mix_excess),
+        "Bayes sine": curve("b", decay()),
+    }
     return ExtremesChapter(
-        in_band=ib, omega=sweep("omega", om, {"sine-only": e_om}),
-        slope_1d=sweep("slope scale", sc, {"line-only": e_sc}), input_1d=sweep("input scale", sc, {"line-only": e_sc}),
+        in_band=ib,
+        omega=sweep("omega", om, {"sine-only": e_om}),
+        slope_1d=sweep("slope scale", sc, {"line-only": e_sc}),
+        input_1d=sweep("input scale", sc, {"line-only": e_sc}),
         slope_nd=sweep("slope scale", sc, {"linear-only": e_nd}),
-        input_nd=sweep("input scale", sc, {"linear-only": e_sc}), band=(1.0, 3.0), examples={}, missing=[],
-        n_prompts=4)
+        input_nd=sweep("input scale", sc, {"linear-only": e_sc}),
+        band=(1.0, 3.0),
+        examples={},
+        missing=[],
+        n_prompts=4,
+    )
 
 
 def test_c8_verdicts():
     v = verdict_c8(extremes())
     assert v.status == "HELD", str(v)
-    assert "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
+    assert (
+        "first reaches 0.040 (twice max(reference, 0.01)) at omega 0.9 below the band and 3.3 above" in str(v)
+    )
     assert "near (within x1.2): worst 0.045 (95% CI 0.035, 0.055) at 0.9" in str(v)
     assert "far (beyond x2): worst 1.000 (95% CI 0.990, 1.010) at 0.1" in str(v)
-    assert v.details[0] == "every part holds" and "strict (the same interval ends, a straddle failing): HELD" in str(v)
+    assert v.details[
+        0
+    ] == "every part holds" and "strict (the same interval ends, a straddle failing): HELD" in str(v)
     v = verdict_c8(extremes(near_bump=0.2))  # breaks just outside the band
     assert v.status == "NOT HELD" and v.details[0] == "fails on: near (sine-only, omega)", str(v)
     assert verdict_c8(extremes(far_err=0.05)).status == "NOT HELD"  # never unstable
@@ -236,11 +283,17 @@ def test_c8_verdicts():
     # the 1-D and the d-dim sweeps share a label ("slope scale"); the verdict tells them apart
     assert v.details[0] == "inconclusive: near (linear-only, slope scale (d-dim))", str(v)
     # half-width 0.01 against a distance of 0.005 to the threshold: 4 prompts x (0.01 / 0.005)^2
-    assert v.details[1] == ("to decide: near (linear-only, slope scale (d-dim)): about 16 prompts (now 4; notebook "
-                            "parameter n_eval)"), str(v)
-    assert v.details[-1] == ("strict (the same interval ends, a straddle failing): NOT HELD; fails on: near "
-                             "(linear-only, slope scale (d-dim))"), str(v)
-    assert "linear-only, slope scale (d-dim) at k=" in str(v) and "line-only, slope scale (1-D) at k=" in str(v)
+    assert v.details[1] == (
+        "to decide: near (linear-only, slope scale (d-dim)): about 16 prompts (now 4; notebook "
+        "parameter n_eval)"
+    ), str(v)
+    assert v.details[-1] == (
+        "strict (the same interval ends, a straddle failing): NOT HELD; fails on: near "
+        "(linear-only, slope scale (d-dim))"
+    ), str(v)
+    assert "linear-only, slope scale (d-dim) at k=" in str(v) and "line-only, slope scale (1-D) at k=" in str(
+        v
+    )
     assert verdict_c8(extremes(nd_near=0.075)).status == "NOT HELD"
     # far: the mean reaching the threshold is not enough when the interval's lower end does not
     assert verdict_c8(extremes(), unstable=0.495).status == "HELD"  # scale 8: 0.510, interval from 0.500
@@ -253,7 +306,9 @@ def test_c8_verdicts():
     ch = extremes()
     del ch.slope_nd.error["linear-only"]
     assert verdict_c8(ch).status == "NOT TESTED" and "linear-only" in str(verdict_c8(ch))
-    ch = extremes()  # a run present in one sweep but absent from another part is still missing, not a KeyError
+    ch = (
+        extremes()
+    )  # a run present in one sweep but absent from another part is still missing, not a KeyError
     del ch.in_band["line-sine-w0.50"]
     v = verdict_c8(ch, mix_run="line-sine-w0.50")
     assert v.status == "NOT TESTED" and v.details == ["missing trained run(s): line-sine-w0.50"], str(v)
@@ -267,7 +322,9 @@ def test_c8_far_part_on_an_interval_that_straddles_is_inconclusive():
     e[0], e[-1] = 0.05, 0.238  # far out: slope scales 1/8 and 8
     lo, hi = e - 0.01, e + 0.01
     lo[-1], hi[-1] = 0.177, 0.299
-    ch.slope_1d = sweep("slope scale", ch.slope_1d.values, {"line-only": e}, lo={"line-only": lo}, hi={"line-only": hi})
+    ch.slope_1d = sweep(
+        "slope scale", ch.slope_1d.values, {"line-only": e}, lo={"line-only": lo}, hi={"line-only": hi}
+    )
     v = verdict_c8(ch)
     assert v.status == "INCONCLUSIVE" and v.parts["far (line-only, slope scale (1-D))"].holds is None, str(v)
     assert "far (beyond x8): worst 0.238 (95% CI 0.177, 0.299) at 8" in str(v)
@@ -283,8 +340,10 @@ def test_settles_from():
     ch = nonlinear()  # the strict line says where a gap is: here only at the first examples
     ch.relu["linear-relu-w0.50"] = curve("m", decay(scale=0.8) + np.where(np.arange(41) < 3, 0.2, 0.0))
     v = verdict_c6(ch)
-    assert v.status == "HELD" and "max |linear-relu-w0.50 - relu-only| = 0.200 at k=1, within 0.05 from k=3 on" \
-        in v.details[-1], str(v)
+    assert (
+        v.status == "HELD"
+        and "max |linear-relu-w0.50 - relu-only| = 0.200 at k=1, within 0.05 from k=3 on" in v.details[-1]
+    ), str(v)
 
 
 def test_doubling_points():
@@ -312,8 +371,13 @@ def test_scaled_class_and_scaled_inputs_keep_the_zero_predictor_at_one():
 
 
 def test_example_curves_of_an_exact_predictor_follow_the_truth():
-    ex = prompts.example_curves({"combined fit": CombinedFit(), "zero": Zero()},
-                                ConvexCombination(Line1D(), Sine1D(), 0.5), k=12, seed=3, n_grid=31)
+    ex = prompts.example_curves(
+        {"combined fit": CombinedFit(), "zero": Zero()},
+        ConvexCombination(Line1D(), Sine1D(), 0.5),
+        k=12,
+        seed=3,
+        n_grid=31,
+    )
     assert ex.x_ctx.shape == (12,) and ex.x_grid.shape == ex.y_true.shape == (31,)
     np.testing.assert_allclose(ex.preds["combined fit"], ex.y_true, atol=1e-3)
     assert np.all(ex.preds["zero"] == 0)
@@ -330,7 +394,9 @@ def test_length_and_band_checks():
     with pytest.raises(ValueError, match=r"relu-only.*task.hidden=20.*width 100"):
         prompts.check_task({"relu-only": get_run_config("relu-only").override({"task.hidden": "20"})})
     with pytest.raises(ValueError, match=r"linear-only.*task.normalize=False"):
-        prompts.check_task({"linear-only": get_run_config("linear-only").override({"task.normalize": "false"})})
+        prompts.check_task(
+            {"linear-only": get_run_config("linear-only").override({"task.normalize": "false"})}
+        )
 
 
 # --------------------------------------------------------------------------- end to end, tiny
@@ -348,26 +414,52 @@ def test_chapters_run_end_to_end_with_and_without_models(untrained):
     nl = {k: m[k] for k in ("linear-only", "relu-only", "linear-relu-w0.50")}
     cheap = {"least squares": LeastSquares(), "ReLU net (GD)": ReluNetGD(steps=3, ks=[5])}
     ch3 = nm.nonlinear_chapter(nl, baselines=cheap, n_prompts=8, n_boot=20)
-    assert verdict_c6(ch3).status in OUTCOMES and len(ch3.table([1, 5])) == 10
-    assert verdict_c6(nm.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
+    assert verdict_c6(ch3).status in list(Outcome) and len(ch3.table([1, 5])) == 10
+    assert (
+        verdict_c6(nm.nonlinear_chapter({}, baselines=cheap, n_prompts=8, n_boot=20)).status == "NOT TESTED"
+    )
 
     one_d = {k: m[k] for k in ("line-only", "sine-only", "line-sine-w0.50")}
-    base = {"combined fit": CombinedFit(n_omega=16, refine=1), "Bayes line": BayesLine(),
-            "Bayes line/sine w=0.5": BayesMixture([BayesLine(noise_var=1e-3), BayesSine(n_omega=8, n_phi=16)], [0.5, 0.5])}
-    ch4 = cc.combination_chapter(one_d, baselines=base, a_values=[0.0, 0.5, 1.0], ks=[5, 20], n_prompts=8,
-                                 example_a=[0.5], example_k=5, n_boot=20)
+    base = {
+        "combined fit": CombinedFit(n_omega=16, refine=1),
+        "Bayes line": BayesLine(),
+        "Bayes line/sine w=0.5": BayesMixture(
+            [BayesLine(noise_var=1e-3), BayesSine(n_omega=8, n_phi=16)], [0.5, 0.5]
+        ),
+    }
+    ch4 = cc.combination_chapter(
+        one_d,
+        baselines=base,
+        a_values=[0.0, 0.5, 1.0],
+        ks=[5, 20],
+        n_prompts=8,
+        example_a=[0.5],
+        example_k=5,
+        n_boot=20,
+    )
     assert {v.status for v in verdict_c7(ch4)} <= {"HELD", "NOT HELD", "INCONCLUSIVE"}
     assert ch4.by_a.at_k(20).error["combined fit"].shape == (3,) and set(ch4.examples) == {0.5}
-    ch4_empty = cc.combination_chapter({}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8,
-                                       example_a=[], n_boot=20)
+    ch4_empty = cc.combination_chapter(
+        {}, baselines=base, a_values=[0.5], ks=[20], n_prompts=8, example_a=[], n_boot=20
+    )
     assert [v.status for v in verdict_c7(ch4_empty)] == ["NOT TESTED", "NOT TESTED"]
 
-    ch5 = ef.extremes_chapter({**one_d, "linear-only": m["linear-only"]}, omegas=[0.5, 2.0, 6.5],
-                              scales=[0.125, 1.0, 8.0], k=5, n_prompts=8, example_omegas=[5.0], example_k=5,
-                              n_omega=8, n_phi=16, n_boot=20)
+    ch5 = ef.extremes_chapter(
+        {**one_d, "linear-only": m["linear-only"]},
+        omegas=[0.5, 2.0, 6.5],
+        scales=[0.125, 1.0, 8.0],
+        k=5,
+        n_prompts=8,
+        example_omegas=[5.0],
+        example_k=5,
+        n_omega=8,
+        n_phi=16,
+        n_boot=20,
+    )
     assert verdict_c8(ch5).status in ("HELD", "NOT HELD", "INCONCLUSIVE")
     assert set(ch5.omega.error) == {"sine-only", "line-sine-w0.50", "Bayes sine", "Bayes sine, known omega"}
-    ch5_empty = ef.extremes_chapter({}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[],
-                                    n_omega=8, n_phi=16, n_boot=20)
+    ch5_empty = ef.extremes_chapter(
+        {}, omegas=[2.0], scales=[1.0], k=5, n_prompts=8, example_omegas=[], n_omega=8, n_phi=16, n_boot=20
+    )
     v = verdict_c8(ch5_empty)
     assert v.status == "NOT TESTED" and "sine-only" in str(v) and "linear-only" in str(v)

@@ -37,8 +37,12 @@ def test_license_file_matches_pyproject():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.splitlines()[0].strip() == heading
     assert phrase in " ".join(text.split())
-    holders = [a["name"] for a in PYPROJECT.get("authors", []) if "name" in a] or ["the icl study contributors"]
-    assert any(line.startswith("Copyright (c) ") and any(h in line for h in holders) for line in text.splitlines())
+    holders = [a["name"] for a in PYPROJECT.get("authors", []) if "name" in a] or [
+        "the icl study contributors"
+    ]
+    assert any(
+        line.startswith("Copyright (c) ") and any(h in line for h in holders) for line in text.splitlines()
+    )
 
 
 def test_citation_describes_this_repository():
@@ -60,10 +64,13 @@ def _arxiv(ref: dict) -> set[str]:
     return {v.removeprefix("arXiv:") for v in ids} | {ref.get("url", "").rsplit("/", 1)[-1]}
 
 
-@pytest.mark.parametrize("arxiv, kind, year, authors", [
-    ("2311.00871", "article", 2023, ["Yadlowsky", "Doshi", "Tripuraneni"]),
-    ("2208.01066", "conference-paper", 2022, ["Garg", "Tsipras", "Liang", "Valiant"]),
-])
+@pytest.mark.parametrize(
+    "arxiv, kind, year, authors",
+    [
+        ("2311.00871", "article", 2023, ["Yadlowsky", "Doshi", "Tripuraneni"]),
+        ("2208.01066", "conference-paper", 2022, ["Garg", "Tsipras", "Liang", "Valiant"]),
+    ],
+)
 def test_citation_references_both_papers(arxiv, kind, year, authors):
     refs = [r for r in _cff().get("references", []) if arxiv in _arxiv(r)]
     assert len(refs) == 1, f"one reference with arXiv {arxiv}"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Mapping
 
 import numpy as np
 import pytest
@@ -36,23 +36,36 @@ from icl.train import build_model, sample_batch, train
 # sha256 of the state dict of a shrunk small-scale model at initialisation, from the code before n_classes
 OLD_STATE = "34bf6ea4cefd14cfff0a65e979d69bdf1a0916530762b247bfe516dd31cdf1ac"
 # its outputs on fixed inputs (see probe): six of them, by (prompt, k), and the sum of all 33, recorded with
-# torch 2.13 on AMD EPYC (x86-64); compared to 1e-5 relative, never bit for bit (the last bits depend on the CPU)
-OLD_OUTPUTS = {(0, 0): 0.1004296243, (1, 7): 0.2504614592, (1, 8): 0.1745962501, (2, 1): -0.1143514737,
-               (2, 6): 0.1068458110, (2, 8): -0.1563616693}
+# torch 2.13 on AMD EPYC (x86-64); compared to 1e-5 relative, never bit for bit (the last bits depend on
+# the CPU)
+OLD_OUTPUTS = {
+    (0, 0): 0.1004296243,
+    (1, 7): 0.2504614592,
+    (1, 8): 0.1745962501,
+    (2, 1): -0.1143514737,
+    (2, 6): 0.1068458110,
+    (2, 8): -0.1563616693,
+}
 OLD_OUTPUT_SUM = 0.0817377483
 
 
 def shrunk(name: str, steps: int = 16, hold: int = 8, ramp: int = 4) -> RunConfig:
     cfg = get_run_config(name, "small")
-    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
-                  train=replace(cfg.train, steps=steps, checkpoint_every=4, log_every=2, eval_every=4, warmup_steps=2))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
+        train=replace(cfg.train, steps=steps, checkpoint_every=4, log_every=2, eval_every=4, warmup_steps=2),
+    )
     if cfg.curriculum.mix.start:
-        cfg = replace(cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=hold, ramp=ramp)))
+        cfg = replace(
+            cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=hold, ramp=ramp))
+        )
     return cfg
 
 
 def state_fingerprint(model: TransformerModel) -> str:
-    """sha256 of the state dict: names and parameter bytes (portable: initialisation draws the same numbers)."""
+    """sha256 of the state dict: names and parameter bytes (portable: initialisation draws the same
+    numbers)."""
     h = hashlib.sha256()
     for k, v in model.state_dict().items():
         h.update(k.encode())
@@ -67,7 +80,8 @@ def probe() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def forward_before_the_option(model: TransformerModel, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """TransformerModel.forward as it was before ``n_classes`` existed (commit 467a65e), from the model's parts."""
+    """TransformerModel.forward as it was before ``n_classes`` existed (commit 467a65e), from the model's
+    parts."""
     tok = model.tokens(xs, ys)
     h = model.read_in(tok) + model.wpe.weight[: tok.shape[1]]
     for block in model.blocks:
@@ -113,8 +127,11 @@ def test_a_conditional_model_shares_the_unconditional_initialisation():
 
 def test_instructions_change_the_output_and_stay_causal():
     torch.manual_seed(0)
-    model = TransformerModel(ModelConfig(n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout="pair",
-                                         attention="math", n_classes=2)).eval()
+    model = TransformerModel(
+        ModelConfig(
+            n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout="pair", attention="math", n_classes=2
+        )
+    ).eval()
     xs, ys = torch.randn(3, 9, 5), torch.randn(3, 9)
     labels = torch.tensor([0, 1, 0])
     base = model(xs, ys, labels)
@@ -125,7 +142,7 @@ def test_instructions_change_the_output_and_stay_causal():
         ys2[:, j] += 10.0
         assert torch.equal(model(xs, ys2, labels)[:, : j + 1], base[:, : j + 1]), f"y_{j} leaked backwards"
         xs2 = xs.clone()
-        xs2[:, j + 1:] += 5.0
+        xs2[:, j + 1 :] += 5.0
         assert torch.equal(model(xs2, ys, labels)[:, : j + 1], base[:, : j + 1])
     # Instructed supplies one constant label
     assert torch.equal(Instructed(model, 1)(xs, ys), model(xs, ys, torch.ones(3, dtype=torch.long)))
@@ -136,10 +153,15 @@ def test_bad_instructions_are_refused_in_one_line():
     cond = TransformerModel(ModelConfig(n_dims=3, n_points=4, n_embd=8, n_layer=1, n_head=2, n_classes=2))
     plain = TransformerModel(ModelConfig(n_dims=3, n_points=4, n_embd=8, n_layer=1, n_head=2))
     xs, ys = torch.randn(2, 4, 3), torch.randn(2, 4)
-    with pytest.raises(ValueError, match=r"^label 2 is out of range: this model knows n_classes=2 classes "
-                                         r"\(labels 0\.\.1\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^label 2 is out of range: this model knows n_classes=2 classes "
+        r"\(labels 0\.\.1\)$",
+    ):
         cond(xs, ys, torch.tensor([0, 2]))
-    with pytest.raises(ValueError, match=r"label 5 is out of range: .*labels 0\.\.1, or None for no instruction"):
+    with pytest.raises(
+        ValueError, match=r"label 5 is out of range: .*labels 0\.\.1, or None for no instruction"
+    ):
         Instructed(cond, 5)
     with pytest.raises(ValueError, match=r"label -1 is out of range"):
         Instructed(cond, -1)
@@ -161,11 +183,16 @@ def test_the_registry_adds_three_runs_at_small_scale_only():
     assert all(n in SCALE_RUNS["small"] for n in new)
     assert len(SCALE_RUNS["cpu"]) == len(SCALE_RUNS["paper"]) == 11
     assert not set(new) & (set(SCALE_RUNS["cpu"]) | set(SCALE_RUNS["paper"]))
-    assert RUNS["linear-w0.05"].weight_of("dense") == 0.05 and RUNS["linear-w0.95"].weight_of("sparse") == 0.05
+    assert (
+        RUNS["linear-w0.05"].weight_of("dense") == 0.05 and RUNS["linear-w0.95"].weight_of("sparse") == 0.05
+    )
     with pytest.raises(ValueError, match="not a run of the cpu scale"):
         get_run_config("linear-w0.50-cond", "cpu")
     cond, mix = get_run_config("linear-w0.50-cond", "small"), get_run_config("linear-w0.50", "small")
-    assert cond.model == replace(mix.model, n_classes=2) and get_run_config("linear-w0.05", "small").model.n_classes == 0
+    assert (
+        cond.model == replace(mix.model, n_classes=2)
+        and get_run_config("linear-w0.05", "small").model.n_classes == 0
+    )
     for name in new:  # the small mixture runs' schedule: weight curriculum, 115k steps
         cfg = get_run_config(name, "small")
         assert cfg.curriculum.mix == mix.curriculum.mix and cfg.train == mix.train
@@ -182,8 +209,9 @@ def test_a_conditional_run_trains_with_labels_and_resumes_exactly(tmp_path):
     xs, ys, labels = sample_batch(cfg, 12, with_labels=True)
     plain_xs, plain_ys = sample_batch(cfg, 12)
     assert torch.equal(plain_xs, xs) and torch.equal(plain_ys, ys)  # the same random numbers
-    assert set(labels.tolist()) == {0, 1} and torch.equal(sample_batch(cfg, 2, with_labels=True)[2],
-                                                          torch.ones(64, dtype=torch.long))  # the hold: sparse
+    assert set(labels.tolist()) == {0, 1} and torch.equal(
+        sample_batch(cfg, 2, with_labels=True)[2], torch.ones(64, dtype=torch.long)
+    )  # the hold: sparse
     full = train(cfg, tmp_path / "full", progress=False)
     train(cfg, tmp_path / "half", progress=False, stop_after=6)
     half = train(cfg, tmp_path / "half", progress=False)
@@ -259,17 +287,24 @@ def synthetic(shift: Mapping | None = None, n: int = 400, points: int = 11, seed
     return rc.RareChapter(5, 1, out["dense"], out["sparse"], [], n)
 
 
-
 def test_r1_and_r2_on_synthetic_curves():
-    good = synthetic({("dense", "linear-w0.05"): 0.1, ("sparse", "linear-w0.95"): 0.1,
-                      **{(c, rc.COND_CORRECT): -0.1 for c in rc.CLASSES}, **{(c, rc.COND_WRONG): 0.2 for c in rc.CLASSES}})
+    good = synthetic(
+        {
+            ("dense", "linear-w0.05"): 0.1,
+            ("sparse", "linear-w0.95"): 0.1,
+            **{(c, rc.COND_CORRECT): -0.1 for c in rc.CLASSES},
+            **{(c, rc.COND_WRONG): 0.2 for c in rc.CLASSES},
+        }
+    )
     assert rc.verdict_r1(good).status == "HELD" and rc.verdict_r2(good).status == "HELD"
     bad = synthetic({("dense", "linear-w0.05"): -0.1, ("sparse", rc.COND_CORRECT): 0.1})
     v1, v2 = rc.verdict_r1(bad), rc.verdict_r2(bad)
     assert v1.status == "NOT HELD" and v1.parts["linear-w0.05 on dense prompts"].holds is False
     assert v1.parts["linear-w0.95 on sparse prompts"].holds is None  # no difference: its interval holds 0
     assert v2.status == "NOT HELD" and v2.parts["(a) sparse prompts, correct instruction"].holds is False
-    assert v2.details[0].startswith("fails on: (a) sparse prompts, correct instruction; inconclusive: (a) dense")
+    assert v2.details[0].startswith(
+        "fails on: (a) sparse prompts, correct instruction; inconclusive: (a) dense"
+    )
     assert any(line.startswith("reported, not a part: dense prompts, no instruction") for line in v2.details)
     assert sum(line.startswith("reported, not a part: largest rise") for line in v1.details) == 14
 
@@ -303,11 +338,13 @@ def test_the_chapter_refuses_other_scales_and_wraps_the_conditional_model():
     from icl.chapters.notebook import ParameterError
 
     with pytest.raises(ParameterError, match="chapter 6's runs exist at the small scale only"):
-        rc.check_scale("cpu")
+        rc.check_chapter_scale("cpu")
     model = TransformerModel(ModelConfig(n_dims=5, n_points=11, n_embd=8, n_layer=1, n_head=2, n_classes=2))
     v = rc.instructed_variants(model, ("dense", "sparse"))
     assert [v[c][rc.COND_CORRECT].label for c in rc.CLASSES] == [0, 1]
-    assert [v[c][rc.COND_WRONG].label for c in rc.CLASSES] == [1, 0] and v["dense"][rc.COND_NONE].label is None
+    assert [v[c][rc.COND_WRONG].label for c in rc.CLASSES] == [1, 0] and v["dense"][
+        rc.COND_NONE
+    ].label is None
 
 
 def test_noise_level_rises_print_the_same_on_every_cpu():
@@ -316,6 +353,8 @@ def test_noise_level_rises_print_the_same_on_every_cpu():
     noise = np.array([1.0, 0.5, 0.1, 3e-11, 1e-11, 2e-11, 1.5e-11, 4e-11])
     for jitter in (0.0, 1e-12, -1e-12):  # what another CPU's kernels might give
         r = rc.largest_rise(curve("b", (noise + jitter * np.arange(8))[None, :].repeat(4, 0)))
-        assert (r.k_from, r.k_to) == (3, 4) and str(r).startswith("0.000 [95% CI 0.000, 0.000] from k=3 to k=4")
+        assert (r.k_from, r.k_to) == (3, 4) and str(r).startswith(
+            "0.000 [95% CI 0.000, 0.000] from k=3 to k=4"
+        )
     assert rc.signed(-0.0004) == "0.000" and rc.signed(0.0004) == "0.000" and rc.signed(-0.002) == "-0.002"
     assert rc.signed(0.575) == "+0.575"

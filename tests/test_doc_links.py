@@ -47,8 +47,15 @@ def links(page: Path) -> list[str]:
 
 def test_the_docs_exist():
     names = {p.name for p in PAGES}
-    assert {"README.md", "protocol.md", "scales.md", "criteria.md", "training.md", "sizing.md",
-            "glossary.md"} <= names
+    assert {
+        "README.md",
+        "protocol.md",
+        "scales.md",
+        "criteria.md",
+        "training.md",
+        "sizing.md",
+        "glossary.md",
+    } <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=rel)
@@ -67,7 +74,12 @@ def test_relative_links_resolve(page):
 
 
 def test_slugs_follow_github():
-    assert slug("The label curriculum: a departure from the paper") == "the-label-curriculum-a-departure-from-the-paper"
-    assert slug("`cpu`: every chapter, but no sparse selection at d = 10") == \
-        "cpu-every-chapter-but-no-sparse-selection-at-d--10"
+    assert (
+        slug("The label curriculum: a departure from the paper")
+        == "the-label-curriculum-a-departure-from-the-paper"
+    )
+    assert (
+        slug("`cpu`: every chapter, but no sparse selection at d = 10")
+        == "cpu-every-chapter-but-no-sparse-selection-at-d--10"
+    )
     assert slug("Chapters 1–2 at `small`") == "chapters-12-at-small"

@@ -14,13 +14,26 @@ import pytest
 import torch
 
 from icl.config import DATA, EMERGENCE, RUNS, SCALE_RUNS, RunConfig, get_run_config, stream_generator
-from icl.emergence import (COMBINATION, N_PROMPTS, column, columns, emergence_ks, emergence_set, family,
-                           log_plan, logged_ks, reference_errors)
+from icl.emergence import (
+    COMBINATION,
+    N_PROMPTS,
+    column,
+    column_keys,
+    columns,
+    emergence_ks,
+    emergence_set,
+    family,
+    log_plan,
+    logged_ks,
+    read_eval_csv,
+    reference_errors,
+    selection_range,
+    write_eval_csv,
+)
 from icl.evaluate import errors, predict
 from icl.model import Instructed, TransformerModel
 from icl.tasks import ConvexCombination, Line1D, Sine1D, sample_xs
 from tests.conftest import tiny_config
-
 
 # ----------------------------------------------------------------- the log before issue 40, verbatim
 
@@ -165,12 +178,16 @@ def test_the_figure_reads_a_log_against_its_references(tmp_path):
     from icl.train import train
 
     cfg = replace(get_run_config("line-sine-w0.50", "cpu"), name="line-sine-w0.50")
-    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=1, n_head=2),
-                  train=replace(cfg.train, steps=4, eval_every=2, checkpoint_every=2, log_every=1))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, n_embd=16, n_layer=1, n_head=2),
+        train=replace(cfg.train, steps=4, eval_every=2, checkpoint_every=2, log_every=1),
+    )
     train(cfg, tmp_path / "run", progress=False)
     refs = {"Bayes sine": np.full(5, 0.1), "least squares": np.full(5, np.nan)}
-    fig, no_log = plot_emergence_references({"line-sine-w0.50": tmp_path / "run", "old": tmp_path / "none"},
-                                            refs=refs)
+    fig, no_log = plot_emergence_references(
+        {"line-sine-w0.50": tmp_path / "run", "old": tmp_path / "none"}, refs=refs
+    )
     assert no_log == ["old"] and len(fig.axes) == len(columns(cfg))
     ax = fig.axes[2]
     assert ax.get_title() == "sine prompts, k = 3"
@@ -186,8 +203,11 @@ def test_a_log_row_is_the_models_error_on_the_fixed_set(tmp_path):
     from icl.train import train
 
     cfg = get_run_config("sine-only", "cpu")
-    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=1, n_head=2),
-                  train=replace(cfg.train, steps=3, eval_every=2, checkpoint_every=2, log_every=1))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, n_embd=16, n_layer=1, n_head=2),
+        train=replace(cfg.train, steps=3, eval_every=2, checkpoint_every=2, log_every=1),
+    )
     train(cfg, tmp_path / "x", progress=False)
     with open(tmp_path / "x" / "eval.csv") as f:
         rows = list(csv.DictReader(f))
@@ -201,3 +221,40 @@ def test_unknown_family_ks_are_refused():
     with pytest.raises(ValueError, match="family='cubic' is not allowed"):
         emergence_ks(3, "cubic")
     assert emergence_ks(1, "1d") == (3, 10) and emergence_ks(10, "nonlinear") == (5, 12)
+
+
+def test_the_log_is_read_back_by_class_and_k(tmp_path):
+    """read_eval_csv finds each (class, k) column through column(), never by parsing a name; a column
+    the file lacks (a log of another plan) is left out."""
+    cfg = get_run_config("line-sine-w0.50", "cpu")
+    keys = column_keys(cfg)
+    assert columns(cfg) == [column(c, k) for c, k in keys] and keys[-1] == (COMBINATION, 20)
+    rows = [(0, [0.5] * len(keys)), (10, [0.25 + i for i in range(len(keys))])]
+    write_eval_csv(tmp_path / "eval.csv", cfg, rows)
+    log = read_eval_csv(tmp_path / "eval.csv", cfg)
+    assert log.steps.tolist() == [0, 10] and list(log.errors) == keys
+    assert log.errors[("sine", 10)].tolist() == [0.5, 0.25 + keys.index(("sine", 10))]
+    (tmp_path / "eval.csv").write_text("step,line_k3\n0,0.5\n")
+    assert list(read_eval_csv(tmp_path / "eval.csv", cfg).errors) == [("line", 3)]
+
+
+def test_the_linear_log_reads_the_ends_of_the_selection_range():
+    for d in range(2, 40):
+        ks = selection_range(d)
+        assert emergence_ks(d) == (ks[0], max(2, ks[-1])) and list(ks) == list(range(math.ceil(d / 2), d))
+
+
+def test_no_module_parses_a_log_column_name():
+    """eval.csv is read by (class, k) (read_eval_csv), never by splitting a column name at "_k"."""
+    import re
+    from pathlib import Path
+
+    import icl
+
+    root = Path(icl.__file__).parent
+    found = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if re.search(r"split\(\s*[\"']_k[\"']", p.read_text())
+    ]
+    assert not found, f"eval.csv column names parsed back (use icl.emergence.read_eval_csv): {found}"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from conftest import tiny_config
 from icl.checkpoint import load_state
 from icl.config import CurriculumConfig, RunConfig, Schedule, TaskConfig, TrainConfig
 from icl.evaluate import evaluate
@@ -36,6 +36,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after_checkpoints", [1, 3])
 def test_sigkill_at_a_random_moment_then_resume_is_bit_identical(tmp_path, kill_after_checkpoints):
     torch.set_num_threads(1)
@@ -58,7 +59,9 @@ def test_sigkill_at_a_random_moment_then_resume_is_bit_identical(tmp_path, kill_
     proc.wait()
     assert state.exists(), "the run was killed before its first checkpoint"
     killed_at = load_state(state)["step"]  # loads: never a torn file
-    assert 0 < killed_at <= 400 and not any(p.name.endswith(".tmp") for p in out.iterdir() if not p.name.startswith("."))
+    assert 0 < killed_at <= 400 and not any(
+        p.name.endswith(".tmp") for p in out.iterdir() if not p.name.startswith(".")
+    )
     train(tiny_config(steps=400, checkpoint_every=7), out, progress=False)
     a, b = load_file(ref / "model.safetensors"), load_file(out / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -66,10 +69,14 @@ def test_sigkill_at_a_random_moment_then_resume_is_bit_identical(tmp_path, kill_
 
 def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
     out = tmp_path / "term"
-    script = SCRIPT.format(tests=str(ROOT / "tests"), out=str(out)).replace("checkpoint_every=7", "checkpoint_every=1000")
+    script = SCRIPT.format(tests=str(ROOT / "tests"), out=str(out)).replace(
+        "checkpoint_every=7", "checkpoint_every=1000"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not (out / "config.json").exists() and time.time() < deadline:  # written once the handler is installed
+    while (
+        not (out / "config.json").exists() and time.time() < deadline
+    ):  # written once the handler is installed
         time.sleep(0.01)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
@@ -82,11 +89,18 @@ def test_sigterm_saves_a_checkpoint_before_exiting(tmp_path):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    d=st.integers(1, 6), layout=st.sampled_from(["garg", "compact", "pair"]), width=st.sampled_from([8, 16]),
-    heads=st.sampled_from([1, 2]), w=st.floats(0, 1), nnz=st.integers(1, 6), points=st.integers(2, 8),
+    d=st.integers(1, 6),
+    layout=st.sampled_from(["garg", "compact", "pair"]),
+    width=st.sampled_from([8, 16]),
+    heads=st.sampled_from([1, 2]),
+    w=st.floats(0, 1),
+    nnz=st.integers(1, 6),
+    points=st.integers(2, 8),
     kind=st.sampled_from(["linear", "relu", "1d"]),
 )
-def test_random_valid_configs_sample_train_and_evaluate(tmp_path, d, layout, width, heads, w, nnz, points, kind):
+def test_random_valid_configs_sample_train_and_evaluate(
+    tmp_path, d, layout, width, heads, w, nnz, points, kind
+):
     nnz = min(nnz, d)
     if kind == "1d":
         d, classes, weights = 1, ("line", "sine"), (w, 1 - w)
@@ -95,7 +109,8 @@ def test_random_valid_configs_sample_train_and_evaluate(tmp_path, d, layout, wid
     else:
         classes, weights = ("dense", "sparse"), (w, 1 - w)
     cfg = RunConfig(
-        name="prop", scale="cpu",
+        name="prop",
+        scale="cpu",
         model=ModelConfig(n_dims=d, n_points=points, n_embd=width, n_layer=1, n_head=heads, layout=layout),
         task=TaskConfig(classes=classes, weights=weights, n_dims=d, nnz=nnz, hidden=4),
         curriculum=CurriculumConfig(Schedule(1, d, 1, 1), Schedule(min(2, points), points, 1, 1)),
@@ -139,8 +154,10 @@ def test_sigkill_during_a_checkpoint_write_resumes_from_the_previous_one(tmp_pat
     torch.set_num_threads(1)
     ref = train(tiny_config(steps=40, checkpoint_every=7), tmp_path / "ref", progress=False)
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", KILL_IN_WRITE.format(tests=str(ROOT / "tests"), out=str(out),
-                                                                      mode=mode)], timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_IN_WRITE.format(tests=str(ROOT / "tests"), out=str(out), mode=mode)],
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL
     assert any(p.name.endswith(".tmp") for p in out.iterdir())  # the write really was cut off
     assert load_state(out / "state.safetensors")["step"] == 14  # the 2nd checkpoint, intact

@@ -30,14 +30,21 @@ HOLD, KEEP_UNTIL, DROP_BY, STEPS = 8, 12, 18, 24
 def shrunk(name: str, labels: bool = True) -> RunConfig:
     """A tiny small-scale run: hold 8, ramp 4; with ``labels``, labels kept until 12, none from 18."""
     cfg = get_run_config(name, "small")
-    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
-                  train=replace(cfg.train, steps=STEPS, checkpoint_every=4, log_every=2, eval_every=4,
-                                warmup_steps=2))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
+        train=replace(cfg.train, steps=STEPS, checkpoint_every=4, log_every=2, eval_every=4, warmup_steps=2),
+    )
     if cfg.curriculum.mix.start:
-        cfg = replace(cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=HOLD, ramp=4)))
+        cfg = replace(
+            cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=HOLD, ramp=4))
+        )
     if labels:
-        cfg = replace(cfg, model=replace(cfg.model, n_classes=2),
-                      curriculum=replace(cfg.curriculum, labels=LabelCurriculum(KEEP_UNTIL, DROP_BY)))
+        cfg = replace(
+            cfg,
+            model=replace(cfg.model, n_classes=2),
+            curriculum=replace(cfg.curriculum, labels=LabelCurriculum(KEEP_UNTIL, DROP_BY)),
+        )
     return cfg
 
 
@@ -50,7 +57,9 @@ def test_the_keep_probability_is_one_then_falls_linearly_then_zero():
 def test_bad_label_curricula_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"^curriculum.labels.keep_until=30 must be <= drop_by=20$"):
         LabelCurriculum(30, 20)
-    with pytest.raises(ValueError, match=r"curriculum.labels.drop_by=-1 must be a whole number of steps >= 0"):
+    with pytest.raises(
+        ValueError, match=r"curriculum.labels.drop_by=-1 must be a whole number of steps >= 0"
+    ):
         LabelCurriculum(0, -1)
     cfg = shrunk("linear-w0.50")
     with pytest.raises(ValueError, match=r"model.n_classes=0, allowed 2"):
@@ -59,8 +68,13 @@ def test_bad_label_curricula_are_refused_in_one_line():
         replace(cfg, train=replace(cfg.train, steps=16))
     # the CLI's --set reaches the new fields
     over = get_run_config("linear-w0.50", "small").override(
-        {"model.n_classes": "2", "curriculum.labels.keep_until": "85000", "curriculum.labels.drop_by": "100000",
-         "train.steps": "160000"})
+        {
+            "model.n_classes": "2",
+            "curriculum.labels.keep_until": "85000",
+            "curriculum.labels.drop_by": "100000",
+            "train.steps": "160000",
+        }
+    )
     assert over.curriculum.labels == LabelCurriculum(85_000, 100_000)
     assert RunConfig.from_dict(over.to_dict()) == over
 
@@ -80,8 +94,10 @@ def test_which_prompts_keep_their_label_is_a_function_of_seed_and_step_for_any_w
     lab, given = instructions(cfg, 15, labels)
     assert torch.equal(lab, labels) and given.dtype == torch.bool and 0 < int(given.sum()) < 64
     assert torch.equal(instructions(cfg, 15, labels)[1], given)  # the same draw again
-    halves = [instructions(cfg, 15, sample_batch(cfg, 15, rank=r, world=2, with_labels=True)[2], r, 2)[1]
-              for r in (0, 1)]
+    halves = [
+        instructions(cfg, 15, sample_batch(cfg, 15, rank=r, world=2, with_labels=True)[2], r, 2)[1]
+        for r in (0, 1)
+    ]
     assert torch.equal(torch.cat(halves), given)
     assert instructions(cfg, 10, labels) == (labels, None)  # p = 1: every prompt keeps its label
     assert instructions(cfg, DROP_BY, labels) == (None, None) and instructions(cfg, 3, labels) == (None, None)
@@ -107,9 +123,12 @@ def test_a_label_run_forks_from_the_specialist_at_the_hold_exactly(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (scratch / "eval.csv").read_text() == (forked / "eval.csv").read_text()
     # a fork whose labels would start before the fork step is refused
-    early = replace(shrunk("linear-w0.50"), curriculum=replace(shrunk("linear-w0.50").curriculum,
-                                                                mix=replace(shrunk("linear-w0.50").curriculum.mix,
-                                                                            hold=4)))
+    early = replace(
+        shrunk("linear-w0.50"),
+        curriculum=replace(
+            shrunk("linear-w0.50").curriculum, mix=replace(shrunk("linear-w0.50").curriculum.mix, hold=4)
+        ),
+    )
     train(shrunk("linear-w0.00", labels=False), tmp_path / "s", progress=False, stop_after=HOLD)
     with pytest.raises(ValueError, match="past the hold|gives labels before the fork step"):
         fork(tmp_path / "s" / "state.safetensors", early, tmp_path / "early")
@@ -136,4 +155,7 @@ def test_a_label_run_resumes_exactly_and_ends_as_a_plain_model(tmp_path):
         assert torch.equal(model(xs, ys), cond.eval()(xs, ys))
     # the emergence log scores the model without labels, like the plain model it becomes
     assert emergence_set(cfg).instructions == {}
-    assert emergence_set(get_run_config("linear-w0.50-cond", "small")).instructions == {"dense": 0, "sparse": 1}
+    assert emergence_set(get_run_config("linear-w0.50-cond", "small")).instructions == {
+        "dense": 0,
+        "sparse": 1,
+    }

@@ -8,11 +8,15 @@ import torch
 from icl.model import ModelConfig, TransformerModel
 
 
-@pytest.mark.parametrize("layout, attention", [("garg", "sdpa"), ("compact", "sdpa"), ("pair", "sdpa"),
-                                               ("pair", "math"), ("garg", "math")])
+@pytest.mark.parametrize(
+    "layout, attention",
+    [("garg", "sdpa"), ("compact", "sdpa"), ("pair", "sdpa"), ("pair", "math"), ("garg", "math")],
+)
 def test_predictions_are_causal(layout, attention):
     torch.manual_seed(0)
-    cfg = ModelConfig(n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout=layout, attention=attention)
+    cfg = ModelConfig(
+        n_dims=5, n_points=9, n_embd=32, n_layer=2, n_head=4, layout=layout, attention=attention
+    )
     model = TransformerModel(cfg).eval()
     xs, ys = torch.randn(3, 9, 5), torch.randn(3, 9)
     base = model(xs, ys)
@@ -74,13 +78,16 @@ def test_layouts_have_expected_token_counts():
     assert tok[0].tolist() == [[0, 0, 0, 1, 2], [1, 2, 7, 3, 4], [3, 4, 8, 5, 6]]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(layout="rnn"), "layout='rnn'"),
-    (dict(n_embd=30, n_head=4), "divisible"),
-    (dict(n_layer=0), "n_layer=0"),
-    (dict(attention="flash"), r"attention='flash' is not allowed; choose one of \('sdpa', 'math'\)"),
-    (dict(activation="relu"), r"activation='relu' is not allowed; choose one of \('gelu_tanh', 'gelu'\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(layout="rnn"), "layout='rnn'"),
+        (dict(n_embd=30, n_head=4), "divisible"),
+        (dict(n_layer=0), "n_layer=0"),
+        (dict(attention="flash"), r"attention='flash' is not allowed; choose one of \('sdpa', 'math'\)"),
+        (dict(activation="relu"), r"activation='relu' is not allowed; choose one of \('gelu_tanh', 'gelu'\)"),
+    ],
+)
 def test_bad_model_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**kwargs)
@@ -92,34 +99,3 @@ def test_wrong_input_shapes_are_reported():
         m(torch.randn(1, 4, 5), torch.randn(1, 4))
     with pytest.raises(ValueError, match="n_points=4"):
         m(torch.randn(1, 6, 3), torch.randn(1, 6))
-
-
-@pytest.mark.parametrize("layout", ["garg", "compact", "pair"])
-def test_a_widened_model_computes_the_source_on_zero_padded_prompts(layout):
-    """widen_state: a model of d = 3, 5 points carried into d = 6, 9 points predicts, on the small prompts
-    zero-padded to d = 6, exactly what the source predicts on them; its new positions and extra read-in
-    columns do not change that, and the new columns are zero."""
-    from icl.model import widen_state
-
-    small = ModelConfig(n_dims=3, n_points=5, n_embd=16, n_layer=2, n_head=2, layout=layout)
-    big = ModelConfig(n_dims=6, n_points=9, n_embd=16, n_layer=2, n_head=2, layout=layout)
-    torch.manual_seed(0)
-    src, dst = TransformerModel(small), TransformerModel(big)
-    dst.load_state_dict(widen_state(src.state_dict(), small, big, dst.state_dict()))
-    xs, ys = torch.randn(4, 5, 3), torch.randn(4, 5)
-    with torch.no_grad():
-        want = src(xs, ys)
-        got = dst(torch.nn.functional.pad(xs, (0, 3)), ys)
-        assert dst(torch.randn(4, 9, 6), torch.randn(4, 9)).shape == (4, 9)  # the longer prompts run
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    assert dst.read_in.weight.abs().sum(0).gt(0).sum() == src.read_in.weight.shape[1]
-
-
-def test_widening_refuses_a_model_that_differs_beyond_d_and_length():
-    from icl.model import widen_state
-
-    small = ModelConfig(n_dims=3, n_points=5, n_embd=16, n_layer=2, n_head=2)
-    for big in (ModelConfig(n_dims=6, n_points=9, n_embd=16, n_layer=3, n_head=2),
-                ModelConfig(n_dims=2, n_points=9, n_embd=16, n_layer=2, n_head=2)):
-        with pytest.raises(ValueError, match="only n_dims and n_points may grow"):
-            widen_state(TransformerModel(small).state_dict(), small, big, TransformerModel(big).state_dict())

@@ -34,16 +34,34 @@ def make_notebook(path: Path, printed: str) -> None:
 
 def nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with",
-         str(ROOT / "tests" / "nbval_sanitize.cfg"), "-p", "no:cacheprovider", "-q", str(path)],
-        capture_output=True, text=True, cwd=path.parent, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        timeout=300,
     )
 
 
-@pytest.mark.parametrize("printed, passes", [
-    ("C1 HELD\n    max gap = 0.300 (criterion <= 0.05)\n", True),
-    ("C1 HELD\n    max gap = 0.301 (criterion <= 0.05)\n", False),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "printed, passes",
+    [
+        ("C1 HELD\n    max gap = 0.300 (criterion <= 0.05)\n", True),
+        ("C1 HELD\n    max gap = 0.301 (criterion <= 0.05)\n", False),
+    ],
+)
 def test_altered_verdict_output_fails_nbval(tmp_path, printed, passes):
     nb = tmp_path / "01_check.ipynb"
     make_notebook(nb, printed)

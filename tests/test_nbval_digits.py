@@ -62,7 +62,7 @@ def violations(text: str) -> list[str]:
     bad = []
     for m in NUMBER.finditer(text):
         whole, decimals = m.group(1).replace(",", ""), m.group(2)
-        context = text[max(0, m.start() - 40): m.end() + 20].replace("\n", " ")
+        context = text[max(0, m.start() - 40) : m.end() + 20].replace("\n", " ")
         if decimals is not None:
             if len(decimals) > MAX_DECIMALS:
                 bad.append(f"{m.group(0)} has {len(decimals)} decimals: ...{context}...")
@@ -75,13 +75,23 @@ def test_the_rule_catches_what_the_cpu_decides_and_passes_what_it_does_not():
     def flagged(text: str) -> list[str]:
         return [v.split(" ")[0] for v in violations(text)]
 
-    assert flagged("to decide: sparse prompts: about 126,367 prompts (now 1,280; notebook parameter n_eval)") \
-        == ["126,367"]
-    assert violations("about 126,367 prompts")[0].startswith("126,367 has more than 2 significant figures: ...about")
-    assert flagged("about 130,000 prompts (now 1,280; notebook parameter n_eval); about 2,100; about 16") == []
+    assert flagged(
+        "to decide: sparse prompts: about 126,367 prompts (now 1,280; notebook parameter n_eval)"
+    ) == ["126,367"]
+    assert violations("about 126,367 prompts")[0].startswith(
+        "126,367 has more than 2 significant figures: ...about"
+    )
+    assert (
+        flagged("about 130,000 prompts (now 1,280; notebook parameter n_eval); about 2,100; about 16") == []
+    )
     assert flagged("largest 0.068 [95% CI 0.045, 0.094] at k=7; ratio 0.0681") == ["0.0681"]
-    assert flagged("linear-w0.50 - linear-w1.00 over k=1..20 at 0.125, x1.2; judged until 2026-12-04; "
-                   "forked at step 65000, seed 12345; nnz=3..8; +0.575 [95% CI -0.005, +0.702]") == []
+    assert (
+        flagged(
+            "linear-w0.50 - linear-w1.00 over k=1..20 at 0.125, x1.2; judged until 2026-12-04; "
+            "forked at step 65000, seed 12345; nnz=3..8; +0.575 [95% CI -0.005, +0.702]"
+        )
+        == []
+    )
     assert flagged("a mean excess of 1.5 over 1234 prompts; k=1..120 and 1..125") == ["1234", "125"]
 
 

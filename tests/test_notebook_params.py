@@ -69,7 +69,9 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
         elif node.value is None:
             found.append(f"{target.id}: annotated but no default value")
         elif not conforms(ast.literal_eval(node.value), annotation):
-            found.append(f"{target.id}: default {ast.get_source_segment(src, node.value)} is not a {annotation}")
+            found.append(
+                f"{target.id}: default {ast.get_source_segment(src, node.value)} is not a {annotation}"
+            )
 
     # papermill's own reading of the cell (what --help-notebook and inspect_notebook list)
     seen = {p.name: p for p in PythonTranslator.inspect(cell)}
@@ -114,24 +116,29 @@ def _notebook(source: str) -> nbformat.NotebookNode:
     return nb
 
 
-GOOD = ('# parameters\nn_eval: int = 1280  # prompts per class\nks: list[int] = []  # k values\n'
-        'alphas: list[float] = [0.1]  # penalties\nrun: str = "a"  # the run\nflag: bool = False  # a switch\n')
+GOOD = (
+    "# parameters\nn_eval: int = 1280  # prompts per class\nks: list[int] = []  # k values\n"
+    'alphas: list[float] = [0.1]  # penalties\nrun: str = "a"  # the run\nflag: bool = False  # a switch\n'
+)
 
 
 def test_a_good_cell_passes():
     assert problems(_notebook(GOOD)) == []
 
 
-@pytest.mark.parametrize("line, complaint", [
-    ("seed = 1  # evaluation seed", "seed: no type annotation"),
-    ("seed: int = 1", "seed: no help comment"),
-    ("seed: int = 1  #   ", "seed: no help comment"),
-    ('scale: str = "cpu"  # "cpu" (d = 10)', "scale: not listed by papermill"),
-    ("seed: typing.Any = 1  # evaluation seed", "seed: annotation 'typing.Any'"),
-    ("seed: int = 0.5  # evaluation seed", "seed: default 0.5 is not a int"),
-    ("ks: list[int] = [1, 2.0]  # k values", "ks: default [1, 2.0] is not a list[int]"),
-    ("flag: int = True  # a switch", "flag: default True is not a int"),
-])
+@pytest.mark.parametrize(
+    "line, complaint",
+    [
+        ("seed = 1  # evaluation seed", "seed: no type annotation"),
+        ("seed: int = 1", "seed: no help comment"),
+        ("seed: int = 1  #   ", "seed: no help comment"),
+        ('scale: str = "cpu"  # "cpu" (d = 10)', "scale: not listed by papermill"),
+        ("seed: typing.Any = 1  # evaluation seed", "seed: annotation 'typing.Any'"),
+        ("seed: int = 0.5  # evaluation seed", "seed: default 0.5 is not a int"),
+        ("ks: list[int] = [1, 2.0]  # k values", "ks: default [1, 2.0] is not a list[int]"),
+        ("flag: int = True  # a switch", "flag: default True is not a int"),
+    ],
+)
 def test_a_bad_parameter_is_caught(line, complaint):
     """The check bites: one bad line added to a good cell is reported, by name."""
     found = problems(_notebook(GOOD + line + "\n"))

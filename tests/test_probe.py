@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from icl import probe
+from experiments import probe
 from icl.checkpoint import load_state
 from icl.config import CurriculumConfig, RunConfig, Schedule, TaskConfig, TrainConfig
 from icl.model import ModelConfig
@@ -23,12 +23,21 @@ STEPS = 6  # the tiny run's steps; its probe trains as many more
 def tiny_1d() -> RunConfig:
     """A 1-D line/sine run that trains in a second (prompts of 12 points: the combinations at k = 11)."""
     return RunConfig(
-        name="tiny-1d", scale="cpu",
+        name="tiny-1d",
+        scale="cpu",
         model=ModelConfig(n_dims=1, n_points=12, n_embd=16, n_layer=2, n_head=2),
         task=TaskConfig(classes=("line", "sine"), weights=(0.5, 0.5), n_dims=1),
         curriculum=CurriculumConfig(Schedule(1, 1, 0, 1), Schedule(6, 12, 3, 2)),
-        train=TrainConfig(steps=STEPS, batch_size=8, lr=1e-3, warmup_steps=2, schedule="cosine",
-                          checkpoint_every=2, log_every=1, eval_every=2),
+        train=TrainConfig(
+            steps=STEPS,
+            batch_size=8,
+            lr=1e-3,
+            warmup_steps=2,
+            schedule="cosine",
+            checkpoint_every=2,
+            log_every=1,
+            eval_every=2,
+        ),
     )
 
 
@@ -48,8 +57,12 @@ def test_the_probe_starts_from_the_finished_weights_with_a_fresh_optimizer(finis
     assert all(torch.equal(st["model"][k], weights[k]) for k in weights)
     assert st["optim"] == {}  # no AdamW moments: a fresh optimizer
     cfg = st["config"]
-    assert (cfg.train.steps, cfg.train.lr, cfg.train.schedule, cfg.train.warmup_steps) == (2 * STEPS, 1e-4,
-                                                                                           "constant", 0)
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.schedule, cfg.train.warmup_steps) == (
+        2 * STEPS,
+        1e-4,
+        "constant",
+        0,
+    )
     assert replace(cfg, train=tiny_1d().train, notes="") == tiny_1d()  # else the run's own config
     assert "fresh AdamW" in cfg.notes and "probe" in cfg.notes
     info = json.loads((out / "config.json").read_text())

@@ -21,7 +21,7 @@ import pytest
 from test_doc_links import anchors
 
 from icl.chapters import prose
-from icl.chapters.verdict import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, Verdict
+from icl.chapters.verdict import Outcome, Verdict
 from icl.config import RUNS, get_run_config, run_names, seed_runs
 from icl.report.inputs import DEFAULT_SCALE, PER_SCALE, number_of
 
@@ -47,10 +47,13 @@ LINK = re.compile(r"\[[^\]]*\]\(\s*<?([^)\s>]+)>?\s*\)")
 
 def stated(text: str) -> dict[str, set[str]]:
     """The setup numbers ``text`` states, by quantity (values as written, commas and spaces removed)."""
-    out = {q: {re.sub(r"[\s,]", "", m.group(1)) for p in pats for m in re.finditer(p, text)}
-           for q, pats in QUANTITIES.items()}
-    out["steps"] = {next(g for g in m.groups() if g).replace(",", "")
-                    for p in STEPS for m in re.finditer(p, text)}
+    out = {
+        q: {re.sub(r"[\s,]", "", m.group(1)) for p in pats for m in re.finditer(p, text)}
+        for q, pats in QUANTITIES.items()
+    }
+    out["steps"] = {
+        next(g for g in m.groups() if g).replace(",", "") for p in STEPS for m in re.finditer(p, text)
+    }
     return out
 
 
@@ -58,8 +61,12 @@ def values(run: str, scale: str) -> dict[str, set[str]]:
     """The setup numbers of ``run`` at ``scale`` (nnz only for a run that sees sparse functions)."""
     cfg = get_run_config(run, scale)
     nnz = {str(cfg.task.nnz)} if "sparse" in cfg.task.classes else set()
-    return {"d": {str(cfg.task.n_dims)}, "nnz": nnz,
-            "points": {str(cfg.model.n_points)}, "model": {f"{cfg.model.n_layer}×{cfg.model.n_embd}"}}
+    return {
+        "d": {str(cfg.task.n_dims)},
+        "nnz": nnz,
+        "points": {str(cfg.model.n_points)},
+        "model": {f"{cfg.model.n_layer}×{cfg.model.n_embd}"},
+    }
 
 
 def union(dicts) -> dict[str, set[str]]:
@@ -84,7 +91,7 @@ def step_numbers(configs) -> set[str]:
 # ------------------------------------------------------------------------------------------ the verdicts
 
 
-def verdict(claim: str, status: str, first: str = "every part holds", why: str | None = None) -> Verdict:
+def verdict(claim: str, status: Outcome, first: str = "every part holds", why: str | None = None) -> Verdict:
     lines = [f"precondition unmet: {why}" if why else first, "numbers ..."]
     return Verdict(claim, status, lines, precondition=why)
 
@@ -96,14 +103,26 @@ def committed_verdicts(chapter: str, scale: str, claims: list[str]) -> list[Verd
 
     page = chapter if scale == "cpu" else f"{chapter}-{scale}"
     try:
-        found = [v for ch in read_report()["chapters"] if ch["name"] == page for v in ch["verdicts"]
-                 if not v.get("seed")]
+        found = [
+            v
+            for ch in read_report()["chapters"]
+            if ch["name"] == page
+            for v in ch["verdicts"]
+            if not v.get("seed")
+        ]
     except (OSError, ValueError, KeyError):
         found = []
     if not found:
-        return [verdict(c, HELD) for c in claims]
-    return [Verdict(v["claim"], v["outcome"], [ln.strip() for ln in v["lines"][1:]],
-                    precondition=v.get("precondition")) for v in found]
+        return [verdict(c, Outcome.HELD) for c in claims]
+    return [
+        Verdict(
+            v["claim"],
+            v["outcome"],
+            [ln.strip() for ln in v["lines"][1:]],
+            precondition=v.get("precondition"),
+        )
+        for v in found
+    ]
 
 
 def pages(chapter: str, scale: str) -> str:
@@ -112,15 +131,23 @@ def pages(chapter: str, scale: str) -> str:
     if chapter == "01_model_selection":
         configs = prose.configs_of(LINEAR + second, scale)
         first = committed_verdicts(chapter, scale, ["C1", "C2", "C3"])
-        texts = [prose.linear_protocol(scale, configs, LINEAR, second),
-                 prose.emergence_sentence(prose.setup_of(scale, configs))]
+        texts = [
+            prose.linear_protocol(scale, configs, LINEAR, second),
+            prose.emergence_sentence(prose.setup_of(scale, configs)),
+        ]
     else:
         configs = prose.configs_of(SWEEP + second, scale)
         first = committed_verdicts(chapter, scale, ["C4", "C5"])
         geo = prose.setup_of(scale, configs)
         texts = [prose.sweep_protocol(scale, configs, [max(1, geo.d // 2), geo.d], 4096, second)]
-    flipped = [verdict(v.claim, NOT_HELD if v.status == HELD else HELD, "fails on: sparse prompts")
-               for v in first]
+    flipped = [
+        verdict(
+            v.claim,
+            Outcome.NOT_HELD if v.status == Outcome.HELD else Outcome.HELD,
+            "fails on: sparse prompts",
+        )
+        for v in first
+    ]
     others = prose.other_scales(scale, SWEEP)
     texts += [prose.linear_reading(scale, configs, first, flipped if second else [], others)]
     return "\n\n".join(texts)
@@ -156,8 +183,14 @@ def test_small_pages_no_longer_say_the_old_sentences():
 
 def test_the_reading_follows_both_seeds_verdicts():
     configs = prose.configs_of(SWEEP, "small")
-    first = [verdict("C4", INCONCLUSIVE, "inconclusive: excess at every nnz and k"), verdict("C5", HELD)]
-    second = [verdict("C4", NOT_HELD, "fails on: excess at every nnz and k"), verdict("C5", HELD)]
+    first = [
+        verdict("C4", Outcome.INCONCLUSIVE, "inconclusive: excess at every nnz and k"),
+        verdict("C5", Outcome.HELD),
+    ]
+    second = [
+        verdict("C4", Outcome.NOT_HELD, "fails on: excess at every nnz and k"),
+        verdict("C5", Outcome.HELD),
+    ]
     text = prose.linear_reading("small", configs, first, second)
     assert "**C4** is INCONCLUSIVE (inconclusive: excess at every nnz and k)" in text
     assert "the same outcome for C5, and another for C4: NOT HELD at seed 1 (INCONCLUSIVE at seed 0)." in text
@@ -165,8 +198,9 @@ def test_the_reading_follows_both_seeds_verdicts():
     same = prose.linear_reading("small", configs, first, first)
     assert "same outcome for every claim (C4, C5)" in same
     why = "the sparse-only model closes 0.1 of the gap (needs 0.5)"
-    unmet = prose.linear_reading("cpu", prose.configs_of(SWEEP, "cpu"),
-                                 [verdict("C4", NOT_TESTED, why=why), verdict("C5", NOT_TESTED, why=why)])
+    unmet = prose.linear_reading(
+        "cpu", prose.configs_of(SWEEP, "cpu"), [verdict(c, Outcome.NOT_TESTED, why=why) for c in ("C4", "C5")]
+    )
     assert f"**C4** is NOT TESTED: its premise is unmet at this scale ({why})." in unmet
     assert "C4 and C5 are NOT TESTED, not NOT HELD" in unmet
     assert "The `cpu` scale has one training seed" in unmet
@@ -232,21 +266,33 @@ def resolves(target: str, where: Path) -> str | None:
 
 def generated_links() -> list[str]:
     text = "\n".join(pages(c, s) for c, s in CASES)
-    text += prose.rare_protocol("small", prose.configs_of(["linear-w0.00", "linear-w0.50-cond"], "small"),
-                                ["linear-w0.00"], "linear-w0.50-cond")
+    text += prose.rare_protocol(
+        "small",
+        prose.configs_of(["linear-w0.00", "linear-w0.50-cond"], "small"),
+        ["linear-w0.00"],
+        "linear-w0.50-cond",
+    )
     return [m.group(1) for m in LINK.finditer(text)] + list(prose.SCALES_DOC.values())
 
 
 def test_every_notebook_link_resolves_from_notebooks_and_reports():
     """Links in notebook markdown (and in the prose the notebooks generate) are relative to notebooks/; the
     chapter pages live in reports/, one level down from the root too, so the same link works there."""
-    targets = [(nb.name, m.group(1)) for nb in NOTEBOOKS
-               for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "markdown"
-               for m in LINK.finditer(c.source)]
+    targets = [
+        (nb.name, m.group(1))
+        for nb in NOTEBOOKS
+        for c in nbformat.read(nb, as_version=4).cells
+        if c.cell_type == "markdown"
+        for m in LINK.finditer(c.source)
+    ]
     targets += [("generated prose", t) for t in generated_links()]
     assert targets
-    broken = [f"{src}: {err}" for src, t in targets for where in (ROOT / "notebooks", ROOT / "reports")
-              if (err := resolves(t, where))]
+    broken = [
+        f"{src}: {err}"
+        for src, t in targets
+        for where in (ROOT / "notebooks", ROOT / "reports")
+        if (err := resolves(t, where))
+    ]
     assert not broken, broken
     for nb in NOTEBOOKS:  # a README section named in words, where a link belongs
         text = "\n".join(c.source for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "markdown")
@@ -262,14 +308,19 @@ def test_chapters_1_2_record_their_second_seed_and_read_both():
         cells = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
         marked = [i for i, c in enumerate(cells) if c.cell_type == "code" and VERDICT_MARK in c.source]
         assert len(marked) == 2 and "show_second_seed(" in cells[marked[1]].source, name
-        reading = [i for i, c in enumerate(cells)
-                   if c.cell_type == "code" and "prose.linear_reading(" in c.source]
+        reading = [
+            i for i, c in enumerate(cells) if c.cell_type == "code" and "prose.linear_reading(" in c.source
+        ]
         assert reading and reading[0] > marked[1], name
 
 
 def test_an_unmet_premise_is_read_for_its_seed():
     why = "the sparse-only model closes 0.1 of the gap (needs 0.5)"
-    text = prose.linear_reading("small", prose.configs_of(SWEEP, "small"), [verdict("C4", HELD)],
-                                [verdict("C4", NOT_TESTED, why=why)])
+    text = prose.linear_reading(
+        "small",
+        prose.configs_of(SWEEP, "small"),
+        [verdict("C4", Outcome.HELD)],
+        [verdict("C4", Outcome.NOT_TESTED, why=why)],
+    )
     assert "C4 is NOT TESTED at training seed 1, not NOT HELD: the sparse-only model of that seed" in text
     assert "premise held" not in text

@@ -18,8 +18,15 @@ from pathlib import Path
 import pytest
 
 from icl.__main__ import main
-from icl.report.readme_table import (BEGIN, CLAIM_TEXTS, END, read_report, readme_block, replace_block,
-                                     results_table)
+from icl.report.readme_table import (
+    BEGIN,
+    CLAIM_TEXTS,
+    END,
+    read_report,
+    readme_block,
+    replace_block,
+    results_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -34,7 +41,8 @@ def test_readme_table_is_the_committed_reports():
     text = README.read_text(encoding="utf-8")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     assert _block(text) == readme_block(read_report()), (
-        "README.md's results table differs from reports/report.json: run python -m icl report --update-readme")
+        "README.md's results table differs from reports/report.json: run python -m icl report --update-readme"
+    )
 
 
 def test_every_reported_claim_has_its_text():
@@ -51,14 +59,37 @@ def _verdict(claim, outcome, **extra):
 
 
 def test_renderer_takes_seeds_split_claims_and_not_tested():
-    report = {"commit": "abcdef0123", "chapters": [
-        {"number": "01", "scale": "cpu", "verdicts": [
-            _verdict("C1", "NOT TESTED", precondition="the sparse-only model closes 0.119 of the gap (needs 0.5)")]},
-        {"number": "01", "scale": "small", "verdicts": [_verdict("C1", "NOT HELD"),
-                                                        _verdict("C1", "HELD", seed=1)]},
-        {"number": "04", "scale": "cpu", "verdicts": [_verdict("C7a", "NOT HELD"), _verdict("C7b", "HELD")]},
-        {"number": "06", "scale": "small", "verdicts": [_verdict("R1a", "HELD"), _verdict("R1b", "INCONCLUSIVE")]},
-    ]}
+    report = {
+        "commit": "abcdef0123",
+        "chapters": [
+            {
+                "number": "01",
+                "scale": "cpu",
+                "verdicts": [
+                    _verdict(
+                        "C1",
+                        "NOT TESTED",
+                        precondition="the sparse-only model closes 0.119 of the gap (needs 0.5)",
+                    )
+                ],
+            },
+            {
+                "number": "01",
+                "scale": "small",
+                "verdicts": [_verdict("C1", "NOT HELD"), _verdict("C1", "HELD", seed=1)],
+            },
+            {
+                "number": "04",
+                "scale": "cpu",
+                "verdicts": [_verdict("C7a", "NOT HELD"), _verdict("C7b", "HELD")],
+            },
+            {
+                "number": "06",
+                "scale": "small",
+                "verdicts": [_verdict("R1a", "HELD"), _verdict("R1b", "INCONCLUSIVE")],
+            },
+        ],
+    }
     table = results_table(report)
     rows = [ln for ln in table.splitlines() if ln.startswith("|")]
     assert rows[0] == "| claim | `cpu` | `small`, seed 0 | `small`, seed 1 |"
@@ -80,7 +111,11 @@ def test_unknown_claim_is_refused_by_name():
 
 
 def test_a_verdict_without_its_seed_never_overwrites_another():
-    chapter = {"number": "01", "scale": "small", "verdicts": [_verdict("C1", "NOT HELD"), _verdict("C1", "HELD")]}
+    chapter = {
+        "number": "01",
+        "scale": "small",
+        "verdicts": [_verdict("C1", "NOT HELD"), _verdict("C1", "HELD")],
+    }
     with pytest.raises(ValueError, match="two verdicts of C1 at scale small, seed 0"):
         results_table({"chapters": [chapter]})
 
@@ -104,17 +139,29 @@ def test_readme_is_a_front_door():
     assert len(lines) <= 260, f"README.md has {len(lines)} lines: move detail to docs/"
     assert "## Bottom line" in "\n".join(lines[:40]), "the bottom line belongs in the first screen"
     assert "make report" in text and "make test" in text
-    assert not re.search(r"\(20\d\d-\d\d-\d\d[,)]|^#+ .*20\d\d-\d\d-\d\d", text, re.M), "no dated log sections"
+    assert not re.search(r"\(20\d\d-\d\d-\d\d[,)]|^#+ .*20\d\d-\d\d-\d\d", text, re.M), (
+        "no dated log sections"
+    )
 
 
 def test_readme_snippet_runs():
-    code = re.search(r"## Evaluate your own model in five lines\n+```python\n(.*?)```", README.read_text(), re.S)
+    code = re.search(
+        r"## Evaluate your own model in five lines\n+```python\n(.*?)```", README.read_text(), re.S
+    )
     assert code, "the README's evaluate-your-own-model code block"
-    out = subprocess.run([sys.executable, "-c", code.group(1)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     names = [ln.split()[0] for ln in out.stdout.splitlines()]
-    assert names == ["model", "least", "Lasso"] and all(len(ln.split()) >= 6 for ln in out.stdout.splitlines())
+    assert names == ["model", "least", "Lasso"] and all(
+        len(ln.split()) >= 6 for ln in out.stdout.splitlines()
+    )
 
 
 def test_each_seed_has_its_column_or_a_note():
@@ -126,8 +173,13 @@ def test_each_seed_has_its_column_or_a_note():
     from icl.report.results import ChapterResult
 
     committed = read_report()
-    older = {**committed, "chapters": [{**ch, "verdicts": [v for v in ch["verdicts"] if not v.get("seed")]}
-                                       for ch in committed["chapters"]]}
+    older = {
+        **committed,
+        "chapters": [
+            {**ch, "verdicts": [v for v in ch["verdicts"] if not v.get("seed")]}
+            for ch in committed["chapters"]
+        ],
+    }
     for report in (committed, older):
         recorded = any(v.get("seed") for ch in report["chapters"] for v in ch["verdicts"])
         table = results_table(report)

@@ -20,15 +20,18 @@ from icl.__main__ import main
 from icl.report import inputs
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+PASSED = report.BuildStatus.PASSED  # the build status of every hand-made ChapterResult below
 
 
 def verdict_cell(*verdicts: tuple[str, str, list[str]]) -> str:
     """The source of a ``# VERDICT`` cell as the chapters write it: print every verdict's lines,
     then emit them as data (one display_data output of the verdict MIME type)."""
     data = {"verdicts": [{"claim": c, "outcome": o, "lines": lines} for c, o, lines in verdicts]}
-    return ("# VERDICT\nfrom IPython.display import display\n"
-            + "".join(f"print({line!r})\n" for _, _, lines in verdicts for line in lines)
-            + f"display({{{report.VERDICT_MIME!r}: {data!r}}}, raw=True)")
+    return (
+        "# VERDICT\nfrom IPython.display import display\n"
+        + "".join(f"print({line!r})\n" for _, _, lines in verdicts for line in lines)
+        + f"display({{{report.VERDICT_MIME!r}: {data!r}}}, raw=True)"
+    )
 
 
 def verdict_output(*verdicts: tuple[str, str, list[str]]):
@@ -53,20 +56,29 @@ def write_notebook(path: Path, *sources: str, parameters: str | None = None) -> 
 
 
 # a 1 x 1 PNG
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-                    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
 
 
 def make_chapters(nb_dir: Path) -> None:
-    write_notebook(nb_dir / "01_alpha.ipynb",
-                   "print(f'alpha n={n}')",
-                   verdict_cell(("C1", "HELD", ["C1 HELD: error < 0.1 & stable"]),
-                                ("C2", "NOT HELD", ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"])),
-                   parameters="n = 1")
-    beta = write_notebook(nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1")
+    write_notebook(
+        nb_dir / "01_alpha.ipynb",
+        "print(f'alpha n={n}')",
+        verdict_cell(
+            ("C1", "HELD", ["C1 HELD: error < 0.1 & stable"]),
+            ("C2", "NOT HELD", ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"]),
+        ),
+        parameters="n = 1",
+    )
+    beta = write_notebook(
+        nb_dir / "02_beta.ipynb", "print(f'beta n={n} total={sum(range(4))}')", parameters="n = 1"
+    )
     nb = nbformat.read(beta, as_version=4)  # a headline figure: the build copies it to figures/02_beta.png
-    cell = nbformat.v4.new_code_cell("from IPython.display import Image, display\n"
-                                     f"display(Image(data=bytes.fromhex('{PNG.hex()}')))")
+    cell = nbformat.v4.new_code_cell(
+        f"from IPython.display import Image, display\ndisplay(Image(data=bytes.fromhex('{PNG.hex()}')))"
+    )
     cell.metadata["tags"] = [report.HEADLINE_TAG]
     nb.cells.append(cell)
     nbformat.write(nb, beta)
@@ -91,8 +103,14 @@ def test_success_writes_index_pages_and_json(first_build):
     assert rc == 0
     assert (out / "figures" / "02_beta.png").read_bytes() == PNG  # the tagged cell's figure, for the README
     assert not (out / "figures" / "01_alpha.png").exists()  # no tagged cell, no figure
-    for rel in ("index.html", "report.json", "01_alpha.html", "02_beta.html",
-                "executed/01_alpha.ipynb", "executed/02_beta.ipynb"):
+    for rel in (
+        "index.html",
+        "report.json",
+        "01_alpha.html",
+        "02_beta.html",
+        "executed/01_alpha.ipynb",
+        "executed/02_beta.ipynb",
+    ):
         assert (out / rel).is_file(), rel
     assert not list(out.glob(".tmp-*")) and not (out / "failed").exists()
 
@@ -100,10 +118,21 @@ def test_success_writes_index_pages_and_json(first_build):
     chapters = {c["name"]: c for c in data["chapters"]}
     assert data["passed"] is True and data["commit"] and "papermill" in data["versions"]
     assert chapters["01_alpha"]["verdicts"] == [
-        {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD: error < 0.1 & stable"], "precondition": None,
-         "seed": 0},
-        {"claim": "C2", "outcome": "NOT HELD", "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"],
-         "precondition": None, "seed": 0}]
+        {
+            "claim": "C1",
+            "outcome": "HELD",
+            "lines": ["C1 HELD: error < 0.1 & stable"],
+            "precondition": None,
+            "seed": 0,
+        },
+        {
+            "claim": "C2",
+            "outcome": "NOT HELD",
+            "lines": ["C2 NOT HELD", "    fails on: no gap (strict: HELD)"],
+            "precondition": None,
+            "seed": 0,
+        },
+    ]
     assert chapters["02_beta"]["verdicts"] == []
     assert data["claims"] == {"HELD": 1, "NOT HELD": 1, "INCONCLUSIVE": 0, "NOT TESTED": 0}
     assert chapters["01_alpha"]["parameters"] == {"n": 5}
@@ -120,12 +149,16 @@ def test_success_writes_index_pages_and_json(first_build):
     index = (out / "index.html").read_text()
     # each chapter's card: every verdict in one sentence (its heading, its first detail line)
     assert '<li class="held"><span class="outcome">C1 HELD: error &lt; 0.1 &amp; stable</span></li>' in index
-    assert ('<li class="not-held"><span class="outcome">C2 NOT HELD</span>: fails on: no gap (strict: HELD)</li>'
-            in index)
+    assert (
+        '<li class="not-held"><span class="outcome">C2 NOT HELD</span>: fails on: no gap (strict: HELD)</li>'
+        in index
+    )
     assert report.CLAIM_TEXTS["C1"] in index  # the matrix names each claim's statement
     assert '<img src="figures/02_beta.png" alt="Headline figure of 02_beta, at the cpu scale.">' in index
-    assert ("Claims tested: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE. Not tested: 0 with a precondition unmet, "
-            "0 lacking a run or a value." in index)
+    assert (
+        "Claims tested: 1 HELD, 1 NOT HELD, 0 INCONCLUSIVE. Not tested: 0 with a precondition unmet, "
+        "0 lacking a run or a value." in index
+    )
     assert 'href="01_alpha.html"' in index and data["commit"] in index
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", index)  # self-contained
 
@@ -133,7 +166,9 @@ def test_success_writes_index_pages_and_json(first_build):
     assert alpha.count('<a href="index.html">') == 2 and alpha.count(data["commit"]) >= 2  # top and foot
     assert "C2 NOT HELD" in alpha  # the printed verdicts are on the page, their data is not
     assert report.VERDICT_MIME not in alpha and '"outcome"' not in alpha
-    assert report.VERDICT_MIME in (out / "executed/01_alpha.ipynb").read_text()  # the executed notebook keeps it
+    assert (
+        report.VERDICT_MIME in (out / "executed/01_alpha.ipynb").read_text()
+    )  # the executed notebook keeps it
 
     page = (out / "02_beta.html").read_text()
     assert "beta n=7 total=6" in page  # outputs shown, parameters applied
@@ -186,14 +221,17 @@ def test_no_notebooks_writes_an_index(tmp_path):
     assert json.loads((out / "report.json").read_text())["chapters"] == []
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "not found"),
-    ("- 1\n- 2\n", "must be a mapping"),
-    ("all: 3\n", "value of 'all'"),
-    ("chapter1: {n: 1}\n", "bad key 'chapter1'"),
-    ("all: {n: [1\n", "not valid YAML"),
-    ("'01': {1n: 2}\n", "'1n' is not a valid parameter name"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "not found"),
+        ("- 1\n- 2\n", "must be a mapping"),
+        ("all: 3\n", "value of 'all'"),
+        ("chapter1: {n: 1}\n", "bad key 'chapter1'"),
+        ("all: {n: [1\n", "not valid YAML"),
+        ("'01': {1n: 2}\n", "'1n' is not a valid parameter name"),
+    ],
+)
 def test_bad_params_file(tmp_path, capsys, content, expected):
     path = tmp_path / "params.yaml"
     if content is not None:
@@ -226,13 +264,22 @@ def test_params_merge_and_yaml_keys(tmp_path):
 def test_extract_verdicts_reads_only_the_data_of_the_marked_cell():
     printed = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD: yes\n\nC2 NOT HELD: no\n")
     elsewhere = verdict_output(("C9", "HELD", ["C9 HELD: not a verdict cell"]))
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("print('x')", outputs=[elsewhere]),
-        nbformat.v4.new_code_cell("# VERDICT\nprint(...)", outputs=[
-            printed, verdict_output(("C1", "HELD", ["C1 HELD: yes"]), ("C2", "NOT HELD", ["C2 NOT HELD: no"]))]),
-    ])
-    assert report.extract_verdicts(nb) == [report.ClaimVerdict("C1", "HELD", ("C1 HELD: yes",)),
-                                           report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD: no",))]
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("print('x')", outputs=[elsewhere]),
+            nbformat.v4.new_code_cell(
+                "# VERDICT\nprint(...)",
+                outputs=[
+                    printed,
+                    verdict_output(("C1", "HELD", ["C1 HELD: yes"]), ("C2", "NOT HELD", ["C2 NOT HELD: no"])),
+                ],
+            ),
+        ]
+    )
+    assert report.extract_verdicts(nb) == [
+        report.ClaimVerdict("C1", "HELD", ("C1 HELD: yes",)),
+        report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD: no",)),
+    ]
     # the printed text alone is not read: a verdict cell without the data has no verdicts
     nb.cells[1].outputs = [printed]
     assert report.extract_verdicts(nb) == []
@@ -245,7 +292,9 @@ def test_the_report_reads_what_the_chapters_emit():
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
-    a = chapter.Verdict("C1", "INCONCLUSIVE", ["inconclusive: dense prompts", "to decide: about 4,096 prompts"])
+    a = chapter.Verdict(
+        "C1", "INCONCLUSIVE", ["inconclusive: dense prompts", "to decide: about 4,096 prompts"]
+    )
     b = chapter.Verdict("C2", "NOT HELD", ["fails on: sparse prompts", "strict (every k within 0.05): HELD"])
     InteractiveShell.instance()  # a kernel-like shell, so display() publishes data
     with capture_output() as cap:
@@ -253,19 +302,27 @@ def test_the_report_reads_what_the_chapters_emit():
     outputs = [nbformat.v4.new_output("stream", name="stdout", text=cap.stdout)]
     outputs += [nbformat.v4.new_output("display_data", data=o.data) for o in cap.outputs]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT\nshow(a, b)", outputs=outputs)])
-    assert report.extract_verdicts(nb) == [report.ClaimVerdict("C1", "INCONCLUSIVE", tuple(str(a).splitlines())),
-                                           report.ClaimVerdict("C2", "NOT HELD", tuple(str(b).splitlines()))]
+    assert report.extract_verdicts(nb) == [
+        report.ClaimVerdict("C1", "INCONCLUSIVE", tuple(str(a).splitlines())),
+        report.ClaimVerdict("C2", "NOT HELD", tuple(str(b).splitlines())),
+    ]
     assert chapter.VERDICT_MIME == report.VERDICT_MIME
 
 
-@pytest.mark.parametrize("value, expected", [
-    ({"verdicts": [{"claim": "C1", "outcome": "HELD?", "lines": ["C1 HELD?"]}]}, "'HELD?' is not one of"),
-    ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": []}]}, "non-empty list of strings"),
-    ({"verdicts": [{"outcome": "HELD", "lines": ["C1 HELD"]}]}, "'claim' must be"),
-    ({"verdicts": ["C1 HELD"]}, "must be an object"),
-    ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "seed": "1"}]}, "'seed' must be"),
-    (["C1 HELD"], "must be {\"verdicts\": [...]}"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"verdicts": [{"claim": "C1", "outcome": "HELD?", "lines": ["C1 HELD?"]}]}, "'HELD?' is not one of"),
+        ({"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": []}]}, "non-empty list of strings"),
+        ({"verdicts": [{"outcome": "HELD", "lines": ["C1 HELD"]}]}, "'claim' must be"),
+        ({"verdicts": ["C1 HELD"]}, "must be an object"),
+        (
+            {"verdicts": [{"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "seed": "1"}]},
+            "'seed' must be",
+        ),
+        (["C1 HELD"], 'must be {"verdicts": [...]}'),
+    ],
+)
 def test_malformed_verdict_data_is_an_error(value, expected):
     out = nbformat.v4.new_output("display_data", data={report.VERDICT_MIME: value})
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT", outputs=[out])])
@@ -274,18 +331,30 @@ def test_malformed_verdict_data_is_an_error(value, expected):
 
 
 def test_claims_are_counted_by_their_outcome_not_by_their_text():
-    verdicts = [report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
-                report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD", "strict (every k within 0.05): HELD")),
-                report.ClaimVerdict("C7", "INCONCLUSIVE", ("C7 INCONCLUSIVE", "inconclusive: a=0.5, k=20")),
-                report.ClaimVerdict("C8", "NOT TESTED", ("C8 NOT TESTED", "missing trained run(s): sine-only"))]
-    result = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=verdicts)
-    assert report.count_outcomes([result, result]) == {"HELD": 2, "NOT HELD": 2, "INCONCLUSIVE": 2, "NOT TESTED": 2}
-    assert [report.outcome_class(v.outcome) for v in verdicts] == ["held", "not-held", "inconclusive", "not-tested"]
+    verdicts = [
+        report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
+        report.ClaimVerdict("C2", "NOT HELD", ("C2 NOT HELD", "strict (every k within 0.05): HELD")),
+        report.ClaimVerdict("C7", "INCONCLUSIVE", ("C7 INCONCLUSIVE", "inconclusive: a=0.5, k=20")),
+        report.ClaimVerdict("C8", "NOT TESTED", ("C8 NOT TESTED", "missing trained run(s): sine-only")),
+    ]
+    result = report.ChapterResult("01", "01_x", PASSED, 1.0, {}, verdicts=verdicts)
+    assert report.count_outcomes([result, result]) == {
+        "HELD": 2,
+        "NOT HELD": 2,
+        "INCONCLUSIVE": 2,
+        "NOT TESTED": 2,
+    }
+    assert [report.outcome_class(v.outcome) for v in verdicts] == [
+        "held",
+        "not-held",
+        "inconclusive",
+        "not-tested",
+    ]
 
 
 def test_previous_results_round_trip_and_an_old_file_counts_as_none(tmp_path):
     verdict = report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse prompts"))
-    result = report.ChapterResult("01", "01_x", report.PASSED, 1.5, {"n": 2}, verdicts=[verdict], page="01_x.html")
+    result = report.ChapterResult("01", "01_x", PASSED, 1.5, {"n": 2}, verdicts=[verdict], page="01_x.html")
     (tmp_path / "report.json").write_text(json.dumps({"chapters": [dataclasses.asdict(result)]}))
     assert report.previous_results(tmp_path) == {"01_x": result}
     # report.json of the regex era: verdicts as printed lines; it is not read (and nothing crashes)
@@ -299,8 +368,13 @@ def test_previous_results_round_trip_and_an_old_file_counts_as_none(tmp_path):
 
 def test_pages_leave_the_verdict_data_out(recwarn):
     printed = nbformat.v4.new_output("stream", name="stdout", text="C1 HELD\n")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "# VERDICT", outputs=[printed, verdict_output(("C1", "HELD", ["C1 HELD"]))])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "# VERDICT", outputs=[printed, verdict_output(("C1", "HELD", ["C1 HELD"]))]
+            )
+        ]
+    )
     page = report.render_page(report.make_exporter(), nb, "t")
     assert "C1 HELD" in page and report.VERDICT_MIME not in page and '"lines"' not in page
     assert page.count('class="jp-OutputArea-child') == 1  # no empty output box where the data was
@@ -320,16 +394,28 @@ def test_pages_hide_code_unless_asked(show_code):
 def test_the_index_opens_with_a_claims_by_scale_matrix():
     """One cell per claim and scale, its outcome linking to the chapter page that decided it;
     NOT TESTED where no chapter evaluated the claim at that scale."""
+
     def verdicts(*pairs: tuple[str, str]) -> list[report.ClaimVerdict]:
         return [report.ClaimVerdict(c, o, (f"{c} {o}",)) for c, o in pairs]
 
-    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {},
-                               verdicts=verdicts(("C1", "NOT HELD"), ("C2", "HELD")), page="01_x.html")
-    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
-                                 verdicts=verdicts(("C1", "INCONCLUSIVE")), page="01_x-small.html", scale="small")
+    cpu = report.ChapterResult(
+        "01", "01_x", PASSED, 1.0, {}, verdicts=verdicts(("C1", "NOT HELD"), ("C2", "HELD")), page="01_x.html"
+    )
+    small = report.ChapterResult(
+        "01",
+        "01_x-small",
+        PASSED,
+        1.0,
+        {"scale": "small"},
+        verdicts=verdicts(("C1", "INCONCLUSIVE")),
+        page="01_x-small.html",
+        scale="small",
+    )
     table = report.claims_by_scale([cpu, small])
-    assert table == {"C1": {"cpu": ("NOT HELD", "01_x.html", None), "small": ("INCONCLUSIVE", "01_x-small.html", None)},
-                     "C2": {"cpu": ("HELD", "01_x.html", None)}}
+    assert table == {
+        "C1": {"cpu": ("NOT HELD", "01_x.html", None), "small": ("INCONCLUSIVE", "01_x-small.html", None)},
+        "C2": {"cpu": ("HELD", "01_x.html", None)},
+    }
     matrix = report.render_matrix([cpu, small])
     assert '<td class="cell inconclusive"><a href="01_x-small.html">INCONCLUSIVE</a></td>' in matrix
     assert '<td class="cell n-a">n/a</td>' in matrix  # C2 is not run at the small scale
@@ -356,33 +442,47 @@ def test_claims_not_tested_on_a_precondition_are_counted_apart_with_their_reason
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("# VERDICT", outputs=outputs)])
     verdicts = report.extract_verdicts(nb)
     assert [v.precondition for v in verdicts] == [why, None, None]
-    result = report.ChapterResult("02", "02_x", report.PASSED, 1.0, {}, verdicts=verdicts, page="02_x.html")
+    result = report.ChapterResult("02", "02_x", PASSED, 1.0, {}, verdicts=verdicts, page="02_x.html")
     assert report.count_preconditions([result]) == 1 and report.count_outcomes([result])["NOT TESTED"] == 2
     matrix = report.render_matrix([result])
     assert '<a href="02_x.html">NOT TESTED (precondition)</a><div class="why">the sparse-only model' in matrix
-    page = report.render_index({"built": "x", "commit": "c", "params_file": None, "versions": {}, "pattern": "*"},
-                               [result])
-    assert "Claims tested: 1 HELD, 0 NOT HELD, 0 INCONCLUSIVE. Not tested: 1 with a precondition unmet, 1 lacking" in page
+    page = report.render_index(
+        {"built": "x", "commit": "c", "params_file": None, "versions": {}, "pattern": "*"}, [result]
+    )
+    assert (
+        "Claims tested: 1 HELD, 0 NOT HELD, 0 INCONCLUSIVE. Not tested: 1 with a precondition unmet, 1 "
+        "lacking" in page
+    )
     with pytest.raises(report.VerdictDataError, match="'precondition'"):
-        report.ClaimVerdict.from_dict({"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "precondition": "x"})
+        report.ClaimVerdict.from_dict(
+            {"claim": "C1", "outcome": "HELD", "lines": ["C1 HELD"], "precondition": "x"}
+        )
 
 
 def test_chapters_1_2_are_built_once_per_scale_with_trained_runs(monkeypatch):
     monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: scale == "small")
     builds = report.builds_of(Path("01_model_selection.ipynb"))
-    assert [(n, s) for n, s, _ in builds] == [("01_model_selection", "cpu"), ("01_model_selection-small", "small")]
+    assert [(n, s) for n, s, _ in builds] == [
+        ("01_model_selection", "cpu"),
+        ("01_model_selection-small", "small"),
+    ]
     assert builds[1][2]["scale"] == "small" and builds[1][2]["seed_runs"]
     assert report.builds_of(Path("02_sparsity_sweep.ipynb"))[1][2]["seed_runs"] == builds[1][2]["seed_runs"]
-    assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == ["03_nonlinear_mixtures"]
+    assert [n for n, _, _ in report.builds_of(Path("03_nonlinear_mixtures.ipynb"))] == [
+        "03_nonlinear_mixtures"
+    ]
     monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: False)
     assert len(report.builds_of(Path("02_sparsity_sweep.ipynb"))) == 1
 
 
 def test_chapter_6_is_one_small_scale_page(monkeypatch):
-    """Chapter 6's runs exist at the small scale only: its defaults are that scale, one page, never a cpu one."""
+    """Chapter 6's runs exist at the small scale only: its defaults are that scale, one page, never a cpu
+    one."""
     for trained in (True, False):
-        monkeypatch.setattr(inputs, "has_trained_runs", lambda scale: trained)
-        assert report.builds_of(Path("06_rare_and_conditional.ipynb")) == [("06_rare_and_conditional", "small", {})]
+        monkeypatch.setattr(inputs, "has_trained_runs", lambda scale, trained=trained: trained)
+        assert report.builds_of(Path("06_rare_and_conditional.ipynb")) == [
+            ("06_rare_and_conditional", "small", {})
+        ]
 
 
 def test_two_builds_into_one_report_folder_are_refused(tmp_path, capsys):
@@ -395,16 +495,29 @@ def test_two_builds_into_one_report_folder_are_refused(tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 1 and "in use by process" in err and "report folder" in err
 
 
-def _stamped_report(folder: Path, commit: str = "a" * 40, dirty: bool = False, pages: dict | None = None) -> Path:
+def _stamped_report(
+    folder: Path, commit: str = "a" * 40, dirty: bool = False, pages: dict | None = None
+) -> Path:
     """A constructed report folder: report.json, the index and two chapter pages, each page stamped
     with the build of ``pages.get(name, commit)`` (None: no stamp at all)."""
     pages = pages or {}
-    info = {"built": "2026-12-04T17:00:00+00:00", "commit": commit, "dirty": dirty, "params_file": None,
-            "versions": {}, "pattern": "*", "uncommitted": ["icl/x.py"] if dirty else []}
-    results = [report.ChapterResult(n, f"{n}_x", report.PASSED, 1.0, {}, page=f"{n}_x.html", commit=commit)
-               for n in ("01", "02")]
+    info = {
+        "built": "2026-12-04T17:00:00+00:00",
+        "commit": commit,
+        "dirty": dirty,
+        "params_file": None,
+        "versions": {},
+        "pattern": "*",
+        "uncommitted": ["icl/x.py"] if dirty else [],
+    }
+    results = [
+        report.ChapterResult(n, f"{n}_x", PASSED, 1.0, {}, page=f"{n}_x.html", commit=commit)
+        for n in ("01", "02")
+    ]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps({**info, "chapters": [dataclasses.asdict(r) for r in results]}))
+    (folder / "report.json").write_text(
+        json.dumps({**info, "chapters": [dataclasses.asdict(r) for r in results]})
+    )
     (folder / "index.html").write_text(report.render_index(info, results))
     for r in results:
         page_commit = pages.get(r.name, commit)
@@ -433,11 +546,14 @@ def test_one_build_one_commit_is_checked_on_every_page(tmp_path):
     data = json.loads((good / "report.json").read_text())
     data["chapters"][1]["commit"] = "c" * 40  # an entry kept from an earlier build (--only)
     (good / "report.json").write_text(json.dumps(data))
-    assert report.check_one_build(good) == ["report.json: chapter 02_x is from commit cccccccccccc, the report "
-                                            "from aaaaaaaaaaaa"]
+    assert report.check_one_build(good) == [
+        "report.json: chapter 02_x is from commit cccccccccccc, the report from aaaaaaaaaaaa"
+    ]
 
     dirty = _stamped_report(tmp_path / "dirty", dirty=True)
-    assert report.check_one_build(dirty) == ["report.json: built from a tree with uncommitted changes (icl/x.py)"]
+    assert report.check_one_build(dirty) == [
+        "report.json: built from a tree with uncommitted changes (icl/x.py)"
+    ]
     assert report.check_one_build(dirty, allow_dirty=True) == []
     page = (dirty / "01_x.html").read_text()
     assert page.count("uncommitted changes") == 2 and report.page_stamps(page) == {("a" * 40, True)}
@@ -450,8 +566,12 @@ def test_dirty_means_uncommitted_changes_outside_the_reports_outputs(tmp_path):
     import subprocess
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
 
     repo = tmp_path / "repo"
     for rel in ("icl/code.py", "reports/index.html", "data/sizing/run.log", "data/runs/x.json"):
@@ -475,8 +595,12 @@ def test_dirty_means_uncommitted_changes_outside_the_reports_outputs(tmp_path):
     assert report.uncommitted_changes(repo) == ["data/runs/new/y.json", "icl/code.py"]
     git("add", "-A")
     git("mv", "data/runs/x.json", "data/runs/z.json")
-    assert report.uncommitted_changes(repo) == ["data/runs/new/y.json", "data/runs/x.json", "data/runs/z.json",
-                                                "icl/code.py"]
+    assert report.uncommitted_changes(repo) == [
+        "data/runs/new/y.json",
+        "data/runs/x.json",
+        "data/runs/z.json",
+        "icl/code.py",
+    ]
     (tmp_path / "plain").mkdir()
     assert report.uncommitted_changes(tmp_path / "plain") is None  # not a git checkout
 
@@ -486,27 +610,64 @@ def test_the_index_is_the_studys_summary():
     where not run, counts over the cells run, the headline figure, a card per chapter whose verdict
     sentences are short."""
     long = "inconclusive: " + "word " * 80
-    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, title="Chapter 1 — X", page="01_x.html",
-                               verdicts=[report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse",
-                                                                                "    more detail"))])
-    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {}, title="Chapter 1 — X", scale="small",
-                                 page="01_x-small.html",
-                                 verdicts=[report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
-                                           report.ClaimVerdict("C1", "INCONCLUSIVE", ("C1 INCONCLUSIVE", long),
-                                                               seed=1)])
-    ch6 = report.ChapterResult("06", "06_y", report.PASSED, 1.0, {}, scale="small", page="06_y.html",
-                               verdicts=[report.ClaimVerdict("R2", "NOT TESTED", ("R2 NOT TESTED",
-                                                                                  "    missing trained run(s): z"))])
-    info = {"built": "b", "commit": "c" * 40, "dirty": False, "params_file": None, "versions": {}, "pattern": "*"}
+    cpu = report.ChapterResult(
+        "01",
+        "01_x",
+        PASSED,
+        1.0,
+        {},
+        title="Chapter 1 — X",
+        page="01_x.html",
+        verdicts=[
+            report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse", "    more detail"))
+        ],
+    )
+    small = report.ChapterResult(
+        "01",
+        "01_x-small",
+        PASSED,
+        1.0,
+        {},
+        title="Chapter 1 — X",
+        scale="small",
+        page="01_x-small.html",
+        verdicts=[
+            report.ClaimVerdict("C1", "HELD", ("C1 HELD", "    every part holds")),
+            report.ClaimVerdict("C1", "INCONCLUSIVE", ("C1 INCONCLUSIVE", long), seed=1),
+        ],
+    )
+    ch6 = report.ChapterResult(
+        "06",
+        "06_y",
+        PASSED,
+        1.0,
+        {},
+        scale="small",
+        page="06_y.html",
+        verdicts=[
+            report.ClaimVerdict("R2", "NOT TESTED", ("R2 NOT TESTED", "    missing trained run(s): z"))
+        ],
+    )
+    info = {
+        "built": "b",
+        "commit": "c" * 40,
+        "dirty": False,
+        "params_file": None,
+        "versions": {},
+        "pattern": "*",
+    }
     page = report.render_index(info, [cpu, small, ch6], headline="01_x-small")
     assert "<th>cpu scale</th><th>small scale, seed 0</th><th>small scale, seed 1</th>" in page
     assert report.CLAIM_TEXTS["C1"] in page and report.CLAIM_TEXTS["R2"] in page
-    r2 = page[page.index("<b>R2</b>"):]
-    r2 = r2[:r2.index("</tr>")]
+    r2 = page[page.index("<b>R2</b>") :]
+    r2 = r2[: r2.index("</tr>")]
     assert r2.count('<td class="cell n-a">n/a</td>') == 2 and "missing trained run(s): z" in r2
     assert "seed 0 only" not in page  # seed 1 is recorded
     assert "4 verdicts, one per cell of the claims matrix that was run (n/a cells are not counted)" in page
-    assert '<img src="figures/01_x-small.png" alt="Headline figure of Chapter 1 — X, at the small scale.">' in page
+    assert (
+        '<img src="figures/01_x-small.png" alt="Headline figure of Chapter 1 — X, at the small scale.">'
+        in page
+    )
     assert '<li class="not-held"><span class="outcome">C1 NOT HELD</span>: fails on: sparse</li>' in page
     assert "more detail" not in page  # the full verdict stays on the chapter page
     sentence = report.verdict_sentence(small.verdicts[1])
@@ -555,25 +716,32 @@ def test_built_pages_load_offline_with_their_links(first_build, tmp_path):
             info = b.check(folder / rel)
             assert info["problems"] == [] and info["external_requests"] == [], rel
             back = [link for link in info["links"] if link["href"].endswith("index.html")]
-            assert len(back) == 2 and all(browser.local_path(link["url"]) == (folder / "index.html")
-                                          for link in back), rel
+            assert len(back) == 2 and all(
+                browser.local_path(link["url"]) == (folder / "index.html") for link in back
+            ), rel
 
 
 def test_figures_get_their_caption_as_alt_text_instead_of_nbconverts_placeholder():
     from icl.report.alt_text import NBCONVERT_ALT, describe_figures
 
     placeholder = f'<img src="data:image/png;base64,AAAA" alt="{NBCONVERT_ALT}">'
-    page = ("<html><body><h1 id='t'>Chapter 1<a class=\"anchor-link\" href='#t'>¶</a></h1>"
-            f"<h2>The headline figure</h2><p>The sparse-only model against least squares. More text.</p>"
-            f"<div>{placeholder}</div>"
-            f"<h2>Training &amp; loss</h2><div>{placeholder}</div><div>{placeholder}</div>"
-            '<img src="x.png" alt="kept as written"><img src="y.png"></body></html>')
+    page = (
+        "<html><body><h1 id='t'>Chapter 1<a class=\"anchor-link\" href='#t'>¶</a></h1>"
+        f"<h2>The headline figure</h2><p>The sparse-only model against least squares. More text.</p>"
+        f"<div>{placeholder}</div>"
+        f"<h2>Training &amp; loss</h2><div>{placeholder}</div><div>{placeholder}</div>"
+        '<img src="x.png" alt="kept as written"><img src="y.png"></body></html>'
+    )
     out = describe_figures(page)
     alts = re.findall(r'alt="([^"]*)"', out)
     assert NBCONVERT_ALT not in out
-    assert alts == ["The headline figure: The sparse-only model against least squares.",
-                    "Training &amp; loss (figure 1 of 3)", "Training &amp; loss (figure 2 of 3)",
-                    "kept as written", "Training &amp; loss (figure 3 of 3)"]
+    assert alts == [
+        "The headline figure: The sparse-only model against least squares.",
+        "Training &amp; loss (figure 1 of 3)",
+        "Training &amp; loss (figure 2 of 3)",
+        "kept as written",
+        "Training &amp; loss (figure 3 of 3)",
+    ]
     assert describe_figures("<p>no heading</p><img src='a.png' alt=''>").count('alt="Figure"') == 1
 
 
@@ -604,11 +772,21 @@ def test_a_second_seeds_verdicts_get_their_own_column():
         show_second_seed(held, ["linear-w0.00", "linear-w0.50-seed1"])
     assert not mixed.outputs and "not recorded as one seed's verdicts" in mixed.stdout
 
-    first = [report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse prompts")),
-             report.ClaimVerdict("C2", "HELD", ("C2 HELD", "    every part holds"))]
-    cpu = report.ChapterResult("01", "01_x", report.PASSED, 1.0, {}, verdicts=[first[1]], page="01_x.html")
-    small = report.ChapterResult("01", "01_x-small", report.PASSED, 1.0, {"scale": "small"},
-                                 verdicts=first + second, page="01_x-small.html", scale="small")
+    first = [
+        report.ClaimVerdict("C1", "NOT HELD", ("C1 NOT HELD", "    fails on: sparse prompts")),
+        report.ClaimVerdict("C2", "HELD", ("C2 HELD", "    every part holds")),
+    ]
+    cpu = report.ChapterResult("01", "01_x", PASSED, 1.0, {}, verdicts=[first[1]], page="01_x.html")
+    small = report.ChapterResult(
+        "01",
+        "01_x-small",
+        PASSED,
+        1.0,
+        {"scale": "small"},
+        verdicts=first + second,
+        page="01_x-small.html",
+        scale="small",
+    )
     matrix = report.render_matrix([cpu, small])
     heads = re.findall(r"<th>([^<]*)</th>", matrix)
     assert heads == ["claim", "cpu scale", "small scale, seed 0", "small scale, seed 1"]
@@ -616,8 +794,10 @@ def test_a_second_seeds_verdicts_get_their_own_column():
     assert re.findall(r'<td class="cell ([\w-]+)">', c1) == ["n-a", "not-held", "held"]
     assert re.findall(r'<td class="cell ([\w-]+)">', c2) == ["held", "held", "n-a"]
     assert "seed 0 only" not in matrix
-    assert report.claims_by_scale([small]) == {"C1": {"small": ("NOT HELD", "01_x-small.html", None)},
-                                               "C2": {"small": ("HELD", "01_x-small.html", None)}}
+    assert report.claims_by_scale([small]) == {
+        "C1": {"small": ("NOT HELD", "01_x-small.html", None)},
+        "C2": {"small": ("HELD", "01_x-small.html", None)},
+    }
     info = {"built": "x", "commit": "c", "params_file": None, "versions": {}, "pattern": "*"}
     page = report.render_index(info, [cpu, small])
     assert "4 verdicts, one per cell of the claims matrix that was run" in page

@@ -25,7 +25,11 @@ from icl.evaluate import evaluate, sample_prompts
 from icl.tasks import DenseLinear, SparseLinear
 
 CPU_RUNS = scale_dir("cpu")
-COMMITTED = sorted(p.name for p in CPU_RUNS.iterdir() if (p / "model.safetensors").exists()) if CPU_RUNS.exists() else []
+COMMITTED = (
+    sorted(p.name for p in CPU_RUNS.iterdir() if (p / "model.safetensors").exists())
+    if CPU_RUNS.exists()
+    else []
+)
 
 
 @pytest.mark.skipif(not COMMITTED, reason="no committed run")
@@ -66,8 +70,9 @@ def test_loading_weights_from_another_torch_major_warns(tmp_path, tiny):
         warnings.simplefilter("error", UserWarning)  # same torch: no warning
         load_run("run", root=tmp_path)
     meta = {"config": tiny_config.to_json(), "torch": "1.13.1"}
-    atomic_save_tensors(tmp_path / "run" / "model.safetensors",
-                        {k: v.detach() for k, v in model.state_dict().items()}, meta)
+    atomic_save_tensors(
+        tmp_path / "run" / "model.safetensors", {k: v.detach() for k, v in model.state_dict().items()}, meta
+    )
     with pytest.warns(UserWarning, match=r"torch 1\.13\.1.*this is torch"):
         load_run("run", root=tmp_path)
 
@@ -86,17 +91,26 @@ def test_killed_report_leaves_previous_report_intact(tmp_path):
     nb_dir.mkdir()
     notebook(nb_dir / "01_quick.ipynb", "print('first build')")
     assert report.build_report(out, None, timeout=120, notebooks_dir=nb_dir) == 0
-    from icl.checkpoint import LOCK  # the folder's lock file holds the last builder's pid: not part of the report
+    from icl.checkpoint import (
+        LOCK,  # the folder's lock file holds the last builder's pid: not part of the report
+    )
 
     snapshot = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK}
 
     # second build: a slow chapter; kill the builder while it runs
     notebook(nb_dir / "01_quick.ipynb", "print('second build')")
     notebook(nb_dir / "02_slow.ipynb", "import time\ntime.sleep(60)")
-    code = ("from pathlib import Path; from icl import report; "
-            f"report.build_report(Path({str(out)!r}), None, timeout=300, notebooks_dir=Path({str(nb_dir)!r}))")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    code = (
+        "from pathlib import Path; from icl import report; "
+        f"report.build_report(Path({str(out)!r}), None, timeout=300, notebooks_dir=Path({str(nb_dir)!r}))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 90
     while time.time() < deadline and not list(out.glob(".tmp-*/**/01_quick.ipynb")):  # chapter 1 done
         time.sleep(0.2)
@@ -104,6 +118,9 @@ def test_killed_report_leaves_previous_report_intact(tmp_path):
     time.sleep(2.0)  # now inside the slow chapter
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
-             if p.is_file() and p.name != LOCK and not p.relative_to(out).parts[0].startswith(".tmp-")}
+    after = {
+        p.relative_to(out): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and p.name != LOCK and not p.relative_to(out).parts[0].startswith(".tmp-")
+    }
     assert after == snapshot  # the previous report, byte for byte

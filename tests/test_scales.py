@@ -11,21 +11,28 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from experiments.sizing import widen_state
 from icl.checkpoint import load_run, load_state
 from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
 from icl.emergence import emergence_ks, emergence_set
 from icl.forks import fork
+from icl.model import ModelConfig, TransformerModel
+from icl.protocol import PROTOCOL_FILE, load_protocol
 from icl.train import sample_batch, train
 
 
 def small(name: str, steps: int = 24, hold: int = 8, ramp: int = 4):
     """A run of the small scale shrunk to a test: 2 layers of width 16, a few steps."""
     cfg = get_run_config(name, "small")
-    cfg = replace(cfg, model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
-                  train=replace(cfg.train, steps=steps, checkpoint_every=4, log_every=2, eval_every=4,
-                                warmup_steps=2))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, n_embd=16, n_layer=2, n_head=2),
+        train=replace(cfg.train, steps=steps, checkpoint_every=4, log_every=2, eval_every=4, warmup_steps=2),
+    )
     if cfg.curriculum.mix.start:
-        cfg = replace(cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=hold, ramp=ramp)))
+        cfg = replace(
+            cfg, curriculum=replace(cfg.curriculum, mix=replace(cfg.curriculum.mix, hold=hold, ramp=ramp))
+        )
     return cfg
 
 
@@ -44,31 +51,75 @@ def test_the_small_scale_is_chapters_1_2_at_d5():
         get_run_config("linear-w0.50", "tiny")
 
 
-def test_each_seed_holds_at_its_own_hold_and_its_sparse_only_run_trains_past_it(monkeypatch):
-    """The hold is read off each seed's own sparse-only run (config.SMALL_MIX_HOLDS): a seed whose
-    selection arrives later holds its mixture runs later, and its sparse-only run trains
-    SMALL_SPARSE_AFTER steps past that hold (never fewer than SMALL_STEPS); seed 0 is untouched.
-    While a seed's hold is not read, its sparse-only run trains towards the cap and its mixture
-    runs are refused by every command that would train or fork them."""
+def with_hold(monkeypatch, seed: int, hold: int | None) -> None:
+    """The small scale's protocol as committed, but with training seed ``seed``'s hold ``hold``."""
     import icl.config as config
 
+    protocol = config.small_protocol()
+    changed = replace(protocol, holds={**protocol.holds, seed: hold})
+    monkeypatch.setattr(config, "small_protocol", lambda: changed)
+
+
+def test_each_seed_holds_at_its_own_hold_and_its_sparse_only_run_trains_past_it(monkeypatch):
+    """The hold is read off each seed's own sparse-only run (data/runs/small/protocol.json): a seed whose
+    selection arrives later holds its mixture runs later, and its sparse-only run trains ``sparse_after``
+    steps past that hold (never fewer than ``steps``); seed 0 is untouched. While a seed's hold is not
+    read, its sparse-only run trains towards the cap and its mixture runs are refused by every command
+    that would train or fork them."""
+    import icl.config as config
+
+    protocol = config.small_protocol()
+    assert protocol.holds == {0: 65_000, 1: 135_000}  # read 2026-12-02 (docs/scales.md)
     seed0 = {n: get_run_config(n, "small") for n in ("linear-w0.00", "linear-w0.50", "linear-w1.00")}
-    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, 80_000)
+    with_hold(monkeypatch, 1, 80_000)
     assert {n: get_run_config(n, "small") for n in seed0} == seed0
-    assert seed0["linear-w0.00"].train.steps == config.SMALL_STEPS == config.small_hold(0) + config.SMALL_SPARSE_AFTER
+    assert seed0["linear-w0.00"].train.steps == protocol.steps == protocol.hold(0) + protocol.sparse_after
     mix = get_run_config("linear-w0.50-seed1", "small")
-    assert (mix.curriculum.mix.hold, mix.train.steps) == (80_000, 80_000 + config.SMALL_MIX_AFTER)
-    assert get_run_config("linear-w0.00-seed1", "small").train.steps == 80_000 + config.SMALL_SPARSE_AFTER
-    assert get_run_config("linear-w1.00-seed1", "small").train.steps == config.SMALL_STEPS  # nothing to select
+    assert (mix.curriculum.mix.hold, mix.train.steps) == (80_000, 80_000 + protocol.mix_after)
+    assert get_run_config("linear-w0.00-seed1", "small").train.steps == 80_000 + protocol.sparse_after
+    assert get_run_config("linear-w1.00-seed1", "small").train.steps == protocol.steps  # nothing to select
     config.check_run_names("small", ["linear-w0.50-seed1"])  # read: trainable
-    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)  # not read yet
-    assert get_run_config("linear-w0.00-seed1", "small").train.steps == config.SMALL_SELECTION_CAP
-    with pytest.raises(ValueError, match="linear-w0.50-seed1 waits for the hold of training seed 1, not read yet: "
-                                         "train linear-w0.00-seed1"):
+    with_hold(monkeypatch, 1, None)  # not read yet
+    assert get_run_config("linear-w0.00-seed1", "small").train.steps == protocol.selection_cap
+    waits = "linear-w0.50-seed1 waits for the hold of training seed 1, not read yet: train linear-w0.00-seed1"
+    with pytest.raises(ValueError, match=waits):
         config.check_run_names("small", ["linear-w1.00-seed1", "linear-w0.50-seed1"])
     config.check_run_names("small", ["linear-w0.00-seed1", "linear-w1.00-seed1", "linear-w0.50"])
     with pytest.raises(ValueError, match="no hold at the small scale"):
-        config.small_hold(7)
+        protocol.hold(7)
+
+
+def test_the_small_protocol_file_is_validated_in_one_line(tmp_path):
+    """protocol.json is read once and checked: a damaged file, an unknown or missing key, a bad value each
+    give one ValueError line naming the file, the key and what is allowed."""
+    import icl.config as config
+
+    committed = json.loads((config.DATA / "runs" / "small" / PROTOCOL_FILE).read_text())
+    path = tmp_path / "protocol.json"
+    path.write_text(json.dumps(committed))
+    assert load_protocol(path) == config.small_protocol()
+    bad = [
+        ({**committed, "steps": 0}, "steps=0", "whole number of steps >= 1"),
+        ({**committed, "steps": "100000"}, "steps='100000'", "whole number"),
+        ({**committed, "mix_hold": 5}, "'mix_hold'", "the keys: about"),
+        ({k: v for k, v in committed.items() if k != "selection_cap"}, "'selection_cap'", "missing"),
+        ({**committed, "holds": {"one": {"hold": 5, "read": None}}}, "holds['one']", "training seed"),
+        ({**committed, "holds": {"1": {"hold": -5, "read": None}}}, "holds['1'].hold=-5", "or null"),
+        ({**committed, "holds": {"1": 135000}}, "holds['1']=135000", "the keys hold, read"),
+        ([1, 2], "a JSON object", "list"),
+    ]
+    for content, *words in bad:
+        path.write_text(json.dumps(content))
+        with pytest.raises(ValueError) as e:
+            load_protocol(path)
+        assert str(path) in str(e.value) and "\n" not in str(e.value), e.value
+        for w in words:
+            assert w in str(e.value), (w, str(e.value))
+    path.write_text('{"steps": 1,')
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_protocol(path)
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_protocol(tmp_path / "missing.json")
 
 
 def test_each_scale_has_its_own_folder_and_load_run_checks_the_scale():
@@ -120,7 +171,9 @@ def test_a_fork_from_a_state_saved_before_the_faster_loop_keeps_its_optimiser_an
     assert mix.train.fused_adamw and mix.train.compile == "auto"  # the presets' new loop
     old_mix = replace(mix, train=replace(mix.train, **old))
     scratch = train(old_mix, tmp_path / "scratch", progress=False)
-    train(replace(sparse, train=replace(sparse.train, **old)), tmp_path / "sparse", progress=False, stop_after=8)
+    train(
+        replace(sparse, train=replace(sparse.train, **old)), tmp_path / "sparse", progress=False, stop_after=8
+    )
     drop_new_fields(tmp_path / "sparse")
     forked = fork(tmp_path / "sparse" / "state.safetensors", mix, tmp_path / "forked")
     saved = json.loads((forked / "config.json").read_text())["config"]["train"]
@@ -206,8 +259,13 @@ def test_train_scale_forks_the_mixture_runs_and_trains_every_run(tmp_path, monke
     b = load_file(tmp_path / "small" / "linear-w0.50" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert train_scale("small", names, progress=False, say=said.append) == names  # finished: nothing to do
-    monkeypatch.setitem(config.SMALL_MIX_HOLDS, 1, None)  # a seed whose hold is not read: its mixture waits
-    assert train_scale("small", ["linear-w0.50-seed1"], progress=False, say=said.append) == []
+    with_hold(monkeypatch, 1, None)  # a seed whose hold is not read: its mixture waits
+    with pytest.raises(ValueError, match="linear-w0.50-seed1 waits for the hold of training seed 1"):
+        train_scale("small", ["linear-w0.50-seed1"], progress=False, say=said.append)  # named: refused
+    monkeypatch.setattr(config, "run_names", lambda scale=None: ["linear-w0.50-seed1"])  # the scale's runs
+    assert (
+        train_scale("small", None, progress=False, say=said.append) == []
+    )  # all of them: it waits, saying so
     assert said[-1].startswith("linear-w0.50-seed1 waits for the hold of training seed 1")
     assert not (tmp_path / "small" / "linear-w0.50-seed1").exists()
 
@@ -222,14 +280,38 @@ def test_one_writer_per_run_folder(tmp_path):
     import time
 
     folder = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from icl.checkpoint import run_lock\n"
-        f"with run_lock({str(folder)!r}):\n    print('locked', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from icl.checkpoint import run_lock\n"
+                f"with run_lock({str(folder)!r}):\n    print('locked', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     try:
-        out = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.00", "--scale", "small",
-                              "--steps", "2", "--out", str(folder)], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "icl",
+                "train",
+                "linear-w0.00",
+                "--scale",
+                "small",
+                "--steps",
+                "2",
+                "--out",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and f"in use by process {holder.pid}" in lines[0] and "run" in lines[0]
@@ -245,12 +327,12 @@ def test_one_writer_per_run_folder(tmp_path):
 
 
 def test_every_sizing_variant_is_a_valid_config_and_the_d10_hold_holds():
-    """The sizing tries (icl/sizing.py) all build; the d = 10 search's held curriculum trains at d = 5 with 11
-    points until step 60k and reaches the preset's d = 10, 21 points by 70k; the other tries change only what
-    their names say."""
+    """The sizing tries (experiments/sizing.py) all build; the d = 10 search's held curriculum trains at d = 5
+    with 11 points until step 60k and reaches the preset's d = 10, 21 points by 70k; the other tries change
+    only what their names say."""
     from dataclasses import replace
 
-    from icl.sizing import VARIANTS, variant_config
+    from experiments.sizing import VARIANTS, variant_config
 
     configs = {name: variant_config(name) for name in VARIANTS}
     base, held = configs["d10-base"], configs["d10-hold60k"]
@@ -258,8 +340,9 @@ def test_every_sizing_variant_is_a_valid_config_and_the_d10_hold_holds():
     assert base.curriculum.at(10_000) == (10, 21) and base.model == held.model
     assert base.task.n_dims == 10 and base.train.schedule == "constant"
     c = base.curriculum
-    assert held == replace(base, curriculum=replace(c, dims=replace(c.dims, hold=60_000),
-                                                    points=replace(c.points, hold=60_000)))
+    assert held == replace(
+        base, curriculum=replace(c, dims=replace(c.dims, hold=60_000), points=replace(c.points, hold=60_000))
+    )
     assert configs["d10-l12"] == replace(base, model=replace(base.model, n_layer=12))
     assert configs["d10-lr3e-3"] == replace(base, train=replace(base.train, lr=3e-3, warmup_steps=2000))
 
@@ -272,9 +355,9 @@ def test_sizing_scores_a_held_curriculum_on_its_starting_task(tmp_path):
 
     import torch
 
+    from experiments.sizing import score
     from icl.checkpoint import load_run
     from icl.evaluate import errors, predict, sample_prompts
-    from icl.sizing import score
     from icl.tasks import SparseLinear
     from icl.train import train
     from tests.conftest import tiny_config
@@ -291,26 +374,59 @@ def test_sizing_scores_a_held_curriculum_on_its_starting_task(tmp_path):
     assert json.loads((tmp_path / "sizing-start.json").read_text())["try"]["d"] == 2
 
 
+@pytest.mark.parametrize("layout", ["garg", "compact", "pair"])
+def test_a_widened_model_computes_the_source_on_zero_padded_prompts(layout):
+    """widen_state: a model of d = 3, 5 points carried into d = 6, 9 points predicts, on the small prompts
+    zero-padded to d = 6, exactly what the source predicts on them; its new positions and extra read-in
+    columns do not change that, and the new columns are zero."""
+    small = ModelConfig(n_dims=3, n_points=5, n_embd=16, n_layer=2, n_head=2, layout=layout)
+    big = ModelConfig(n_dims=6, n_points=9, n_embd=16, n_layer=2, n_head=2, layout=layout)
+    torch.manual_seed(0)
+    src, dst = TransformerModel(small), TransformerModel(big)
+    dst.load_state_dict(widen_state(src.state_dict(), small, big, dst.state_dict()))
+    xs, ys = torch.randn(4, 5, 3), torch.randn(4, 5)
+    with torch.no_grad():
+        want = src(xs, ys)
+        got = dst(torch.nn.functional.pad(xs, (0, 3)), ys)
+        assert dst(torch.randn(4, 9, 6), torch.randn(4, 9)).shape == (4, 9)  # the longer prompts run
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert dst.read_in.weight.abs().sum(0).gt(0).sum() == src.read_in.weight.shape[1]
+
+
+def test_widening_refuses_a_model_that_differs_beyond_d_and_length():
+    small = ModelConfig(n_dims=3, n_points=5, n_embd=16, n_layer=2, n_head=2)
+    for big in (
+        ModelConfig(n_dims=6, n_points=9, n_embd=16, n_layer=3, n_head=2),
+        ModelConfig(n_dims=2, n_points=9, n_embd=16, n_layer=2, n_head=2),
+    ):
+        with pytest.raises(ValueError, match="only n_dims and n_points may grow"):
+            widen_state(TransformerModel(small).state_dict(), small, big, TransformerModel(big).state_dict())
+
+
 def test_a_warm_start_variant_starts_from_the_small_run_widened_and_resumes(tmp_path):
     """The d = 10 search's warm start: step 0 of ``d10-warm-small`` is the small scale's finished sparse-only
     model carried to d = 10, 21 points (on d = 5 prompts zero-padded it predicts what that model does), its
     config says so, training resumes from it, and a second warm start over it is refused."""
     import json
 
+    from experiments.sizing import variant_config, warm_start
     from icl.evaluate import sample_prompts
-    from icl.sizing import variant_config, warm_start
     from icl.tasks import SparseLinear
 
     out = warm_start("d10-warm-small", tmp_path / "warm")
     st = load_state(out / "state.safetensors")
     assert st["step"] == 0 and "warm start" in st["config"].notes
-    assert json.loads((out / "config.json").read_text())["sessions"][0]["warm_start"] == "data/runs/small/linear-w0.00"
+    assert (
+        json.loads((out / "config.json").read_text())["sessions"][0]["warm_start"]
+        == "data/runs/small/linear-w0.00"
+    )
     small, _ = load_run("linear-w0.00", scale="small")
     big, cfg = load_run("warm", root=tmp_path, allow_partial=True)
     p = sample_prompts(SparseLinear(5, 1, True), 8, 11, seed=3)
     with torch.no_grad():
-        torch.testing.assert_close(big(torch.nn.functional.pad(p.xs, (0, 5)), p.ys), small(p.xs, p.ys),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            big(torch.nn.functional.pad(p.xs, (0, 5)), p.ys), small(p.xs, p.ys), rtol=1e-4, atol=1e-5
+        )
     assert cfg == variant_config("d10-warm-small")
     train(variant_config("d10-warm-small"), out, stop_after=2, progress=False)
     assert load_state(out / "state.safetensors")["step"] == 2
@@ -321,8 +437,8 @@ def test_a_warm_start_variant_starts_from_the_small_run_widened_and_resumes(tmp_
 def test_sizing_curves_read_each_try_against_least_squares_and_the_lasso(tmp_path):
     """``sizing curves``: one row per ``every`` steps and the last, the sparse errors of the try's emergence
     log and the selection fraction (LS - model) / (LS - Lasso) computed from the same prompts' references."""
+    from experiments.sizing import curves
     from icl.emergence import reference_errors
-    from icl.sizing import curves
     from tests.conftest import tiny_config
 
     cfg = tiny_config(steps=5, eval_every=2)

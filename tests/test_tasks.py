@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
-from icl.config import TaskConfig
-from icl.tasks import (ConvexCombination, DenseLinear, Line1D, Mixture, ReluNet, Sine1D, SparseLinear,
-                       sample_xs)
+from icl.config import CLASS_NAMES, TaskConfig
+from icl.tasks import (
+    PRETRAINING_CLASSES,
+    ClassName,
+    ConvexCombination,
+    DenseLinear,
+    Family,
+    Line1D,
+    Mixture,
+    ReluNet,
+    Sine1D,
+    SparseLinear,
+    sample_xs,
+)
 
 
 def gen(seed=0):
@@ -25,8 +37,15 @@ def empirical_variance(fc, n=20_000, points=8, seed=0, d_active=None):
 
 
 CLASSES = [
-    DenseLinear(10), DenseLinear(10, normalize=True), SparseLinear(10, 2), SparseLinear(10, 2, normalize=True),
-    ReluNet(10), ReluNet(10, normalize=True), Line1D(), Sine1D(), Sine1D((0.5, 6.0)),
+    DenseLinear(10),
+    DenseLinear(10, normalize=True),
+    SparseLinear(10, 2),
+    SparseLinear(10, 2, normalize=True),
+    ReluNet(10),
+    ReluNet(10, normalize=True),
+    Line1D(),
+    Sine1D(),
+    Sine1D((0.5, 6.0)),
     ConvexCombination(Line1D(), Sine1D(), 0.3),
 ]
 
@@ -91,18 +110,34 @@ def test_convex_combination_endpoints_are_the_classes():
     assert torch.allclose(comb.evaluate(xs), line.evaluate(xs))
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: SparseLinear(10, 11), "nnz=11"),
-    (lambda: SparseLinear(10, 0), "nnz=0"),
-    (lambda: ConvexCombination(Line1D(), Sine1D(), 1.5), "a=1.5"),
-    (lambda: ConvexCombination(Line1D(), Sine1D(), -0.1), "a=-0.1"),
-    (lambda: Mixture([DenseLinear(3), DenseLinear(3)], [0.5, 0.6]), "sum to 1"),
-    (lambda: Mixture([DenseLinear(3), DenseLinear(3)], [1.2, -0.2]), "1.2"),
-    (lambda: Sine1D((3.0, 1.0)), "band"),
-    (lambda: DenseLinear(0), "n_dims=0"),
-    (lambda: TaskConfig(classes=("dense", "cubic"), weights=(0.5, 0.5)), "cubic"),
-    (lambda: DenseLinear(5).sample(2, gen(), d_active=6), "d_active=6"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: SparseLinear(10, 11), "nnz=11"),
+        (lambda: SparseLinear(10, 0), "nnz=0"),
+        (lambda: ConvexCombination(Line1D(), Sine1D(), 1.5), "a=1.5"),
+        (lambda: ConvexCombination(Line1D(), Sine1D(), -0.1), "a=-0.1"),
+        (lambda: Mixture([DenseLinear(3), DenseLinear(3)], [0.5, 0.6]), "sum to 1"),
+        (lambda: Mixture([DenseLinear(3), DenseLinear(3)], [1.2, -0.2]), "1.2"),
+        (lambda: Sine1D((3.0, 1.0)), "band"),
+        (lambda: DenseLinear(0), "n_dims=0"),
+        (lambda: TaskConfig(classes=("dense", "cubic"), weights=(0.5, 0.5)), "cubic"),
+        (lambda: DenseLinear(5).sample(2, gen(), d_active=6), "d_active=6"),
+    ],
+)
 def test_bad_parameters_raise_clear_errors(make, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
         make()
+
+
+def test_class_and_family_names_are_their_text():
+    """One definition of the names; a member is its text wherever text is made (JSON, CSV columns,
+    f-strings, dict keys), so configs, logs and verdicts read the same as with plain strings."""
+    assert ClassName.DENSE == "dense" and f"{ClassName.SPARSE}_k5" == "sparse_k5"
+    assert str(Family.ONE_D) == "1d" and [f.value for f in Family] == ["linear", "nonlinear", "1d"]
+    assert json.dumps({ClassName.LINE: [Family.NONLINEAR]}) == '{"line": ["nonlinear"]}'
+    assert {"relu": 1}[ClassName.RELU] == 1 and ClassName("sine") is ClassName.SINE
+    assert CLASS_NAMES == tuple(c.value for c in PRETRAINING_CLASSES)
+    assert CLASS_NAMES == ("dense", "sparse", "relu", "line", "sine")
+    assert ClassName.COMBINATION not in PRETRAINING_CLASSES
+    assert TaskConfig(classes=(ClassName.DENSE, ClassName.SPARSE)) == TaskConfig()

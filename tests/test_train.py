@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import load_file
 
-from conftest import tiny_config
 from icl.checkpoint import CheckpointError, load_run, load_state
 from icl.config import EVAL, SCALES, TRAIN, RunConfig, get_run_config, run_names, stream_generator
 from icl.train import DivergenceError, sample_batch, train
@@ -53,7 +53,9 @@ def test_a_run_takes_a_new_step_count_only_before_its_decay(tmp_path):
     sessions = json.loads((b / "config.json").read_text())["sessions"]
     assert [s.get("steps_from") for s in sessions] == [None, 12]
     train(tiny_config(steps=12), tmp_path / "c", progress=False, stop_after=10)  # inside its decay
-    with pytest.raises(ValueError, match="only before either schedule's decay begins; the state is at step 10"):
+    with pytest.raises(
+        ValueError, match="only before either schedule's decay begins; the state is at step 10"
+    ):
         train(tiny_config(steps=20), tmp_path / "c", progress=False)
     assert load_state(tmp_path / "c" / "state.safetensors")["config"].train.steps == 12  # untouched
 
@@ -87,7 +89,8 @@ def test_a_run_keeps_its_attention_kernel_on_resume(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert json.loads((b / "config.json").read_text())["config"]["model"]["attention"] == "sdpa"
     with pytest.raises(ValueError, match="different config"):  # any other difference is still refused
-        train(replace(math_cfg, model=replace(math_cfg.model, activation="gelu")), tmp_path / "b", progress=False)
+        gelu = replace(math_cfg, model=replace(math_cfg.model, activation="gelu"))
+        train(gelu, tmp_path / "b", progress=False)
 
 
 def test_data_stream_is_a_function_of_seed_and_step():
@@ -113,9 +116,9 @@ def test_curriculum_shapes_batches():
 
 
 def test_a_held_curriculum_stays_at_its_start_then_counts_from_the_hold():
-    """Schedule.hold (the d = 10 search's lever): d stays 5 for the first 60k steps, then grows as Garg et al.'s
-    schedule does from step 0; hold = 0, every study run's, is the old schedule; an old config without the field
-    loads with 0; a negative hold is refused in one line."""
+    """Schedule.hold (the d = 10 search's lever): d stays 5 for the first 60k steps, then grows as Garg et
+    al.'s schedule does from step 0; hold = 0, every study run's, is the old schedule; an old config without
+    the field loads with 0; a negative hold is refused in one line."""
     from icl.curriculum import Schedule
 
     held, plain = Schedule(5, 10, 1, 2000, hold=60_000), Schedule(5, 10, 1, 2000)
@@ -124,7 +127,7 @@ def test_a_held_curriculum_stays_at_its_start_then_counts_from_the_hold():
     assert all(Schedule(5, 10, 1, 2000, hold=0).at(s) == plain.at(s) for s in range(0, 20_000, 500))
     cfg = get_run_config("linear-w0.00", "cpu")
     d = cfg.to_dict()
-    del d["curriculum"]["dims"]["hold"], d["curriculum"]["points"]["hold"]  # a config.json from before the field
+    del d["curriculum"]["dims"]["hold"], d["curriculum"]["points"]["hold"]  # a header from before the field
     assert RunConfig.from_dict(d) == cfg
     assert cfg.override({"curriculum.dims.hold": "60000"}).curriculum.dims.at(61_000) == 5
     with pytest.raises(ValueError, match="curriculum hold=-1 must be a whole number of steps >= 0"):
@@ -195,15 +198,22 @@ def test_every_registered_run_builds_at_its_scales(scale, name):
 def test_cli_help_lists_runs_and_rejects_bad_input():
     out = subprocess.run([sys.executable, "-m", "icl", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and all(n in out.stdout for n in run_names())
-    bad = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.3"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "invalid choice: 'linear-w0.3'" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "icl", "train", "linear-w0.50", "--steps", "-3"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "icl", "train", "linear-w0.3"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "invalid choice: 'linear-w0.3'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "icl", "train", "linear-w0.50", "--steps", "-3"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "-3 must be >= 1" in bad.stderr
 
 
 def test_a_bf16_step_is_within_tolerance_of_fp32_and_resumes_exactly(tmp_path):
-    """train.autocast="bf16" (the paper preset's, on CPU too): the loss of a bf16 forward on the same weights and
+    """train.autocast="bf16" (the paper preset's, on CPU too): the loss of a bf16 forward on the same weights
+    and
     batch is within 2% of the fp32 one (bfloat16 keeps about 3 significant digits), the setting is saved with
     the run, and a bf16 run interrupted and resumed ends bit-identical to one trained without a stop."""
     from dataclasses import replace
@@ -242,7 +252,7 @@ def test_autocast_setting_is_checked():
 
 
 def test_auto_autocast_uses_bf16_on_a_cpu_only_with_bf16_instructions(tmp_path):
-    """"auto" (the paper preset's): on a CPU without bf16 instructions (emulated bf16 is 10-30x slower,
+    """ "auto" (the paper preset's): on a CPU without bf16 instructions (emulated bf16 is 10-30x slower,
     reports/benchmarks.md) it trains in fp32, bit-identical to "off"; with them, as "bf16"."""
     from dataclasses import replace
 
@@ -254,3 +264,41 @@ def test_auto_autocast_uses_bf16_on_a_cpu_only_with_bf16_instructions(tmp_path):
     ref = train(replace(cfg, train=replace(cfg.train, autocast=same)), tmp_path / same, progress=False)
     wa, wr = weights(auto), weights(ref)
     assert all(torch.equal(wa[k], wr[k]) for k in wa)
+
+
+def test_each_stop_reason_leaves_a_checkpoint_and_only_a_signal_exits(tmp_path):
+    """The clock pauses after the step in hand (a checkpoint, a normal return); a pause step at the last
+    step checkpoints without the final weights; SIGTERM finishes the step, checkpoints and exits with a
+    message naming the step; each run then resumes to the same weights as an uninterrupted one."""
+    import os
+    import signal
+    import threading
+    import time
+
+    cfg = tiny_config(steps=12)
+    a = train(cfg, tmp_path / "a", progress=False)
+    train(cfg, tmp_path / "clock", progress=False, max_seconds=0)  # TIME_LIMIT after step 1
+    assert load_state(tmp_path / "clock" / "state.safetensors")["step"] == 1
+    train(cfg, tmp_path / "last", progress=False, stop_after=12)  # PAUSE_STEP at the run's last step
+    assert load_state(tmp_path / "last" / "state.safetensors")["step"] == 12
+    assert not (tmp_path / "last" / "model.safetensors").exists()
+
+    long = tiny_config(steps=10**6)
+    header = tmp_path / "sig" / "config.json"
+
+    def signal_once_training() -> None:  # the header is written once the handler is in place
+        deadline = time.time() + 60
+        while time.time() < deadline and not header.exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Thread(target=signal_once_training, daemon=True).start()
+    with pytest.raises(SystemExit, match=r"interrupted at step \d+; checkpoint saved to .*; rerun to resume"):
+        train(long, tmp_path / "sig", progress=False)
+    assert load_state(tmp_path / "sig" / "state.safetensors")["step"] >= 1
+    assert signal.getsignal(signal.SIGTERM) == before  # the session's handler is gone
+    for name in ("clock", "last"):
+        b = train(cfg, tmp_path / name, progress=False)
+        wa, wb = weights(a), weights(b)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), name

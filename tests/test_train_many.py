@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tarfile
 import sys
+import tarfile
 
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from icl.checkpoint import load_state
 from icl.config import ROOT, get_run_config
 from icl.train import train
@@ -21,48 +21,90 @@ from icl.train_many import STATE_LIMIT_MIB, adopt, prepare_forks, train_many
 STEPS = 30  # each run's step override: the small scale's real model and data, a few seconds of training
 
 
+@pytest.mark.slow
 def test_two_runs_side_by_side_finish_report_and_bundle(tmp_path):
     """Both runs train in their own processes to the end; the report gives each one's steps and steps/s and a
     state under the 16 MiB return limit; the bundle holds one tar per run; a second call trains nothing."""
     said = []
     names = ["linear-w0.00", "linear-w1.00"]
-    reports = train_many("small", names, device="cpu", minutes=5, runs_dir=tmp_path / "runs", threads=1,
-                         steps=STEPS, bundle=tmp_path / "out", say=said.append)
+    reports = train_many(
+        "small",
+        names,
+        device="cpu",
+        minutes=5,
+        runs_dir=tmp_path / "runs",
+        threads=1,
+        steps=STEPS,
+        bundle=tmp_path / "out",
+        say=said.append,
+    )
     assert [r.run for r in reports] == names
     for r in reports:
-        assert (r.start_step, r.end_step, r.total_steps, r.returncode, r.status) == (0, STEPS, STEPS, 0, "finished")
+        got = (r.start_step, r.end_step, r.total_steps, r.returncode, r.status)
+        assert got == (0, STEPS, STEPS, 0, "finished")
         assert r.steps_per_second > 0 and 0 < r.state_mib < STATE_LIMIT_MIB
         with tarfile.open(tmp_path / "out" / f"small.{r.run}.tar") as tar:  # one file per run comes back
             assert {"model.safetensors", "state.safetensors", "config.json", "loss.csv", "eval.csv"} <= set(
-                tar.getnames())
+                tar.getnames()
+            )
     info = json.loads((tmp_path / "out" / "train-many.json").read_text())
     assert [r["status"] for r in info["runs"]] == ["finished", "finished"] and info["device"] == "cpu"
     assert any(line.startswith("linear-w0.00") and "finished" in line for line in said)
-    again = train_many("small", names, device="cpu", minutes=5, runs_dir=tmp_path / "runs", threads=1,
-                       steps=STEPS, say=said.append)
+    again = train_many(
+        "small",
+        names,
+        device="cpu",
+        minutes=5,
+        runs_dir=tmp_path / "runs",
+        threads=1,
+        steps=STEPS,
+        say=said.append,
+    )
     assert [(r.start_step, r.end_step) for r in again] == [(STEPS, STEPS)] * 2
 
 
+@pytest.mark.slow
 def test_a_bundle_is_adopted_only_where_it_is_further_along(tmp_path):
     """A study run paused after a few seconds on the "other" machine comes back as one tar; adopt puts it in
-    place; a second adopt keeps the local run (level), and so does a third once the local run is further along;
+    place; a second adopt keeps the local run (level), and so does a third once the local run is further
+    along;
     a tar of another config, or a broken one, is reported on its own line while the other tars are adopted."""
-    train_many("small", ["linear-w1.00"], device="cpu", minutes=0.05, runs_dir=tmp_path / "there", threads=1,
-               bundle=tmp_path / "bundle", say=lambda m: None)
+    train_many(
+        "small",
+        ["linear-w1.00"],
+        device="cpu",
+        minutes=0.05,
+        runs_dir=tmp_path / "there",
+        threads=1,
+        bundle=tmp_path / "bundle",
+        say=lambda m: None,
+    )
     step = load_state(tmp_path / "there" / "linear-w1.00" / "state.safetensors")["step"]
     here = tmp_path / "here" / "small" / "linear-w1.00"
     said = []
-    assert adopt(tmp_path / "bundle", runs_root=tmp_path / "here", say=said.append) == (["small/linear-w1.00"], [])
+    adopted = adopt(tmp_path / "bundle", runs_root=tmp_path / "here", say=said.append)
+    assert adopted == (["small/linear-w1.00"], [])
     assert load_state(here / "state.safetensors")["step"] == step > 0
     assert adopt(tmp_path / "bundle", runs_root=tmp_path / "here", say=said.append) == ([], [])
     assert said[-1] == f"small/linear-w1.00: kept this machine's (step {step:,}; the bundle's is {step:,})"
-    train(get_run_config("linear-w1.00", "small"), here, progress=False, stop_after=step + 3)  # local moves on
+    train(get_run_config("linear-w1.00", "small"), here, progress=False, stop_after=step + 3)  # local moves
     assert adopt(tmp_path / "bundle", runs_root=tmp_path / "here", say=said.append) == ([], [])
-    assert said[-1] == f"small/linear-w1.00: kept this machine's (step {step + 3:,}; the bundle's is {step:,})"
+    assert said[-1] == (
+        f"small/linear-w1.00: kept this machine's (step {step + 3:,}; the bundle's is {step:,})"
+    )
     assert load_state(here / "state.safetensors")["step"] == step + 3
 
-    train_many("small", ["linear-w0.00"], device="cpu", minutes=5, runs_dir=tmp_path / "other", threads=1,
-               steps=STEPS, bundle=tmp_path / "mixed", say=lambda m: None)  # another config (a step override)
+    train_many(
+        "small",
+        ["linear-w0.00"],
+        device="cpu",
+        minutes=5,
+        runs_dir=tmp_path / "other",
+        threads=1,
+        steps=STEPS,
+        bundle=tmp_path / "mixed",
+        say=lambda m: None,
+    )  # another config (a step override)
     (tmp_path / "mixed" / "small.broken.tar").write_bytes(b"not a tar")
     shutil.copy(tmp_path / "bundle" / "small.linear-w1.00.tar", tmp_path / "mixed")
     shutil.rmtree(tmp_path / "here")
@@ -76,6 +118,7 @@ def test_a_bundle_is_adopted_only_where_it_is_further_along(tmp_path):
         adopt(tmp_path / "here")
 
 
+@pytest.mark.slow
 def test_a_signal_stops_every_run_with_a_checkpoint_and_is_not_a_failure(tmp_path):
     """SIGTERM to train-many reaches every run: each saves its state and the report says "stopped
     (checkpointed)", not "failed"."""
@@ -95,7 +138,9 @@ def test_a_signal_stops_every_run_with_a_checkpoint_and_is_not_a_failure(tmp_pat
 
     names = ["linear-w0.00", "linear-w1.00"]
     threading.Thread(target=signal_once_both_train, daemon=True).start()
-    reports = train_many("small", names, device="cpu", minutes=5, runs_dir=runs, threads=1, say=lambda m: None)
+    reports = train_many(
+        "small", names, device="cpu", minutes=5, runs_dir=runs, threads=1, say=lambda m: None
+    )
     for r in reports:
         assert r.stopped and r.status == "stopped (checkpointed)" and r.end_step < r.total_steps
         assert (tmp_path / "runs" / r.run / "state.safetensors").exists()
@@ -125,15 +170,35 @@ def test_a_mixture_run_is_forked_from_its_specialists_state_before_the_hold(tmp_
     assert len(said) == 1
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(names=["linear-w9"]), "'linear-w9' is not a run of the small scale"),
-    (dict(names=["linear-w0.00", "linear-w0.00"]), "a run is named twice"),
-    (dict(names=[]), "no runs given"),
-    (dict(compile="fast"), "compile='fast' is not one of off, auto, default, reduce-overhead, max-autotune"),
-    (dict(minutes=0), "minutes=0 must be a positive number"),
-    (dict(names=["linear-w0.00", "linear-w0.25", "linear-w0.50", "linear-w0.75", "linear-w1.00", "linear-w0.05",
-                 "linear-w0.95", "linear-w0.50-cond"], bundle="b"), "8 runs with a bundle: at most 7"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(names=["linear-w9"]), "'linear-w9' is not a run of the small scale"),
+        (dict(names=["linear-w0.00", "linear-w0.00"]), "a run is named twice"),
+        (dict(names=[]), "no runs given"),
+        (
+            dict(compile="fast"),
+            "compile='fast' is not one of off, auto, default, reduce-overhead, max-autotune",
+        ),
+        (dict(minutes=0), "minutes=0 must be a positive number"),
+        (
+            dict(
+                names=[
+                    "linear-w0.00",
+                    "linear-w0.25",
+                    "linear-w0.50",
+                    "linear-w0.75",
+                    "linear-w1.00",
+                    "linear-w0.05",
+                    "linear-w0.95",
+                    "linear-w0.50-cond",
+                ],
+                bundle="b",
+            ),
+            "8 runs with a bundle: at most 7",
+        ),
+    ],
+)
 def test_bad_input_is_refused_before_anything_starts(tmp_path, bad, message):
     kw = dict(names=["linear-w0.00"], device="cpu", minutes=1, runs_dir=tmp_path, steps=STEPS, **{})
     kw.update(bad)
@@ -145,8 +210,12 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path, bad, message):
 def test_the_command_refuses_cuda_without_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is here")
-    r = subprocess.run([sys.executable, "-m", "icl", "train-many", "small", "--runs", "linear-w0.00", "--minutes",
-                        "1"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "icl", "train-many", "small", "--runs", "linear-w0.00", "--minutes", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.strip().startswith("error: --device cuda: no CUDA device here")
 
 

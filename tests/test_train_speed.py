@@ -16,13 +16,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 import icl.step as step_mod
 import icl.train as train_mod
-from conftest import tiny_config
 from icl.config import NEW_RUN_LOOP, SCALES, RunConfig, get_run_config
 from icl.model import ModelConfig, TransformerModel, garg_tokens
 from icl.step import make_optimizer, session_compile
@@ -61,8 +61,9 @@ def old_attention(self, x: Tensor) -> Tensor:
     """CausalSelfAttention.forward before the overhead work (verbatim, one line wrapped)."""
     B, T, C = x.shape
     q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-    q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-               for t in (q, k, v))  # (B, H, T, hs)
+    q, k, v = (
+        t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+    )  # (B, H, T, hs)
     if self.math:
         future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): j > i
         att = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5)  # (B, H, T, T)
@@ -94,8 +95,9 @@ def outputs_and_grads(model: TransformerModel, xs, ys, labels, given, bf16: bool
 def test_the_eager_model_is_bit_identical_to_before_the_overhead_work(layout, attention):
     """Outputs and every gradient equal (torch.equal) on fixed inputs: full-length prompts, a shorter
     one after them (a curriculum: the cached mask sliced), instructions given to some prompts, bf16."""
-    cfg = ModelConfig(n_dims=5, n_points=11, n_embd=32, n_layer=2, n_head=4, layout=layout,
-                      attention=attention, n_classes=2)
+    cfg = ModelConfig(
+        n_dims=5, n_points=11, n_embd=32, n_layer=2, n_head=4, layout=layout, attention=attention, n_classes=2
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         new = TransformerModel(cfg)
@@ -134,8 +136,10 @@ def test_presets_train_new_runs_with_fused_adamw_and_auto_compile():
     del old["train"]["fused_adamw"], old["train"]["compile"]  # a config saved before the switches existed
     tc = RunConfig.from_dict(old).train
     assert (tc.fused_adamw, tc.compile) == (False, "off")  # loads as it trained
-    for bad, says in ((dict(fused_adamw="yes"), "fused_adamw='yes' must be true or false"),
-                      (dict(compile="fast"), "compile='fast' is not one of off, auto")):
+    for bad, says in (
+        (dict(fused_adamw="yes"), "fused_adamw='yes' must be true or false"),
+        (dict(compile="fast"), "compile='fast' is not one of off, auto"),
+    ):
         with pytest.raises(ValueError, match=says):
             tiny_config(**bad)
 
@@ -198,7 +202,9 @@ def test_session_compile_passes_settings_and_skips_short_sessions():
     mode, why = session_compile("auto", step_mod.AUTO_MIN_STEPS - 1, never)
     assert mode == "off" and "compilation would not pay" in why["why"] and why["chose"] == "off"
     assert session_compile("auto", step_mod.AUTO_MIN_STEPS, lambda: {"chose": "default"}) == (
-        "default", {"chose": "default"})
+        "default",
+        {"chose": "default"},
+    )
     with pytest.raises(ValueError, match="compile='graphs' is not one of off, auto, default"):
         train(tiny_config(), "unused", progress=False, compile="graphs")
 
@@ -210,8 +216,11 @@ def test_auto_times_on_a_copy_and_the_run_does_not_depend_on_the_timing(tmp_path
     monkeypatch.setattr(step_mod, "AUTO_PROBE_STEPS", 4)
     monkeypatch.setattr(step_mod, "AUTO_PROBE_ROUNDS", 2)
     timed, real = [], train_mod.time_compile
-    monkeypatch.setattr(train_mod, "time_compile", lambda *a, **k: timed.append(real(*a, **k)) or {
-        **timed[-1], "chose": "off"})  # measured for real; eager kept, to compare with an eager run
+    monkeypatch.setattr(
+        train_mod,
+        "time_compile",
+        lambda *a, **k: timed.append(real(*a, **k)) or {**timed[-1], "chose": "off"},
+    )  # measured for real; eager kept, to compare with an eager run
     cfg = tiny_config(steps=10, fused_adamw=True)
     eager = train(cfg, tmp_path / "eager", progress=False, compile="off")
     auto = train(replace(cfg, train=replace(cfg.train, compile="auto")), tmp_path / "auto", progress=False)
@@ -229,8 +238,11 @@ def test_auto_keeps_one_mode_per_session_and_a_run_across_a_mode_change_finishes
     records its mode and what was measured, and the run finishes close to an eager one (float rounding)."""
     monkeypatch.setattr(step_mod, "AUTO_MIN_STEPS", 0)
     choices = iter(["default", "off"])
-    monkeypatch.setattr(train_mod, "time_compile", lambda *a, **k: {"eager_ms": 2.0, "compiled_ms": 1.0,
-                                                                      "chose": next(choices)})
+    monkeypatch.setattr(
+        train_mod,
+        "time_compile",
+        lambda *a, **k: {"eager_ms": 2.0, "compiled_ms": 1.0, "chose": next(choices)},
+    )
     compiled_calls, real = [], torch.compile
     monkeypatch.setattr(torch, "compile", lambda model, **kw: compiled_calls.append(kw) or real(model, **kw))
     cfg = tiny_config(steps=8, fused_adamw=True, compile="auto")

@@ -19,8 +19,19 @@ import pytest
 
 from icl.baselines import BayesDense, BayesLine, BayesMixture, BayesSparse, LeastSquares
 from icl.chapters import model_selection as ms
-from icl.chapters.verdict import HELD, INCONCLUSIVE, NOT_HELD, STAGE2_MAX_PROMPTS, STAGE2_SEED_OFFSET, \
-    Decision, Stage, Verdict, at_least, at_most, stage2_seed, stage_size, two_stage
+from icl.chapters.verdict import (
+    STAGE2_MAX_PROMPTS,
+    STAGE2_SEED_OFFSET,
+    Decision,
+    Outcome,
+    Stage,
+    Verdict,
+    at_least,
+    at_most,
+    stage2_seed,
+    stage_size,
+    two_stage,
+)
 
 D, NNZ, N_POINTS = 5, 1, 11  # the small scale
 
@@ -48,14 +59,15 @@ def test_stage_1_inconclusive_then_stage_2_decides_held():
     assert (st.n_second, st.seed_second, st.asked, st.at_cap) == (3300, 1_000_005, 3300, False)
     assert st.decision.holds is True and st.first.decision.holds is None
     v = Verdict.judge("C8", [("far (line-only, slope scale (1-D))", st), ("in band", True)], ["numbers"])
-    assert v.status == HELD and v.parts["far (line-only, slope scale (1-D))"].holds is True, str(v)
+    assert v.status == Outcome.HELD and v.parts["far (line-only, slope scale (1-D))"].holds is True, str(v)
     assert v.stages["far (line-only, slope scale (1-D))"] is st
     assert v.details == [
         "every part holds",
         "two stages, far (line-only, slope scale (1-D)): stage 1 (seed 5, n_eval now 1,280): 0.238 [95% CI "
         "0.177, 0.312] at 8: INCONCLUSIVE, asks for 3,300 prompts; stage 2 (fresh prompts, seed 1,000,005, "
         "3,300 prompts): 0.251 [95% CI 0.229, 0.273] at 8: holds (the part's outcome)",
-        "numbers"], str(v)
+        "numbers",
+    ], str(v)
 
 
 def test_the_outcome_is_the_second_stages_alone():
@@ -64,31 +76,37 @@ def test_the_outcome_is_the_second_stages_alone():
     second = lambda d: Recorder(Stage(d, "s2"))  # noqa: E731
     fail = two_stage(Stage(C8_SLOPE, "s1"), 1280, 5, second(at_least(0.17, 0.15, 0.19, 0.2, 3300)))
     v = Verdict.judge("C8", [("far", fail)], [])
-    assert v.status == NOT_HELD and v.details[0] == "fails on: far", str(v)
+    assert v.status == Outcome.NOT_HELD and v.details[0] == "fails on: far", str(v)
     assert ": fails (the part's outcome)" in v.details[1], str(v)
     still = two_stage(Stage(C8_SLOPE, "s1"), 1280, 5, second(at_least(0.21, 0.19, 0.23, 0.2, 3300)))
     v = Verdict.judge("C8", [("far", still)], [])
-    assert v.status == INCONCLUSIVE and v.parts["far"].n_now == 3300, str(v)
+    assert v.status == Outcome.INCONCLUSIVE and v.parts["far"].n_now == 3300, str(v)
     # below the cap: what the second stage read, and what would decide it now (no third stage)
-    assert v.details[1] == ("to decide: far: stage 2 read 3,300 fresh prompts; about 13,000 prompts would "
-                            "decide it")
+    assert v.details[1] == (
+        "to decide: far: stage 2 read 3,300 fresh prompts; about 13,000 prompts would decide it"
+    )
     assert v.details[2].endswith("s2: INCONCLUSIVE (the part's outcome)"), str(v)
 
 
 def test_a_part_that_stays_inconclusive_at_the_cap_says_so():
     far = at_least(0.201, 0.177, 0.312, 0.2, 1280)  # 0.001 above the threshold: about 740,000 prompts
     assert far.n_needed > STAGE2_MAX_PROMPTS
-    again = Recorder(Stage(at_least(0.203, 0.196, 0.210, 0.2, STAGE2_MAX_PROMPTS),
-                           "0.203 [95% CI 0.196, 0.210]"))
+    again = Recorder(
+        Stage(at_least(0.203, 0.196, 0.210, 0.2, STAGE2_MAX_PROMPTS), "0.203 [95% CI 0.196, 0.210]")
+    )
     st = two_stage(Stage(far, "0.201 [95% CI 0.177, 0.312]"), 1280, 5, again)
     assert again.calls == [(20_000, 1_000_005)] and st.at_cap and st.asked == stage_size(far.n_needed)
     v = Verdict.judge("C8", [("far", st)], [])
-    assert v.status == INCONCLUSIVE, str(v)
-    assert v.details[1].startswith("to decide: far: INCONCLUSIVE at the cap of 20,000 prompts (stage 2 read "
-                                   "20,000 fresh prompts); about "), str(v)
-    assert v.details[2].endswith("stage 2 (fresh prompts, seed 1,000,005, 20,000 prompts, the cap): 0.203 "
-                                 "[95% CI 0.196, 0.210]: INCONCLUSIVE (the part's outcome); still "
-                                 "INCONCLUSIVE at the cap"), str(v)
+    assert v.status == Outcome.INCONCLUSIVE, str(v)
+    assert v.details[1].startswith(
+        "to decide: far: INCONCLUSIVE at the cap of 20,000 prompts (stage 2 read "
+        "20,000 fresh prompts); about "
+    ), str(v)
+    assert v.details[2].endswith(
+        "stage 2 (fresh prompts, seed 1,000,005, 20,000 prompts, the cap): 0.203 "
+        "[95% CI 0.196, 0.210]: INCONCLUSIVE (the part's outcome); still "
+        "INCONCLUSIVE at the cap"
+    ), str(v)
     # a first stage that read the cap already draws no second one
     st = two_stage(Stage(at_least(0.201, 0.19, 0.23, 0.2, 40_000), "x"), 40_000, 5, again)
     assert st.second is None and len(again.calls) == 1 and st.decision.holds is None
@@ -106,14 +124,23 @@ def test_no_second_stage_when_the_first_decides_or_cannot_ask():
     # no way to draw fresh prompts (a chapter built without its predictors): one stage, printed as before
     st = two_stage(Stage(C8_SLOPE, "x"), 1280, 5, None)
     v = Verdict.judge("C8", [("far", st)], [])
-    assert st.second is None and v.details[1] == "to decide: far: about 3,300 prompts (now 1,280; notebook " \
-                                                 "parameter n_eval)", str(v)
+    assert (
+        st.second is None
+        and v.details[1] == "to decide: far: about 3,300 prompts (now 1,280; notebook parameter n_eval)"
+    ), str(v)
 
 
 def test_stage_2_seed_differs_from_stage_1_and_counts_round_up():
     assert all(stage2_seed(s) != s and stage2_seed(s) >= STAGE2_SEED_OFFSET for s in (0, 1, 5, 999))
-    assert [stage_size(n) for n in (3277, 3300, 3301, 16, 99, 101, 126_367)] == \
-        [3300, 3300, 3400, 16, 99, 110, 130_000]
+    assert [stage_size(n) for n in (3277, 3300, 3301, 16, 99, 101, 126_367)] == [
+        3300,
+        3300,
+        3400,
+        16,
+        99,
+        110,
+        130_000,
+    ]
 
 
 # --------------------------------------------------------------------------- the chapters' wiring
@@ -121,8 +148,11 @@ def test_stage_2_seed_differs_from_stage_1_and_counts_round_up():
 
 def oracles() -> dict:
     sd, ss = 1 / math.sqrt(D), 1 / math.sqrt(NNZ)
-    return {"linear-w1.00": BayesDense(sd), "linear-w0.00": BayesSparse(D, NNZ, ss),
-            "linear-w0.50": BayesMixture([BayesDense(sd), BayesSparse(D, NNZ, ss)], [0.5, 0.5])}
+    return {
+        "linear-w1.00": BayesDense(sd),
+        "linear-w0.00": BayesSparse(D, NNZ, ss),
+        "linear-w0.50": BayesMixture([BayesDense(sd), BayesSparse(D, NNZ, ss)], [0.5, 0.5]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -151,38 +181,73 @@ def test_other_chapters_redraw_their_own_prompts():
     from icl.chapters import sparsity_sweep as ss
 
     ls = LeastSquares()
-    sw = ss.sparsity_chapter({"linear-w0.50": ls, "linear-w0.00": BayesLine()}, {}, d=D, n_points=N_POINTS,
-                             ks=(3,), n_prompts=16, others=("linear-w0.00",), n_boot=50)
-    again = sw.redraw.sweep("nnz", ["linear-w0.50", "linear-w0.00"], sw.sweep.values, 16, sw.seed,
-                            distances=("linear-w0.50", ["linear-w0.00"]))
+    sw = ss.sparsity_chapter(
+        {"linear-w0.50": ls, "linear-w0.00": BayesLine()},
+        {},
+        d=D,
+        n_points=N_POINTS,
+        ks=(3,),
+        n_prompts=16,
+        others=("linear-w0.00",),
+        n_boot=50,
+    )
+    again = sw.redraw.sweep(
+        "nnz",
+        ["linear-w0.50", "linear-w0.00"],
+        sw.sweep.values,
+        16,
+        sw.seed,
+        distances=("linear-w0.50", ["linear-w0.00"]),
+    )
     assert np.array_equal(again.per_prompt["linear-w0.50"], sw.sweep.per_prompt["linear-w0.50"])
-    assert np.array_equal(again.distance_per_prompt["linear-w0.00"],
-                          sw.sweep.distance_per_prompt["linear-w0.00"])
+    assert np.array_equal(
+        again.distance_per_prompt["linear-w0.00"], sw.sweep.distance_per_prompt["linear-w0.00"]
+    )
     nl = nm.nonlinear_chapter({"m": ls}, {}, d=D, hidden=8, n_points=N_POINTS, n_prompts=16, n_boot=50)
     for task, curves in (("linear", nl.linear), ("relu", nl.relu)):
         drawn = nl.redraw.curves(task, ["m"], 16, nl.seed)["m"]
         assert np.array_equal(drawn.per_prompt, curves["m"].per_prompt)
-    co = cc.combination_chapter({"m": ls}, {}, a_values=[0.5], ks=[5], n_points=11, n_prompts=16,
-                                example_a=[], n_boot=50)
+    co = cc.combination_chapter(
+        {"m": ls}, {}, a_values=[0.5], ks=[5], n_points=11, n_prompts=16, example_a=[], n_boot=50
+    )
     for task, curves in (("line", co.line), ("sine", co.sine)):
         drawn = co.redraw.curves(task, ["m"], 16, co.seed)["m"]
         assert np.array_equal(drawn.per_prompt, curves["m"].per_prompt)
     drawn = co.redraw.sweep("a", ["m"], [0.5], 16, co.seed)
     assert np.array_equal(drawn.per_prompt["m"], co.by_a.per_prompt["m"])
-    ex = ef.extremes_chapter({"sine-only": ls, "line-only": ls, "linear-only": ls}, k=5, d=D, n_points=11,
-                             n_prompts=16, omegas=(0.5, 2.0), scales=(0.5, 1.0), example_omegas=[], n_omega=4,
-                             n_phi=8, n_boot=50)
-    assert np.array_equal(ex.redraw.curves("in band", ["sine-only"], 16, ex.seed)["sine-only"].per_prompt,
-                          ex.in_band["sine-only"].per_prompt)
-    run = {"omega": "sine-only", "slope scale (1-D)": "line-only", "input scale (1-D)": "line-only",
-           "slope scale (d-dim)": "linear-only", "input scale (d-dim)": "linear-only"}
+    ex = ef.extremes_chapter(
+        {"sine-only": ls, "line-only": ls, "linear-only": ls},
+        k=5,
+        d=D,
+        n_points=11,
+        n_prompts=16,
+        omegas=(0.5, 2.0),
+        scales=(0.5, 1.0),
+        example_omegas=[],
+        n_omega=4,
+        n_phi=8,
+        n_boot=50,
+    )
+    assert np.array_equal(
+        ex.redraw.curves("in band", ["sine-only"], 16, ex.seed)["sine-only"].per_prompt,
+        ex.in_band["sine-only"].per_prompt,
+    )
+    run = {
+        "omega": "sine-only",
+        "slope scale (1-D)": "line-only",
+        "input scale (1-D)": "line-only",
+        "slope scale (d-dim)": "linear-only",
+        "input scale (d-dim)": "linear-only",
+    }
     for key, s in ex.sweeps().items():
         drawn = ex.redraw.sweep(key, [run[key]], s.values, 16, ex.seed)
         assert np.array_equal(drawn.per_prompt[run[key]], s.per_prompt[run[key]]), key
     ra = rc.rare_chapter({"linear-w0.05": ls}, d=D, nnz=NNZ, n_points=N_POINTS, n_prompts=16, n_boot=50)
     for cls in rc.CLASSES:
-        assert np.array_equal(ra.redraw.curves(cls, ["linear-w0.05"], 16, ra.seed)["linear-w0.05"].per_prompt,
-                              ra.curves(cls)["linear-w0.05"].per_prompt)
+        assert np.array_equal(
+            ra.redraw.curves(cls, ["linear-w0.05"], 16, ra.seed)["linear-w0.05"].per_prompt,
+            ra.curves(cls)["linear-w0.05"].per_prompt,
+        )
 
 
 def test_a_verdicts_inconclusive_part_is_decided_by_its_second_stage_alone(linear):
@@ -200,8 +265,9 @@ def test_a_verdicts_inconclusive_part_is_decided_by_its_second_stage_alone(linea
     fresh = linear.redraw.curves("dense", ["linear-w1.00", ms.LEAST_SQUARES], st.n_second, st.seed_second)
     m2, lo2, hi2 = ms.mean_excess(fresh, "linear-w1.00", ms.LEAST_SQUARES, ks)
     assert v.parts[part] == at_most(m2, lo2, hi2, tol, st.n_second)  # the second stage's decision, alone
-    assert any(line.startswith(f"two stages, {part}: stage 1 (seed 3, n_eval now 64): ")
-               for line in v.details), str(v)
+    assert any(
+        line.startswith(f"two stages, {part}: stage 1 (seed 3, n_eval now 64): ") for line in v.details
+    ), str(v)
     assert str(ms.verdict_c2(linear, tol=tol)) == str(v)  # deterministic
 
 
@@ -225,15 +291,17 @@ def test_an_unmet_precondition_draws_no_second_stage(linear):
     m, lo, hi = bootstrap_ci(worse[:, 1:] - ls.per_prompt[:, 1:] - allowance, seed=0)
     tol = float(m.max()) + 1e-6  # no k wholly above it, the k of the largest estimate straddling it
     assert lo.max() < tol < hi[np.argmax(m)]
-    spec = Specialist("sparse prompts", c, "linear-w0.00", bayes, ms.BAYES_SPARSE, draw=ch.draw("sparse"),
-                      eval_seed=ch.seed)
+    spec = Specialist(
+        "sparse prompts", c, "linear-w0.00", bayes, ms.BAYES_SPARSE, draw=ch.draw("sparse"), eval_seed=ch.seed
+    )
     drawn, _ = selection_stages("linear-w0.50", spec, tol)  # the premise aside, a second stage is drawn
     assert drawn.first.decision.holds is None and drawn.second is not None
     v = ms.verdict_c1(ch, tol=tol)
     assert v.status == "NOT TESTED" and v.precondition, str(v)
     assert not any(line.startswith("two stages") for line in v.details), str(v)
-    assert v.details[1].startswith("before (judged without its precondition, as until 2026-12-04): "
-                                   "INCONCLUSIVE"), str(v)
+    assert v.details[1].startswith(
+        "before (judged without its precondition, as until 2026-12-04): INCONCLUSIVE"
+    ), str(v)
 
 
 def test_second_stages_of_chapters_4_to_6_read_fresh_prompts_of_the_values_they_judge():
@@ -248,44 +316,70 @@ def test_second_stages_of_chapters_4_to_6_read_fresh_prompts_of_the_values_they_
     from icl.evaluate import bootstrap_ci
 
     knn, ls = KNN(3), LeastSquares()
-    co = cc.combination_chapter({"line-sine-w0.50": knn, "line-only": ls, "sine-only": ls},
-                                {cc.COMBINED_FIT: ls}, a_values=[0.5], ks=[5], n_points=11, n_prompts=32,
-                                example_a=[], n_boot=200)
+    co = cc.combination_chapter(
+        {"line-sine-w0.50": knn, "line-only": ls, "sine-only": ls},
+        {cc.COMBINED_FIT: ls},
+        a_values=[0.5],
+        ks=[5],
+        n_points=11,
+        n_prompts=32,
+        example_a=[],
+        n_boot=200,
+    )
     e = co.by_a.at_k(5).per_prompt
     m, lo, hi = bootstrap_ci(e["line-sine-w0.50"][0] - e[cc.COMBINED_FIT][0], n_boot=200, seed=0)
     tol = float(m + hi) / 2  # leaning to fail, straddling
     b = cc.verdict_c7b(co, k=5, ratio=0.0, tol=tol, n_boot=200)
     st = next(iter(b.stages.values()))
     assert st.second is not None and st.seed_second == stage2_seed(co.seed), str(b)
-    fresh = co.redraw.sweep("a", ["line-sine-w0.50", cc.COMBINED_FIT], [0.5], st.n_second, st.seed_second,
-                            ks=[5]).per_prompt
+    fresh = co.redraw.sweep(
+        "a", ["line-sine-w0.50", cc.COMBINED_FIT], [0.5], st.n_second, st.seed_second, ks=[5]
+    ).per_prompt
     diff = fresh["line-sine-w0.50"][0, :, 0] - fresh[cc.COMBINED_FIT][0, :, 0]
     m2, lo2, hi2 = bootstrap_ci(diff, n_boot=200)
     assert st.decision == at_least(float(m2), float(lo2), float(hi2), tol, st.n_second), str(b)
 
-    ex = ef.extremes_chapter({"sine-only": knn, "line-only": knn, "linear-only": knn}, k=5, d=D, n_points=11,
-                             n_prompts=32, omegas=(0.5, 2.0, 5.0), scales=(0.125, 1.0, 8.0),
-                             example_omegas=[], n_omega=4, n_phi=8, n_boot=200)
+    ex = ef.extremes_chapter(
+        {"sine-only": knn, "line-only": knn, "linear-only": knn},
+        k=5,
+        d=D,
+        n_points=11,
+        n_prompts=32,
+        omegas=(0.5, 2.0, 5.0),
+        scales=(0.125, 1.0, 8.0),
+        example_omegas=[],
+        n_omega=4,
+        n_phi=8,
+        n_boot=200,
+    )
     at = ex.slope_1d.at_k()
     unstable = float(at.lo["line-only"][[0, 2]].max()) + 1e-6  # no far value holds; the highest straddles
     v = ef.verdict_c8(ex, mix_run=None, unstable=unstable)
     st = v.stages["far (line-only, slope scale (1-D))"]
     assert st.first.decision.holds is None and st.second is not None, str(v)
-    fresh = ex.redraw.sweep("slope scale (1-D)", ["line-only"], [0.125, 8.0], st.n_second,
-                            st.seed_second).at_k()
-    assert v.parts["far (line-only, slope scale (1-D))"] == ef._far(fresh, "line-only", 1.0, 1.0, 2.0, 8.0,
-                                                                      unstable, st.n_second).decision
+    fresh = ex.redraw.sweep(
+        "slope scale (1-D)", ["line-only"], [0.125, 8.0], st.n_second, st.seed_second
+    ).at_k()
+    assert (
+        v.parts["far (line-only, slope scale (1-D))"]
+        == ef._far(fresh, "line-only", 1.0, 1.0, 2.0, 8.0, unstable, st.n_second).decision
+    )
 
-    ra = rc.rare_chapter({"linear-w0.05": knn, "linear-w0.95": knn}, d=D, nnz=NNZ, n_points=N_POINTS,
-                         n_prompts=32, n_boot=200)
-    rises = [bootstrap_ci(p[:, 2:] - p[:, 1:-1], n_boot=200) for p in
-             (ra.dense["linear-w0.05"].per_prompt, ra.sparse["linear-w0.95"].per_prompt)]
+    ra = rc.rare_chapter(
+        {"linear-w0.05": knn, "linear-w0.95": knn}, d=D, nnz=NNZ, n_points=N_POINTS, n_prompts=32, n_boot=200
+    )
+    rises = [
+        bootstrap_ci(p[:, 2:] - p[:, 1:-1], n_boot=200)
+        for p in (ra.dense["linear-w0.05"].per_prompt, ra.sparse["linear-w0.95"].per_prompt)
+    ]
     min_rise = float(max(lo.max() for _, lo, _ in rises)) + 1e-6
     v = rc.verdict_r1b(ra, min_rise=min_rise, n_boot=200)
     st = next(iter(v.stages.values()))
     assert st.first.decision.holds is None and st.second is not None, str(v)
-    per = {r: ra.redraw.curves(rc.rare_class(r), [r], st.n_second, st.seed_second)[r].per_prompt
-           for r in ("linear-w0.05", "linear-w0.95")}
+    per = {
+        r: ra.redraw.curves(rc.rare_class(r), [r], st.n_second, st.seed_second)[r].per_prompt
+        for r in ("linear-w0.05", "linear-w0.95")
+    }
     assert st.decision == rc._rises(per, min_rise, 200, 0).decision
     assert str(rc.verdict_r1b(ra, min_rise=min_rise, n_boot=200)) == str(v)  # deterministic
 
@@ -300,10 +394,21 @@ def test_c5s_intermediate_part_draws_only_the_intermediate_nnz_again():
 
     d = 7  # intermediate nnz 3..5
     alpha = choose_lasso_alpha(SparseLinear(d, NNZ, normalize=True), 15, (1e-3, 1e-2, 1e-1), 2)
-    models = {"linear-w0.50": KNN(3), "linear-w0.00": BayesSparse(d, NNZ, 1.0),
-              "linear-w1.00": BayesDense(1 / math.sqrt(d))}
-    ch = ss.sparsity_chapter(models, ss.sparsity_baselines(d, NNZ, alpha), d=d, n_points=15, ks=(4,),
-                             n_prompts=32, n_boot=200, nnz=NNZ)
+    models = {
+        "linear-w0.50": KNN(3),
+        "linear-w0.00": BayesSparse(d, NNZ, 1.0),
+        "linear-w1.00": BayesDense(1 / math.sqrt(d)),
+    }
+    ch = ss.sparsity_chapter(
+        models,
+        ss.sparsity_baselines(d, NNZ, alpha),
+        d=d,
+        n_points=15,
+        ks=(4,),
+        n_prompts=32,
+        n_boot=200,
+        nnz=NNZ,
+    )
     inner = np.flatnonzero((ch.sweep.values >= 3) & (ch.sweep.values <= d - 2))
     est, lo, hi, _ = ss._c5_stats(ch.sweep, "linear-w0.00", "linear-w1.00", 0, d, 1000, 0)
     differ = float(lo[2 + inner].max()) + 1e-6  # no intermediate nnz holds; the highest straddles
@@ -311,17 +416,25 @@ def test_c5s_intermediate_part_draws_only_the_intermediate_nnz_again():
     v = ss.verdict_c5(ch, differ=differ)
     st = v.stages["intermediate nnz"]
     assert st.first.decision.holds is None and st.second is not None, str(v)
-    fresh = ch.redraw.sweep("nnz", list(models), ch.sweep.values[inner], st.n_second, st.seed_second,
-                            distances=("linear-w0.50", ["linear-w0.00", "linear-w1.00"]))
+    fresh = ch.redraw.sweep(
+        "nnz",
+        list(models),
+        ch.sweep.values[inner],
+        st.n_second,
+        st.seed_second,
+        distances=("linear-w0.50", ["linear-w0.00", "linear-w1.00"]),
+    )
     assert list(fresh.values) == [3, 4, 5]
     e2, lo2, hi2, n2 = ss._c5_stats(fresh, "linear-w0.00", "linear-w1.00", 0, d, 1000, 0)
     assert np.isnan(e2[:2]).all() and n2 == st.n_second  # no end quantities without the end nnz
-    assert v.parts["intermediate nnz"] == ss._c5_stage("intermediate nnz", e2, lo2, hi2, n2, fresh.values,
-                                                       np.arange(3), differ).decision
+    assert (
+        v.parts["intermediate nnz"]
+        == ss._c5_stage("intermediate nnz", e2, lo2, hi2, n2, fresh.values, np.arange(3), differ).decision
+    )
 
 
 def test_a_combined_part_is_read_at_an_item_with_its_own_outcome():
-    """"Some k rises": an inconclusive straddle (margin -0.012) is the reading of an inconclusive part, not
+    """ "Some k rises": an inconclusive straddle (margin -0.012) is the reading of an inconclusive part, not
     a failing item whose margin (-0.01) happens to be larger; "every k": a failing item reads a failure."""
     from icl.chapters.verdict import Decision, every_stage, some_stage
 

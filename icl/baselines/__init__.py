@@ -26,7 +26,8 @@ Submodules, by kind:
   priors, each a :class:`Posterior` that also reports its log evidence:
   :class:`BayesDense`, :class:`BayesSparse` (exact enumeration of the C(d, nnz)
   supports), :class:`BayesLine` (the 1-D dense posterior), :class:`BayesSine`
-  (quadrature), and :class:`BayesMixture` (any mixture of them, posterior class weights).
+  (quadrature), and :class:`BayesMixture` (any mixture of them, posterior class weights);
+  :func:`bayes_predictor` builds the one of a task config's prior.
 - :mod:`~icl.baselines.fits`: :class:`ReluNetGD` (a 2-layer ReLU network fitted to each
   prompt prefix by gradient descent) and :class:`CombinedFit` (least squares in
   ``a x + b sin(omega x + phi)``).
@@ -40,7 +41,7 @@ noiseless.
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -52,7 +53,9 @@ class Predictor:
     """The contract of every baseline: ``predictor(xs (B, n, d), ys (B, n)) -> preds (B, n)``,
     ``preds[:, i]`` from the examples ``j < i`` only, returned in the dtype of ``xs``.
 
-    Subclasses implement :meth:`predict` on float64 inputs and set ``name`` (also the repr).
+    Subclasses implement :meth:`predict` on float64 inputs and set ``name``: the key their curves
+    are filed under wherever predictors are scored (:func:`keyed`; chapters' tables and verdicts,
+    the emergence log's references, the sizing scores), and the repr unless a subclass adds to it.
     A predictor whose cost grows with the prefixes it predicts also has a ``ks`` attribute
     (``None``: every prefix), which :func:`restricted` sets.
     """
@@ -108,14 +111,47 @@ def restricted(predictor, ks: Sequence[int]):
     return out
 
 
+def keyed(*predictors: Predictor) -> dict[str, Predictor]:
+    """The predictors by their own names (:attr:`Predictor.name`), in order: the curve keys."""
+    return {p.name: p for p in predictors}
+
+
 # The submodules build on the contract above, so they are imported after it.
-from .bayes import BayesDense, BayesLine, BayesMixture, BayesSine, BayesSparse, Posterior  # noqa: E402
+from .bayes import (  # noqa: E402
+    BayesDense,
+    BayesLine,
+    BayesMixture,
+    BayesSine,
+    BayesSparse,
+    Posterior,
+    bayes_name,
+    bayes_predictor,
+)
 from .fits import CombinedFit, ReluNetGD  # noqa: E402
 from .linear import KNN, Averaging, Lasso, LeastSquares, Ridge, Zero  # noqa: E402
 
 __all__ = [
-    "DTYPE", "Predictor", "prefix_stats", "prefix_positions", "check_ks", "restricted",
-    "Zero", "Averaging", "KNN", "LeastSquares", "Ridge", "Lasso",
-    "Posterior", "BayesDense", "BayesSparse", "BayesLine", "BayesSine", "BayesMixture",
-    "ReluNetGD", "CombinedFit",
+    "DTYPE",
+    "Predictor",
+    "prefix_stats",
+    "prefix_positions",
+    "check_ks",
+    "restricted",
+    "keyed",
+    "Zero",
+    "Averaging",
+    "KNN",
+    "LeastSquares",
+    "Ridge",
+    "Lasso",
+    "Posterior",
+    "BayesDense",
+    "BayesSparse",
+    "BayesLine",
+    "BayesSine",
+    "BayesMixture",
+    "bayes_name",
+    "bayes_predictor",
+    "ReluNetGD",
+    "CombinedFit",
 ]

@@ -14,6 +14,10 @@ needs nothing else: it turns the components' evidences into posterior class weig
 - :class:`BayesMixture`: ``sum_c weights[c] * prior_c`` over any of the above (chapter 1's
   dense/sparse mixture, chapter 4's line/sine mixture).
 
+:func:`bayes_predictor` is the one factory of the Bayes-optimal predictor of a task config (its
+classes, weights and class settings), named by :func:`bayes_name`: each predictor's ``name`` is the
+curve key the chapters, the emergence log's references and the sizing scores file it under.
+
 The Gaussian priors compute in float64; the sine quadrature grid in float32 (see there).
 """
 
@@ -21,14 +25,34 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from ..tasks import ClassName
 from . import DTYPE, Predictor, check_ks, prefix_positions, prefix_stats
 
-__all__ = ["Posterior", "BayesDense", "BayesLine", "BayesSparse", "BayesSine", "BayesMixture"]
+if TYPE_CHECKING:
+    from ..config import TaskConfig
+
+__all__ = [
+    "LINEAR_NOISE_VAR",
+    "SINE_NOISE_VAR",
+    "Posterior",
+    "BayesDense",
+    "BayesLine",
+    "BayesSparse",
+    "BayesSine",
+    "BayesMixture",
+    "bayes_name",
+    "bayes_predictor",
+]
+
+# the jitter noise variances that model noiseless data (module docstring of icl.baselines); a mixture
+# with a sine takes the sine's for every component, so that their evidences compare
+LINEAR_NOISE_VAR, SINE_NOISE_VAR = 1e-4, 1e-3
 
 
 class Posterior(Predictor):
@@ -76,9 +100,9 @@ def _gaussian_evidence(G: Tensor, h: Tensor, prior_var: float, noise_var: float)
 class BayesDense(Posterior):
     """Posterior mean under ``w ~ N(0, prior_std^2 I_d)`` (dense linear prior)."""
 
-    name = "Bayes (dense prior)"
+    name = "Bayes dense"
 
-    def __init__(self, prior_std: float = 1.0, noise_var: float = 1e-4):
+    def __init__(self, prior_std: float = 1.0, noise_var: float = LINEAR_NOISE_VAR):
         self.prior_std, self.noise_var = prior_std, noise_var
 
     def mean_and_evidence(self, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
@@ -94,7 +118,7 @@ class BayesLine(BayesDense):
 
     name = "Bayes line"
 
-    def __init__(self, slope_std: float = 1.0, noise_var: float = 1e-4):
+    def __init__(self, slope_std: float = 1.0, noise_var: float = LINEAR_NOISE_VAR):
         super().__init__(slope_std, noise_var)
 
 
@@ -102,13 +126,25 @@ class BayesSparse(Posterior):
     """Posterior mean under the sparse prior: a uniform support of ``nnz`` coordinates,
     ``N(0, prior_std^2)`` weights on it. Exact: enumerates all C(d, nnz) supports."""
 
-    name = "Bayes (sparse prior)"
+    name = "Bayes sparse"
 
-    def __init__(self, n_dims: int, nnz: int, prior_std: float = 1.0, noise_var: float = 1e-4,
-                 chunk: int = 64):
+    def __init__(
+        self,
+        n_dims: int,
+        nnz: int,
+        prior_std: float = 1.0,
+        noise_var: float = LINEAR_NOISE_VAR,
+        chunk: int = 64,
+    ):
         if not (isinstance(nnz, int) and 1 <= nnz <= n_dims):
             raise ValueError(f"nnz={nnz!r} is not allowed: it must be an integer in 1..d={n_dims}")
-        self.n_dims, self.nnz, self.prior_std, self.noise_var, self.chunk = n_dims, nnz, prior_std, noise_var, chunk
+        self.n_dims, self.nnz, self.prior_std, self.noise_var, self.chunk = (
+            n_dims,
+            nnz,
+            prior_std,
+            noise_var,
+            chunk,
+        )
         self.supports = torch.tensor(list(itertools.combinations(range(n_dims), nnz)))  # (S, nnz)
 
     def mean_and_evidence(self, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
@@ -157,8 +193,17 @@ class BayesSine(Posterior):
     is proportional to their number.
     """
 
-    def __init__(self, band: tuple[float, float] = (1.0, 3.0), noise_var: float = 1e-3, n_omega: int = 128,
-                 n_phi: int = 256, chunk_elems: int = 1 << 22, ks: Sequence[int] | None = None):
+    name = "Bayes sine"
+
+    def __init__(
+        self,
+        band: tuple[float, float] = (1.0, 3.0),
+        noise_var: float = SINE_NOISE_VAR,
+        n_omega: int = 128,
+        n_phi: int = 256,
+        chunk_elems: int = 1 << 22,
+        ks: Sequence[int] | None = None,
+    ):
         lo, hi = (float(b) for b in band)
         if not 0 <= lo <= hi:
             raise ValueError(f"frequency band={tuple(band)!r} must satisfy 0 <= low <= high")
@@ -172,7 +217,6 @@ class BayesSine(Posterior):
         self.omegas = lo + (hi - lo) * (torch.arange(n_omega, dtype=DTYPE) + 0.5) / n_omega
         self.phis = 2 * math.pi * torch.arange(n_phi, dtype=DTYPE) / n_phi
         self.ks = check_ks(ks)
-        self.name = "Bayes sine"
 
     def mean_and_evidence(self, xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior-mean predictions (P, n) and the log evidence minus ``C(y)`` (P, n),
@@ -198,7 +242,9 @@ class BayesSine(Posterior):
         for lo in range(0, len(self.omegas), m):
             wx = self.omegas[lo : lo + m, None, None] * x[None]  # (m, P, n_all)
             s, c = torch.sin(wx), torch.cos(wx)
-            stats = torch.stack([excl(y * s), excl(y * c), excl(s * s), excl(c * c), excl(s * c)], 0)[..., idx]
+            stats = torch.stack([excl(y * s), excl(y * c), excl(s * s), excl(c * c), excl(s * c)], 0)[
+                ..., idx
+            ]
             s, c = s[..., idx], c[..., idx]  # (m, P, n): the query positions
             ll = coef @ stats.reshape(5, -1).float()  # (F, m P n)
             top = ll.amax(0)
@@ -242,8 +288,10 @@ class BayesMixture(Predictor):
     def __init__(self, components: Sequence[Posterior], weights: Sequence[float], name: str | None = None):
         components, weights = list(components), list(weights)
         if len(components) < 2 or len(weights) != len(components):
-            raise ValueError(f"{len(components)} components and {len(weights)} weights: a mixture needs at least "
-                             "two components and one weight for each")
+            raise ValueError(
+                f"{len(components)} components and {len(weights)} weights: a mixture needs at least "
+                "two components and one weight for each"
+            )
         for c in components:
             if not isinstance(c, Posterior):
                 raise TypeError(f"component {c!r} is not a Posterior (a mixture needs its mean_and_evidence)")
@@ -253,8 +301,10 @@ class BayesMixture(Predictor):
         if abs(sum(weights) - 1.0) > 1e-9:
             raise ValueError(f"weights={weights!r} sum to {sum(weights)!r}: they must sum to 1")
         if len({c.noise_var for c in components}) > 1:
-            raise ValueError(f"the components' noise_var {[c.noise_var for c in components]} differ: their "
-                             "evidences compare only under one likelihood variance")
+            raise ValueError(
+                f"the components' noise_var {[c.noise_var for c in components]} differ: their "
+                "evidences compare only under one likelihood variance"
+            )
         self.components, self.weights = components, [float(w) for w in weights]
         self.live = [i for i, w in enumerate(self.weights) if w > 0]  # the components ever evaluated
         self.name = name or f"Bayes mixture w={'/'.join(f'{w:g}' for w in self.weights[:-1])}"
@@ -305,3 +355,51 @@ class BayesMixture(Predictor):
         for i in self.live[1:]:
             out = out + probs[i] * means[i]
         return out
+
+
+def bayes_name(classes: Sequence[str], weights: Sequence[float]) -> str:
+    """The name, and curve key, of the Bayes-optimal predictor of the prior ``weights`` over ``classes``:
+    with one class of positive weight, its posterior's (``Bayes dense``, ``Bayes sine``); else
+    ``Bayes mixture w=0.25`` for the dense/sparse prior (chapter 1's name, the dense weight) and
+    ``Bayes <class>/<class> w=...`` for any other (``Bayes line/sine w=0.5``: the line weight)."""
+    live = [c for c, w in zip(classes, weights) if w > 0]
+    if len(live) == 1:
+        return _POSTERIORS[ClassName(live[0])].name
+    what = "mixture" if tuple(classes) == (ClassName.DENSE, ClassName.SPARSE) else "/".join(map(str, classes))
+    return f"Bayes {what} w={'/'.join(f'{float(w):g}' for w in weights[:-1])}"
+
+
+def bayes_predictor(task: TaskConfig, n_omega: int = 128, n_phi: int = 256) -> Predictor:
+    """The Bayes-optimal predictor of ``task``'s prior (a :class:`~icl.config.TaskConfig`: its classes
+    and weights, with ``n_dims``, ``nnz``, ``band`` and ``normalize``), named by :func:`bayes_name`:
+    the posterior of its one class of positive weight, else their :class:`BayesMixture` (every
+    component with one noise variance: the sine's when a sine is among them). ``n_omega`` and
+    ``n_phi``: the sine posterior's grid. A ReLU-network class has none (ValueError)."""
+    live = [(ClassName(c), float(w)) for c, w in zip(task.classes, task.weights) if w > 0]
+    noise_var = SINE_NOISE_VAR if any(c is ClassName.SINE for c, _ in live) else LINEAR_NOISE_VAR
+
+    def posterior(cls: ClassName) -> Posterior:
+        """The posterior of one class under ``task``'s settings (unit variance when normalised)."""
+        if cls is ClassName.DENSE:
+            return BayesDense(1 / math.sqrt(task.n_dims) if task.normalize else 1.0, noise_var)
+        if cls is ClassName.SPARSE:
+            std = 1 / math.sqrt(task.nnz) if task.normalize else 1.0
+            return BayesSparse(task.n_dims, task.nnz, std, noise_var)
+        if cls is ClassName.LINE:
+            return BayesLine(1.0, noise_var)
+        if cls is ClassName.SINE:
+            return BayesSine(task.band, noise_var, n_omega=n_omega, n_phi=n_phi)
+        raise ValueError(f"no Bayes-optimal predictor of the {cls} class is computable")
+
+    parts = [posterior(c) for c, _ in live]
+    if len(parts) == 1:
+        return parts[0]
+    return BayesMixture(parts, [w for _, w in live], name=bayes_name(task.classes, task.weights))
+
+
+_POSTERIORS = {
+    ClassName.DENSE: BayesDense,
+    ClassName.SPARSE: BayesSparse,
+    ClassName.LINE: BayesLine,
+    ClassName.SINE: BayesSine,
+}  # each class's posterior, for its name

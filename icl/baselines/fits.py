@@ -12,7 +12,7 @@ since their cost grows with the number of prefixes.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -40,8 +40,16 @@ class ReluNetGD(Predictor):
     no examples, is always 0).
     """
 
-    def __init__(self, hidden: int = 100, steps: int = 100, lr: float = 0.01, seed: int = 0,
-                 ks: Sequence[int] | None = None):
+    name = "ReLU net (GD)"
+
+    def __init__(
+        self,
+        hidden: int = 100,
+        steps: int = 100,
+        lr: float = 0.01,
+        seed: int = 0,
+        ks: Sequence[int] | None = None,
+    ):
         self.ks = check_ks(ks)
         if not (isinstance(hidden, int) and hidden >= 1):
             raise ValueError(f"hidden={hidden!r} must be an integer >= 1")
@@ -50,7 +58,6 @@ class ReluNetGD(Predictor):
         if not lr > 0:
             raise ValueError(f"lr={lr!r} must be > 0")
         self.hidden, self.steps, self.lr, self.seed = hidden, steps, float(lr), seed
-        self.name = "ReLU net (GD)"
         self.train_loss_: Tensor | None = None  # (P, n): final training MSE of each prefix fit
 
     def init(self, d: int) -> tuple[Tensor, Tensor]:
@@ -85,7 +92,7 @@ class ReluNetGD(Predictor):
             grad_a = (r[:, None, :] @ act)[:, 0]  # (P, h)
             # d loss / d U[d, h] = a_h sum_k x_kd r_k 1[z_kh > 0]
             grad_u = (xT @ (z > 0).to(z.dtype).mul_(r[..., None])).mul_(a[:, None, :])  # (P, d, h)
-            bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+            bc1, bc2 = 1 - b1**step, 1 - b2**step
             for p_, g_, m_, v_ in zip(params, (grad_u, grad_a), m1, m2):
                 m_.mul_(b1).add_(g_, alpha=1 - b1)
                 v_.mul_(b2).addcmul_(g_, g_, value=1 - b2)
@@ -100,7 +107,7 @@ class ReluNetGD(Predictor):
         train = torch.zeros(P, n, dtype=xs.dtype)
         if self.ks is not None:  # only the requested prefix lengths; NaN elsewhere
             preds[:, 1:] = train[:, 1:] = float("nan")
-        for k in (range(1, n) if self.ks is None else [k for k in self.ks if 1 <= k < n]):
+        for k in range(1, n) if self.ks is None else [k for k in self.ks if 1 <= k < n]:
             u, a, mse = self.fit(xs[:, :k], ys[:, :k])
             x = xs[:, k].float()
             preds[:, k] = (torch.relu((u @ x[..., None])[..., 0]) * a).sum(-1).to(xs.dtype)
@@ -123,8 +130,18 @@ class CombinedFit(Predictor):
     With ``ks`` given, only those prefix lengths are refined and predicted (NaN elsewhere).
     """
 
-    def __init__(self, band: tuple[float, float] = (1.0, 3.0), n_omega: int = 128, alpha: float = 1e-9,
-                 refine: int = 4, n_local: int = 17, chunk_elems: int = 1 << 22, ks: Sequence[int] | None = None):
+    name = "combined fit"
+
+    def __init__(
+        self,
+        band: tuple[float, float] = (1.0, 3.0),
+        n_omega: int = 128,
+        alpha: float = 1e-9,
+        refine: int = 4,
+        n_local: int = 17,
+        chunk_elems: int = 1 << 22,
+        ks: Sequence[int] | None = None,
+    ):
         lo, hi = (float(b) for b in band)
         if not 0 <= lo <= hi:
             raise ValueError(f"frequency band={tuple(band)!r} must satisfy 0 <= low <= high")
@@ -135,7 +152,6 @@ class CombinedFit(Predictor):
         self.omegas = lo + (hi - lo) * (torch.arange(self.n_omega, dtype=DTYPE) + 0.5) / self.n_omega
         self.chunk_elems = int(chunk_elems)
         self.ks = check_ks(ks)
-        self.name = "combined fit"
 
     @staticmethod
     def features(x: Tensor, omega: Tensor) -> Tensor:
@@ -163,8 +179,9 @@ class CombinedFit(Predictor):
         t1 = (z1 - l21 * t2 - l31 * t3) / l11
         return torch.stack([t1, t2, t3], -1), yy - (z1 * z1 + z2 * z2 + z3 * z3)
 
-    def _gram(self, x: Tensor, y: Tensor, omega: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor
-              ) -> tuple[Tensor, Tensor]:
+    def _gram(
+        self, x: Tensor, y: Tensor, omega: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Prefix Gram matrices and moments of the features at per-prefix frequencies.
 
         ``x``, ``y`` (p, n); ``omega`` (p, n_i, R): R candidate frequencies for each of the
@@ -182,13 +199,16 @@ class CombinedFit(Predictor):
         ss, sc = S[:, :, 2, 2], S[:, :, 2, 3]
         cc = mask.sum(-1)[None, :, None] - ss
         xx = sxx[..., None].expand_as(ss)
-        G = torch.stack([torch.stack([xx, xs_, xc], -1), torch.stack([xs_, ss, sc], -1),
-                         torch.stack([xc, sc, cc], -1)], -2)
+        G = torch.stack(
+            [torch.stack([xx, xs_, xc], -1), torch.stack([xs_, ss, sc], -1), torch.stack([xc, sc, cc], -1)],
+            -2,
+        )
         h = torch.stack([sxy[..., None].expand_as(ys_), ys_, yc], -1)
         return G, h
 
-    def _solve_at(self, omega: Tensor, x: Tensor, y: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor,
-                  yy: Tensor) -> tuple[Tensor, Tensor]:
+    def _solve_at(
+        self, omega: Tensor, x: Tensor, y: Tensor, mask: Tensor, sxx: Tensor, sxy: Tensor, yy: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """Ridge fits (t (P, n_i, R, 3), penalised residual (P, n_i, R)) at the frequencies
         ``omega`` (P, n_i, R) of every prefix (arguments as in :meth:`_gram`; ``yy`` (P, n_i)),
         in chunks of prompts: about 10 temporaries of (p, n_i, n, R) floats live at once
@@ -197,7 +217,9 @@ class CombinedFit(Predictor):
         c = max(1, self.chunk_elems // (max(1, n_i) * x.shape[1] * R * 10))
         ts, objs = [], []
         for i in range(0, P, c):
-            G, h = self._gram(x[i : i + c], y[i : i + c], omega[i : i + c], mask, sxx[i : i + c], sxy[i : i + c])
+            G, h = self._gram(
+                x[i : i + c], y[i : i + c], omega[i : i + c], mask, sxx[i : i + c], sxy[i : i + c]
+            )
             t, obj = self._solve(G, h, yy[i : i + c, :, None])
             ts.append(t)
             objs.append(obj)

@@ -96,12 +96,16 @@ class Lasso(Predictor):
     where coordinate descent crawls (fewer points than dimensions, small alpha).
     """
 
+    name = "Lasso"  # the curve key of every Lasso, whatever its penalty (chapters 1-2 choose one)
+
     def __init__(self, alpha: float = 1e-3, max_steps: int | None = None):
         if not (isinstance(alpha, (int, float)) and alpha > 0):
             raise ValueError(f"alpha={alpha!r} must be > 0")
         self.alpha, self.max_steps = float(alpha), max_steps
-        self.name = f"Lasso (alpha={alpha:g})"
         self.n_unfinished_ = 0
+
+    def __repr__(self) -> str:
+        return f"Lasso (alpha={self.alpha:g})"
 
     def objective(self, G: Tensor, h: Tensor, w: Tensor) -> Tensor:
         """``1/(2k)|y - Xw|^2 + alpha |w|_1`` minus the constant ``|y|^2/(2k)``, in Gram form."""
@@ -159,7 +163,9 @@ class Lasso(Predictor):
             join = running & ~finished & (gj <= gc)
             cross = running & ~finished & ~join
             active[rows[join], jj[join]] = True
-            sign[rows[join], jj[join]] = torch.sign(c[rows[join], jj[join]] - gj[join] * a[rows[join], jj[join]])
+            sign[rows[join], jj[join]] = torch.sign(
+                c[rows[join], jj[join]] - gj[join] * a[rows[join], jj[join]]
+            )
             active[rows[cross], jc[cross]] = False
             sign[rows[cross], jc[cross]] = 0.0
             w[rows[cross], jc[cross]] = 0.0

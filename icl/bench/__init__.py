@@ -1,10 +1,10 @@
 """Benchmarks: training-step throughput, its scaling, and the batched baselines.
 
-This package owns ``python -m icl bench`` and its two outputs, ``benchmarks.md`` and
-``benchmarks.json`` in ``--out`` (default ``reports/``), each written atomically. All
-numbers of one report are measured in the same run on the same machine and given as
-medians with their interquartile range (IQR) and as ratios, which carry over between
-machines better than absolute times:
+This package owns ``python -m icl bench`` (its options: :func:`add_arguments`; a run: :func:`command`)
+and its two outputs, ``benchmarks.md`` and ``benchmarks.json`` in ``--out`` (default ``reports/``),
+each written atomically. All numbers of one report are measured in the same run on the same
+machine and given as medians with their interquartile range (IQR) and as ratios, which carry
+over between machines better than absolute times:
 
 * **train step** (forward + MSE + backward + AdamW) of ``linear-w0.50`` at the ``cpu``
   and ``paper`` scales: our model in its preset layout and in the ``garg`` layout,
@@ -67,8 +67,23 @@ from __future__ import annotations
 
 from .machine import busy_processes, machine_busy, read_load, read_procs
 from .peer import GPT2Peer
-from .run import BenchError, main, run_bench, timed_rows
+from .run import DESCRIPTION, BenchError, add_arguments, command, main, run_bench, timed_rows
 from .timing import FULL, QUICK, Sizes
 
-__all__ = ["BenchError", "Sizes", "FULL", "QUICK", "GPT2Peer", "machine_busy", "busy_processes", "read_procs",
-           "read_load", "timed_rows", "run_bench", "main"]
+__all__ = [
+    "BenchError",
+    "Sizes",
+    "FULL",
+    "QUICK",
+    "GPT2Peer",
+    "machine_busy",
+    "busy_processes",
+    "read_procs",
+    "read_load",
+    "timed_rows",
+    "run_bench",
+    "DESCRIPTION",
+    "add_arguments",
+    "command",
+    "main",
+]

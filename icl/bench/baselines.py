@@ -29,11 +29,15 @@ __all__ = ["LASSO_ALPHA", "SKLEARN_SETTINGS", "sklearn_lasso_loop", "bench_basel
 LASSO_ALPHA = 0.01  # the notebooks' Lasso penalty (02_sparsity_sweep)
 # scikit-learn settings: Garg et al.'s LassoModel (max_iter 100,000, default tol), and a
 # tight tolerance under which coordinate descent reaches the exact solution ours computes
-SKLEARN_SETTINGS = {"garg": {"tol": 1e-4, "max_iter": 100_000}, "tight": {"tol": 1e-12, "max_iter": 1_000_000}}
+SKLEARN_SETTINGS = {
+    "garg": {"tol": 1e-4, "max_iter": 100_000},
+    "tight": {"tol": 1e-12, "max_iter": 1_000_000},
+}
 
 
-def sklearn_lasso_loop(xs: np.ndarray, ys: np.ndarray, alpha: float, tol: float,
-                       max_iter: int) -> tuple[np.ndarray, list[float], int]:
+def sklearn_lasso_loop(
+    xs: np.ndarray, ys: np.ndarray, alpha: float, tol: float, max_iter: int
+) -> tuple[np.ndarray, list[float], int]:
     """The peer approach (Garg et al.'s ``LassoModel``): refit scikit-learn's Lasso for every
     prompt and every prefix. Returns predictions, seconds per prompt, and unconverged fits."""
     from sklearn.exceptions import ConvergenceWarning
@@ -55,6 +59,7 @@ def sklearn_lasso_loop(xs: np.ndarray, ys: np.ndarray, alpha: float, tol: float,
     return preds, per_prompt, unconverged
 
 
+# long: one table of timed cases, each a row of fixed shape
 def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, Any]:
     """Batched Lasso vs the per-prompt scikit-learn loop; BayesSparse at the paper's size."""
     out: dict[str, Any] = {}
@@ -69,9 +74,15 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
         ours_t = measure(lambda: lasso(xs.double(), ys.double()), sizes.baseline_reps, warmup=1)
         ours = lasso(xs.double(), ys.double()).numpy()
     lasso_row: dict[str, Any] = {
-        "n_dims": d, "nnz": 2, "n_points": n, "prompts": P, "fits": P * (n - 1), "alpha": LASSO_ALPHA,
+        "n_dims": d,
+        "nnz": 2,
+        "n_points": n,
+        "prompts": P,
+        "fits": P * (n - 1),
+        "alpha": LASSO_ALPHA,
         "objective": "1/(2k) |y - Xw|^2 + alpha |w|_1 on the k points of a prefix, no intercept (both)",
-        "ours_s": summarize(ours_t), "ours_unfinished": lasso.n_unfinished_,
+        "ours_s": summarize(ours_t),
+        "ours_unfinished": lasso.n_unfinished_,
     }
     try:
         import sklearn
@@ -83,15 +94,22 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
         for name, setting in SKLEARN_SETTINGS.items():
             with num_threads(threads):
                 t = time.perf_counter()
-                preds, per_prompt, unconverged = sklearn_lasso_loop(xs.double().numpy(), ys.double().numpy(),
-                                                                    LASSO_ALPHA, **setting)
+                preds, per_prompt, unconverged = sklearn_lasso_loop(
+                    xs.double().numpy(), ys.double().numpy(), LASSO_ALPHA, **setting
+                )
                 total = time.perf_counter() - t
             diff = np.abs(preds - ours)
             lasso_row["sklearn"][name] = {
-                "version": sklearn.__version__, **setting, "total_s": total, "per_prompt_s": summarize(per_prompt),
-                "unconverged_fits": unconverged, "speedup_ours": total / lasso_row["ours_s"]["median"],
+                "version": sklearn.__version__,
+                **setting,
+                "total_s": total,
+                "per_prompt_s": summarize(per_prompt),
+                "unconverged_fits": unconverged,
+                "speedup_ours": total / lasso_row["ours_s"]["median"],
                 "max_abs_pred_diff": float(diff.max()),
-                "max_abs_pred_diff_from_k": {str(k): float(diff[:, k:].max()) for k in (1, d, 2 * d) if k < n},
+                "max_abs_pred_diff_from_k": {
+                    str(k): float(diff[:, k:].max()) for k in (1, d, 2 * d) if k < n
+                },
             }
     lasso_load["end"] = read_load()
     lasso_row["load"] = lasso_load
@@ -104,8 +122,16 @@ def bench_baselines(sizes: Sizes, threads: int, notes: list[str]) -> dict[str, A
     with load_during() as load, num_threads(threads):
         times = measure(lambda: bayes(xs, ys), sizes.baseline_reps, warmup=0 if sizes.quick else 1)
     s = summarize(times)
-    out["bayes_sparse"] = {"n_dims": d, "nnz": nnz, "supports": math.comb(d, nnz), "n_points": n, "prompts": P,
-                           "time_s": s, "prompts_per_s": P / s["median"], "load": load}
+    out["bayes_sparse"] = {
+        "n_dims": d,
+        "nnz": nnz,
+        "supports": math.comb(d, nnz),
+        "n_points": n,
+        "prompts": P,
+        "time_s": s,
+        "prompts_per_s": P / s["median"],
+        "load": load,
+    }
     out["grid_1d"] = bench_grid_1d(sizes, threads)
     return out
 
@@ -122,16 +148,35 @@ def bench_grid_1d(sizes: Sizes, threads: int) -> list[dict[str, Any]]:
     yr = ReluNet(10, normalize=True).sample(P, g).evaluate(xr)
     cases = [
         ("BayesSine (128 omega x 256 phase grid)", "every prefix", BayesSine(), xs, ys),
-        ("BayesMixture line/sine w = 0.5 (line posterior + the sine grid)", "every prefix",
-         BayesMixture([BayesLine(noise_var=1e-3), BayesSine()], [0.5, 0.5]), xs, ys),
+        (
+            "BayesMixture line/sine w = 0.5 (line posterior + the sine grid)",
+            "every prefix",
+            BayesMixture([BayesLine(noise_var=1e-3), BayesSine()], [0.5, 0.5]),
+            xs,
+            ys,
+        ),
         ("CombinedFit (128-point omega grid + 4 refinements)", "every prefix", CombinedFit(), xs, ys),
-        ("ReluNetGD (h = 100, 100 Adam steps per fit), d = 10", "k in 1, 2, 5, 10, 20, 30, 40",
-         ReluNetGD(ks=[1, 2, 5, 10, 20, 30, 40]), xr, yr),
+        (
+            "ReluNetGD (h = 100, 100 Adam steps per fit), d = 10",
+            "k in 1, 2, 5, 10, 20, 30, 40",
+            ReluNetGD(ks=[1, 2, 5, 10, 20, 30, 40]),
+            xr,
+            yr,
+        ),
     ]
     rows = []
     for name, prefixes, f, x, y in cases:
         with load_during() as load, num_threads(threads):
-            t = summarize(measure(lambda: f(x, y), sizes.baseline_reps, warmup=0))
-        rows.append({"predictor": name, "prefixes": prefixes, "prompts": P, "n_points": n, "time_s": t,
-                     "prompts_per_s": P / t["median"], "load": load})
+            t = summarize(measure(lambda f=f, x=x, y=y: f(x, y), sizes.baseline_reps, warmup=0))
+        rows.append(
+            {
+                "predictor": name,
+                "prefixes": prefixes,
+                "prompts": P,
+                "n_points": n,
+                "time_s": t,
+                "prompts_per_s": P / t["median"],
+                "load": load,
+            }
+        )
     return rows

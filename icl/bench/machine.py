@@ -13,12 +13,23 @@ import os
 import platform
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
-__all__ = ["PROC", "cpu_model", "MAX_LOAD", "CPU_SHARE", "CHECK_S", "read_load", "read_procs", "process_command",
-           "busy_processes", "machine_busy", "load_during"]
+__all__ = [
+    "PROC",
+    "cpu_model",
+    "MAX_LOAD",
+    "CPU_SHARE",
+    "CHECK_S",
+    "read_load",
+    "read_procs",
+    "process_command",
+    "busy_processes",
+    "machine_busy",
+    "load_during",
+]
 
 PROC = Path("/proc")
 MAX_LOAD = 0.5  # a 1-minute load average above this before timing: something else has been running
@@ -68,7 +79,7 @@ def read_procs(root: Path = PROC) -> dict[int, tuple[int, int]]:
             continue
         try:
             stat = (e / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, ...
+            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
             out[int(e.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid; utime + stime
         except (OSError, ValueError, IndexError):  # the process ended meanwhile, or an unreadable entry
             continue
@@ -79,7 +90,9 @@ def process_command(pid: int, root: Path = PROC, width: int = 70) -> str:
     """A process's command line, shortened (``python -m icl train ...``), or ``[name]`` for a
     kernel thread."""
     try:
-        argv = [a for a in (root / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+        argv = [
+            a for a in (root / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0") if a
+        ]
     except OSError:
         argv = []
     if argv:
@@ -87,15 +100,20 @@ def process_command(pid: int, root: Path = PROC, width: int = 70) -> str:
     else:
         try:
             stat = (root / str(pid) / "stat").read_text()
-            cmd = f"[{stat[stat.index('(') + 1:stat.rindex(')')]}]"
+            cmd = f"[{stat[stat.index('(') + 1 : stat.rindex(')')]}]"
         except (OSError, ValueError):
             cmd = "?"
     return cmd if len(cmd) <= width else cmd[: width - 3] + "..."
 
 
-def busy_processes(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], seconds: float,
-                   exclude: set[int], share: float = CPU_SHARE,
-                   hz: int | None = None) -> list[tuple[int, float]]:
+def busy_processes(
+    before: dict[int, tuple[int, int]],
+    after: dict[int, tuple[int, int]],
+    seconds: float,
+    exclude: set[int],
+    share: float = CPU_SHARE,
+    hz: int | None = None,
+) -> list[tuple[int, float]]:
     """(pid, fraction of one core) of every process outside ``exclude`` that used more than ``share``
     of a core between two :func:`read_procs` readings ``seconds`` apart, busiest first."""
     hz = hz or (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
@@ -118,9 +136,15 @@ def _self_and_ancestors(pid: int, procs: dict[int, tuple[int, int]]) -> set[int]
     return out
 
 
-def machine_busy(max_load: float = MAX_LOAD, share: float = CPU_SHARE, seconds: float = CHECK_S,
-                 root: Path = PROC, self_pid: int | None = None, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> str | None:
+def machine_busy(
+    max_load: float = MAX_LOAD,
+    share: float = CPU_SHARE,
+    seconds: float = CHECK_S,
+    root: Path = PROC,
+    self_pid: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> str | None:
     """Why the machine cannot be measured now, in one line, or None if it looks quiet.
 
     Busy means a 1-minute load average above ``max_load`` (something ran in the last minute),
@@ -139,7 +163,9 @@ def machine_busy(max_load: float = MAX_LOAD, share: float = CPU_SHARE, seconds: 
         sleep(seconds)
         t1, after = clock(), read_procs(root)
         busy = busy_processes(before, after, t1 - t0, _self_and_ancestors(self_pid, after), share)
-        reasons += [f"pid {pid} at {used:.0%} of a core: {process_command(pid, root)}" for pid, used in busy[:3]]
+        reasons += [
+            f"pid {pid} at {used:.0%} of a core: {process_command(pid, root)}" for pid, used in busy[:3]
+        ]
         if len(busy) > 3:
             reasons.append(f"{len(busy) - 3} more process(es) above {share:.0%} of a core")
     return "; ".join(reasons) or None

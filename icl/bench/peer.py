@@ -40,9 +40,19 @@ class GPT2Peer(nn.Module):
         super().__init__()
         from transformers import GPT2Config, GPT2Model
 
-        conf = GPT2Config(n_positions=2 * cfg.n_points, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                          n_head=cfg.n_head, vocab_size=1, bos_token_id=0, eos_token_id=0, resid_pdrop=0.0,
-                          embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False)
+        conf = GPT2Config(
+            n_positions=2 * cfg.n_points,
+            n_embd=cfg.n_embd,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            vocab_size=1,
+            bos_token_id=0,
+            eos_token_id=0,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            use_cache=False,
+        )
         conf._attn_implementation = "sdpa"
         self.read_in = nn.Linear(cfg.n_dims, cfg.n_embd)
         self.backbone = GPT2Model(conf)

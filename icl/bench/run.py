@@ -29,25 +29,37 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
 from ..checkpoint import atomic_write_text
 from ..config import REPORTS
-from ..provenance import git_commit, package_version, cpu_bf16_instructions
+from ..provenance import cpu_bf16_instructions, git_commit, package_version
 from .baselines import bench_baselines
 from .machine import CPU_SHARE, MAX_LOAD, cpu_model, load_during, machine_busy, read_load, read_procs
 from .markdown import fmt_cell, render_markdown
 from .peer import PEER_NAME
+from .study import bench_study, contention_rows
 from .timing import FULL, QUICK, Sizes, matmul_peak
 from .training import bench_loop, bench_scaling, bench_train
-from .study import bench_study, contention_rows
 
-__all__ = ["BenchError", "SECTIONS", "check_out", "section_rows", "timed_rows", "parse_only",
-           "previous_results", "merge_results", "bench_report", "run_bench", "main"]
+__all__ = [
+    "BenchError",
+    "SECTIONS",
+    "check_out",
+    "section_rows",
+    "timed_rows",
+    "parse_only",
+    "previous_results",
+    "merge_results",
+    "bench_report",
+    "run_bench",
+    "main",
+]
 
 
 class BenchError(RuntimeError):
@@ -64,8 +76,13 @@ SECTIONS = ("peak", "study", "contention", "train_step", "train_loop", "scaling"
 """The measured sections of ``benchmarks.json``, in the file's order (``meta`` and ``notes`` aside)."""
 
 # notes of older files, which do not record the section that wrote each note: the section by its prefix
-LEGACY_NOTE_OWNERS = {"peer rows": "train_step", "torch.compile": "train_step", "train loop": "train_loop",
-                      "scikit-learn": "baselines", "end to end": "report"}
+LEGACY_NOTE_OWNERS = {
+    "peer rows": "train_step",
+    "torch.compile": "train_step",
+    "train loop": "train_loop",
+    "scikit-learn": "baselines",
+    "end to end": "report",
+}
 
 
 def section_rows(res: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
@@ -115,18 +132,23 @@ def previous_results(out: Path, quick: bool) -> dict[str, Any]:
     path = Path(out) / "benchmarks.json"
     mode = "--quick" if quick else "full"
     if not path.is_file():
-        raise BenchError(f"--only merges into an earlier run's {path}, and there is none: run the whole "
-                         f"bench first (python -m icl bench{' --quick' if quick else ''} --out {out})")
+        raise BenchError(
+            f"--only merges into an earlier run's {path}, and there is none: run the whole "
+            f"bench first (python -m icl bench{' --quick' if quick else ''} --out {out})"
+        )
     try:
         res = json.loads(path.read_text())
         old_quick = res["meta"]["quick"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BenchError(f"--only: {path} is not a benchmark result ({type(e).__name__}); "
-                         "run the whole bench first") from None
+        raise BenchError(
+            f"--only: {path} is not a benchmark result ({type(e).__name__}); run the whole bench first"
+        ) from None
     if bool(old_quick) != quick:
         old = "--quick" if old_quick else "full"
-        raise BenchError(f"--only: {path} holds a {old} run; a {mode} run's sections cannot be merged "
-                         f"into it (rerun with{'' if old_quick else 'out'} --quick, or use another --out)")
+        raise BenchError(
+            f"--only: {path} holds a {old} run; a {mode} run's sections cannot be merged "
+            f"into it (rerun with{'' if old_quick else 'out'} --quick, or use another --out)"
+        )
     return res
 
 
@@ -138,8 +160,9 @@ def note_owner(note: str, records: dict[str, dict[str, Any]]) -> str | None:
     return next((s for p, s in LEGACY_NOTE_OWNERS.items() if note.startswith(p)), None)
 
 
-def merge_results(old: dict[str, Any], new: dict[str, Any], records: dict[str, dict[str, Any]],
-                  notes: list[str]) -> dict[str, Any]:
+def merge_results(
+    old: dict[str, Any], new: dict[str, Any], records: dict[str, dict[str, Any]], notes: list[str]
+) -> dict[str, Any]:
     """An earlier result with the sections of ``new`` put in place of its own: the other sections and
     the full run's ``meta`` kept as they were (same objects), ``meta.sections`` updated with
     ``records``, the re-measured sections' old notes replaced by ``notes``."""
@@ -165,32 +188,52 @@ def bench_report(sizes: Sizes, notes: list[str]) -> dict[str, Any] | None:
         params_file = None
         if sizes.report_params:
             params_file = tmp / "params.yaml"
-            params_file.write_text("all:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in sizes.report_params))
+            params_file.write_text(
+                "all:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in sizes.report_params)
+            )
         t = time.perf_counter()
         with load_during() as load:
             status = build_report(tmp / "report", params_file=params_file, only=sizes.report_only)
         wall = time.perf_counter() - t
         info = json.loads((tmp / "report" / "report.json").read_text())
     except Exception as e:  # a broken notebook folder, a missing kernel: report, do not lose the other rows
-        notes.append(f"end to end: the report could not be built: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+        notes.append(
+            f"end to end: the report could not be built: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        )
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    chapters = [{"chapter": c["name"], "status": c["status"], "seconds": c["seconds"]} for c in info["chapters"]]
+    chapters = [
+        {"chapter": c["name"], "status": c["status"], "seconds": c["seconds"]} for c in info["chapters"]
+    ]
     if status:
         notes.append("end to end: a chapter failed (see its row)")
-    return {"only": sizes.report_only, "params": dict(sizes.report_params), "wall_s": wall, "chapters": chapters,
-            "exit_status": status, "load": load}
+    return {
+        "only": sizes.report_only,
+        "params": dict(sizes.report_params),
+        "wall_s": wall,
+        "chapters": chapters,
+        "exit_status": status,
+        "load": load,
+    }
 
 
 def _utc(fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     """The time now in UTC, as ``fmt``."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime(fmt)
+    return datetime.datetime.now(datetime.UTC).strftime(fmt)
 
 
-def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool = True, report: bool = True,
-              log: Callable[[str], None] = lambda s: None, busy: str | None = None,
-              only: tuple[str, ...] | None = None) -> dict[str, Any]:
+# long: the bench driver: checks, each section timed and recorded, the merge
+def run_bench(
+    out: Path,
+    sizes: Sizes = FULL,
+    peer: bool = True,
+    compile_: bool = True,
+    report: bool = True,
+    log: Callable[[str], None] = lambda s: None,
+    busy: str | None = None,
+    only: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """Run every benchmark and write ``out/benchmarks.{md,json}``; returns the results. ``busy`` is
     :func:`machine_busy`'s reason when the caller measures on a busy machine anyway: the report
     says so in a banner and every timed row gets ``busy: true``.
@@ -234,9 +277,14 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         "baselines": lambda notes: bench_baselines(sizes, threads, notes),
         "report": report_section,
     }
-    labels = {"peak": "matmul peak", "train_step": "training step",
-              "train_loop": "training loop: default AdamW, fused AdamW, compiled",
-              "study": "time to a trained study", "scaling": "scaling", "baselines": "baselines"}
+    labels = {
+        "peak": "matmul peak",
+        "train_step": "training step",
+        "train_loop": "training loop: default AdamW, fused AdamW, compiled",
+        "study": "time to a trained study",
+        "scaling": "scaling",
+        "baselines": "baselines",
+    }
     new: dict[str, Any] = {}
     records: dict[str, dict[str, Any]] = {}
     notes: list[str] = []
@@ -248,9 +296,16 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
         rec = {"date": _utc(), "git_commit": commit, "busy": busy, "load_start": read_load()}
         t, sec_notes = time.time(), []
         new[name] = run(sec_notes)
-        rec.update(load_end=read_load(), wall_s=time.time() - t, full_run=only is None,
-                   torch=torch.__version__, threads=threads, run=run_id, notes=sec_notes,
-                   cpu_model=cpu_model())
+        rec.update(
+            load_end=read_load(),
+            wall_s=time.time() - t,
+            full_run=only is None,
+            torch=torch.__version__,
+            threads=threads,
+            run=run_id,
+            notes=sec_notes,
+            cpu_model=cpu_model(),
+        )
         records[name] = rec
         notes += sec_notes
         if name == "peak":
@@ -262,12 +317,21 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
     else:
         res = {
             "meta": {
-                "date": _utc(), "quick": sizes.quick, "sizes": asdict(sizes), "git_commit": commit,
-                "platform": platform.platform(), "processor": platform.processor(), "cpu_model": cpu_model(),
+                "date": _utc(),
+                "quick": sizes.quick,
+                "sizes": asdict(sizes),
+                "git_commit": commit,
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "cpu_model": cpu_model(),
                 "cpu_count": os.cpu_count(),
-                "python": platform.python_version(), "torch": torch.__version__, "threads": threads,
-                "transformers": package_version("transformers"), "sklearn": package_version("sklearn"),
-                "load_start": load_start, "bf16_hardware": cpu_bf16_instructions(),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "threads": threads,
+                "transformers": package_version("transformers"),
+                "sklearn": package_version("sklearn"),
+                "load_start": load_start,
+                "bf16_hardware": cpu_bf16_instructions(),
                 "load_end": read_load(),
                 "busy": busy,
                 "wall_s": time.time() - t0,
@@ -282,31 +346,60 @@ def run_bench(out: Path, sizes: Sizes = FULL, peer: bool = True, compile_: bool 
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m icl bench [--quick] [--out DIR] [--only SECTION[,SECTION...]] [--no-peer] [--no-compile]
-    [--no-report] [--allow-busy] [--max-load L] [--check-only]``. A bad ``--out`` or ``--only`` is refused
-    (one line, exit 2) before the quiet-machine check."""
-    p = argparse.ArgumentParser(
-        prog="python -m icl bench",
-        description="Benchmark a training step (ours vs Hugging Face GPT2Model when the 'bench' extra is "
-                    "installed), its scaling in prompt length and d, and the batched baselines vs scikit-learn. "
-                    "Writes benchmarks.md and benchmarks.json (medians, IQRs, ratios; see icl/bench/).")
-    p.add_argument("--quick", action="store_true", help="tiny sizes and few repetitions: seconds, not conclusions")
+DESCRIPTION = (
+    "Benchmark a training step (ours vs Hugging Face GPT2Model when the 'bench' extra is "
+    "installed), its scaling in prompt length and d, and the batched baselines vs scikit-learn. "
+    "Writes benchmarks.md and benchmarks.json (medians, IQRs, ratios; see icl/bench/)."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The bench's options on ``p`` (``python -m icl bench``'s subcommand parser, or :func:`main`'s own)."""
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes and few repetitions: seconds, not conclusions"
+    )
     p.add_argument("--out", metavar="DIR", default=str(REPORTS), help="output folder (default reports/)")
-    p.add_argument("--only", metavar="SECTION[,SECTION...]",
-                   help="measure only these sections (and the matmul peak, which they need) and merge "
-                        "them into the earlier run's OUT/benchmarks.json, the others kept as they were; "
-                        f"any of {', '.join(SECTIONS)}")
+    p.add_argument(
+        "--only",
+        metavar="SECTION[,SECTION...]",
+        help="measure only these sections (and the matmul peak, which they need) and merge "
+        "them into the earlier run's OUT/benchmarks.json, the others kept as they were; "
+        f"any of {', '.join(SECTIONS)}",
+    )
     p.add_argument("--no-peer", action="store_true", help=f"skip the {PEER_NAME} rows")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     p.add_argument("--no-report", action="store_true", help="skip the end-to-end report build")
-    p.add_argument("--allow-busy", action="store_true",
-                   help="time even on a busy machine, marking the report and every row as measured on one")
-    p.add_argument("--max-load", type=float, default=MAX_LOAD, metavar="L",
-                   help=f"1-minute load average above which the machine counts as busy (default {MAX_LOAD:g})")
-    p.add_argument("--check-only", action="store_true",
-                   help="only check whether the machine is quiet enough to measure (exit 0) or busy (exit 2)")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="time even on a busy machine, marking the report and every row as measured on one",
+    )
+    p.add_argument(
+        "--max-load",
+        type=float,
+        default=MAX_LOAD,
+        metavar="L",
+        help=f"1-minute load average above which the machine counts as busy (default {MAX_LOAD:g})",
+    )
+    p.add_argument(
+        "--check-only",
+        action="store_true",
+        help="only check whether the machine is quiet enough to measure (exit 0) or busy (exit 2)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icl bench [--quick] [--out DIR] [--only SECTION[,SECTION...]] [--no-peer] [--no-compile]
+    [--no-report] [--allow-busy] [--max-load L] [--check-only]``: the options of :func:`add_arguments`, run by
+    :func:`command`."""
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m icl bench", description=DESCRIPTION))
+    return command(parser.parse_args(argv))
+
+
+def command(args: argparse.Namespace) -> int:
+    """One bench run from parsed options (exit status). A bad ``--out`` or ``--only`` is refused (one line,
+    exit 2) before the quiet-machine check."""
     t = time.time()
     out = Path(args.out)
     only = None
@@ -322,22 +415,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     busy = machine_busy(max_load=args.max_load)
     if busy and not args.allow_busy:
-        print(f"bench: busy machine, not timing: {busy}. {out} untouched; rerun when it is quiet, or pass "
-              "--allow-busy to time anyway with every row marked busy.", file=sys.stderr)
+        print(
+            f"bench: busy machine, not timing: {busy}. {out} untouched; rerun when it is quiet, or pass "
+            "--allow-busy to time anyway with every row marked busy.",
+            file=sys.stderr,
+        )
         return 2
     if args.check_only:
         if busy:
             print(f"bench: busy machine: {busy}. --allow-busy times anyway, every row marked busy.")
         else:
             scanned = "" if read_procs() else " (no /proc: other processes not checked)"
-            print(f"bench: quiet machine: 1-minute load average {fmt_cell(read_load(), 'g')} <= {args.max_load:g}, "
-                  f"no other process above {CPU_SHARE:.0%} of a core{scanned}.")
+            print(
+                f"bench: quiet machine: 1-minute load average {fmt_cell(read_load(), 'g')} <= "
+                f"{args.max_load:g}, no other process above {CPU_SHARE:.0%} of a core{scanned}."
+            )
         return 0
     try:
-        res = run_bench(out, QUICK if args.quick else FULL, peer=not args.no_peer,
-                        compile_=not args.no_compile, report=not args.no_report,
-                        log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr), busy=busy,
-                        only=only)
+        res = run_bench(
+            out,
+            QUICK if args.quick else FULL,
+            peer=not args.no_peer,
+            compile_=not args.no_compile,
+            report=not args.no_report,
+            log=lambda s: print(f"[{time.time() - t:5.1f} s] {s}", file=sys.stderr),
+            busy=busy,
+            only=only,
+        )
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -345,8 +449,10 @@ def main(argv: list[str] | None = None) -> int:
     if only is None:
         print(f"wrote {files} in {res['meta']['wall_s']:.0f} s")
     else:
-        print(f"measured {', '.join(dict.fromkeys(('peak', *only)))} and merged them into {files} "
-              f"in {time.time() - t:.0f} s")
+        print(
+            f"measured {', '.join(dict.fromkeys(('peak', *only)))} and merged them into {files} "
+            f"in {time.time() - t:.0f} s"
+        )
     return 0
 
 

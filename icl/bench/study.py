@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -50,8 +51,12 @@ STUDY_SCALES = ("cpu", "small")
 def full_size(cfg: RunConfig) -> RunConfig:
     """``cfg`` with its curriculum at its end from step 0: full d and prompt length throughout."""
     c = cfg.curriculum
-    return replace(cfg, curriculum=replace(c, dims=replace(c.dims, start=c.dims.end),
-                                           points=replace(c.points, start=c.points.end)))
+    return replace(
+        cfg,
+        curriculum=replace(
+            c, dims=replace(c.dims, start=c.dims.end), points=replace(c.points, start=c.points.end)
+        ),
+    )
 
 
 def _train_seconds(cfg: RunConfig, steps: int, compile: str | None = None) -> float:
@@ -68,8 +73,9 @@ def _train_seconds(cfg: RunConfig, steps: int, compile: str | None = None) -> fl
         shutil.rmtree(out, ignore_errors=True)
 
 
-def loop_rate(cfg: RunConfig, n1: int, n2: int, threads: int, fused: bool | None = None,
-              compile: str | None = None) -> dict[str, Any]:
+def loop_rate(
+    cfg: RunConfig, n1: int, n2: int, threads: int, fused: bool | None = None, compile: str | None = None
+) -> dict[str, Any]:
     """The training loop's steps/s on ``cfg`` (full-size prompts), from two trainings of ``n1``
     and ``n2`` steps (start-up and compilation cancel), with the load during the measurement.
     ``fused`` (fused AdamW) and ``compile`` (this session's setting) default to the config's. A
@@ -82,8 +88,13 @@ def loop_rate(cfg: RunConfig, n1: int, n2: int, threads: int, fused: bool | None
         if compile not in (None, "off"):
             _train_seconds(cfg, n1, compile)
         t1, t2 = _train_seconds(cfg, n1, compile), _train_seconds(cfg, n2, compile)
-    return {"threads": threads, "steps": [n1, n2], "seconds": [t1, t2], "steps_per_s": (n2 - n1) / (t2 - t1),
-            "load": load}
+    return {
+        "threads": threads,
+        "steps": [n1, n2],
+        "seconds": [t1, t2],
+        "steps_per_s": (n2 - n1) / (t2 - t1),
+        "load": load,
+    }
 
 
 def loop_rates(cfg: RunConfig, sizes: Sizes, threads: int) -> dict[str, dict[str, Any]]:
@@ -91,8 +102,11 @@ def loop_rates(cfg: RunConfig, sizes: Sizes, threads: int) -> dict[str, dict[str
     from .training import LOOP_VARIANTS
 
     n1, n2 = sizes.loop_steps
-    return {name: loop_rate(cfg, n1, n2, threads, fused, "default" if compiled else "off")
-            for name, (fused, compiled) in LOOP_VARIANTS.items() if sizes.compile or not compiled}
+    return {
+        name: loop_rate(cfg, n1, n2, threads, fused, "default" if compiled else "off")
+        for name, (fused, compiled) in LOOP_VARIANTS.items()
+        if sizes.compile or not compiled
+    }
 
 
 def bare_step_s(cfg: RunConfig, reps: int, sizes: Sizes, threads: int) -> dict[str, float]:
@@ -104,8 +118,15 @@ def bare_step_s(cfg: RunConfig, reps: int, sizes: Sizes, threads: int) -> dict[s
         torch.manual_seed(0)
         model = TransformerModel(cfg.model)
     with num_threads(threads):
-        step = make_step(model, list(model.parameters()), xs, ys, cfg.train.lr, fused=cfg.train.fused_adamw,
-                         clip=cfg.train.grad_clip)
+        step = make_step(
+            model,
+            list(model.parameters()),
+            xs,
+            ys,
+            cfg.train.lr,
+            fused=cfg.train.fused_adamw,
+            clip=cfg.train.grad_clip,
+        )
         return summarize(measure(step, reps, sizes.warmup, sizes.budget_s))
 
 
@@ -130,11 +151,25 @@ def bench_study(sizes: Sizes, threads: int, log=lambda s: None) -> list[dict[str
                 families[fam] = _family(cfg, sizes, threads)
             f, steps = families[fam], run_steps(name, scale)
             by_loop = {k: steps / r["steps_per_s"] / 3600 for k, r in f["loops"].items()}
-            runs.append({"run": name, "steps": steps, "family": f["run"],
-                         "hours": steps / f["steps_per_s"] / 3600, "hours_by_loop": by_loop})
+            runs.append(
+                {
+                    "run": name,
+                    "steps": steps,
+                    "family": f["run"],
+                    "hours": steps / f["steps_per_s"] / 3600,
+                    "hours_by_loop": by_loop,
+                }
+            )
         by_loop = {k: sum(r["hours_by_loop"][k] for r in runs) for k in runs[0]["hours_by_loop"]}
-        rows.append({"scale": scale, "families": list(families.values()), "runs": runs,
-                     "total_hours": sum(r["hours"] for r in runs), "total_hours_by_loop": by_loop})
+        rows.append(
+            {
+                "scale": scale,
+                "families": list(families.values()),
+                "runs": runs,
+                "total_hours": sum(r["hours"] for r in runs),
+                "total_hours_by_loop": by_loop,
+            }
+        )
     return rows
 
 
@@ -144,9 +179,17 @@ def _family(cfg: RunConfig, sizes: Sizes, threads: int) -> dict[str, Any]:
     loops = loop_rates(cfg, sizes, threads)
     best = max((k for k in loops if k.startswith("fused")), key=lambda k: loops[k]["steps_per_s"])
     bare = bare_step_s(cfg, sizes.cpu_reps, sizes, threads)
-    return {"run": cfg.name, "n_points": cfg.model.n_points, "n_dims": cfg.task.n_dims,
-            "batch": cfg.train.batch_size, **loops[best], "loop": best, "loops": loops, "bare_step_s": bare,
-            "loop_vs_bare": loops["fused AdamW"]["steps_per_s"] * bare["median"]}
+    return {
+        "run": cfg.name,
+        "n_points": cfg.model.n_points,
+        "n_dims": cfg.task.n_dims,
+        "batch": cfg.train.batch_size,
+        **loops[best],
+        "loop": best,
+        "loops": loops,
+        "bare_step_s": bare,
+        "loop_vs_bare": loops["fused AdamW"]["steps_per_s"] * bare["median"],
+    }
 
 
 @contextmanager

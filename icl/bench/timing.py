@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,14 +51,51 @@ class Sizes:
     loop_steps: tuple[int, int] = (100, 600)  # time to a study: two trainings of n1 and n2 steps, differenced
 
 
-FULL = Sizes(quick=False, cpu_batch=64, paper_batch=64, cpu_reps=20, paper_reps=5, warmup=2, budget_s=60.0,
-             peak_n=2048, peak_reps=7, scale_points=(11, 21, 41, 81, 161), scale_dims=(5, 10, 20, 40),
-             scale_reps=7, lasso_prompts=1280, lasso_points=21, bayes_prompts=1280, baseline_reps=3, compile=True,
-             grid_prompts=1280, report_only=None, report_params=())
-QUICK = Sizes(quick=True, cpu_batch=8, paper_batch=2, cpu_reps=3, paper_reps=2, warmup=1, budget_s=1.0,
-              peak_n=384, peak_reps=7, scale_points=(11, 21, 41), scale_dims=(5, 10, 20), scale_reps=3,
-              lasso_prompts=64, lasso_points=21, bayes_prompts=64, baseline_reps=1, compile=False,
-              grid_prompts=64, report_only="01", report_params=(("n_eval", 16),), loop_steps=(2, 6))
+FULL = Sizes(
+    quick=False,
+    cpu_batch=64,
+    paper_batch=64,
+    cpu_reps=20,
+    paper_reps=5,
+    warmup=2,
+    budget_s=60.0,
+    peak_n=2048,
+    peak_reps=7,
+    scale_points=(11, 21, 41, 81, 161),
+    scale_dims=(5, 10, 20, 40),
+    scale_reps=7,
+    lasso_prompts=1280,
+    lasso_points=21,
+    bayes_prompts=1280,
+    baseline_reps=3,
+    compile=True,
+    grid_prompts=1280,
+    report_only=None,
+    report_params=(),
+)
+QUICK = Sizes(
+    quick=True,
+    cpu_batch=8,
+    paper_batch=2,
+    cpu_reps=3,
+    paper_reps=2,
+    warmup=1,
+    budget_s=1.0,
+    peak_n=384,
+    peak_reps=7,
+    scale_points=(11, 21, 41),
+    scale_dims=(5, 10, 20),
+    scale_reps=3,
+    lasso_prompts=64,
+    lasso_points=21,
+    bayes_prompts=64,
+    baseline_reps=1,
+    compile=False,
+    grid_prompts=64,
+    report_only="01",
+    report_params=(("n_eval", 16),),
+    loop_steps=(2, 6),
+)
 
 
 def summarize(samples: list[float]) -> dict[str, float]:

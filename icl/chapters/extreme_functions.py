@@ -15,26 +15,47 @@ in-band prompts and of each sweep; :func:`~icl.chapters.verdict.two_stage`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from ..baselines import KNN, BayesLine, BayesSine, LeastSquares
+from ..baselines import KNN, BayesLine, BayesSine, LeastSquares, keyed
 from ..evaluate import Curve, Prompts, evaluate, sample_prompts
 from ..tasks import DenseLinear, FunctionClass, Line1D, Scaled, Sine1D
-from .convex_combinations import BAYES_LINE, BAYES_SINE
-from .model_selection import LEAST_SQUARES
-from .nonlinear_mixtures import THREE_NN
+from .convex_combinations import BAYES_SINE, LINE_RUN, MIX_RUN, SINE_RUN
+from .nonlinear_mixtures import LINEAR_RUN
 from .prompts import Example, check_lengths, curve_table, example_curves
 from .stages import PromptSet, Redraw, SweepSet
 from .sweeps import Sweep, SweepAtK, sweep
-from .verdict import NOT_TESTED, Stage, TwoStage, Verdict, at_least, at_most, ci, every_stage, fmt, \
-    mean_excess, not_tested, outcome, some_stage, two_stage
+from .verdict import (
+    Outcome,
+    Stage,
+    TwoStage,
+    Verdict,
+    at_least,
+    at_most,
+    ci,
+    every_stage,
+    fmt,
+    mean_excess,
+    not_tested,
+    outcome,
+    some_stage,
+    two_stage,
+)
 
-__all__ = ["BAYES_SINE_KNOWN", "DEFAULT_OMEGAS", "DEFAULT_SCALES", "ExtremesChapter", "scaled_inputs",
-           "doubling_points", "extremes_chapter", "verdict_c8"]
+__all__ = [
+    "BAYES_SINE_KNOWN",
+    "DEFAULT_OMEGAS",
+    "DEFAULT_SCALES",
+    "ExtremesChapter",
+    "scaled_inputs",
+    "doubling_points",
+    "extremes_chapter",
+    "verdict_c8",
+]
 
 # the curve key of the sine posterior that knows the frequency (one per swept omega)
 BAYES_SINE_KNOWN = "Bayes sine, known omega"
@@ -66,8 +87,13 @@ class ExtremesChapter:
         return self.redraw is not None and self.seed is not None
 
     def sweeps(self) -> dict[str, Sweep]:
-        return {"omega": self.omega, "slope scale (1-D)": self.slope_1d, "input scale (1-D)": self.input_1d,
-                "slope scale (d-dim)": self.slope_nd, "input scale (d-dim)": self.input_nd}
+        return {
+            "omega": self.omega,
+            "slope scale (1-D)": self.slope_1d,
+            "input scale (1-D)": self.input_1d,
+            "slope scale (d-dim)": self.slope_nd,
+            "input scale (d-dim)": self.input_nd,
+        }
 
     def table(self, ks: Sequence[int]):
         return curve_table({"sine in band": self.in_band}, ks)
@@ -80,8 +106,9 @@ def scaled_inputs(fc: FunctionClass, n_prompts: int, n_points: int, seed: int, x
     return Prompts(p.xs, p.ys, p.variance * x_scale**2, p.labels)
 
 
-def doubling_points(values: np.ndarray, err: np.ndarray, low: float, high: float, ref: float, floor: float = 0.0
-                    ) -> tuple[float | None, float | None]:
+def doubling_points(
+    values: np.ndarray, err: np.ndarray, low: float, high: float, ref: float, floor: float = 0.0
+) -> tuple[float | None, float | None]:
     """Scanning outward from the interval [low, high]: the first swept value below and the
     first above where the error reaches ``2 * max(ref, floor)`` (None when it never does in
     the sweep). The floor keeps a near-zero reference (0.001 at k = 20) from turning noise
@@ -92,14 +119,27 @@ def doubling_points(values: np.ndarray, err: np.ndarray, low: float, high: float
     return first([p for p in pairs if p[0] < low][::-1]), first([p for p in pairs if p[0] > high])
 
 
-def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[str] = ("sine-only", "line-sine-w0.50"),
-                     line_runs: Sequence[str] = ("line-only", "line-sine-w0.50"),
-                     linear_runs: Sequence[str] = ("linear-only",), band: Sequence[float] = (1.0, 3.0),
-                     omegas: Sequence[float] = DEFAULT_OMEGAS, scales: Sequence[float] = DEFAULT_SCALES,
-                     k: int = 20, d: int = 10, n_points: int = 41, n_prompts: int = 1280, seed: int = 5,
-                     example_omegas: Sequence[float] = (2.0, 0.5, 5.0), example_k: int = 20,
-                     n_omega: int = 128, n_phi: int = 256, missing: Sequence[str] = (),
-                     n_boot: int = 1000) -> ExtremesChapter:
+# long: chapter 5's five sweeps (frequency; slope and input scale, 1-D and d-dim) and its examples
+def extremes_chapter(
+    models: Mapping[str, torch.nn.Module],
+    sine_runs: Sequence[str] = (SINE_RUN, MIX_RUN),
+    line_runs: Sequence[str] = (LINE_RUN, MIX_RUN),
+    linear_runs: Sequence[str] = (LINEAR_RUN,),
+    band: Sequence[float] = (1.0, 3.0),
+    omegas: Sequence[float] = DEFAULT_OMEGAS,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    k: int = 20,
+    d: int = 10,
+    n_points: int = 41,
+    n_prompts: int = 1280,
+    seed: int = 5,
+    example_omegas: Sequence[float] = (2.0, 0.5, 5.0),
+    example_k: int = 20,
+    n_omega: int = 128,
+    n_phi: int = 256,
+    missing: Sequence[str] = (),
+    n_boot: int = 1000,
+) -> ExtremesChapter:
     band = (float(band[0]), float(band[1]))
     check_lengths(models, n_points)
     if not 1 <= k < n_points:
@@ -110,43 +150,85 @@ def extremes_chapter(models: Mapping[str, torch.nn.Module], sine_runs: Sequence[
     known = lambda w: {BAYES_SINE_KNOWN: BayesSine((w, w), n_phi=n_phi)}  # noqa: E731
     n_sweep = k + 1
     values = lambda vs: np.asarray(vs, dtype=float)  # noqa: E731
-    in_band_preds = {**sines, BAYES_SINE: bayes_sine, THREE_NN: KNN(3)}
+    in_band_preds = {**sines, **keyed(bayes_sine, KNN(3))}
     in_band = evaluate(in_band_preds, Sine1D(band), n_prompts, n_points, seed=seed, n_boot=n_boot)
-    ref_1d = {LEAST_SQUARES: LeastSquares(), BAYES_LINE: BayesLine()}
+    ref_1d = keyed(LeastSquares(), BayesLine())
     dense = DenseLinear(d, normalize=True)
-    ref_nd = {LEAST_SQUARES: LeastSquares()}
+    ref_nd = keyed(LeastSquares())
     # each sweep: its predictors, and its prompts of one value (value, n, evaluation seed) -> Prompts
     sets = {
-        "omega": SweepSet("omega", lambda w, n, s: sample_prompts(Sine1D((w, w)), n, n_sweep, seed=s + 1),
-                          {**sines, BAYES_SINE: bayes_sine}, [k], known),
-        "slope scale (1-D)": SweepSet("slope scale",
-                                      lambda v, n, s: sample_prompts(Line1D(v), n, n_sweep, seed=s + 2),
-                                      {**lines, **ref_1d}, [k]),
-        "input scale (1-D)": SweepSet("input scale",
-                                      lambda c, n, s: scaled_inputs(Line1D(), n, n_sweep, s + 3, c),
-                                      {**lines, **ref_1d}, [k]),
-        "slope scale (d-dim)": SweepSet("slope scale",
-                                        lambda v, n, s: sample_prompts(Scaled(dense, v), n, n_sweep, s + 4),
-                                        {**linears, **ref_nd}, [k]),
-        "input scale (d-dim)": SweepSet("input scale",
-                                        lambda c, n, s: scaled_inputs(dense, n, n_sweep, s + 5, c),
-                                        {**linears, **ref_nd}, [k]),
+        "omega": SweepSet(
+            "omega",
+            lambda w, n, s: sample_prompts(Sine1D((w, w)), n, n_sweep, seed=s + 1),
+            {**sines, **keyed(bayes_sine)},
+            [k],
+            known,
+        ),
+        "slope scale (1-D)": SweepSet(
+            "slope scale",
+            lambda v, n, s: sample_prompts(Line1D(v), n, n_sweep, seed=s + 2),
+            {**lines, **ref_1d},
+            [k],
+        ),
+        "input scale (1-D)": SweepSet(
+            "input scale",
+            lambda c, n, s: scaled_inputs(Line1D(), n, n_sweep, s + 3, c),
+            {**lines, **ref_1d},
+            [k],
+        ),
+        "slope scale (d-dim)": SweepSet(
+            "slope scale",
+            lambda v, n, s: sample_prompts(Scaled(dense, v), n, n_sweep, s + 4),
+            {**linears, **ref_nd},
+            [k],
+        ),
+        "input scale (d-dim)": SweepSet(
+            "input scale",
+            lambda c, n, s: scaled_inputs(dense, n, n_sweep, s + 5, c),
+            {**linears, **ref_nd},
+            [k],
+        ),
     }
-    drawn = {key: sweep(st.predictors, st.label, values(omegas if key == "omega" else scales),
-                        lambda v, st=st: st.prompts(v, n_prompts, seed), [k], seed, n_boot,
-                        per_value=st.per_value)
-             for key, st in sets.items()}
+    drawn = {
+        key: sweep(
+            st.predictors,
+            st.label,
+            values(omegas if key == "omega" else scales),
+            lambda v, st=st: st.prompts(v, n_prompts, seed),
+            [k],
+            seed,
+            n_boot,
+            per_value=st.per_value,
+        )
+        for key, st in sets.items()
+    }
     omega, slope_1d, input_1d, slope_nd, input_nd = drawn.values()
     in_band_set = PromptSet(lambda n, s: sample_prompts(Sine1D(band), n, n_points, s), in_band_preds)
     redraw = Redraw({"in band": in_band_set, **sets}, n_boot)
     examples = {}
     for w in example_omegas:
         where = "in band" if band[0] <= w <= band[1] else "outside the band"
-        examples[float(w)] = example_curves({**sines, BAYES_SINE: bayes_sine, **known(float(w))},
-                                            Sine1D((w, w)), example_k, seed=seed + 100,
-                                            title=f"omega = {w:g} ({where})")
-    return ExtremesChapter(in_band, omega, slope_1d, input_1d, slope_nd, input_nd, band, examples,
-                           list(missing), n_prompts, seed, redraw)
+        examples[float(w)] = example_curves(
+            {**sines, **keyed(bayes_sine), **known(float(w))},
+            Sine1D((w, w)),
+            example_k,
+            seed=seed + 100,
+            title=f"omega = {w:g} ({where})",
+        )
+    return ExtremesChapter(
+        in_band,
+        omega,
+        slope_1d,
+        input_1d,
+        slope_nd,
+        input_nd,
+        band,
+        examples,
+        list(missing),
+        n_prompts,
+        seed,
+        redraw,
+    )
 
 
 def _v(x: float | None) -> str:
@@ -160,32 +242,57 @@ def _masks(v: np.ndarray, low: float, high: float, near: float, far: float) -> t
     return outside & (v >= low / near) & (v <= high * near), (v <= low / far) | (v >= high * far)
 
 
-def _near(at: SweepAtK, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float,
-          n: int) -> Stage:
+def _near(
+    at: SweepAtK, name: str, low: float, high: float, ref: float, near: float, far: float, tol: float, n: int
+) -> Stage:
     """The near part: at every value near [low, high] the error's interval at most ``ref + tol``."""
     v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
-    return every_stage([(at_most(e[i], lo_e[i], hi_e[i], ref + tol, n),
-                         f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g} (criterion <= {fmt(ref + tol)})")
-                        for i in np.flatnonzero(_masks(v, low, high, near, far)[0])])
+    return every_stage(
+        [
+            (
+                at_most(e[i], lo_e[i], hi_e[i], ref + tol, n),
+                f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g} (criterion <= {fmt(ref + tol)})",
+            )
+            for i in np.flatnonzero(_masks(v, low, high, near, far)[0])
+        ]
+    )
 
 
-def _far(at: SweepAtK, name: str, low: float, high: float, near: float, far: float, unstable: float,
-         n: int) -> Stage:
+def _far(
+    at: SweepAtK, name: str, low: float, high: float, near: float, far: float, unstable: float, n: int
+) -> Stage:
     """The far part: at some value far from [low, high] the error's interval at least ``unstable``."""
     v, e, lo_e, hi_e = at.values, at.error[name], at.lo[name], at.hi[name]
-    return some_stage([(at_least(e[i], lo_e[i], hi_e[i], unstable, n),
-                        f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g}")
-                       for i in np.flatnonzero(_masks(v, low, high, near, far)[1])])
+    return some_stage(
+        [
+            (at_least(e[i], lo_e[i], hi_e[i], unstable, n), f"{ci(e[i], lo_e[i], hi_e[i])} at {v[i]:g}")
+            for i in np.flatnonzero(_masks(v, low, high, near, far)[1])
+        ]
+    )
 
 
 # draws a sweep again for the judged run at the given values: values -> (n, evaluation seed) -> Sweep
 SweepAgain = Callable[[np.ndarray], Callable[[int, int], Sweep]]
 
 
-def _stability(sw: Sweep, name: str, low: float, high: float, ref_of: Callable[[SweepAtK], float],
-               near: float, far: float, tol: float, unstable: float, floor: float, n: int,
-               label: str | None = None, again: SweepAgain | None = None, seed: int = 0,
-               ref_values: Sequence[float] = ()) -> tuple[list[tuple[str, TwoStage]], list[bool], str]:
+# long: near and far parts of one sweep, with their two-stage redraw
+def _stability(
+    sw: Sweep,
+    name: str,
+    low: float,
+    high: float,
+    ref_of: Callable[[SweepAtK], float],
+    near: float,
+    far: float,
+    tol: float,
+    unstable: float,
+    floor: float,
+    n: int,
+    label: str | None = None,
+    again: SweepAgain | None = None,
+    seed: int = 0,
+    ref_values: Sequence[float] = (),
+) -> tuple[list[tuple[str, TwoStage]], list[bool], str]:
     """Near [low, high] (within a factor ``near``) the error stays within ``ref + tol`` at every
     swept value, the reference ``ref = ref_of(view at k)`` read off the same sweep, judged on its
     95% interval (from ``n`` prompts per value); far from it (beyond a factor ``far``) it reaches
@@ -209,12 +316,22 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref_of: Callable[[
     def far_again(m: int, s: int) -> Stage:
         return _far(again(v[far_mask])(m, s).at_k(), name, low, high, near, far, unstable, m)
 
-    near_ok = two_stage(_near(at, name, low, high, ref, near, far, tol, n), n, seed,
-                        near_again if again is not None and near_mask.any() else None)
-    far_ok = two_stage(_far(at, name, low, high, near, far, unstable, n), n, seed,
-                       far_again if again is not None and far_mask.any() else None)
-    strict = [bool(near_mask.any()) and bool((hi_e[near_mask] <= ref + tol).all()),
-              bool(far_mask.any()) and float(lo_e[far_mask].max()) >= unstable]
+    near_ok = two_stage(
+        _near(at, name, low, high, ref, near, far, tol, n),
+        n,
+        seed,
+        near_again if again is not None and near_mask.any() else None,
+    )
+    far_ok = two_stage(
+        _far(at, name, low, high, near, far, unstable, n),
+        n,
+        seed,
+        far_again if again is not None and far_mask.any() else None,
+    )
+    strict = [
+        bool(near_mask.any()) and bool((hi_e[near_mask] <= ref + tol).all()),
+        bool(far_mask.any()) and float(lo_e[far_mask].max()) >= unstable,
+    ]
     below, above = doubling_points(v, e, low, high, ref, floor)
     where = "the band" if low < high else f"{low:g}"
 
@@ -225,11 +342,13 @@ def _stability(sw: Sweep, name: str, low: float, high: float, ref_of: Callable[[
         i = int(np.argmax(np.where(mask, bound, -np.inf)))
         return f"worst {fmt(float(e[i]))} (95% CI {fmt(float(lo_e[i]))}, {fmt(float(hi_e[i]))}) at {v[i]:g}"
 
-    text = (f"{name}, {label} at k={at.k}: reference {fmt(ref)}; error first reaches "
-            f"{fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
-            f"{where} and {_v(above)} above; near (within x{near:g}): {worst(near_mask, hi_e)} (criterion: CI <= "
-            f"{fmt(ref + tol)} at every value); far (beyond x{far:g}): {worst(far_mask, lo_e)} (criterion: CI >= "
-            f"{unstable} at some value)")
+    text = (
+        f"{name}, {label} at k={at.k}: reference {fmt(ref)}; error first reaches "
+        f"{fmt(2 * max(ref, floor))} (twice max(reference, {floor:g})) at {sw.label} {_v(below)} below "
+        f"{where} and {_v(above)} above; near (within x{near:g}): {worst(near_mask, hi_e)} (criterion: CI <= "
+        f"{fmt(ref + tol)} at every value); far (beyond x{far:g}): {worst(far_mask, lo_e)} (criterion: CI >= "
+        f"{unstable} at some value)"
+    )
     return [(f"near ({name}, {label})", near_ok), (f"far ({name}, {label})", far_ok)], strict, text
 
 
@@ -237,16 +356,20 @@ def _excess_stage(curves: Mapping[str, Curve], name: str, ks: np.ndarray, tol: f
     """The in-band part: ``name``'s mean excess over the Bayes sine predictor over ``ks`` at most
     ``tol`` (paired interval)."""
     m, lo, hi = mean_excess(curves, name, BAYES_SINE, ks)
-    return Stage(at_most(m, lo, hi, tol, curves[name].per_prompt.shape[0]),
-                 f"mean excess {ci(m, lo, hi)} over k=1..{ks[-1]}")
+    return Stage(
+        at_most(m, lo, hi, tol, curves[name].per_prompt.shape[0]),
+        f"mean excess {ci(m, lo, hi)} over k=1..{ks[-1]}",
+    )
 
 
 def _in_band(ch: ExtremesChapter, name: str, ks: np.ndarray, tol: float) -> TwoStage:
     """The in-band part of ``name`` in two stages (the second on fresh in-band prompts)."""
     again = None
     if ch.can_redraw():
+
         def again(n: int, seed: int) -> Stage:
             return _excess_stage(ch.redraw.curves("in band", [name, BAYES_SINE], n, seed), name, ks, tol)
+
     n = ch.in_band[name].per_prompt.shape[0]
     return two_stage(_excess_stage(ch.in_band, name, ks, tol), n, ch.seed or 0, again)
 
@@ -255,13 +378,24 @@ def _sweep_again(ch: ExtremesChapter, key: str, name: str) -> SweepAgain | None:
     """How to draw sweep ``key`` again for run ``name`` (None: the chapter cannot)."""
     if not ch.can_redraw():
         return None
-    return lambda values: (lambda n, seed: ch.redraw.sweep(key, [name], values, n, seed))
+    return lambda values: lambda n, seed: ch.redraw.sweep(key, [name], values, n, seed)
 
 
-def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str = "line-only",
-               linear_run: str = "linear-only", mix_run: str | None = "line-sine-w0.50", tol: float = 0.05,
-               near: float = 2.0, near_omega: float = 1.2, far: float = 8.0, far_omega: float = 2.0,
-               unstable: float = 0.2, floor: float = 0.01) -> Verdict:
+# long: C8's twelve parts and the docstring that states them
+def verdict_c8(
+    ch: ExtremesChapter,
+    sine_run: str = SINE_RUN,
+    line_run: str = LINE_RUN,
+    linear_run: str = LINEAR_RUN,
+    mix_run: str | None = MIX_RUN,
+    tol: float = 0.05,
+    near: float = 2.0,
+    near_omega: float = 1.2,
+    far: float = 8.0,
+    far_omega: float = 2.0,
+    unstable: float = 0.2,
+    floor: float = 0.01,
+) -> Verdict:
     """C8, three groups of parts (twelve named parts by default), all needed for HELD, each
     judged on a 95% interval (a straddle is inconclusive):
 
@@ -283,10 +417,15 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
     """
     sines = [sine_run] + ([mix_run] if mix_run else [])
     sweeps = ch.sweeps()
-    scale_runs = {"slope scale (1-D)": line_run, "input scale (1-D)": line_run, "slope scale (d-dim)": linear_run,
-                  "input scale (d-dim)": linear_run}  # the run each scale sweep judges, by its label in sweeps()
-    groups = [(ch.in_band, sines)] + [(sweeps[label].error, [name])
-                                      for label, name in {"omega": sine_run, **scale_runs}.items()]
+    scale_runs = {
+        "slope scale (1-D)": line_run,
+        "input scale (1-D)": line_run,
+        "slope scale (d-dim)": linear_run,
+        "input scale (d-dim)": linear_run,
+    }  # the run each scale sweep judges, by its label in sweeps()
+    groups = [(ch.in_band, sines)] + [
+        (sweeps[label].error, [name]) for label, name in {"omega": sine_run, **scale_runs}.items()
+    ]
     absent = list(dict.fromkeys(n for curves, names in groups for n in names if n not in curves))
     v = not_tested({}, absent, "C8")  # NOT TESTED, naming every run missing from any part, or None
     if v:
@@ -298,27 +437,62 @@ def verdict_c8(ch: ExtremesChapter, sine_run: str = "sine-only", line_run: str =
         parts.append((f"in band ({name})", _in_band(ch, name, ks, tol)))
         strict.append(m <= tol)
         excess = ch.in_band[name].mean[ks] - ch.in_band[BAYES_SINE].mean[ks]
-        details.append(f"in band {list(ch.band)}: {name} - {BAYES_SINE}: mean excess {fmt(m)} [95% CI {fmt(lo_m)}, "
-                       f"{fmt(hi_m)}] over k=1..{ks[-1]} (criterion <= {tol}); largest {fmt(float(excess.max()))} "
-                       f"at k={int(ks[np.argmax(excess)])}")
+        details.append(
+            f"in band {list(ch.band)}: {name} - {BAYES_SINE}: mean excess {fmt(m)} [95% CI {fmt(lo_m)}, "
+            f"{fmt(hi_m)}] over k=1..{ks[-1]} (criterion <= {tol}); largest {fmt(float(excess.max()))} "
+            f"at k={int(ks[np.argmax(excess)])}"
+        )
     lo, hi = ch.band
     w = ch.omega.values
     in_band = lambda at: float(at.error[sine_run][(at.values >= lo) & (at.values <= hi)].mean())  # noqa: E731
-    checks = [_stability(ch.omega, sine_run, lo, hi, in_band, near_omega, far_omega, tol, unstable, floor,
-                         ch.n_prompts, again=_sweep_again(ch, "omega", sine_run), seed=ch.seed or 0,
-                         ref_values=w[(w >= lo) & (w <= hi)])]
+    checks = [
+        _stability(
+            ch.omega,
+            sine_run,
+            lo,
+            hi,
+            in_band,
+            near_omega,
+            far_omega,
+            tol,
+            unstable,
+            floor,
+            ch.n_prompts,
+            again=_sweep_again(ch, "omega", sine_run),
+            seed=ch.seed or 0,
+            ref_values=w[(w >= lo) & (w <= hi)],
+        )
+    ]
     for label, name in scale_runs.items():
         sw = sweeps[label]
         if not np.isclose(sw.values, 1.0).any():
-            return Verdict("C8", NOT_TESTED, [f"the {label} sweep has no scale 1 to compare with"])
+            return Verdict("C8", Outcome.NOT_TESTED, [f"the {label} sweep has no scale 1 to compare with"])
         at_one = lambda at, name=name: float(at.error[name][np.isclose(at.values, 1.0)][0])  # noqa: E731
-        checks.append(_stability(sw, name, 1.0, 1.0, at_one, near, far, tol, unstable, floor, ch.n_prompts,
-                                 label, again=_sweep_again(ch, label, name), seed=ch.seed or 0,
-                                 ref_values=sw.values[np.isclose(sw.values, 1.0)]))
+        checks.append(
+            _stability(
+                sw,
+                name,
+                1.0,
+                1.0,
+                at_one,
+                near,
+                far,
+                tol,
+                unstable,
+                floor,
+                ch.n_prompts,
+                label,
+                again=_sweep_again(ch, label, name),
+                seed=ch.seed or 0,
+                ref_values=sw.values[np.isclose(sw.values, 1.0)],
+            )
+        )
     parts += [part for named, _, _ in checks for part in named]
     strict += [ok for _, oks, _ in checks for ok in oks]
     strict_failed = [name for (name, _), ok in zip(parts, strict) if not ok]
     details += [text for _, _, text in checks]
-    details.append(f"strict (the same interval ends, a straddle failing): {outcome(not strict_failed)}"
-                   + (f"; fails on: {'; '.join(strict_failed)}" if strict_failed else ""))
+    details.append(
+        f"strict (the same interval ends, a straddle failing): {outcome(not strict_failed)}"
+        + (f"; fails on: {'; '.join(strict_failed)}" if strict_failed else "")
+    )
     return Verdict.judge("C8", parts, details)

@@ -15,19 +15,30 @@ with their seed, so the index and the README give that seed its column.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ..checkpoint import RunNotTrainedError, load_run, run_dir
-from ..config import RUNS, ROOT, check_scale, get_run_config, run_names
+from ..checkpoint import RunNotTrainedError, load_run
+from ..config import ROOT, RUNS, SCALE_RUNS, check_scale, get_run_config, run_names
+from ..run_folder import RunFolder
+
 
 class ParameterError(ValueError):
     """A notebook parameter has the wrong type or value."""
 
 
-def check(name: str, value: Any, kind: type | tuple[type, ...], *, low: float | None = None,
-          high: float | None = None, choices: Sequence[Any] | None = None, each: bool = False) -> Any:
+def check(
+    name: str,
+    value: Any,
+    kind: type | tuple[type, ...],
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: Sequence[Any] | None = None,
+    each: bool = False,
+) -> Any:
     """Validate one parameter. With ``each=True`` the value is a list whose items are checked."""
     if each:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or len(value) == 0:
@@ -63,9 +74,11 @@ def check_runs_dir(value: Any) -> Path | None:
     path = Path(value).expanduser()
     path = path if path.is_absolute() else ROOT / path
     if not path.is_dir():
-        raise ParameterError(f"parameter runs_dir={value!r}: no such folder ({path}); it must hold one folder per "
-                             f"run (e.g. <runs_dir>/linear-w0.50/, as written by `python -m icl train linear-w0.50 "
-                             f"--out <runs_dir>/linear-w0.50`), or be '' for the committed runs in data/runs")
+        raise ParameterError(
+            f"parameter runs_dir={value!r}: no such folder ({path}); it must hold one folder per "
+            f"run (e.g. <runs_dir>/linear-w0.50/, as written by `python -m icl train linear-w0.50 "
+            f"--out <runs_dir>/linear-w0.50`), or be '' for the committed runs in data/runs"
+        )
     return path
 
 
@@ -85,8 +98,10 @@ def environment() -> str:
     from ..provenance import git_commit, versions
 
     v = versions()
-    return (f"python {v['python']}, torch {v['torch']}, numpy {v['numpy']}, commit {git_commit()[:10]}, "
-            f"{v['platform']}")
+    return (
+        f"python {v['python']}, torch {v['torch']}, numpy {v['numpy']}, commit {git_commit()[:10]}, "
+        f"{v['platform']}"
+    )
 
 
 def check_runs(names: Sequence[str], param: str = "runs", scale: str | None = None) -> list[str]:
@@ -106,17 +121,31 @@ def check_seed_runs(names: Sequence[str], scale: str, param: str = "seed_runs") 
     """Validate a list of second-seed runs (registry entries with a ``base``) of ``scale``."""
     allowed = [n for n in run_names(scale) if RUNS[n].base is not None]
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise ParameterError(f"parameter {param}={names!r} must be a list of second-seed run names "
-                             f"({', '.join(allowed) or f'none at the {scale} scale'})")
+        raise ParameterError(
+            f"parameter {param}={names!r} must be a list of second-seed run names "
+            f"({', '.join(allowed) or f'none at the {scale} scale'})"
+        )
     bad = [n for n in names if n not in allowed]
     if bad:
-        raise ParameterError(f"parameter {param}={list(names)!r}: {bad[0]!r} is not a second-seed run of the {scale} "
-                             f"scale; allowed: {', '.join(allowed) or 'none at this scale (use [])'}")
+        raise ParameterError(
+            f"parameter {param}={list(names)!r}: {bad[0]!r} is not a second-seed run of the {scale} "
+            f"scale; allowed: {', '.join(allowed) or 'none at this scale (use [])'}"
+        )
     return list(names)
 
 
-def check_scale_param(scale: str) -> str:
-    """Validate a notebook's ``scale`` parameter: one of the study's scales."""
+def check_scale_param(scale: str, needs: str | None = None, chapter: str = "this chapter") -> str:
+    """Validate a notebook's ``scale`` parameter: one of the study's scales
+    (:func:`icl.config.check_scale`), or with ``needs`` one of the scales that hold that run (where
+    ``chapter``'s runs exist, e.g. chapter 6's at the small scale only)."""
+    if needs is not None:
+        allowed = [s for s, names in SCALE_RUNS.items() if needs in names]
+        if scale not in allowed:
+            raise ParameterError(
+                f"parameter scale={scale!r}: {chapter}'s runs exist at the {', '.join(allowed)} "
+                f"scale only; allowed: {allowed}"
+            )
+        return scale
     try:
         return check_scale(scale)
     except ValueError as e:
@@ -130,18 +159,22 @@ def check_run_params(scale: str | None = None, **params: str) -> list[str]:
     for param, name in params.items():
         if not isinstance(name, str) or name not in allowed:
             where = f" of the {scale} scale" if scale else " of the study"
-            raise ParameterError(f"parameter {param}={name!r} is not a run{where}; allowed: {', '.join(allowed)}")
+            raise ParameterError(
+                f"parameter {param}={name!r} is not a run{where}; allowed: {', '.join(allowed)}"
+            )
     return list(params.values())
 
 
 def run_source(name: str, root: Path | None = None, scale: str = "cpu") -> Path:
     """Where a run is read from: ``root/<name>`` if that folder exists, else the committed
     ``data/runs/<scale>/<name>``."""
-    return run_dir(name, root) if root is not None and run_dir(name, root).exists() else run_dir(name, scale=scale)
+    mine = RunFolder.of(name, root=root).path if root is not None else None
+    return mine if mine is not None and mine.exists() else RunFolder.of(name, scale).path
 
 
-def load_runs(names: Sequence[str], allow_partial: bool = False,
-              root: Path | None = None, scale: str = "cpu") -> tuple[dict, dict, list[str]]:
+def load_runs(
+    names: Sequence[str], allow_partial: bool = False, root: Path | None = None, scale: str = "cpu"
+) -> tuple[dict, dict, list[str]]:
     """Load the runs of ``scale`` that exist: (models, configs, missing names).
 
     ``root`` is a folder holding ``<run name>/`` checkpoints (the notebooks' ``runs_dir``): a
@@ -159,16 +192,22 @@ def load_runs(names: Sequence[str], allow_partial: bool = False,
             missing.append(name)
             continue
         if config.name != name:
-            raise ParameterError(f"{where} holds run {config.name!r}, not {name!r}: a run's folder must carry its name")
+            raise ParameterError(
+                f"{where} holds run {config.name!r}, not {name!r}: a run's folder must carry its name"
+            )
         want = get_run_config(name, scale)
         trained_len = min(config.model.n_points, config.curriculum.points.end)
-        if config.task.n_dims != want.task.n_dims or config.task.nnz != want.task.nnz \
-                or trained_len < want.model.n_points:
+        if (
+            config.task.n_dims != want.task.n_dims
+            or config.task.nnz != want.task.nnz
+            or trained_len < want.model.n_points
+        ):
             raise ParameterError(
-                f"run {name!r} at {where} was trained on d={config.task.n_dims}, nnz={config.task.nnz} with prompts "
-                f"of up to {trained_len} points; the notebooks evaluate the {scale} scale's prompts "
+                f"run {name!r} at {where} was trained on d={config.task.n_dims}, nnz={config.task.nnz} with "
+                f"prompts of up to {trained_len} points; the notebooks evaluate the {scale} scale's prompts "
                 f"(d={want.task.n_dims}, nnz={want.task.nnz}, {want.model.n_points} points) and criteria, "
-                f"which this run does not fit")
+                "which this run does not fit"
+            )
         models[name], configs[name] = model, config
     return models, configs, missing
 
@@ -177,7 +216,7 @@ def describe_sources(names: Sequence[str], root: Path | None, scale: str = "cpu"
     """One line for a notebook: which runs come from ``runs_dir`` (empty when it is not set)."""
     if root is None:
         return ""
-    mine = [n for n in names if run_source(n, root, scale) != run_dir(n, scale=scale)]
+    mine = [n for n in names if run_source(n, root, scale) != RunFolder.of(n, scale).path]
     return f"from runs_dir {root}: {', '.join(mine) or 'none'}; the others from data/runs/{scale}"
 
 
@@ -194,14 +233,23 @@ class OpenChapter:
     sources: dict[str, Path]
 
 
-def open_chapter(runs: Sequence[str], *, seed: int, n_eval: int, allow_partial: bool = False, runs_dir: str = "",
-                 scale: str = "cpu", check_config=None, about: str = "") -> OpenChapter:
+def open_chapter(
+    runs: Sequence[str],
+    *,
+    seed: int,
+    n_eval: int,
+    allow_partial: bool = False,
+    runs_dir: str = "",
+    scale: str = "cpu",
+    check_config=None,
+    about: str = "",
+) -> OpenChapter:
     """A notebook's setup: validate ``seed``, ``n_eval``, ``allow_partial`` and ``runs_dir``
     (``runs`` are validated by the caller's run checks), seed every RNG, load the runs of
     ``scale`` (``runs_dir`` first, see :func:`run_source`), refuse configs the chapter's prompts
     do not fit (``check_config(configs)``, e.g. the task's width), and print the standard lines:
-    the scale (with ``about``, e.g. its prompt geometry), the loaded and missing runs, where ``runs_dir`` runs came from, and what a
-    missing run means for the verdict."""
+    the scale (with ``about``, e.g. its prompt geometry), the loaded and missing runs, where ``runs_dir``
+    runs came from, and what a missing run means for the verdict."""
     check("n_eval", n_eval, int, low=16)
     check("seed", seed, int, low=0)
     check("allow_partial", allow_partial, bool)
@@ -217,8 +265,10 @@ def open_chapter(runs: Sequence[str], *, seed: int, n_eval: int, allow_partial: 
     if root is not None:
         print(describe_sources(runs, root, scale))
     if missing:
-        print("-> the figures and tables below show the reference predictors and the loaded runs only; "
-              "the verdict is NOT TESTED until every run it needs is trained (python -m icl train <run>).")
+        print(
+            "-> the figures and tables below show the reference predictors and the loaded runs only; "
+            "the verdict is NOT TESTED until every run it needs is trained (python -m icl train <run>)."
+        )
     return OpenChapter(scale, runs, models, configs, missing, {n: run_source(n, root, scale) for n in models})
 
 
@@ -234,7 +284,8 @@ def show_second_seed(verdicts: Sequence, runs: Sequence[str]) -> None:
     if len(seeds) == 1 and seeds[0] > 0:
         show(*verdicts, seed=seeds[0])
         return
-    print(f"(runs of training seeds {', '.join(map(str, seeds))}: printed, not recorded as one seed's "
-          f"verdicts)")
+    print(
+        f"(runs of training seeds {', '.join(map(str, seeds))}: printed, not recorded as one seed's verdicts)"
+    )
     for v in verdicts:
         print(v)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .verdict import NOT_TESTED, Verdict
+from .verdict import Outcome, Verdict
 
 __all__ = ["Precondition", "judged_if"]
 
@@ -37,11 +37,17 @@ def judged_if(pre: Precondition | None, verdict: Verdict) -> Verdict:
     TESTED verdict of the same claim: ``precondition unmet: <reason>``, then the ``before``
     line with the outcome judged without the precondition, then that verdict's numbers (its
     lines on what would decide an inconclusive part dropped: nothing is to be decided)."""
-    if pre is None or pre.met or verdict.status == NOT_TESTED:
+    if pre is None or pre.met or verdict.status is Outcome.NOT_TESTED:
         return verdict
     first, *rest = verdict.details or ["(no detail)"]
     kept = [line for line in rest if not line.startswith("to decide:")]
-    return Verdict(verdict.claim, NOT_TESTED,
-                   [f"precondition unmet: {pre.reason}",
-                    f"before (judged without its precondition, as until 2026-12-04): {verdict.status}; {first}",
-                    *kept], precondition=pre.reason)
+    return Verdict(
+        verdict.claim,
+        Outcome.NOT_TESTED,
+        [
+            f"precondition unmet: {pre.reason}",
+            f"before (judged without its precondition, as until 2026-12-04): {verdict.status}; {first}",
+            *kept,
+        ],
+        precondition=pre.reason,
+    )

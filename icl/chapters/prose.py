@@ -24,21 +24,42 @@ Conventions the tests rely on (``tests/test_prose.py``): ``d = N`` and ``nnz = N
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
-from ..config import RUNS, SCALES, RunConfig, get_run_config, scale_dir, seed_runs
+from ..config import RUNS, SCALES, RunConfig, get_run_config, seed_runs
 from ..emergence import N_PROMPTS, logged_ks
-from .verdict import HELD, INCONCLUSIVE, NOT_HELD, NOT_TESTED, Verdict
+from ..run_folder import RunFolder
+from ..tasks import ClassName
+from .verdict import Outcome, Verdict
 
-__all__ = ["SCALES_DOC", "Setup", "md", "configs_of", "setup_of", "geometry", "model_sentence",
-           "training_sentence", "emergence_sentence", "linear_protocol", "sweep_protocol", "rare_protocol",
-           "c5_ranges", "verdict_sentence", "seeds_sentence", "other_scales", "linear_reading",
-           "outcomes_paragraph"]
+__all__ = [
+    "SCALES_DOC",
+    "Setup",
+    "md",
+    "configs_of",
+    "setup_of",
+    "geometry",
+    "model_sentence",
+    "training_sentence",
+    "emergence_sentence",
+    "linear_protocol",
+    "sweep_protocol",
+    "rare_protocol",
+    "c5_ranges",
+    "verdict_sentence",
+    "seeds_sentence",
+    "other_scales",
+    "linear_reading",
+    "outcomes_paragraph",
+]
 
 # where each scale is described (relative to notebooks/ and reports/ alike)
-SCALES_DOC = {"cpu": "../docs/scales.md#cpu-every-chapter-but-no-sparse-selection-at-d--10",
-              "small": "../docs/scales.md#the-small-scale", "paper": "../docs/scales.md#paper"}
+SCALES_DOC = {
+    "cpu": "../docs/scales.md#cpu-every-chapter-but-no-sparse-selection-at-d--10",
+    "small": "../docs/scales.md#the-small-scale",
+    "paper": "../docs/scales.md#paper",
+}
 
 
 def md(text: str):
@@ -75,14 +96,25 @@ def setup_of(scale: str, configs: Mapping[str, RunConfig]) -> Setup:
     """The :class:`Setup` of ``configs`` (at least one; the first is read)."""
     cfg = next(iter(configs.values()))
     m = cfg.model
-    return Setup(scale, cfg.task.n_dims, cfg.task.nnz, m.n_points, m.n_layer, m.n_embd, m.n_head,
-                 cfg.train.eval_every, logged_ks(cfg))
+    return Setup(
+        scale,
+        cfg.task.n_dims,
+        cfg.task.nnz,
+        m.n_points,
+        m.n_layer,
+        m.n_embd,
+        m.n_head,
+        cfg.train.eval_every,
+        logged_ks(cfg),
+    )
 
 
 def geometry(s: Setup) -> str:
     """``d = 5``, ``nnz = 1``, prompts of 11 examples (this scale's numbers)."""
-    return (f"inputs of `d = {s.d}` dimensions, sparse functions with `nnz = {s.nnz}` non-zero "
-            f"coefficients, prompts of {s.n_points} examples")
+    return (
+        f"inputs of `d = {s.d}` dimensions, sparse functions with `nnz = {s.nnz}` non-zero "
+        f"coefficients, prompts of {s.n_points} examples"
+    )
 
 
 def model_sentence(s: Setup) -> str:
@@ -101,8 +133,10 @@ def _schedule(cfg: RunConfig) -> str:
     if not mix.start:
         return steps
     start = ", ".join(f"{c} {w:g}" for c, w in zip(cfg.task.classes, mix.start))
-    return (f"{steps}, with mixing weights {start} until step {mix.hold:,} (the hold), then ramped "
-            f"linearly to the run's own over {mix.ramp:,} steps")
+    return (
+        f"{steps}, with mixing weights {start} until step {mix.hold:,} (the hold), then ramped "
+        f"linearly to the run's own over {mix.ramp:,} steps"
+    )
 
 
 def _curriculum(configs: Mapping[str, RunConfig]) -> str:
@@ -114,8 +148,10 @@ def _curriculum(configs: Mapping[str, RunConfig]) -> str:
                 until = max(until, sch.hold + math.ceil((sch.end - sch.start) / sch.inc) * sch.interval)
     if not until:
         return "no curriculum on the input dimensions or the prompt length"
-    return (f"Garg et al.'s curriculum grows the input dimensions in use and the prompt length to their "
-            f"full size by step {until:,}")
+    return (
+        f"Garg et al.'s curriculum grows the input dimensions in use and the prompt length to their "
+        f"full size by step {until:,}"
+    )
 
 
 def training_sentence(configs: Mapping[str, RunConfig]) -> str:
@@ -126,38 +162,48 @@ def training_sentence(configs: Mapping[str, RunConfig]) -> str:
     if len(groups) == 1:
         parts = [f"every run trains {next(iter(groups))}"]
     else:
-        parts = [f"{_and(runs)} {'trains' if len(runs) == 1 else 'train'} {what}"
-                 for what, runs in groups.items()]
+        parts = [
+            f"{_and(runs)} {'trains' if len(runs) == 1 else 'train'} {what}" for what, runs in groups.items()
+        ]
     return "; ".join(parts) + "; " + _curriculum(configs)
 
 
-def emergence_sentence(s: Setup, classes: Sequence[str] = ("dense", "sparse")) -> str:
+def emergence_sentence(s: Setup, classes: Sequence[str] = (ClassName.DENSE, ClassName.SPARSE)) -> str:
     """What the emergence log measures, at this scale's interval and k."""
     ks = " and ".join(f"k = {k}" for k in s.log_ks)
     sets = " and ".join(f"{N_PROMPTS} {c}" for c in classes)
-    return (f"Below it, the **emergence log**: every {s.eval_every:,} steps a run scores itself on a fixed "
-            f"set of {sets} prompts at {ks} (ceil(d/2) and d − 1), where selecting a sparse solution pays "
-            f"and least squares cannot fit yet (dashed: least squares, dotted: the Lasso, on the same "
-            f"prompts). Selection has arrived where a run's sparse curve leaves least squares for the "
-            f"Lasso. A run trained before the log existed has none (named under the figure).")
+    return (
+        f"Below it, the **emergence log**: every {s.eval_every:,} steps a run scores itself on a fixed "
+        f"set of {sets} prompts at {ks} (ceil(d/2) and d − 1), where selecting a sparse solution pays "
+        f"and least squares cannot fit yet (dashed: least squares, dotted: the Lasso, on the same "
+        f"prompts). Selection has arrived where a run's sparse curve leaves least squares for the "
+        f"Lasso. A run trained before the log existed has none (named under the figure)."
+    )
 
 
 def _weights(runs: Sequence[str]) -> str:
-    return ", ".join(f"{RUNS[r].weight_of('dense'):g}" for r in runs)
+    return ", ".join(f"{RUNS[r].weight_of(ClassName.DENSE):g}" for r in runs)
 
 
 def _at_scale(s: Setup) -> str:
     return f"**At the `{s.scale}` scale** (parameter `scale`; [docs/scales.md]({SCALES_DOC[s.scale]}))"
 
 
-def linear_protocol(scale: str, configs: Mapping[str, RunConfig], runs: Sequence[str],
-                    second: Sequence[str] = ()) -> str:
+def linear_protocol(
+    scale: str, configs: Mapping[str, RunConfig], runs: Sequence[str], second: Sequence[str] = ()
+) -> str:
     """Chapter 1's setup at ``scale``: geometry, model, runs (and second-seed runs), training."""
     s = setup_of(scale, configs)
-    seeds = (f"; and training seed 1 of {_and([RUNS[r].base for r in second])} ({_and(second)}, "
-             f"parameter `seed_runs`)" if second else "")
-    return (f"{_at_scale(s)}: {geometry(s)}; {model_sentence(s)}. Runs: one per pretraining weight "
-            f"w ∈ {{{_weights(runs)}}} ({_and(runs)}){seeds}. Training: {training_sentence(configs)}.")
+    seeds = (
+        f"; and training seed 1 of {_and([RUNS[r].base for r in second])} ({_and(second)}, "
+        f"parameter `seed_runs`)"
+        if second
+        else ""
+    )
+    return (
+        f"{_at_scale(s)}: {geometry(s)}; {model_sentence(s)}. Runs: one per pretraining weight "
+        f"w ∈ {{{_weights(runs)}}} ({_and(runs)}){seeds}. Training: {training_sentence(configs)}."
+    )
 
 
 def c5_ranges(d: int) -> str:
@@ -166,26 +212,31 @@ def c5_ranges(d: int) -> str:
     return f"small nnz 1–2, large nnz {d - 1}–{d}, intermediate nnz {inner}"
 
 
-def sweep_protocol(scale: str, configs: Mapping[str, RunConfig], ks: Sequence[int], n_eval: int,
-                   second: Sequence[str] = ()) -> str:
+def sweep_protocol(
+    scale: str, configs: Mapping[str, RunConfig], ks: Sequence[int], n_eval: int, second: Sequence[str] = ()
+) -> str:
     """Chapter 2's setup at ``scale``: the sweep's range, the runs' pretraining, the k read, C5's ranges."""
     s = setup_of(scale, configs)
     first = [r for r in configs if r not in second]
     seeds = f" and their training seed 1 ({_and(second)}, parameter `seed_runs`)" if second else ""
     read_at = " and ".join(f"k = {k}" for k in ks)
-    return (f"{_at_scale(s)}: {geometry(s)}. The sweep runs nnz from 1 to {s.d}, {n_eval:,} prompts per "
-            f"value, read at {read_at} (parameter `ks`). The runs {_and(first)}{seeds} were pretrained "
-            f"on sparse functions of `nnz = {s.nnz}`, on dense ones or on their mixture; training: "
-            f"{training_sentence(configs)}. C5's ranges at this d: {c5_ranges(s.d)}.")
+    return (
+        f"{_at_scale(s)}: {geometry(s)}. The sweep runs nnz from 1 to {s.d}, {n_eval:,} prompts per "
+        f"value, read at {read_at} (parameter `ks`). The runs {_and(first)}{seeds} were pretrained "
+        f"on sparse functions of `nnz = {s.nnz}`, on dense ones or on their mixture; training: "
+        f"{training_sentence(configs)}. C5's ranges at this d: {c5_ranges(s.d)}."
+    )
 
 
 def rare_protocol(scale: str, configs: Mapping[str, RunConfig], runs: Sequence[str], cond: str) -> str:
     """Chapter 6's setup at ``scale``: geometry, model, the weights of ``runs``, the conditional run,
     training."""
     s = setup_of(scale, configs)
-    return (f"{_at_scale(s)}: {geometry(s)}; {model_sentence(s)}. {len(runs)} dense/sparse pretraining "
-            f"weights w (the dense share) ∈ {{{_weights(runs)}}} ({_and(runs)}), and the conditional run "
-            f"`{cond}`. Training: {training_sentence(configs)}.")
+    return (
+        f"{_at_scale(s)}: {geometry(s)}; {model_sentence(s)}. {len(runs)} dense/sparse pretraining "
+        f"weights w (the dense share) ∈ {{{_weights(runs)}}} ({_and(runs)}), and the conditional run "
+        f"`{cond}`. Training: {training_sentence(configs)}."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
@@ -196,9 +247,9 @@ def verdict_sentence(v: Verdict) -> str:
     parts that fail or are undecided and what would decide them, or that every part holds)."""
     head = f"**{v.claim}** is {v.status}"
     first = v.details[0] if v.details else ""
-    if v.status == NOT_TESTED and v.precondition:
+    if v.status is Outcome.NOT_TESTED and v.precondition:
         return f"{head}: its premise is unmet at this scale ({v.precondition})."
-    if v.status == INCONCLUSIVE:
+    if v.status is Outcome.INCONCLUSIVE:
         decide = next((ln for ln in v.details if ln.startswith("to decide:")), "")
         return f"{head} ({first}; {decide})." if decide else f"{head} ({first})."
     return f"{head} ({first})." if first else f"{head}."
@@ -209,25 +260,31 @@ def seeds_sentence(first: Sequence[Verdict], second: Sequence[Verdict], scale: s
     if not second:
         if not seed_runs(scale):
             return f"The `{scale}` scale has one training seed: these verdicts rest on it alone."
-        return ("No second-seed runs were loaded (parameter `seed_runs`): these verdicts rest on training "
-                "seed 0 alone.")
+        return (
+            "No second-seed runs were loaded (parameter `seed_runs`): these verdicts rest on training "
+            "seed 0 alone."
+        )
     theirs = {v.claim: v.status for v in second}
     same = [v.claim for v in first if theirs.get(v.claim) == v.status]
-    differ = [f"{v.claim}: {theirs[v.claim]} at seed {seed} ({v.status} at seed 0)" for v in first
-              if v.claim in theirs and theirs[v.claim] != v.status]
+    differ = [
+        f"{v.claim}: {theirs[v.claim]} at seed {seed} ({v.status} at seed 0)"
+        for v in first
+        if v.claim in theirs and theirs[v.claim] != v.status
+    ]
     if not differ:
         return f"Training seed {seed}'s runs give the same outcome for every claim ({', '.join(same)})."
     agree = f"the same outcome for {', '.join(same)}, and " if same else ""
-    return (f"Training seed {seed}'s runs give {agree}another for {'; '.join(differ)}. A claim whose outcome "
-            f"changes with the training seed is not settled at this scale by either seed alone: the report "
-            f"shows both columns.")
+    return (
+        f"Training seed {seed}'s runs give {agree}another for {'; '.join(differ)}. A claim whose outcome "
+        f"changes with the training seed is not settled at this scale by either seed alone: the report "
+        f"shows both columns."
+    )
 
 
 def other_scales(scale: str, runs: Sequence[str]) -> list[str]:
     """The other scales at which one of ``runs`` (first seeds) is committed, trained, in the study's order."""
     firsts = [r for r in runs if r in RUNS and RUNS[r].base is None]
-    return [s for s in SCALES
-            if s != scale and any((scale_dir(s) / r / "model.safetensors").exists() for r in firsts)]
+    return [s for s in SCALES if s != scale and any(RunFolder.of(r, s).is_finished() for r in firsts)]
 
 
 def _outcomes(verdicts: Sequence[Verdict]) -> str:
@@ -239,34 +296,48 @@ def _unmet(claims: Sequence[str], seed: int = 0) -> str:
     training seed ``seed``."""
     verb = "is" if len(claims) == 1 else "are"
     at, of = (f" at training seed {seed}", " of that seed") if seed else ("", "")
-    return (f"{_and(claims, '')} {verb} NOT TESTED{at}, not NOT HELD: the sparse-only model{of} does not "
-            f"select sparse solutions here, so the specialists do not differ on sparse prompts and the claim "
-            f"is vacuous. That measures how far these models are from the paper's, not whether the paper's "
-            f"models behave as claimed ([docs/sizing.md](../docs/sizing.md)); the `before` line gives the "
-            f"outcome judged regardless.")
+    return (
+        f"{_and(claims, '')} {verb} {Outcome.NOT_TESTED}{at}, not {Outcome.NOT_HELD}: the sparse-only "
+        f"model{of} does not select sparse solutions here, so the specialists do not differ on sparse "
+        f"prompts and the claim is vacuous. That measures how far these models are from the paper's, not "
+        f"whether the paper's models behave as claimed ([docs/sizing.md](../docs/sizing.md)); the `before` "
+        f"line gives the outcome judged regardless."
+    )
 
 
-def linear_reading(scale: str, configs: Mapping[str, RunConfig], first: Sequence[Verdict],
-                   second: Sequence[Verdict] = (), others: Sequence[str] = ()) -> str:
+def linear_reading(
+    scale: str,
+    configs: Mapping[str, RunConfig],
+    first: Sequence[Verdict],
+    second: Sequence[Verdict] = (),
+    others: Sequence[str] = (),
+) -> str:
     """What chapters 1-2's verdicts say at ``scale``: each claim of training seed 0 in one sentence, the
     second seed beside it, what an unmet premise (the sparse-only model selects) means, and where the
     same claims are read at the other scales ``others``."""
     s = setup_of(scale, configs)
-    parts = [f"At the `{scale}` scale (`d = {s.d}`, `nnz = {s.nnz}`; {s.n_layer} layers of width "
-             f"{s.n_embd}), training seed 0: {_outcomes(first)}", seeds_sentence(first, second, scale)]
+    parts = [
+        f"At the `{scale}` scale (`d = {s.d}`, `nnz = {s.nnz}`; {s.n_layer} layers of width "
+        f"{s.n_embd}), training seed 0: {_outcomes(first)}",
+        seeds_sentence(first, second, scale),
+    ]
     unmet, unmet2 = ([v.claim for v in vs if v.precondition] for vs in (first, second))
     if unmet:
         parts.append(_unmet(unmet))
     if unmet2 and unmet2 != unmet:
         parts.append(_unmet(unmet2, seed=1))
-    if not unmet and not unmet2 and any(v.status in (HELD, NOT_HELD, INCONCLUSIVE) for v in first):
-        parts.append("Every claim's premise held here (the sparse-only model selects), so each verdict "
-                     "tests the claim itself.")
+    if not unmet and not unmet2 and any(v.status is not Outcome.NOT_TESTED for v in first):
+        parts.append(
+            "Every claim's premise held here (the sparse-only model selects), so each verdict "
+            "tests the claim itself."
+        )
     if others:
         scales = " and ".join(f"`{o}`" for o in others)
         params = " or ".join(f"`-p scale {o}`" for o in others)
-        parts.append(f"The same claims at the {scales} scale: run this notebook with {params} (the report "
-                     f"builds each page).")
+        parts.append(
+            f"The same claims at the {scales} scale: run this notebook with {params} (the report "
+            f"builds each page)."
+        )
     return "\n\n".join(parts)
 
 

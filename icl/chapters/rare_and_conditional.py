@@ -70,55 +70,96 @@ being another, it trains from scratch instead of forking from ``linear-w0.00``.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..baselines import BayesDense, BayesMixture, BayesSparse, LeastSquares
+from ..baselines import LeastSquares, bayes_name, bayes_predictor, keyed
 from ..config import RUNS, SCALE_RUNS
 from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate, sample_prompts
 from ..model import Instructed
-from ..tasks import DenseLinear, SparseLinear
-from .model_selection import BAYES_DENSE, BAYES_SPARSE, LEAST_SQUARES, bayes_mixture_name
-from .notebook import ParameterError
+from ..tasks import ClassName, DenseLinear, Family, SparseLinear
+from .model_selection import MIX_RUN, linear_prior
+from .notebook import check_scale_param
 from .stages import PromptSet, Redraw
-from .verdict import NOT_TESTED, Decision, Stage, TwoStage, Verdict, at_least, at_most, ci, fmt, \
-    mean_excess, some_stage, two_stage
+from .verdict import (
+    Decision,
+    Outcome,
+    Stage,
+    TwoStage,
+    Verdict,
+    at_least,
+    at_most,
+    ci,
+    fmt,
+    mean_excess,
+    some_stage,
+    two_stage,
+)
 
-__all__ = ["COND_CORRECT", "COND_WRONG", "COND_NONE", "INSTRUCTIONS", "WEIGHT_RUNS", "RARE_RUNS", "REFERENCE",
-           "COND_RUN", "N_EVAL", "CLASSES", "check_scale", "own_bayes", "specialist_of", "rare_class", "bayes_learners",
-           "instructed_variants", "RareChapter", "rare_chapter", "Rise", "largest_rise", "rise_table",
-           "verdict_r1a", "verdict_r1", "verdict_r1b", "verdict_r2"]
+__all__ = [
+    "COND_CORRECT",
+    "COND_WRONG",
+    "COND_NONE",
+    "INSTRUCTIONS",
+    "WEIGHT_RUNS",
+    "RARE_RUNS",
+    "REFERENCE",
+    "COND_RUN",
+    "N_EVAL",
+    "CLASSES",
+    "check_chapter_scale",
+    "own_bayes",
+    "specialist_of",
+    "rare_class",
+    "bayes_learners",
+    "instructed_variants",
+    "RareChapter",
+    "rare_chapter",
+    "Rise",
+    "largest_rise",
+    "rise_table",
+    "verdict_r1a",
+    "verdict_r1",
+    "verdict_r1b",
+    "verdict_r2",
+]
 
 # curve keys of the conditional model under each instruction (the chapter's per-class predictors)
-COND_CORRECT, COND_WRONG, COND_NONE = ("conditional, correct instruction", "conditional, wrong instruction",
-                                       "conditional, no instruction")
+COND_CORRECT, COND_WRONG, COND_NONE = (
+    "conditional, correct instruction",
+    "conditional, wrong instruction",
+    "conditional, no instruction",
+)
 INSTRUCTIONS = (COND_CORRECT, COND_WRONG, COND_NONE)
-CLASSES = ("dense", "sparse")  # the prompt classes of the chapter
+CLASSES = (ClassName.DENSE, ClassName.SPARSE)  # the prompt classes of the chapter
 # every dense/sparse pretraining weight of the small scale (first seeds), by dense weight
-WEIGHT_RUNS = tuple(sorted((n for n in SCALE_RUNS["small"] if RUNS[n].family == "linear" and RUNS[n].base is None
-                            and not RUNS[n].instructed), key=lambda n: RUNS[n].weight_of("dense")))
+WEIGHT_RUNS = tuple(
+    sorted(
+        (
+            n
+            for n in SCALE_RUNS["small"]
+            if RUNS[n].family == Family.LINEAR and RUNS[n].base is None and not RUNS[n].instructed
+        ),
+        key=lambda n: RUNS[n].weight_of(ClassName.DENSE),
+    )
+)
 RARE_RUNS = ("linear-w0.05", "linear-w0.95")  # one class seen in 5% of the prompts
-REFERENCE = "linear-w0.50"  # the unconditional mixture: R1's comparison and R2's unconditional model
+REFERENCE = MIX_RUN  # the unconditional mixture: R1's comparison and R2's unconditional model
 COND_RUN = "linear-w0.50-cond"  # the same mixture with task-family instructions
 N_EVAL = 4096  # prompts per class: where the oracle passes R2 (a) on sparse prompts (module docstring)
 
 
-def check_scale(scale: str) -> str:
-    """The chapter's runs exist at the ``small`` scale only: any other scale is a ParameterError."""
-    allowed = [s for s, names in SCALE_RUNS.items() if COND_RUN in names]
-    if scale not in allowed:
-        raise ParameterError(f"parameter scale={scale!r}: chapter 6's runs exist at the {', '.join(allowed)} scale "
-                             f"only; allowed: {allowed}")
-    return scale
+def check_chapter_scale(scale: str) -> str:
+    """The notebook's ``scale`` parameter: chapter 6's runs exist at the ``small`` scale only, any other
+    scale is a ParameterError (:func:`~icl.chapters.notebook.check_scale_param`)."""
+    return check_scale_param(scale, needs=COND_RUN, chapter="chapter 6")
 
 
 def own_bayes(run: str) -> str:
-    """The curve key of the Bayes-optimal learner of ``run``'s own prior (dense weight w)."""
-    w = RUNS[run].weight_of("dense")
-    return BAYES_DENSE if w == 1.0 else BAYES_SPARSE if w == 0.0 else bayes_mixture_name(w)
+    """The curve key of the Bayes-optimal learner of ``run``'s own prior (dense weight w): its name."""
+    return bayes_name(RUNS[run].classes, RUNS[run].weights)
 
 
 def specialist_of(cls: str, runs: Sequence[str] = WEIGHT_RUNS) -> str | None:
@@ -133,14 +174,10 @@ def rare_class(run: str) -> str:
 
 
 def bayes_learners(d: int, nnz: int, runs: Sequence[str] = WEIGHT_RUNS) -> dict[str, Predictor]:
-    """The Bayes-optimal learner of each run's prior (unit-variance priors), keyed by :func:`own_bayes`."""
-    sd, ss = 1 / math.sqrt(d), 1 / math.sqrt(nnz)
-    out: dict[str, Predictor] = {BAYES_DENSE: BayesDense(sd), BAYES_SPARSE: BayesSparse(d, nnz, ss)}
-    for r in runs:
-        w = RUNS[r].weight_of("dense")
-        if 0.0 < w < 1.0:
-            out[own_bayes(r)] = BayesMixture([BayesDense(sd), BayesSparse(d, nnz, ss)], [w, 1 - w])
-    return out
+    """The Bayes-optimal learners of the dense prior, the sparse prior and each mixture run's prior
+    (unit-variance priors), by their names (those of :func:`own_bayes`)."""
+    mixtures = [w for w in (RUNS[r].weight_of(ClassName.DENSE) for r in runs) if 0.0 < w < 1.0]
+    return keyed(*(bayes_predictor(linear_prior(d, nnz, w)) for w in (1.0, 0.0, *mixtures)))
 
 
 def instructed_variants(model, classes: Sequence[str]) -> dict[str, dict[str, Predictor]]:
@@ -150,8 +187,11 @@ def instructed_variants(model, classes: Sequence[str]) -> dict[str, dict[str, Pr
     out = {}
     for cls in CLASSES:
         i = list(classes).index(cls)
-        out[cls] = {COND_CORRECT: Instructed(model, i), COND_WRONG: Instructed(model, (i + 1) % len(classes)),
-                    COND_NONE: Instructed(model, None)}
+        out[cls] = {
+            COND_CORRECT: Instructed(model, i),
+            COND_WRONG: Instructed(model, (i + 1) % len(classes)),
+            COND_NONE: Instructed(model, None),
+        }
     return out
 
 
@@ -169,42 +209,63 @@ class RareChapter:
     redraw: Redraw | None = field(default=None, repr=False)  # sets "dense", "sparse": for second stages
 
     def curves(self, cls: str) -> dict[str, Curve]:
-        return self.dense if cls == "dense" else self.sparse
+        return self.dense if cls == ClassName.DENSE else self.sparse
 
-    def stages(self, cls: str, names: Sequence[str],
-               decide: Callable[[Mapping[str, Curve]], Stage]) -> TwoStage:
+    def stages(
+        self, cls: str, names: Sequence[str], decide: Callable[[Mapping[str, Curve]], Stage]
+    ) -> TwoStage:
         """A part read on ``cls``'s curves by ``decide``, in two stages: the chapter's curves, then,
         when inconclusive, the predictors ``names`` on fresh prompts of ``cls`` (if it can draw them)."""
         curves = self.curves(cls)
         again = None
         if self.redraw is not None and self.seed is not None:
+
             def again(n: int, seed: int) -> Stage:
                 return decide(self.redraw.curves(cls, names, n, seed))
+
         return two_stage(decide(curves), curves[names[0]].per_prompt.shape[0], self.seed or 0, again)
 
     def table(self, ks: Sequence[int], names: Sequence[str] | None = None):
         import pandas as pd
 
-        rows = [{"task": cls, "predictor": name, **{f"k={k}": round(float(c.mean[k]), 3) for k in ks}}
-                for cls in CLASSES for name, c in self.curves(cls).items() if names is None or name in names]
+        rows = [
+            {"task": cls.value, "predictor": name, **{f"k={k}": round(float(c.mean[k]), 3) for k in ks}}
+            for cls in CLASSES
+            for name, c in self.curves(cls).items()
+            if names is None or name in names
+        ]
         return pd.DataFrame(rows)
 
 
-def rare_chapter(models: Mapping[str, Predictor], per_class: Mapping[str, Mapping[str, Predictor]] | None = None,
-                 d: int = 5, nnz: int = 1, n_points: int = 11, n_prompts: int = 1280, seed: int = 1,
-                 missing: Sequence[str] = (), n_boot: int = 1000) -> RareChapter:
+def rare_chapter(
+    models: Mapping[str, Predictor],
+    per_class: Mapping[str, Mapping[str, Predictor]] | None = None,
+    d: int = 5,
+    nnz: int = 1,
+    n_points: int = 11,
+    n_prompts: int = 1280,
+    seed: int = 1,
+    missing: Sequence[str] = (),
+    n_boot: int = 1000,
+) -> RareChapter:
     """Every model (a trained run, or a predictor standing in for one), ``per_class`` predictors
     (e.g. :func:`instructed_variants`), the Bayes learners of every weight and least squares,
     scored on the same dense (seed ``seed``) and the same sparse (``seed + 1``) prompts."""
     per_class = per_class or {}
-    refs = {LEAST_SQUARES: LeastSquares(), **bayes_learners(d, nnz)}
-    fcs = {"dense": DenseLinear(d, normalize=True), "sparse": SparseLinear(d, nnz, normalize=True)}
+    refs = {**keyed(LeastSquares()), **bayes_learners(d, nnz)}
+    fcs = {
+        ClassName.DENSE: DenseLinear(d, normalize=True),
+        ClassName.SPARSE: SparseLinear(d, nnz, normalize=True),
+    }
     preds = {cls: {**models, **per_class.get(cls, {}), **refs} for cls in CLASSES}
-    curves = {cls: evaluate(preds[cls], fcs[cls], n_prompts, n_points, seed=seed + i, n_boot=n_boot)
-              for i, cls in enumerate(CLASSES)}
-    draw = lambda fc, i: (lambda n, s: sample_prompts(fc, n, n_points, s + i))  # noqa: E731
+    curves = {
+        cls: evaluate(preds[cls], fcs[cls], n_prompts, n_points, seed=seed + i, n_boot=n_boot)
+        for i, cls in enumerate(CLASSES)
+    }
+    draw = lambda fc, i: lambda n, s: sample_prompts(fc, n, n_points, s + i)  # noqa: E731
     redraw = Redraw({cls: PromptSet(draw(fcs[cls], i), preds[cls]) for i, cls in enumerate(CLASSES)}, n_boot)
-    return RareChapter(d, nnz, curves["dense"], curves["sparse"], list(missing), n_prompts, seed, redraw)
+    dense, sparse = (curves[cls] for cls in CLASSES)
+    return RareChapter(d, nnz, dense, sparse, list(missing), n_prompts, seed, redraw)
 
 
 # --------------------------------------------------------------------------- non-monotonicity
@@ -228,8 +289,10 @@ class Rise:
         return self.lo > 0
 
     def __str__(self) -> str:
-        return (f"{signed(self.rise)} [95% CI {signed(self.lo)}, {signed(self.hi)}] from k={self.k_from} "
-                f"to k={self.k_to}")
+        return (
+            f"{signed(self.rise)} [95% CI {signed(self.lo)}, {signed(self.hi)}] from k={self.k_from} "
+            f"to k={self.k_to}"
+        )
 
 
 # differences of mean errors closer than this are ties: at k >= d a Bayes learner's errors are at float
@@ -272,10 +335,19 @@ def rise_table(ch: RareChapter, runs: Sequence[str]):
         for r in runs:
             if r in c:
                 rise, bayes = largest_rise(c[r]), largest_rise(c[own_bayes(r)])
-                rows.append({"task": cls, "run": r, "w": RUNS[r].weight_of("dense"),
-                             "largest rise": round(rise.rise, 3) + 0.0,  # + 0.0: no "-0.0"
-                             "95% CI": f"[{signed(rise.lo)}, {signed(rise.hi)}]", "from k": rise.k_from, "to k": rise.k_to,
-                             "non-monotonic": rise.non_monotonic, "own Bayes learner's rise": round(bayes.rise, 3) + 0.0})
+                rows.append(
+                    {
+                        "task": cls.value,
+                        "run": r,
+                        "w": RUNS[r].weight_of(ClassName.DENSE),
+                        "largest rise": round(rise.rise, 3) + 0.0,  # + 0.0: no "-0.0"
+                        "95% CI": f"[{signed(rise.lo)}, {signed(rise.hi)}]",
+                        "from k": rise.k_from,
+                        "to k": rise.k_to,
+                        "non-monotonic": rise.non_monotonic,
+                        "own Bayes learner's rise": round(bayes.rise, 3) + 0.0,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -283,7 +355,7 @@ def rise_table(ch: RareChapter, runs: Sequence[str]):
 
 
 def _sign(m: float, lo: float, hi: float, n: int, above: bool) -> Decision:
-    """"The interval is above 0" (``above``) or "below 0": an interval touching 0 (two identical
+    """ "The interval is above 0" (``above``) or "below 0": an interval touching 0 (two identical
     predictors give [0, 0]) is inconclusive, not a hold."""
     if (lo if above else hi) == 0.0:
         return Decision(None, 0.0, None, n)
@@ -293,20 +365,30 @@ def _sign(m: float, lo: float, hi: float, n: int, above: bool) -> Decision:
 def _mean_sign(key: str, ref: str, ks: np.ndarray, above: bool) -> Callable[[Mapping[str, Curve]], Stage]:
     """A part on one class's curves: the mean over ``ks`` of ``key - ref`` (paired) above 0
     (``above``) or below 0, as :func:`_sign` decides it."""
+
     def decide(curves: Mapping[str, Curve]) -> Stage:
         m, lo, hi = mean_excess(curves, key, ref, ks)
         n = curves[key].per_prompt.shape[0]
         return Stage(_sign(m, lo, hi, n, above), f"mean difference {ci(m, lo, hi)}")
+
     return decide
 
 
 def _missing(ch: RareChapter, names: Sequence[str], claim: str) -> Verdict | None:
     absent = [n for n in dict.fromkeys(names) if n not in ch.dense]
-    return Verdict(claim, NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"]) if absent else None
+    return (
+        Verdict(claim, Outcome.NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
+        if absent
+        else None
+    )
 
 
-def verdict_r1a(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str = REFERENCE,
-                runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
+def verdict_r1a(
+    ch: RareChapter,
+    rare: Sequence[str] = RARE_RUNS,
+    reference: str = REFERENCE,
+    runs: Sequence[str] = WEIGHT_RUNS,
+) -> Verdict:
     """R1a (see the module docstring; named R1 until 2026-12-04, the same criterion): one part per
     run of ``rare``, on its rare class's prompts, the mean over k = 1..d of ``err_run -
     err_reference`` with its interval above 0; the largest rise of every run of ``runs`` in the
@@ -324,29 +406,43 @@ def verdict_r1a(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, reference: str
         name = f"{run} on {cls} prompts"
         parts.append((name, ch.stages(cls, [run, reference], _mean_sign(run, reference, ks, above=True))))
         spec = specialist_of(cls, runs)
-        dist = (f"; mean distance to {spec}: {run} {fmt(mean_excess(curves, run, spec, ks)[0])}, {reference} "
-                f"{fmt(mean_excess(curves, reference, spec, ks)[0])}" if spec in curves else
-                f"; the specialist {spec or '(none among the runs)'} not evaluated (the difference needs only "
-                f"the two runs)")
-        details.append(f"{name} (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining): {run} - {reference}, mean "
-                       f"over k=1..{ch.d} {fmt(m)} [95% CI {fmt(lo)}, {fmt(hi)}] (criterion: interval above 0){dist}")
+        dist = (
+            f"; mean distance to {spec}: {run} {fmt(mean_excess(curves, run, spec, ks)[0])}, {reference} "
+            f"{fmt(mean_excess(curves, reference, spec, ks)[0])}"
+            if spec in curves
+            else f"; the specialist {spec or '(none among the runs)'} not evaluated "
+            f"(the difference needs only the two runs)"
+        )
+        details.append(
+            f"{name} (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining): {run} - {reference}, mean "
+            f"over k=1..{ch.d} {fmt(m)} [95% CI {fmt(lo)}, {fmt(hi)}] (criterion: interval above 0){dist}"
+        )
     for cls in CLASSES:
         for r in (r for r in runs if r in ch.curves(cls)):
             rise, bayes = largest_rise(ch.curves(cls)[r]), largest_rise(ch.curves(cls)[own_bayes(r)])
-            details.append(f"reported, not a part: largest rise of {r} on {cls} prompts {rise} "
-                           f"(non-monotonic: {'yes' if rise.non_monotonic else 'no'}); its own Bayes learner "
-                           f"({own_bayes(r)}) {bayes}")
+            details.append(
+                f"reported, not a part: largest rise of {r} on {cls} prompts {rise} "
+                f"(non-monotonic: {'yes' if rise.non_monotonic else 'no'}); its own Bayes learner "
+                f"({own_bayes(r)}) {bayes}"
+            )
     v = Verdict.judge("R1a", parts, details)
-    v.details.append(f"before (as R1, until 2026-12-04): the same criterion and outcome, {v.status}; R1b, the "
-                     f"non-monotonic curves, is new")
+    v.details.append(
+        f"before (as R1, until 2026-12-04): the same criterion and outcome, {v.status}; R1b, the "
+        f"non-monotonic curves, is new"
+    )
     return v
 
 
 verdict_r1 = verdict_r1a  # the name until 2026-12-04
 
 
-def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: float = 0.01, n_boot: int = 1000,
-                seed: int = 0) -> Verdict:
+def verdict_r1b(
+    ch: RareChapter,
+    rare: Sequence[str] = RARE_RUNS,
+    min_rise: float = 0.01,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> Verdict:
     """R1b (see the module docstring): one part, "some k >= 1 at which the error of a run of
     ``rare`` on its rare class's prompts rises to k + 1 by more than ``min_rise``", each step's
     paired interval against ``min_rise``, combined over k and runs with
@@ -354,7 +450,7 @@ def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: floa
     largest step and its own Bayes learner's reported. Precondition: none (a run's own curve)."""
     absent = [r for r in rare if r not in ch.curves(rare_class(r))]
     if absent:
-        return Verdict("R1b", NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
+        return Verdict("R1b", Outcome.NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
     details = []
     for run in rare:
         cls = rare_class(run)
@@ -367,20 +463,32 @@ def verdict_r1b(ch: RareChapter, rare: Sequence[str] = RARE_RUNS, min_rise: floa
             ks = np.arange(1, per.shape[1] - 1)
             m, lo, hi = bootstrap_ci(per[:, ks + 1] - per[:, ks], n_boot=n_boot, seed=seed)
             i = int(np.argmax(m >= m.max() - TIE))  # the first of tied steps
-            steps.append(f"{name}: largest step {signed(m[i])} [95% CI {signed(lo[i])}, {signed(hi[i])}] from k={ks[i]} to "
-                         f"k={ks[i] + 1}; intervals above {min_rise:g} at {int((lo >= min_rise).sum())}, below at "
-                         f"{int((hi < min_rise).sum())}, straddling at {int(((lo < min_rise) & (hi >= min_rise)).sum())}"
-                         f" of k=1..{ks[-1]}")
-        details.append(f"{run} on {cls} prompts (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining), "
-                       f"err(k+1) - err(k): " + "; ".join(steps) + " (the second: its own Bayes learner, reported)")
+            steps.append(
+                f"{name}: largest step {signed(m[i])} [95% CI {signed(lo[i])}, {signed(hi[i])}] from "
+                f"k={ks[i]} to k={ks[i] + 1}; intervals above {min_rise:g} at {int((lo >= min_rise).sum())}, "
+                f"below at {int((hi < min_rise).sum())}, straddling at "
+                f"{int(((lo < min_rise) & (hi >= min_rise)).sum())} of k=1..{ks[-1]}"
+            )
+        details.append(
+            f"{run} on {cls} prompts (w = {RUNS[run].weight_of(cls):g} of {cls} in pretraining), "
+            f"err(k+1) - err(k): " + "; ".join(steps) + " (the second: its own Bayes learner, reported)"
+        )
     part = f"a rise above {min_rise:g} on the rare class's prompts ({' or '.join(rare)})"
-    details.append("before (until 2026-12-04): not a claim; the largest rises were reported under R1, not judged")
+    details.append(
+        "before (until 2026-12-04): not a claim; the largest rises were reported under R1, not judged"
+    )
     first = _rises({r: ch.curves(rare_class(r))[r].per_prompt for r in rare}, min_rise, n_boot, seed)
     again = None
     if ch.redraw is not None and ch.seed is not None:
+
         def again(n: int, eval_seed: int) -> Stage:
-            return _rises({r: ch.redraw.curves(rare_class(r), [r], n, eval_seed)[r].per_prompt for r in rare},
-                          min_rise, n_boot, seed)
+            return _rises(
+                {r: ch.redraw.curves(rare_class(r), [r], n, eval_seed)[r].per_prompt for r in rare},
+                min_rise,
+                n_boot,
+                seed,
+            )
+
     n = ch.curves(rare_class(rare[0]))[rare[0]].per_prompt.shape[0]
     return Verdict.judge("R1b", [(part, two_stage(first, n, ch.seed or 0, again))], details)
 
@@ -392,37 +500,54 @@ def _rises(per: Mapping[str, np.ndarray], min_rise: float, n_boot: int, seed: in
     for run, e in per.items():
         ks = np.arange(1, e.shape[1] - 1)
         m, lo, hi = bootstrap_ci(e[:, ks + 1] - e[:, ks], n_boot=n_boot, seed=seed)
-        items += [(at_least(m[j], lo[j], hi[j], min_rise, e.shape[0]),
-                   f"{run}: step {signed(m[j])} [95% CI {signed(lo[j])}, {signed(hi[j])}] from k={ks[j]}")
-                  for j in range(len(ks))]
+        items += [
+            (
+                at_least(m[j], lo[j], hi[j], min_rise, e.shape[0]),
+                f"{run}: step {signed(m[j])} [95% CI {signed(lo[j])}, {signed(hi[j])}] from k={ks[j]}",
+            )
+            for j in range(len(ks))
+        ]
     return some_stage(items)
 
 
-def verdict_r2(ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN,
-               runs: Sequence[str] = WEIGHT_RUNS) -> Verdict:
+def verdict_r2(
+    ch: RareChapter, uncond: str = REFERENCE, cond: str = COND_RUN, runs: Sequence[str] = WEIGHT_RUNS
+) -> Verdict:
     """R2 (see the module docstring): on each class's prompts (a) correct instruction below the
     unconditional model, (b) wrong instruction above it, each the mean over k = 1..d of the
     paired difference with its interval on the claimed side of 0; "none" reported."""
     absent = ([uncond] if uncond not in ch.dense else []) + ([cond] if COND_CORRECT not in ch.dense else [])
     if absent:
-        return Verdict("R2", NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
+        return Verdict("R2", Outcome.NOT_TESTED, [f"missing trained run(s): {', '.join(absent)}"])
     ks = np.arange(1, ch.d + 1)
     parts, details = [], []
     for cls in CLASSES:
         curves = ch.curves(cls)
         a, b, none = (mean_excess(curves, key, uncond, ks) for key in INSTRUCTIONS)
-        parts += [(f"(a) {cls} prompts, correct instruction",
-                   ch.stages(cls, [COND_CORRECT, uncond], _mean_sign(COND_CORRECT, uncond, ks, above=False))),
-                  (f"(b) {cls} prompts, wrong instruction",
-                   ch.stages(cls, [COND_WRONG, uncond], _mean_sign(COND_WRONG, uncond, ks, above=True)))]
+        parts += [
+            (
+                f"(a) {cls} prompts, correct instruction",
+                ch.stages(cls, [COND_CORRECT, uncond], _mean_sign(COND_CORRECT, uncond, ks, above=False)),
+            ),
+            (
+                f"(b) {cls} prompts, wrong instruction",
+                ch.stages(cls, [COND_WRONG, uncond], _mean_sign(COND_WRONG, uncond, ks, above=True)),
+            ),
+        ]
         spec = specialist_of(cls, runs)
-        costs = (f"; selection cost against {spec} (mean over k=1..{ch.d}): {uncond} "
-                 f"{fmt(mean_excess(curves, uncond, spec, ks)[0])}, {cond} correct "
-                 f"{fmt(mean_excess(curves, COND_CORRECT, spec, ks)[0])}" if spec in curves else "")
-        details += [f"{cls} prompts (a): {cond} with the correct instruction - {uncond}, mean over k=1..{ch.d} "
-                    f"{fmt(a[0])} [95% CI {fmt(a[1])}, {fmt(a[2])}] (criterion: interval below 0){costs}",
-                    f"{cls} prompts (b): {cond} with the wrong instruction - {uncond}, mean over k=1..{ch.d} "
-                    f"{fmt(b[0])} [95% CI {fmt(b[1])}, {fmt(b[2])}] (criterion: interval above 0)",
-                    f"reported, not a part: {cls} prompts, no instruction (never seen in training) - {uncond}, "
-                    f"mean over k=1..{ch.d} {fmt(none[0])} [95% CI {fmt(none[1])}, {fmt(none[2])}]"]
+        costs = (
+            f"; selection cost against {spec} (mean over k=1..{ch.d}): {uncond} "
+            f"{fmt(mean_excess(curves, uncond, spec, ks)[0])}, {cond} correct "
+            f"{fmt(mean_excess(curves, COND_CORRECT, spec, ks)[0])}"
+            if spec in curves
+            else ""
+        )
+        details += [
+            f"{cls} prompts (a): {cond} with the correct instruction - {uncond}, mean over k=1..{ch.d} "
+            f"{fmt(a[0])} [95% CI {fmt(a[1])}, {fmt(a[2])}] (criterion: interval below 0){costs}",
+            f"{cls} prompts (b): {cond} with the wrong instruction - {uncond}, mean over k=1..{ch.d} "
+            f"{fmt(b[0])} [95% CI {fmt(b[1])}, {fmt(b[2])}] (criterion: interval above 0)",
+            f"reported, not a part: {cls} prompts, no instruction (never seen in training) - {uncond}, "
+            f"mean over k=1..{ch.d} {fmt(none[0])} [95% CI {fmt(none[1])}, {fmt(none[2])}]",
+        ]
     return Verdict.judge("R2", parts, details)

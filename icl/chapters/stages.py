@@ -17,8 +17,8 @@ its ``redraw`` to None, and its parts are judged in one stage.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -66,8 +66,16 @@ class Redraw:
         preds = {m: s.predictors[m] for m in dict.fromkeys(names)}
         return evaluate(preds, None, prompts=s.prompts(n, seed), n_boot=self.n_boot, seed=seed)
 
-    def sweep(self, key: str, names: Sequence[str], values: Sequence[float], n: int, seed: int,
-              ks: Sequence[int] | None = None, distances: tuple[str, Sequence[str]] | None = None) -> Sweep:
+    def sweep(
+        self,
+        key: str,
+        names: Sequence[str],
+        values: Sequence[float],
+        n: int,
+        seed: int,
+        ks: Sequence[int] | None = None,
+        distances: tuple[str, Sequence[str]] | None = None,
+    ) -> Sweep:
         """The predictors ``names`` of sweep ``key`` (with its per-value ones) scored at ``ks``
         (default: the sweep's) on ``n`` prompts of each of ``values`` drawn from evaluation seed
         ``seed``; ``distances`` as in :func:`~icl.chapters.sweeps.sweep`."""
@@ -75,6 +83,14 @@ class Redraw:
         if not isinstance(s, SweepSet):
             raise TypeError(f"prompt set {key!r} is not a sweep; use Redraw.curves")
         preds = {m: s.predictors[m] for m in dict.fromkeys(names) if m in s.predictors}
-        return sweep(preds, s.label, np.asarray(values), lambda v: s.prompts(v, n, seed),
-                     list(ks if ks is not None else s.ks), seed, self.n_boot, per_value=s.per_value,
-                     distances=distances)
+        return sweep(
+            preds,
+            s.label,
+            np.asarray(values),
+            lambda v: s.prompts(v, n, seed),
+            list(ks if ks is not None else s.ks),
+            seed,
+            self.n_boot,
+            per_value=s.per_value,
+            distances=distances,
+        )

@@ -8,14 +8,14 @@ at, every predictor's mean error with its 95% bootstrap interval over prompts, a
 verdicts of chapters 4-5 read. :func:`sweep` measures one: every predictor on the same
 prompts of each value (paired), the baselines that can computed at the read k only; it can
 also record the mean squared distance between one predictor's predictions and others'
-(chapter 2), per prompt too, with its 95% bootstrap interval. :meth:`Sweep.from_curves` reads one off full error curves per value
-(chapter 4, which draws them with :func:`~icl.evaluate.evaluate`).
+(chapter 2), per prompt too, with its 95% bootstrap interval. :meth:`Sweep.from_curves` reads one off
+full error curves per value (chapter 4, which draws them with :func:`~icl.evaluate.evaluate`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -42,8 +42,10 @@ class SweepAtK:
         import pandas as pd
 
         names = [n for n in (names or self.error) if n in self.error]
-        return pd.DataFrame({n: np.round(self.error[n], 3) for n in names},
-                            index=pd.Index(np.round(self.values, 4), name=self.label))
+        return pd.DataFrame(
+            {n: np.round(self.error[n], 3) for n in names},
+            index=pd.Index(np.round(self.values, 4), name=self.label),
+        )
 
 
 @dataclass
@@ -86,7 +88,9 @@ class Sweep:
         k = self.k if k is None else int(k)
         j = self.column(k)
         col = lambda dct: {n: a[..., j] for n, a in dct.items()}  # noqa: E731
-        return SweepAtK(self.label, self.values, k, col(self.error), col(self.lo), col(self.hi), col(self.per_prompt))
+        return SweepAtK(
+            self.label, self.values, k, col(self.error), col(self.lo), col(self.hi), col(self.per_prompt)
+        )
 
     def table(self, names: Sequence[str] | None = None):
         """Rows: the swept values; columns: each predictor's mean error at each k (3 decimals),
@@ -96,12 +100,15 @@ class Sweep:
         import pandas as pd
 
         names = [n for n in (names or self.error) if n in self.error]
-        return pd.DataFrame({f"{n} k={k}": self.error[n][:, j].round(3) for n in names for j, k in enumerate(self.ks)},
-                            index=pd.Index(np.round(self.values, 4), name=self.label))
+        return pd.DataFrame(
+            {f"{n} k={k}": self.error[n][:, j].round(3) for n in names for j, k in enumerate(self.ks)},
+            index=pd.Index(np.round(self.values, 4), name=self.label),
+        )
 
     @classmethod
-    def from_curves(cls, label: str, values: Sequence[float], ks: Sequence[int],
-                    curves: Sequence[Mapping[str, Curve]]) -> "Sweep":
+    def from_curves(
+        cls, label: str, values: Sequence[float], ks: Sequence[int], curves: Sequence[Mapping[str, Curve]]
+    ) -> Sweep:
         """A sweep read at ``ks`` off full error curves, one mapping of curves per value (the
         predictors of the first)."""
         ks = [int(k) for k in ks]
@@ -111,10 +118,17 @@ class Sweep:
         return cls(label, np.asarray(values), ks, get("mean"), get("lo"), get("hi"), per)
 
 
-def sweep(predictors: Mapping[str, Predictor], label: str, values: Sequence[float],
-          prompts_of: Callable[[float], Prompts], ks: Sequence[int], seed: int, n_boot: int,
-          per_value: Callable[[float], Mapping[str, Predictor]] | None = None,
-          distances: tuple[str, Sequence[str]] | None = None) -> Sweep:
+def sweep(
+    predictors: Mapping[str, Predictor],
+    label: str,
+    values: Sequence[float],
+    prompts_of: Callable[[float], Prompts],
+    ks: Sequence[int],
+    seed: int,
+    n_boot: int,
+    per_value: Callable[[float], Mapping[str, Predictor]] | None = None,
+    distances: tuple[str, Sequence[str]] | None = None,
+) -> Sweep:
     """Every predictor (and those ``per_value`` adds for one value, e.g. a learner that knows
     it) scored at ``ks`` on the prompts ``prompts_of(value)`` of each value, shared by all of
     them; the baselines that can are computed at ``ks`` only. ``distances=(a, others)`` also
@@ -138,14 +152,26 @@ def sweep(predictors: Mapping[str, Predictor], label: str, values: Sequence[floa
         preds = {n: predict(f, p) for n, f in {**predictors, **extra}.items()}
         for name, pr in preds.items():
             e = errors(pr, p)[:, ks]
-            m, l, h = bootstrap_ci(e, n_boot=n_boot, seed=seed)
-            for dct, x in ((err, m), (lo, l), (hi, h), (per, e)):
+            m, low, high = bootstrap_ci(e, n_boot=n_boot, seed=seed)
+            for dct, x in ((err, m), (lo, low), (hi, high), (per, e)):
                 dct.setdefault(name, []).append(x)
         for o in others:
             per_prompt = (preds[src] - preds[o]).square()[:, ks].double().numpy()  # (P, K)
-            m, l, h = bootstrap_ci(per_prompt, n_boot=n_boot, seed=seed)
-            for dct, x in ((dist, m), (dist_lo, l), (dist_hi, h), (dist_per, per_prompt)):
+            m, low, high = bootstrap_ci(per_prompt, n_boot=n_boot, seed=seed)
+            for dct, x in ((dist, m), (dist_lo, low), (dist_hi, high), (dist_per, per_prompt)):
                 dct[o].append(x)
     stack = lambda dct: {n: np.stack(rows) for n, rows in dct.items()}  # noqa: E731
-    return Sweep(label, values, ks, stack(err), stack(lo), stack(hi), stack(per), src if others else None,
-                 stack(dist), stack(dist_per), stack(dist_lo), stack(dist_hi))
+    return Sweep(
+        label,
+        values,
+        ks,
+        stack(err),
+        stack(lo),
+        stack(hi),
+        stack(per),
+        src if others else None,
+        stack(dist),
+        stack(dist_per),
+        stack(dist_lo),
+        stack(dist_hi),
+    )

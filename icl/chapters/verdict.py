@@ -1,7 +1,8 @@
 """Verdicts: how a claim's parts are decided and how a verdict is printed and recorded.
 
-This module owns the :class:`Verdict` of a claim (HELD, NOT HELD, INCONCLUSIVE or NOT
-TESTED) and its :meth:`Verdict.judge`, the :class:`Decision` of one part judged on a 95%
+This module owns the :class:`Outcome` of a claim (HELD, NOT HELD, INCONCLUSIVE or NOT
+TESTED: the one definition the chapters, the prose and the report use), its :class:`Verdict`
+and :meth:`Verdict.judge`, the :class:`Decision` of one part judged on a 95%
 interval (:func:`at_most`, :func:`at_least`, combined by :func:`every` and :func:`some`),
 the comparisons the chapters share (:func:`largest_gap`, :func:`settles_from`,
 :func:`mean_excess`), and :func:`show`, which a notebook's verdict cell calls: it prints
@@ -47,22 +48,57 @@ decided on at its first stage. Thresholds are arguments, never tuned after the f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from enum import StrEnum
 
 import numpy as np
 
 from ..evaluate import Curve, bootstrap_ci
 
-__all__ = ["HELD", "NOT_HELD", "INCONCLUSIVE", "NOT_TESTED", "OUTCOMES", "N_EVAL", "VERDICT_MIME", "Decision",
-           "at_most", "at_least", "every", "some", "outcome", "Verdict", "not_tested", "show", "fmt", "largest_gap",
-           "settles_from", "k_or_never", "mean_excess", "STAGE2_MAX_PROMPTS", "STAGE2_SEED_OFFSET",
-           "stage2_seed", "stage_size", "Stage", "StageFn", "TwoStage", "two_stage", "ci", "every_stage",
-           "some_stage"]
+__all__ = [
+    "Outcome",
+    "N_EVAL_PARAM",
+    "VERDICT_MIME",
+    "Decision",
+    "at_most",
+    "at_least",
+    "every",
+    "some",
+    "outcome",
+    "Verdict",
+    "not_tested",
+    "show",
+    "fmt",
+    "largest_gap",
+    "settles_from",
+    "k_or_never",
+    "mean_excess",
+    "STAGE2_MAX_PROMPTS",
+    "STAGE2_SEED_OFFSET",
+    "stage2_seed",
+    "stage_size",
+    "Stage",
+    "StageFn",
+    "TwoStage",
+    "two_stage",
+    "ci",
+    "every_stage",
+    "some_stage",
+]
 
-HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED = "HELD", "NOT HELD", "INCONCLUSIVE", "NOT TESTED"
-OUTCOMES = (HELD, NOT_HELD, INCONCLUSIVE, NOT_TESTED)
-N_EVAL = "n_eval"  # every chapter notebook's parameter for the number of evaluation prompts
+
+class Outcome(StrEnum):
+    """A claim's outcome, as printed in its verdict's heading and recorded in the report (a StrEnum:
+    a member is its text in an f-string, in JSON and in a comparison with a plain string)."""
+
+    HELD = "HELD"  # every part holds
+    NOT_HELD = "NOT HELD"  # a part fails
+    INCONCLUSIVE = "INCONCLUSIVE"  # no part fails, some part's interval straddles its threshold
+    NOT_TESTED = "NOT TESTED"  # a run or a value it needs is missing, or its precondition is unmet
+
+
+N_EVAL_PARAM = "n_eval"  # the name of every chapter notebook's parameter: the number of evaluation prompts
 
 STAGE2_MAX_PROMPTS = 20_000
 """The most prompts a second stage reads, per prompt set (one class's prompts, or one swept
@@ -103,7 +139,9 @@ class Decision:
     leans: bool | None = None
 
 
-def _decide(estimate: float, lo: float, hi: float, threshold: float, holds_above: bool, n: int | None) -> Decision:
+def _decide(
+    estimate: float, lo: float, hi: float, threshold: float, holds_above: bool, n: int | None
+) -> Decision:
     """Hold / fail / inconclusive from an interval; for a straddle, the prompts that would move
     the interval end on the threshold's side of the estimate past it (its half-width shrinks as
     1/sqrt(n))."""
@@ -117,25 +155,28 @@ def _decide(estimate: float, lo: float, hi: float, threshold: float, holds_above
         return Decision(bool(holds), margin)
     gap = abs(estimate - threshold)
     half = estimate - lo if estimate >= threshold else hi - estimate
-    n_needed = None if gap == 0 or n is None else math.ceil(n * (half / gap) ** 2 - 1e-9)  # - 1e-9: float noise
+    n_needed = (
+        None if gap == 0 or n is None else math.ceil(n * (half / gap) ** 2 - 1e-9)
+    )  # - 1e-9: float noise
     leans = None if gap == 0 else (estimate > threshold) == holds_above
     return Decision(None, margin, n_needed, n, leans)
 
 
 def at_most(estimate: float, lo: float, hi: float, threshold: float, n: int | None = None) -> Decision:
-    """"At most ``threshold``", judged on the interval [lo, hi] of ``estimate`` from ``n`` prompts
+    """ "At most ``threshold``", judged on the interval [lo, hi] of ``estimate`` from ``n`` prompts
     (``lo = hi = estimate`` for a part judged on a mean)."""
     return _decide(estimate, lo, hi, threshold, False, n)
 
 
 def at_least(estimate: float, lo: float, hi: float, threshold: float, n: int | None = None) -> Decision:
-    """"At least ``threshold``", judged on the interval [lo, hi] of ``estimate`` from ``n`` prompts
+    """ "At least ``threshold``", judged on the interval [lo, hi] of ``estimate`` from ``n`` prompts
     (``lo = hi = estimate`` for a part judged on a mean)."""
     return _decide(estimate, lo, hi, threshold, True, n)
 
 
-def _combine(decisions: Sequence[Decision], holds: bool | None, worst: Callable[[list[float]], float],
-             alone: bool) -> Decision:
+def _combine(
+    decisions: Sequence[Decision], holds: bool | None, worst: Callable[[list[float]], float], alone: bool
+) -> Decision:
     """Decisions combined: the given outcome, the ``worst`` (min or max) margin, and for an
     inconclusive outcome the prompts that would decide it first. One part can decide the whole
     by itself only towards ``alone`` (False for :func:`every`: one failing k fails it; True for
@@ -158,14 +199,25 @@ def _combine(decisions: Sequence[Decision], holds: bool | None, worst: Callable[
 
 def every(decisions: Sequence[Decision]) -> Decision:
     """Holds when all hold, fails when one fails, else inconclusive (e.g. "at every k")."""
-    holds = False if any(d.holds is False for d in decisions) else True if all(d.holds for d in decisions) else None
+    holds = (
+        False
+        if any(d.holds is False for d in decisions)
+        else True
+        if all(d.holds for d in decisions)
+        else None
+    )
     return _combine(decisions, holds, min, alone=False)
 
 
 def some(decisions: Sequence[Decision]) -> Decision:
     """Holds when one holds, fails when all fail, else inconclusive (e.g. "somewhere far out")."""
-    holds = True if any(d.holds is True for d in decisions) else \
-        False if all(d.holds is False for d in decisions) else None
+    holds = (
+        True
+        if any(d.holds is True for d in decisions)
+        else False
+        if all(d.holds is False for d in decisions)
+        else None
+    )
     return _combine(decisions, holds, max, alone=True)
 
 
@@ -225,7 +277,7 @@ def stage_size(n_needed: int) -> int:
 
 
 def _says(d: Decision) -> str:
-    return "holds" if d.holds else "INCONCLUSIVE" if d.holds is None else "fails"
+    return "holds" if d.holds else Outcome.INCONCLUSIVE if d.holds is None else "fails"
 
 
 @dataclass(frozen=True)
@@ -259,20 +311,25 @@ class TwoStage:
         """The page's line on both stages (None for a part decided in one stage)."""
         if self.asked is None:
             return None
-        head = (f"two stages, {name}: stage 1 (seed {self.seed_first}, {N_EVAL} now {self.n_first:,}): "
-                f"{self.first.reading}: INCONCLUSIVE, asks for {self.asked:,} prompts")
+        head = (
+            f"two stages, {name}: stage 1 (seed {self.seed_first}, {N_EVAL_PARAM} now {self.n_first:,}): "
+            f"{self.first.reading}: INCONCLUSIVE, asks for {self.asked:,} prompts"
+        )
         if self.second is None:
             return f"{head}; no stage 2: stage 1 read as many as a second stage may ({self.cap:,}, the cap)"
         cap = ", the cap" if self.at_cap else ""
         open_ = self.at_cap and self.second.decision.holds is None
         still = "; still INCONCLUSIVE at the cap" if open_ else ""
-        return (f"{head}; stage 2 (fresh prompts, seed {self.seed_second:,}, {self.n_second:,} "
-                f"prompts{cap}): {self.second.reading}: {_says(self.second.decision)} (the part's outcome)"
-                f"{still}")
+        return (
+            f"{head}; stage 2 (fresh prompts, seed {self.seed_second:,}, {self.n_second:,} "
+            f"prompts{cap}): {self.second.reading}: {_says(self.second.decision)} (the part's outcome)"
+            f"{still}"
+        )
 
 
-def two_stage(first: Stage, n: int, seed: int, again: StageFn | None,
-              cap: int = STAGE2_MAX_PROMPTS) -> TwoStage:
+def two_stage(
+    first: Stage, n: int, seed: int, again: StageFn | None, cap: int = STAGE2_MAX_PROMPTS
+) -> TwoStage:
     """A part decided in two stages: ``first``, its decision on the chapter's ``n`` prompts per set
     (evaluation seed ``seed``); when that is inconclusive with a count to ask for
     (``n_needed``) and ``again`` can draw fresh prompts, ``again(m, stage2_seed(seed))`` with
@@ -290,15 +347,15 @@ def two_stage(first: Stage, n: int, seed: int, again: StageFn | None,
     return TwoStage(first, n, seed, again(m, seed2), m, seed2, asked, cap)
 
 
-def outcome(ok: bool) -> str:
+def outcome(ok: bool) -> Outcome:
     """HELD or NOT HELD, for a criterion decided without intervals (the ``strict`` lines)."""
-    return HELD if ok else NOT_HELD
+    return Outcome.HELD if ok else Outcome.NOT_HELD
 
 
 @dataclass
 class Verdict:
     claim: str
-    status: str  # one of OUTCOMES
+    status: Outcome  # a plain string is read as its Outcome ("HELD" -> Outcome.HELD)
     details: list[str] = field(default_factory=list)
     parts: dict[str, Decision] = field(default_factory=dict)  # each part's outcome, by name
     # NOT TESTED because the claim's premise failed at this scale: the one-line reason
@@ -306,34 +363,50 @@ class Verdict:
     precondition: str | None = None
     stages: dict[str, TwoStage] = field(default_factory=dict)  # the parts decided by two_stage, by name
 
+    def __post_init__(self) -> None:
+        self.status = Outcome(self.status)
+
     @property
     def held(self) -> bool:
-        return self.status == HELD
+        return self.status is Outcome.HELD
 
     def __str__(self) -> str:
         return "\n".join([f"{self.claim} {self.status}"] + [f"    {d}" for d in self.details])
 
     @classmethod
-    def judge(cls, claim: str, parts: Sequence[tuple[str, bool | Decision | TwoStage]],
-              details: Sequence[str]) -> "Verdict":
+    def judge(
+        cls, claim: str, parts: Sequence[tuple[str, bool | Decision | TwoStage]], details: Sequence[str]
+    ) -> Verdict:
         """NOT HELD if a part fails, else INCONCLUSIVE if a part is undecided, else HELD. A part
         is ``(name, outcome)``, the outcome a bool, a :class:`Decision` or a :class:`TwoStage`
         (decided by its last stage). The first detail line names the failing parts ("fails on:
         ..."), then the inconclusive ones, or says every part holds; with inconclusive parts the
         next line says what would decide them; then one line per part decided in two stages."""
         stages = {name: d for name, d in parts if isinstance(d, TwoStage)}
-        named = [(name, d.decision if isinstance(d, TwoStage) else d if isinstance(d, Decision)
-                  else Decision(bool(d))) for name, d in parts]
+        named = [
+            (
+                name,
+                d.decision
+                if isinstance(d, TwoStage)
+                else d
+                if isinstance(d, Decision)
+                else Decision(bool(d)),
+            )
+            for name, d in parts
+        ]
         failed = [name for name, d in named if d.holds is False]
         open_ = [(name, d) for name, d in named if d.holds is None]
-        summary = "; ".join(([f"fails on: {'; '.join(failed)}"] if failed else [])
-                            + ([f"inconclusive: {'; '.join(name for name, _ in open_)}"] if open_ else []))
+        summary = "; ".join(
+            ([f"fails on: {'; '.join(failed)}"] if failed else [])
+            + ([f"inconclusive: {'; '.join(name for name, _ in open_)}"] if open_ else [])
+        )
         lines = [summary or "every part holds"]
         if open_:
-            lines.append("to decide: " + "; ".join(f"{name}: {_to_decide(d, stages.get(name))}"
-                                                   for name, d in open_))
+            lines.append(
+                "to decide: " + "; ".join(f"{name}: {_to_decide(d, stages.get(name))}" for name, d in open_)
+            )
         lines += [line for name, st in stages.items() if (line := st.line(name)) is not None]
-        status = NOT_HELD if failed else INCONCLUSIVE if open_ else HELD
+        status = Outcome.NOT_HELD if failed else Outcome.INCONCLUSIVE if open_ else Outcome.HELD
         return cls(claim, status, [*lines, *details], dict(named), stages=stages)
 
 
@@ -351,19 +424,24 @@ def _to_decide(d: Decision, stages: TwoStage | None = None) -> str:
     if d.n_needed is None:
         return "the estimate sits on the threshold; more prompts alone may not decide it"
     if stages is not None and stages.asked is not None:
-        read = (f"stage 2 read {stages.n_second:,} fresh prompts" if stages.second is not None
-                else f"stage 1 read {N_EVAL} now {stages.n_first:,}")
+        read = (
+            f"stage 2 read {stages.n_second:,} fresh prompts"
+            if stages.second is not None
+            else f"stage 1 read {N_EVAL_PARAM} now {stages.n_first:,}"
+        )
         head = f"INCONCLUSIVE at the cap of {stages.cap:,} prompts ({read})" if stages.at_cap else read
         return f"{head}; about {_two_figures(d.n_needed):,} prompts would decide it"
     now = f"now {d.n_now:,}; " if d.n_now is not None else ""
-    return f"about {_two_figures(d.n_needed):,} prompts ({now}notebook parameter {N_EVAL})"
+    return f"about {_two_figures(d.n_needed):,} prompts ({now}notebook parameter {N_EVAL_PARAM})"
 
 
-def not_tested(curves: Mapping, names: Sequence[str], claim: str, what: str = "trained run(s)") -> Verdict | None:
+def not_tested(
+    curves: Mapping, names: Sequence[str], claim: str, what: str = "trained run(s)"
+) -> Verdict | None:
     """A NOT TESTED verdict naming the ``what`` absent from ``curves``, or None if all are there."""
     absent = [n for n in names if n not in curves]
     if absent:
-        return Verdict(claim, NOT_TESTED, [f"missing {what}: {', '.join(absent)}"])
+        return Verdict(claim, Outcome.NOT_TESTED, [f"missing {what}: {', '.join(absent)}"])
     return None
 
 
@@ -393,8 +471,9 @@ def k_or_never(k: int | None) -> str:
     return "never (still above at the last k)" if k is None else str(k)
 
 
-def mean_excess(curves: Mapping[str, Curve], model: str, ref: str, ks: np.ndarray, n_boot: int = 1000,
-                seed: int = 0) -> tuple[float, float, float]:
+def mean_excess(
+    curves: Mapping[str, Curve], model: str, ref: str, ks: np.ndarray, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean over ``ks`` of ``model - ref`` and its paired 95% bootstrap interval over prompts."""
     diff = (curves[model].per_prompt[:, ks] - curves[ref].per_prompt[:, ks]).mean(1)
     m, lo, hi = bootstrap_ci(diff, n_boot=n_boot, seed=seed)
@@ -419,7 +498,16 @@ def show(*verdicts: Verdict, seed: int = 0) -> None:
 
     if get_ipython() is None:  # a plain script: the printed text is all there is
         return
-    data = {"verdicts": [{"claim": v.claim, "outcome": v.status, "lines": str(v).splitlines(),
-                          **({"precondition": v.precondition} if v.precondition else {}),
-                          **({"seed": seed} if seed else {})} for v in verdicts]}
+    data = {
+        "verdicts": [
+            {
+                "claim": v.claim,
+                "outcome": v.status.value,
+                "lines": str(v).splitlines(),
+                **({"precondition": v.precondition} if v.precondition else {}),
+                **({"seed": seed} if seed else {}),
+            }
+            for v in verdicts
+        ]
+    }
     display({VERDICT_MIME: data}, raw=True)

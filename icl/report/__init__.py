@@ -44,7 +44,7 @@ What it writes (report mode, the default)
     verdict and emits it as data too, one ``display_data`` output of MIME type
     ``application/vnd.icl.verdicts+json`` (:data:`VERDICT_MIME`):
     ``{"verdicts": [{"claim": "C1", "outcome": "NOT HELD", "lines": [...]}, ...]}``, the
-    outcome one of :data:`OUTCOMES`, the lines exactly those printed (a second training
+    outcome an :class:`Outcome`'s text, the lines exactly those printed (a second training
     seed's verdicts with ``"seed": 1``, a column of their own). The report reads
     claims, outcomes and the lines it shows from that data only, never from the text
     (:mod:`icl.report.verdicts`); the index and report.json count the claims per outcome
@@ -91,20 +91,75 @@ from __future__ import annotations
 from .build import HEADLINE_TAG, build_report, headline_figure, refresh_in_place
 from .execute import make_exporter, render_page
 from .index import render_cards, render_index, render_matrix, verdict_sentence
-from .inputs import (NOTEBOOKS, PER_SCALE, ReportError, builds_of, discover, has_trained_runs, load_params, params_for,
-                     select)
+from .inputs import (
+    NOTEBOOKS,
+    PER_SCALE,
+    ReportError,
+    builds_of,
+    discover,
+    has_trained_runs,
+    load_params,
+    params_for,
+    select,
+)
 from .readme_table import CLAIM_TEXTS, results_grid
-from .results import FAILED, PASSED, ChapterResult, claims_by_scale, count_outcomes, count_preconditions, \
-    previous_results
+from .results import (
+    BuildStatus,
+    ChapterResult,
+    claims_by_scale,
+    count_outcomes,
+    count_preconditions,
+    previous_results,
+)
 from .stamp import build_bar, check_one_build, page_stamps, stamp_page, uncommitted_changes
-from .verdicts import (OUTCOMES, VERDICT_MARK, VERDICT_MIME, ClaimVerdict, VerdictDataError, extract_verdicts,
-                       outcome_class)
+from .verdicts import (
+    VERDICT_MARK,
+    VERDICT_MIME,
+    ClaimVerdict,
+    Outcome,
+    VerdictDataError,
+    extract_verdicts,
+    outcome_class,
+)
 
 __all__ = [
-    "ReportError", "ChapterResult", "ClaimVerdict", "VerdictDataError", "build_report", "refresh_in_place", "discover", "select",
-    "load_params", "params_for", "extract_verdicts", "outcome_class", "count_outcomes", "count_preconditions", "previous_results",
-    "render_index", "render_page", "make_exporter", "NOTEBOOKS", "PER_SCALE", "builds_of", "has_trained_runs",
-    "claims_by_scale", "render_matrix", "VERDICT_MARK", "VERDICT_MIME", "OUTCOMES", "PASSED", "FAILED",
-    "HEADLINE_TAG", "headline_figure", "render_cards", "verdict_sentence", "build_bar", "check_one_build",
-    "page_stamps", "stamp_page", "uncommitted_changes", "CLAIM_TEXTS", "results_grid",
+    "ReportError",
+    "ChapterResult",
+    "ClaimVerdict",
+    "VerdictDataError",
+    "build_report",
+    "refresh_in_place",
+    "discover",
+    "select",
+    "load_params",
+    "params_for",
+    "extract_verdicts",
+    "outcome_class",
+    "count_outcomes",
+    "count_preconditions",
+    "previous_results",
+    "render_index",
+    "render_page",
+    "make_exporter",
+    "NOTEBOOKS",
+    "PER_SCALE",
+    "builds_of",
+    "has_trained_runs",
+    "claims_by_scale",
+    "render_matrix",
+    "VERDICT_MARK",
+    "VERDICT_MIME",
+    "Outcome",
+    "BuildStatus",
+    "HEADLINE_TAG",
+    "headline_figure",
+    "render_cards",
+    "verdict_sentence",
+    "build_bar",
+    "check_one_build",
+    "page_stamps",
+    "stamp_page",
+    "uncommitted_changes",
+    "CLAIM_TEXTS",
+    "results_grid",
 ]

@@ -76,9 +76,9 @@ def describe_figures(page: str, default: str = "Figure") -> str:
         attr = f'alt="{html.escape(text, quote=True)}"'
         tag = m.group(0)
         if alt:
-            tag = tag[:alt.start()] + attr + tag[alt.end():]
+            tag = tag[: alt.start()] + attr + tag[alt.end() :]
         else:
             tag = re.sub(r"^<img\b", f"<img {attr}", tag, flags=re.I)
-        out += [page[last:m.start()], tag]
+        out += [page[last : m.start()], tag]
         last = m.end()
     return "".join(out + [page[last:]])

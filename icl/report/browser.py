@@ -53,10 +53,21 @@ MAX_SHOT_HEIGHT = 8000  # a full-page screenshot is cut here
 TIMEOUT = 60.0
 
 FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--no-default-browser-check", "--disable-extensions", "--disable-sync", "--disable-background-networking",
-    "--disable-component-update", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
-    "--force-device-scale-factor=1", "--remote-debugging-pipe",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+    "--remote-debugging-pipe",
 )
 
 # Runs in the page once it has loaded: waits for every image to decode, then describes
@@ -134,13 +145,14 @@ class Chromium:
 
     # -------------------------------------------------------------- process and pipe
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # long: the browser's launch and DevTools handshake, one sequence with its cleanup
     def start(self) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="icl-chromium-")
         self._log = open(Path(self._profile.name) / "chromium.log", "w+b")  # noqa: SIM115 - closed in close()
@@ -153,12 +165,23 @@ class Chromium:
             os.dup2(r, 3)
             os.dup2(w, 4)  # dup2 makes 3 and 4 inheritable; every other fd is close-on-exec
 
-        args = [self.binary, *FLAGS, f"--user-data-dir={self._profile.name}/profile",
-                f"--window-size={WIDTH},{HEIGHT}", "about:blank"]
+        args = [
+            self.binary,
+            *FLAGS,
+            f"--user-data-dir={self._profile.name}/profile",
+            f"--window-size={WIDTH},{HEIGHT}",
+            "about:blank",
+        ]
         try:
-            self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-                                          close_fds=False, preexec_fn=wire_fds,  # noqa: PLW1509
-                                          start_new_session=True)  # its own process group, see close()
+            self._proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=self._log,
+                close_fds=False,
+                preexec_fn=wire_fds,  # noqa: PLW1509
+                start_new_session=True,
+            )  # its own process group, see close()
         except OSError as e:
             self._cleanup()
             raise BrowserError(f"cannot start {self.binary}: {e}") from None
@@ -168,15 +191,29 @@ class Chromium:
         try:
             targets = self.send("Target.getTargets")["targetInfos"]
             pages = [t for t in targets if t.get("type") == "page"]
-            target = pages[0]["targetId"] if pages else self.send("Target.createTarget", url="about:blank")["targetId"]
+            target = (
+                pages[0]["targetId"]
+                if pages
+                else self.send("Target.createTarget", url="about:blank")["targetId"]
+            )
             self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             for domain in ("Page", "Runtime", "Network"):
                 self.call(f"{domain}.enable")
-            self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1,
-                      mobile=False)
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=WIDTH,
+                height=HEIGHT,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             if self.offline:
-                self.call("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1,
-                          uploadThroughput=-1)
+                self.call(
+                    "Network.emulateNetworkConditions",
+                    offline=True,
+                    latency=0,
+                    downloadThroughput=-1,
+                    uploadThroughput=-1,
+                )
         except BaseException:
             self.close()
             raise
@@ -237,8 +274,9 @@ class Chromium:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def send(self, method: str, session: str | None = None, timeout: float | None = None,
-             **params: Any) -> dict[str, Any]:
+    def send(
+        self, method: str, session: str | None = None, timeout: float | None = None, **params: Any
+    ) -> dict[str, Any]:
         """Send one DevTools command and wait for its reply (events that arrive meanwhile are kept)."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
@@ -248,8 +286,10 @@ class Chromium:
             os.write(self._to_browser, json.dumps(message).encode() + b"\0")
         except OSError as e:
             status = self._proc.poll() if self._proc is not None else None
-            raise self._fail(f"cannot talk to Chromium ({e.strerror or e}"
-                             + (f"; it exited with status {status})" if status is not None else ")")) from None
+            raise self._fail(
+                f"cannot talk to Chromium ({e.strerror or e}"
+                + (f"; it exited with status {status})" if status is not None else ")")
+            ) from None
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             reply = self._receive(deadline)
@@ -321,15 +361,24 @@ class Chromium:
         info["failed_requests"] = failed
         info["exceptions"] = exceptions
 
-    def screenshot(self, html_path: Path | str, png_path: Path | str, max_height: int = MAX_SHOT_HEIGHT) -> Path:
-        """A PNG of the whole page (WIDTH wide, at least HEIGHT high, cut at ``max_height``), written atomically."""
+    def screenshot(
+        self, html_path: Path | str, png_path: Path | str, max_height: int = MAX_SHOT_HEIGHT
+    ) -> Path:
+        """A PNG of the whole page (WIDTH wide, at least HEIGHT high, cut at ``max_height``), written
+        atomically."""
         png_path = Path(png_path)
         self.load(html_path)
-        self.call("Runtime.evaluate", expression=_PROBE, awaitPromise=True, returnByValue=True)  # images decoded
+        self.call(
+            "Runtime.evaluate", expression=_PROBE, awaitPromise=True, returnByValue=True
+        )  # images decoded
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
         height = max(1, min(int(size["height"] + 0.5), max_height))
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1})
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+        )
         data = base64.b64decode(shot["data"])
         if png_size(data) is None:
             raise BrowserError(f"{html_path}: Chromium returned no valid PNG")
@@ -378,6 +427,7 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 
 
 def screenshot(html_path: Path | str, png_path: Path | str) -> Path:
-    """Save a PNG screenshot of a page (WIDTH CSS pixels wide, the full page at least HEIGHT high), atomically."""
+    """Save a PNG screenshot of a page (WIDTH CSS pixels wide, the full page at least HEIGHT high),
+    atomically."""
     with Chromium() as browser:
         return browser.screenshot(html_path, png_path)

@@ -20,24 +20,47 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import REPORTS, ROOT
 from . import browser
 from .alt_text import describe_figures
 from .execute import DEFAULT_TIMEOUT, error_summary, execute, make_exporter, render_page
 from .index import render_index
-from .inputs import (NOTEBOOK_GLOB, ReportError, builds_of, discover, load_params, notebooks_folder, number_of,
-                     params_for, select, warn_unused_keys)
-from .results import FAILED, PASSED, ChapterResult, count_outcomes, count_preconditions, previous_results
+from .inputs import (
+    NOTEBOOK_GLOB,
+    ReportError,
+    builds_of,
+    discover,
+    load_params,
+    notebooks_folder,
+    number_of,
+    params_for,
+    select,
+    warn_unused_keys,
+)
+from .results import BuildStatus, ChapterResult, count_outcomes, count_preconditions, previous_results
 from .stamp import stamp_page, uncommitted_changes
 from .verdicts import ClaimVerdict, extract_verdicts
 
-__all__ = ["TMP_PREFIX", "HEADLINE_TAG", "HEADLINE_PAGE", "headline_figure", "notebook_title", "build_info",
-           "build_chapter", "publish", "drop_stale_failures", "headline_page", "write_summary",
-           "build_report", "refresh_in_place"]
+__all__ = [
+    "TMP_PREFIX",
+    "HEADLINE_TAG",
+    "HEADLINE_PAGE",
+    "headline_figure",
+    "notebook_title",
+    "build_info",
+    "build_chapter",
+    "publish",
+    "drop_stale_failures",
+    "headline_page",
+    "write_summary",
+    "build_report",
+    "refresh_in_place",
+]
 
 TMP_PREFIX = ".tmp-"
 # a chapter cell with this tag holds a figure the README shows: the build copies it to figures/<page>.png
@@ -64,8 +87,8 @@ def build_info(params_file: Path | str | None, notebooks_dir: Path) -> dict[str,
         "built": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "commit": git_commit(),
         "dirty": bool(changes),
-        "uncommitted": changes[:MAX_LISTED] + ([f"... {len(changes) - MAX_LISTED} more"]
-                                               if len(changes) > MAX_LISTED else []),
+        "uncommitted": changes[:MAX_LISTED]
+        + ([f"... {len(changes) - MAX_LISTED} more"] if len(changes) > MAX_LISTED else []),
         "versions": {**versions(), "papermill": papermill.__version__, "nbconvert": nbconvert.__version__},
         "params_file": str(params_file) if params_file else None,
         "pattern": f"{shown_dir}/{NOTEBOOK_GLOB}",
@@ -116,9 +139,19 @@ def headline_figure(executed: Path) -> bytes | None:
     return None
 
 
-def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any], timeout: int,
-                  exporter: Any, built: str, name: str | None = None, scale: str = "cpu",
-                  info: dict[str, Any] | None = None) -> ChapterResult:
+# long: one notebook's execution, page and files, passing or failed
+def build_chapter(
+    src: Path,
+    stage: Path,
+    out: Path,
+    parameters: dict[str, Any],
+    timeout: int,
+    exporter: Any,
+    built: str,
+    name: str | None = None,
+    scale: str = "cpu",
+    info: dict[str, Any] | None = None,
+) -> ChapterResult:
     """Execute one notebook into the staging folder and render its page there, as page
     ``name`` (default: the notebook's own name).
 
@@ -135,8 +168,19 @@ def build_chapter(src: Path, stage: Path, out: Path, parameters: dict[str, Any],
     if executed.exists():
         verdicts, page, render_error, title = _read_executed(executed, exporter)
         error = error or render_error
-    result = ChapterResult(number_of(src), name, FAILED if error else PASSED, seconds, parameters,
-                           verdicts=verdicts, error=error, built=built, scale=scale, title=title)
+    status = BuildStatus.FAILED if error else BuildStatus.PASSED
+    result = ChapterResult(
+        number_of(src),
+        name,
+        status,
+        seconds,
+        parameters,
+        verdicts=verdicts,
+        error=error,
+        built=built,
+        scale=scale,
+        title=title,
+    )
     if info is not None:
         result.commit, result.dirty = str(info["commit"]), bool(info.get("dirty"))
     sub = ""
@@ -175,7 +219,7 @@ def publish(stage: Path, out: Path) -> None:
 def drop_stale_failures(out: Path, results: list[ChapterResult]) -> None:
     """Remove ``failed/`` files of chapters that passed in this build."""
     for r in results:
-        if r.status == PASSED:
+        if r.status == BuildStatus.PASSED:
             for suffix in (".html", ".ipynb"):
                 (out / "failed" / f"{r.name}{suffix}").unlink(missing_ok=True)
     with contextlib.suppress(OSError):
@@ -191,14 +235,21 @@ def headline_page(results: list[ChapterResult], folders: list[Path]) -> str | No
     return None
 
 
-def write_summary(stage: Path, info: dict[str, Any], results: list[ChapterResult], out: Path | None = None) -> None:
+def write_summary(
+    stage: Path, info: dict[str, Any], results: list[ChapterResult], out: Path | None = None
+) -> None:
     """Stage ``report.json`` (the build's information, the claims per outcome, every chapter's
     record) and ``index.html`` (with the headline figure found in ``stage`` or ``out``)."""
-    data = {**info, "passed": all(r.status == PASSED for r in results), "claims": count_outcomes(results),
-            "not_tested_on_a_precondition": count_preconditions(results),
-            "chapters": [asdict(r) for r in results]}
-    (stage / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n",
-                                       encoding="utf-8")
+    data = {
+        **info,
+        "passed": all(r.status == BuildStatus.PASSED for r in results),
+        "claims": count_outcomes(results),
+        "not_tested_on_a_precondition": count_preconditions(results),
+        "chapters": [asdict(r) for r in results],
+    }
+    (stage / "report.json").write_text(
+        json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
     headline = headline_page(results, [stage] + ([out] if out else []))
     (stage / "index.html").write_text(render_index(info, results, headline), encoding="utf-8")
 
@@ -218,8 +269,9 @@ def _log(message: str) -> None:
     tqdm.write(message)
 
 
-def _prepare(notebooks_dir: Path | None, params_file: Path | str | None, only: str | None
-             ) -> tuple[Path, dict, list[Path], list[Path]]:
+def _prepare(
+    notebooks_dir: Path | None, params_file: Path | str | None, only: str | None
+) -> tuple[Path, dict, list[Path], list[Path]]:
     """Resolve the notebooks folder, read the parameters, pick the notebooks to run."""
     notebooks_dir = notebooks_folder(notebooks_dir)
     params = load_params(params_file)
@@ -230,9 +282,15 @@ def _prepare(notebooks_dir: Path | None, params_file: Path | str | None, only: s
     return notebooks_dir, params, available, chosen
 
 
-def build_report(out: Path | str | None = None, params_file: Path | str | None = None, only: str | None = None,
-                 show_code: bool = False, timeout: int = DEFAULT_TIMEOUT,
-                 notebooks_dir: Path | None = None, screenshot: bool = False) -> int:
+def build_report(
+    out: Path | str | None = None,
+    params_file: Path | str | None = None,
+    only: str | None = None,
+    show_code: bool = False,
+    timeout: int = DEFAULT_TIMEOUT,
+    notebooks_dir: Path | None = None,
+    screenshot: bool = False,
+) -> int:
     """Build the report into ``out`` (see :mod:`icl.report`); the exit status.
     ``screenshot`` also refreshes ``<out>/index.png`` in headless Chromium if present."""
     from ..checkpoint import RunLockedError, run_lock
@@ -241,19 +299,32 @@ def build_report(out: Path | str | None = None, params_file: Path | str | None =
     out = Path(out).resolve() if out else REPORTS
     try:
         with run_lock(out, what="report folder"):  # one build per report folder
-            return _build_report(out, params_file, params, available, chosen, show_code, timeout, notebooks_dir,
-                                 screenshot)
+            return _build_report(
+                out, params_file, params, available, chosen, show_code, timeout, notebooks_dir, screenshot
+            )
     except RunLockedError as e:
         raise ReportError(str(e)) from None
 
 
-def _build_report(out: Path, params_file, params: dict, available: list[Path], chosen: list[Path], show_code: bool,
-                  timeout: int, notebooks_dir: Path, screenshot: bool) -> int:
+def _build_report(
+    out: Path,
+    params_file,
+    params: dict,
+    available: list[Path],
+    chosen: list[Path],
+    show_code: bool,
+    timeout: int,
+    notebooks_dir: Path,
+    screenshot: bool,
+) -> int:
     """The build behind :func:`build_report`, under the report folder's lock."""
     out.mkdir(parents=True, exist_ok=True)
     info = build_info(params_file, notebooks_dir)
     if info["dirty"]:
-        _log(f"building from a tree with uncommitted changes ({', '.join(info['uncommitted'])}): every page says so")
+        _log(
+            f"building from a tree with uncommitted changes ({', '.join(info['uncommitted'])}): every page "
+            "says so"
+        )
     previous = previous_results(out)
     exporter = make_exporter(show_code) if chosen else None
     stage = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
@@ -261,8 +332,18 @@ def _build_report(out: Path, params_file, params: dict, available: list[Path], c
         built: dict[str, ChapterResult] = {}
         for src in _progress(chosen):
             for name, scale, extra in builds_of(src):
-                r = build_chapter(src, stage, out, {**params_for(params, src), **extra}, timeout, exporter,
-                                  info["built"], name=name, scale=scale, info=info)
+                r = build_chapter(
+                    src,
+                    stage,
+                    out,
+                    {**params_for(params, src), **extra},
+                    timeout,
+                    exporter,
+                    info["built"],
+                    name=name,
+                    scale=scale,
+                    info=info,
+                )
                 _log(f"{r.name}: {r.status} ({r.seconds:.1f} s){' - ' + r.error if r.error else ''}")
                 built[r.name] = r
         results = [built.get(name) or previous.get(name) for p in available for name, _, _ in builds_of(p)]
@@ -274,7 +355,7 @@ def _build_report(out: Path, params_file, params: dict, available: list[Path], c
         shutil.rmtree(stage, ignore_errors=True)
     if screenshot:
         _screenshot(out)
-    return 1 if any(r.status == FAILED for r in built.values()) else 0
+    return 1 if any(r.status == BuildStatus.FAILED for r in built.values()) else 0
 
 
 def _screenshot(out: Path) -> None:
@@ -289,8 +370,12 @@ def _screenshot(out: Path) -> None:
         _log(f"index.png not refreshed: {e}")
 
 
-def refresh_in_place(params_file: Path | str | None = None, only: str | None = None,
-                     timeout: int = DEFAULT_TIMEOUT, notebooks_dir: Path | None = None) -> int:
+def refresh_in_place(
+    params_file: Path | str | None = None,
+    only: str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    notebooks_dir: Path | None = None,
+) -> int:
     """Re-execute the notebooks over themselves (nbval references); the exit status."""
     notebooks_dir, params, available, chosen = _prepare(notebooks_dir, params_file, only)
     if not chosen:
@@ -308,5 +393,8 @@ def refresh_in_place(params_file: Path | str | None = None, only: str | None = N
         finally:
             tmp.unlink(missing_ok=True)
         failed += error is not None
-        _log(f"{src.name}: {'refreshed' if error is None else 'FAILED, left unchanged - ' + error} ({seconds:.1f} s)")
+        _log(
+            f"{src.name}: {'refreshed' if error is None else 'FAILED, left unchanged - ' + error} "
+            f"({seconds:.1f} s)"
+        )
     return 1 if failed else 0

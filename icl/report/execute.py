@@ -14,12 +14,21 @@ import contextlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .verdicts import without_verdict_data
 
-__all__ = ["KERNEL", "START_TIMEOUT", "DEFAULT_TIMEOUT", "error_summary", "execute", "make_exporter", "render_page"]
+__all__ = [
+    "KERNEL",
+    "START_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "error_summary",
+    "execute",
+    "make_exporter",
+    "render_page",
+]
 
 KERNEL = "python3"
 START_TIMEOUT = 120
@@ -63,7 +72,9 @@ def error_summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def execute(src: Path, dst: Path, parameters: dict[str, Any], timeout: int, cwd: Path) -> tuple[str | None, float]:
+def execute(
+    src: Path, dst: Path, parameters: dict[str, Any], timeout: int, cwd: Path
+) -> tuple[str | None, float]:
     """Run ``src`` with papermill into ``dst``: (error line or None, seconds).
 
     papermill writes ``dst`` even when a cell fails; it may be missing only when the
@@ -74,9 +85,16 @@ def execute(src: Path, dst: Path, parameters: dict[str, Any], timeout: int, cwd:
     start = time.monotonic()
     try:
         with _kernel_environment():
-            pm.execute_notebook(str(src), str(dst), parameters=parameters or None, kernel_name=KERNEL,
-                                cwd=str(cwd), progress_bar=False, execution_timeout=timeout,
-                                start_timeout=START_TIMEOUT)
+            pm.execute_notebook(
+                str(src),
+                str(dst),
+                parameters=parameters or None,
+                kernel_name=KERNEL,
+                cwd=str(cwd),
+                progress_bar=False,
+                execution_timeout=timeout,
+                start_timeout=START_TIMEOUT,
+            )
         error = None
     except Exception as e:  # noqa: BLE001 - any failure of one notebook is reported, not raised
         error = error_summary(e)
@@ -88,9 +106,12 @@ def make_exporter(show_code: bool = False) -> Any:
     import jinja2
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="lab", exclude_input=not show_code,
-                        extra_loaders=[jinja2.DictLoader({"icl_page.html.j2": _PAGE_TEMPLATE})],
-                        template_file="icl_page.html.j2")
+    return HTMLExporter(
+        template_name="lab",
+        exclude_input=not show_code,
+        extra_loaders=[jinja2.DictLoader({"icl_page.html.j2": _PAGE_TEMPLATE})],
+        template_file="icl_page.html.j2",
+    )
 
 
 def render_page(exporter: Any, nb: Any, title: str) -> str:

@@ -21,9 +21,9 @@ from dataclasses import asdict
 from typing import Any
 
 from .readme_table import CLAIM_TEXTS, NOT_RUN, results_grid, single_seed_note
-from .results import FAILED, ChapterResult, count_outcomes, count_preconditions
+from .results import BuildStatus, ChapterResult, count_outcomes, count_preconditions
 from .stamp import build_bar
-from .verdicts import ClaimVerdict, outcome_class
+from .verdicts import ClaimVerdict, Outcome, outcome_class
 
 __all__ = ["SHORT", "render_matrix", "verdict_sentence", "render_cards", "render_index"]
 
@@ -39,7 +39,8 @@ vertical-align:top}th{background:#f5f5f7}
 .passed{background:#e3f5e1;color:#1b5e20}.failed{background:#fde2e1;color:#b71c1c}
 .error{color:#b71c1c;font-family:ui-monospace,monospace;font-size:.85rem;margin-top:.3rem}
 code{font-family:ui-monospace,monospace;font-size:.85rem;background:#f5f5f7;padding:.05rem .25rem}
-ul.verdicts{margin:.4rem 0 0;padding-left:1.1rem}li.held .outcome{color:#1b5e20}li.not-held .outcome{color:#b71c1c}
+ul.verdicts{margin:.4rem 0 0;padding-left:1.1rem}li.held .outcome{color:#1b5e20}\
+li.not-held .outcome{color:#b71c1c}
 li.inconclusive .outcome{color:#8a5a00}li.not-tested .outcome{color:#555}.outcome{font-weight:600}
 table.matrix td.cell{text-align:center;font-weight:600;min-width:8rem}table.matrix th.claim{font-weight:400;
 max-width:34rem}table.matrix th.claim b{margin-right:.3rem}
@@ -49,7 +50,8 @@ td.not-tested{background:#eee}td.n-a{color:#999;font-weight:400}td.cell a{color:
 figure{margin:1.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9rem}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(21rem,1fr));gap:1rem}
-.card{border:1px solid #ddd;border-radius:.5rem;padding:.8rem 1rem}.card h3{margin:0 0 .2rem;font-size:1.05rem}
+.card{border:1px solid #ddd;border-radius:.5rem;padding:.8rem 1rem}\
+.card h3{margin:0 0 .2rem;font-size:1.05rem}
 .scale{color:#555;font-size:.85rem}.old{color:#777;font-size:.85rem}footer{margin-top:2rem;color:#555;font-size:.85rem}
 .dirty{background:#fde2e1;color:#b71c1c;font-weight:600;padding:.5rem 1rem;border-radius:.3rem}
 """
@@ -64,7 +66,7 @@ def _shorten(text: str, limit: int = SHORT) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
     return cut + "…"
 
 
@@ -82,7 +84,10 @@ def verdict_sentence(v: ClaimVerdict) -> str:
     head += f" (seed {v.seed})" if v.seed else ""
     detail = _detail(v.lines)
     detail = f": {html.escape(_shorten(detail))}" if detail else ""
-    return f'<li class="{outcome_class(v.outcome)}"><span class="outcome">{html.escape(head)}</span>{detail}</li>'
+    return (
+        f'<li class="{outcome_class(v.outcome)}"><span '
+        f'class="outcome">{html.escape(head)}</span>{detail}</li>'
+    )
 
 
 def _title(r: ChapterResult) -> str:
@@ -91,8 +96,18 @@ def _title(r: ChapterResult) -> str:
 
 def _as_report(results: list[ChapterResult]) -> dict[str, Any]:
     """``results`` as report.json's ``chapters`` (the data :func:`results_grid` reads)."""
-    return {"chapters": [{"number": r.number, "name": r.name, "scale": r.scale, "page": r.page,
-                          "verdicts": [asdict(v) for v in r.verdicts]} for r in results]}
+    return {
+        "chapters": [
+            {
+                "number": r.number,
+                "name": r.name,
+                "scale": r.scale,
+                "page": r.page,
+                "verdicts": [asdict(v) for v in r.verdicts],
+            }
+            for r in results
+        ]
+    }
 
 
 def render_matrix(results: list[ChapterResult]) -> str:
@@ -120,30 +135,46 @@ def render_matrix(results: list[ChapterResult]) -> str:
                 continue
             why = v.get("precondition")
             outcome = v["outcome"]
-            cell = _link(grid.chapters[claim][col].get("page"), f"{outcome} (precondition)" if why else outcome)
-            reason = (why or _detail(v["lines"])) if outcome == "NOT TESTED" else ""
+            cell = _link(
+                grid.chapters[claim][col].get("page"), f"{outcome} (precondition)" if why else outcome
+            )
+            reason = (why or _detail(v["lines"])) if outcome == Outcome.NOT_TESTED else ""
             if reason:
                 cell += f'<div class="why">{html.escape(_shorten(reason))}</div>'
             cells.append(f'<td class="cell {outcome_class(outcome)}">{cell}</td>')
-        rows.append(f'<tr><th class="claim"><b>{html.escape(claim)}</b>'
-                    f'<span class="scale">ch. {html.escape(grid.chapter_of[claim])}</span> '
-                    f'{html.escape(text)}</th>{"".join(cells)}</tr>')
+        rows.append(
+            f'<tr><th class="claim"><b>{html.escape(claim)}</b>'
+            f'<span class="scale">ch. {html.escape(grid.chapter_of[claim])}</span> '
+            f"{html.escape(text)}</th>{''.join(cells)}</tr>"
+        )
     notes = [f"{NOT_RUN}: the claim is not run at that scale."]
     notes += [f"{s} scale: {single_seed_note(s)}" for s in grid.single_seed_scales()]
     notes_html = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    return (f'<table class="matrix"><tr><th>claim</th>{head}</tr>\n' + "\n".join(rows) + "\n</table>\n"
-            + notes_html + "\n")
+    return (
+        f'<table class="matrix"><tr><th>claim</th>{head}</tr>\n'
+        + "\n".join(rows)
+        + "\n</table>\n"
+        + notes_html
+        + "\n"
+    )
 
 
 def _card(r: ChapterResult, built: str) -> str:
-    status = "" if r.status != FAILED else f' <span class="status failed">{html.escape(r.status)}</span>'
-    old = f'<div class="old">from the build of {html.escape(r.built)}</div>' if r.built and r.built != built else ""
+    failed = r.status == BuildStatus.FAILED
+    status = f' <span class="status failed">{html.escape(r.status)}</span>' if failed else ""
+    old = (
+        f'<div class="old">from the build of {html.escape(r.built)}</div>'
+        if r.built and r.built != built
+        else ""
+    )
     error = f'<div class="error">{html.escape(r.error)}</div>' if r.error else ""
     items = "".join(verdict_sentence(v) for v in r.verdicts)
     items = f'<ul class="verdicts">{items}</ul>' if items else '<p class="note">No claim verdicts.</p>'
-    link = f'<p>{_link(r.page, "Read the chapter")}</p>' if r.page else ""
-    return (f'<div class="card"><h3>{_link(r.page, _title(r))}{status}</h3>'
-            f'<div class="scale">{html.escape(r.scale)} scale</div>{old}{error}{items}{link}</div>')
+    link = f"<p>{_link(r.page, 'Read the chapter')}</p>" if r.page else ""
+    return (
+        f'<div class="card"><h3>{_link(r.page, _title(r))}{status}</h3>'
+        f'<div class="scale">{html.escape(r.scale)} scale</div>{old}{error}{items}{link}</div>'
+    )
 
 
 def render_cards(results: list[ChapterResult], built: str = "") -> str:
@@ -161,20 +192,27 @@ def _details_row(r: ChapterResult, built: str) -> str:
     status = f'<span class="status {html.escape(r.status)}">{html.escape(r.status)}</span>'
     if r.error:
         status += f'<div class="error">{html.escape(r.error)}</div>'
-    params = f"<code>{html.escape(json.dumps(r.parameters, sort_keys=True))}</code>" if r.parameters else "defaults"
-    return (f"<tr><td>{html.escape(r.number)}</td><td>{links}</td><td>{status}</td>"
-            f"<td>{r.seconds:.1f}</td><td>{params}</td></tr>")
+    params = (
+        f"<code>{html.escape(json.dumps(r.parameters, sort_keys=True))}</code>"
+        if r.parameters
+        else "defaults"
+    )
+    return (
+        f"<tr><td>{html.escape(r.number)}</td><td>{links}</td><td>{status}</td>"
+        f"<td>{r.seconds:.1f}</td><td>{params}</td></tr>"
+    )
 
 
 def _summary(results: list[ChapterResult]) -> str:
-    n_failed = sum(r.status == FAILED for r in results)
+    n_failed = sum(r.status == BuildStatus.FAILED for r in results)
     counts, unmet = count_outcomes(results), count_preconditions(results)
-    tested = ", ".join(f"{n} {o}" for o, n in counts.items() if o != "NOT TESTED")
-    return (f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed. "
-            f"{sum(counts.values())} verdicts, one per cell of the claims matrix that was run ({NOT_RUN} cells are "
-            f"not counted). "
-            f"Claims tested: {tested}. Not tested: {unmet} with a precondition unmet, "
-            f"{counts['NOT TESTED'] - unmet} lacking a run or a value.")
+    tested = ", ".join(f"{n} {o}" for o, n in counts.items() if o != Outcome.NOT_TESTED)
+    return (
+        f"{len(results)} chapters: {len(results) - n_failed} passed, {n_failed} failed. "
+        f"{sum(counts.values())} verdicts, one per cell of the claims matrix that was run ({NOT_RUN} cells "
+        f"are not counted). Claims tested: {tested}. Not tested: {unmet} with a precondition unmet, "
+        f"{counts[Outcome.NOT_TESTED] - unmet} lacking a run or a value."
+    )
 
 
 def _figure(results: list[ChapterResult], headline: str | None) -> str:
@@ -182,8 +220,10 @@ def _figure(results: list[ChapterResult], headline: str | None) -> str:
         return ""
     title = next((f"{_title(r)}, at the {r.scale} scale" for r in results if r.name == headline), headline)
     caption = f"Headline figure of {title}."
-    return (f'<figure><img src="figures/{html.escape(headline)}.png" alt="{html.escape(caption)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>\n")
+    return (
+        f'<figure><img src="figures/{html.escape(headline)}.png" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>\n"
+    )
 
 
 def render_index(info: dict[str, Any], results: list[ChapterResult], headline: str | None = None) -> str:
@@ -192,24 +232,36 @@ def render_index(info: dict[str, Any], results: list[ChapterResult], headline: s
     if results:
         summary = _summary(results)
         rows = "\n".join(_details_row(r, info["built"]) for r in results)
-        body = ("<h2>Claims</h2>\n" + render_matrix(results) + _figure(results, headline)
-                + "<h2>Chapters</h2>\n" + render_cards(results, info["built"])
-                + "<h2>Build details</h2>\n<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th>"
-                f"<th>parameters</th></tr>\n{rows}\n</table>")
+        body = (
+            "<h2>Claims</h2>\n"
+            + render_matrix(results)
+            + _figure(results, headline)
+            + "<h2>Chapters</h2>\n"
+            + render_cards(results, info["built"])
+            + "<h2>Build details</h2>\n<table><tr><th>#</th><th>chapter</th><th>status</th><th>seconds</th>"
+            f"<th>parameters</th></tr>\n{rows}\n</table>"
+        )
     else:
         summary = "No notebooks yet."
         body = f"<p>No notebooks matching <code>{html.escape(info['pattern'])}</code> were found.</p>"
     dirty = ""
     if info.get("dirty"):
         changed = ", ".join(info.get("uncommitted") or [])
-        dirty = (f'<p class="dirty">Built from a tree with uncommitted changes ({html.escape(changed)}): '
-                 "these pages are not reproducible from the commit they name.</p>\n")
-    params_file = f", parameters from <code>{html.escape(info['params_file'])}</code>" if info["params_file"] else ""
+        dirty = (
+            f'<p class="dirty">Built from a tree with uncommitted changes ({html.escape(changed)}): '
+            "these pages are not reproducible from the commit they name.</p>\n"
+        )
+    params_file = (
+        f", parameters from <code>{html.escape(info['params_file'])}</code>" if info["params_file"] else ""
+    )
     versions = ", ".join(f"{html.escape(k)} {html.escape(str(v))}" for k, v in info["versions"].items())
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>ICL study report</title><style>{_CSS}</style></head><body>\n"
-            f"{build_bar(info, None)}\n"
-            f"<h1>ICL study report</h1>{dirty}<p class=\"summary\">{html.escape(summary)}</p>\n{body}\n"
-            f"<footer><p>Built {html.escape(info['built'])} from commit <code>{html.escape(info['commit'])}</code>"
-            f"{params_file}.</p><p>{versions}</p></footer>\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>ICL study report</title><style>{_CSS}</style></head><body>\n"
+        f"{build_bar(info, None)}\n"
+        f'<h1>ICL study report</h1>{dirty}<p class="summary">{html.escape(summary)}</p>\n{body}\n'
+        f"<footer><p>Built {html.escape(info['built'])} from commit "
+        f"<code>{html.escape(info['commit'])}</code>"
+        f"{params_file}.</p><p>{versions}</p></footer>\n</body></html>\n"
+    )

@@ -14,18 +14,35 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..config import ROOT, run_names, scale_dir, seed_runs
+from ..config import ROOT, run_names, seed_runs
+from ..run_folder import RunFolder
 
-__all__ = ["NOTEBOOKS", "NOTEBOOK_GLOB", "PER_SCALE", "ReportError", "notebooks_folder", "discover", "number_of",
-           "DEFAULT_SCALE", "select", "load_params", "params_for", "warn_unused_keys", "has_trained_runs", "builds_of"]
+__all__ = [
+    "NOTEBOOKS",
+    "NOTEBOOK_GLOB",
+    "PER_SCALE",
+    "ReportError",
+    "notebooks_folder",
+    "discover",
+    "number_of",
+    "DEFAULT_SCALE",
+    "select",
+    "load_params",
+    "params_for",
+    "warn_unused_keys",
+    "has_trained_runs",
+    "builds_of",
+]
 
 NOTEBOOKS = ROOT / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 # chapters built once per scale whose runs are trained (the notebook's own defaults are the cpu
 # scale's); the extra parameters each such build gets beyond ``scale``
-PER_SCALE = {"01": {"small": {"seed_runs": seed_runs("small")}},
-             "02": {"small": {"seed_runs": seed_runs("small")}}}
+PER_SCALE = {
+    "01": {"small": {"seed_runs": seed_runs("small")}},
+    "02": {"small": {"seed_runs": seed_runs("small")}},
+}
 # the scale of a notebook's own defaults where it is not cpu: chapter 6's runs exist at the small scale only,
 # so its one page (built whether or not its runs are trained: NOT TESTED names them) is a small-scale page
 DEFAULT_SCALE = {"06": "small"}
@@ -63,8 +80,10 @@ def select(notebooks: list[Path], only: str | None) -> list[Path]:
     available = sorted({number_of(p) for p in notebooks})
     unknown = [s for s in wanted if s not in available]
     if unknown:
-        raise ReportError(f"--only: no notebook numbered {', '.join(unknown)}; "
-                          f"available: {', '.join(available) or '(none)'}")
+        raise ReportError(
+            f"--only: no notebook numbered {', '.join(unknown)}; "
+            f"available: {', '.join(available) or '(none)'}"
+        )
     return [p for p in notebooks if number_of(p) in wanted]
 
 
@@ -73,16 +92,19 @@ def _params_key(key: Any, path: Path) -> str:
         return key
     if isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= 99:
         return f"{key:02d}"  # unquoted 01..07 (YAML octal) and 10..99
-    raise ReportError(f"params file {path}: bad key {key!r}; keys must be 'all' or a two-digit "
-                      "notebook number such as '01'")
+    raise ReportError(
+        f"params file {path}: bad key {key!r}; keys must be 'all' or a two-digit notebook number such as '01'"
+    )
 
 
 def _params_value(key: str, value: Any, path: Path) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ReportError(f"params file {path}: value of {key!r} must be a mapping of parameter "
-                          f"names to values, got {type(value).__name__} {value!r}")
+        raise ReportError(
+            f"params file {path}: value of {key!r} must be a mapping of parameter "
+            f"names to values, got {type(value).__name__} {value!r}"
+        )
     for name in value:
         if not isinstance(name, str) or not name.isidentifier():
             raise ReportError(f"params file {path}: under {key!r}, {name!r} is not a valid parameter name")
@@ -115,8 +137,10 @@ def load_params(path: Path | str | None) -> dict[str, dict[str, Any]]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ReportError(f"params file {path}: the top level must be a mapping of 'all' or notebook "
-                          f"numbers to parameter mappings, got {type(data).__name__}")
+        raise ReportError(
+            f"params file {path}: the top level must be a mapping of 'all' or notebook "
+            f"numbers to parameter mappings, got {type(data).__name__}"
+        )
     out: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
         k = _params_key(key, path)
@@ -134,13 +158,17 @@ def params_for(params: dict[str, dict[str, Any]], notebook: Path) -> dict[str, A
 def warn_unused_keys(params: dict[str, dict[str, Any]], notebooks: list[Path]) -> list[str]:
     """Messages for parameter keys that match no notebook (likely typos)."""
     available = {number_of(p) for p in notebooks}
-    return [f"warning: parameters for {k!r} match no notebook (available: {', '.join(sorted(available)) or 'none'})"
-            for k in params if k != "all" and k not in available]
+    return [
+        f"warning: parameters for {k!r} match no notebook (available: "
+        f"{', '.join(sorted(available)) or 'none'})"
+        for k in params
+        if k != "all" and k not in available
+    ]
 
 
 def has_trained_runs(scale: str) -> bool:
-    """Whether any run of ``scale`` is finished (its folder holds model.safetensors)."""
-    return any((scale_dir(scale) / n / "model.safetensors").exists() for n in run_names(scale))
+    """Whether any run of ``scale`` is finished (its folder holds its final weights)."""
+    return any(RunFolder.of(n, scale).is_finished() for n in run_names(scale))
 
 
 def builds_of(src: Path) -> list[tuple[str, str, dict[str, Any]]]:

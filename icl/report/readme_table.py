@@ -28,31 +28,45 @@ from pathlib import Path
 from typing import Any
 
 from ..config import REPORTS, SCALES, seed_runs
+from .verdicts import Outcome
 
-__all__ = ["CLAIM_TEXTS", "BEGIN", "END", "NOT_RUN", "ResultsGrid", "results_grid", "results_table",
-           "single_seed_note", "readme_block", "replace_block", "read_report", "update_readme"]
+__all__ = [
+    "CLAIM_TEXTS",
+    "BEGIN",
+    "END",
+    "NOT_RUN",
+    "ResultsGrid",
+    "results_grid",
+    "results_table",
+    "single_seed_note",
+    "readme_block",
+    "replace_block",
+    "read_report",
+    "update_readme",
+]
 
-# each claim's statement, short (the paper's figure or section and the criteria: docs/protocol.md, docs/criteria.md)
+# each claim's statement, short (the paper's figure or section and the criteria: docs/protocol.md,
+# docs/criteria.md)
 CLAIM_TEXTS: dict[str, str] = {
-    "C1": "A model pretrained on the w = 0.5 dense/sparse mixture is as good as the dense-only model on dense "
-          "functions and as the sparse-only model on sparse ones",
+    "C1": "A model pretrained on the w = 0.5 dense/sparse mixture is as good as the dense-only model on "
+    "dense functions and as the sparse-only model on sparse ones",
     "C2": "Those specialists are near optimal (dense-only ≈ least squares, sparse-only ≈ Lasso) and the "
-          "sparse-only model selects sparse solutions",
+    "sparse-only model selects sparse solutions",
     "C3": "Out of class the specialists fail: the sparse-only model on dense functions; the dense-only model "
-          "on sparse ones behaves like least squares",
+    "on sparse ones behaves like least squares",
     "C4": "Across nnz = 1..d the mixture model is as good as the better specialist",
     "C5": "Across nnz the mixture model follows the sparse-only model at small nnz, the dense-only one at "
-          "large nnz, and lies between them in between",
+    "large nnz, and lies between them in between",
     "C6": "Model selection also holds for a mixture of linear functions and 2-layer ReLU networks",
     "C7": "A line/sine mixture model predicts each class well but fails on their convex combinations",
     "C7a": "A line/sine mixture model predicts lines and sines each as well as its specialist",
     "C7b": "The same model fails on convex combinations a·line + (1 − a)·sine, which are in neither class",
     "C8": "Far outside the pretraining range (sine frequency, slope, input scale) predictions break down; "
-          "close to it they stay good",
+    "close to it they stay good",
     "R1": "A class rare in pretraining (5% of prompts) is learned further from its specialist than in the "
-          "balanced mixture",
+    "balanced mixture",
     "R1a": "A class rare in pretraining (5% of prompts) is learned further from its specialist than in the "
-           "balanced mixture",
+    "balanced mixture",
     "R1b": "On a rare class's prompts the error rises with k somewhere (a non-monotonic learning curve)",
     "R2": "Task-family instructions (the class label given to the model) lower the selection cost",
 }
@@ -99,7 +113,9 @@ class ResultsGrid:
 
     def single_seed_scales(self) -> list[str]:
         """The scales with second-seed runs whose verdicts are recorded for seed 0 only."""
-        return [s for s in self.split if self.split[s] and {seed for sc, seed in self.columns if sc == s} == {0}]
+        return [
+            s for s in self.split if self.split[s] and {seed for sc, seed in self.columns if sc == s} == {0}
+        ]
 
 
 def results_grid(report: dict[str, Any], strict: bool = True) -> ResultsGrid:
@@ -113,19 +129,25 @@ def results_grid(report: dict[str, Any], strict: bool = True) -> ResultsGrid:
         for v in ch.get("verdicts", []):
             claim = v["claim"]
             if strict and claim not in CLAIM_TEXTS:
-                raise ValueError(f"claim {claim!r} of chapter {ch.get('name')} has no text: add it to "
-                                 f"icl.report.readme_table.CLAIM_TEXTS")
+                raise ValueError(
+                    f"claim {claim!r} of chapter {ch.get('name')} has no text: add it to "
+                    f"icl.report.readme_table.CLAIM_TEXTS"
+                )
             col = (ch["scale"], _seed(ch, v))
             if strict and col in cells.get(claim, {}):
-                raise ValueError(f"two verdicts of {claim} at scale {col[0]}, seed {col[1]}: a second seed's verdict "
-                                 f"needs its own 'seed' field in report.json")
+                raise ValueError(
+                    f"two verdicts of {claim} at scale {col[0]}, seed {col[1]}: a second seed's verdict "
+                    f"needs its own 'seed' field in report.json"
+                )
             cells.setdefault(claim, {})[col] = v
             chapters.setdefault(claim, {})[col] = ch
             chapter_of.setdefault(claim, str(ch.get("number", "")).lstrip("0") or "?")
     known = [s for s in SCALES if any(s == sc for row in cells.values() for sc, _ in row)]
     scales = known + sorted({sc for row in cells.values() for sc, _ in row} - set(known))
     columns = sorted({col for row in cells.values() for col in row}, key=lambda c: (scales.index(c[0]), c[1]))
-    split = {s: s in SCALES and seed_runs(s) != [] for s in scales}  # a scale with second-seed runs names its seed
+    split = {
+        s: s in SCALES and seed_runs(s) != [] for s in scales
+    }  # a scale with second-seed runs names its seed
     return ResultsGrid(columns, cells, chapters, chapter_of, split)
 
 
@@ -146,9 +168,12 @@ def results_table(report: dict[str, Any]) -> str:
                 out.append(NOT_RUN)
                 continue
             out.append(v["outcome"])
-            if v["outcome"] == "NOT TESTED":
-                notes.append(f"- NOT TESTED: {claim} at {_column_name(*col, split[col[0]])}: {_reason(v)}")
-        rows.append(f"| **{claim}** (ch. {grid.chapter_of[claim]}) {CLAIM_TEXTS[claim]} | " + " | ".join(out) + " |")
+            if v["outcome"] == Outcome.NOT_TESTED:
+                where = _column_name(*col, split[col[0]])
+                notes.append(f"- {Outcome.NOT_TESTED}: {claim} at {where}: {_reason(v)}")
+        rows.append(
+            f"| **{claim}** (ch. {grid.chapter_of[claim]}) {CLAIM_TEXTS[claim]} | " + " | ".join(out) + " |"
+        )
     for s in grid.single_seed_scales():
         notes.append(f"- `{s}`: {single_seed_note(s)}")
     commit = str(report.get("commit") or "")[:7]
@@ -160,9 +185,11 @@ def results_table(report: dict[str, Any]) -> str:
 
 def single_seed_note(scale: str) -> str:
     """Why a scale with second-seed runs shows seed 0 only (one sentence pair, no markup)."""
-    return (f"seed 0 only: this build recorded no verdict on the second training seed's runs "
-            f"({', '.join(seed_runs(scale))}), which chapters 1–2 judge in their \"Two seeds\" sections "
-            f"when given them (parameter seed_runs).")
+    return (
+        f"seed 0 only: this build recorded no verdict on the second training seed's runs "
+        f'({", ".join(seed_runs(scale))}), which chapters 1–2 judge in their "Two seeds" sections '
+        f"when given them (parameter seed_runs)."
+    )
 
 
 def readme_block(report: dict[str, Any]) -> str:
@@ -174,7 +201,9 @@ def replace_block(text: str, block: str) -> str:
     """``text`` with its block between :data:`BEGIN` and :data:`END` (markers included) replaced."""
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
     if len(pattern.findall(text)) != 1:
-        raise ValueError(f"the README must hold the results block exactly once, between {BEGIN!r} and {END!r}")
+        raise ValueError(
+            f"the README must hold the results block exactly once, between {BEGIN!r} and {END!r}"
+        )
     return pattern.sub(lambda _: block, text)
 
 

@@ -1,6 +1,6 @@
 """What a build found, chapter by chapter: the records behind the index and ``report.json``.
 
-This module owns :class:`ChapterResult` (one build of one notebook: status, time,
+This module owns :class:`ChapterResult` (one build of one notebook: its :class:`BuildStatus`, time,
 parameters, its claims' verdicts as :class:`~icl.report.verdicts.ClaimVerdict`, its files),
 how a previous ``report.json`` is read back (:func:`previous_results`: a file written in
 another format counts as no previous result), and the tallies drawn from the verdicts:
@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .verdicts import OUTCOMES, ClaimVerdict, VerdictDataError
+from .verdicts import ClaimVerdict, Outcome, VerdictDataError
 
-__all__ = ["PASSED", "FAILED", "ChapterResult", "previous_results", "count_outcomes", "count_preconditions",
-           "claims_by_scale"]
+__all__ = [
+    "BuildStatus",
+    "ChapterResult",
+    "previous_results",
+    "count_outcomes",
+    "count_preconditions",
+    "claims_by_scale",
+]
 
-PASSED, FAILED = "passed", "failed"
+
+class BuildStatus(StrEnum):
+    """Whether a chapter's notebook executed to its end (also the CSS class of its status label)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
 
 
 @dataclass
@@ -31,7 +43,7 @@ class ChapterResult:
 
     number: str
     name: str
-    status: str  # PASSED | FAILED
+    status: BuildStatus  # a plain string is read as its BuildStatus ("passed" -> BuildStatus.PASSED)
     seconds: float
     parameters: dict[str, Any]
     verdicts: list[ClaimVerdict] = field(default_factory=list)
@@ -45,8 +57,11 @@ class ChapterResult:
     commit: str = ""  # the commit of the build that produced this entry
     dirty: bool = False  # that build's tree had uncommitted changes (see icl.report.stamp)
 
+    def __post_init__(self) -> None:
+        self.status = BuildStatus(self.status)
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ChapterResult":
+    def from_dict(cls, data: dict[str, Any]) -> ChapterResult:
         """One entry of ``report.json``'s ``chapters``; raises (TypeError, KeyError,
         :class:`~icl.report.verdicts.VerdictDataError`) on an entry of another format."""
         verdicts = [ClaimVerdict.from_dict(v) for v in data.get("verdicts", [])]
@@ -63,10 +78,10 @@ def previous_results(out: Path) -> dict[str, ChapterResult]:
         return {}
 
 
-def count_outcomes(results: list[ChapterResult]) -> dict[str, int]:
+def count_outcomes(results: list[ChapterResult]) -> dict[Outcome, int]:
     """How many claims of ``results`` have each outcome (every outcome listed, 0 included)."""
     found = [v.outcome for r in results for v in r.verdicts]
-    return {o: found.count(o) for o in OUTCOMES}
+    return {o: found.count(o) for o in Outcome}
 
 
 def count_preconditions(results: list[ChapterResult]) -> int:
@@ -75,10 +90,13 @@ def count_preconditions(results: list[ChapterResult]) -> int:
     return sum(v.precondition is not None for r in results for v in r.verdicts)
 
 
-def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, tuple[str, str | None, str | None]]]:
+Cell = tuple[Outcome, str | None, str | None]  # (outcome, page, the unmet precondition's reason or None)
+
+
+def claims_by_scale(results: list[ChapterResult]) -> dict[str, dict[str, Cell]]:
     """claim -> scale -> (outcome, page, the unmet precondition's reason or None) from every
     chapter's verdicts on training seed 0 (every seed's: :func:`icl.report.readme_table.results_grid`)."""
-    table: dict[str, dict[str, tuple[str, str | None, str | None]]] = {}
+    table: dict[str, dict[str, Cell]] = {}
     for r in results:
         for v in r.verdicts:
             if v.seed == 0:

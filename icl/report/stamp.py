@@ -20,16 +20,26 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IGNORED", "COMMIT_ATTR", "DIRTY_ATTR", "uncommitted_changes", "build_bar", "stamp_page", "page_stamps",
-           "check_one_build"]
+__all__ = [
+    "IGNORED",
+    "COMMIT_ATTR",
+    "DIRTY_ATTR",
+    "uncommitted_changes",
+    "build_bar",
+    "stamp_page",
+    "page_stamps",
+    "check_one_build",
+]
 
 # paths (prefixes, relative to the repository root) whose changes do not make a build dirty
 IGNORED = ("reports/", "data/sizing/")
 COMMIT_ATTR, DIRTY_ATTR = "data-icl-commit", "data-icl-dirty"
 _STAMP = re.compile(rf'{COMMIT_ATTR}="([^"]*)"\s+{DIRTY_ATTR}="([^"]*)"')
 _BODY = re.compile(r"<body\b[^>]*>", re.I)
-_BAR_STYLE = ("font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;padding:.45rem 1rem;"
-              "background:#f5f5f7;color:#1d1d1f;border-{side}:1px solid #ddd")
+_BAR_STYLE = (
+    "font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;padding:.45rem 1rem;"
+    "background:#f5f5f7;color:#1d1d1f;border-{side}:1px solid #ddd"
+)
 _DIRTY_STYLE = "color:#b71c1c;font-weight:600"
 
 
@@ -37,8 +47,12 @@ def uncommitted_changes(root: Path | str) -> list[str] | None:
     """The paths ``git status --porcelain`` lists in ``root`` (untracked files one by one) outside
     :data:`IGNORED`, sorted; None when ``root`` is not a git checkout or git is missing."""
     try:
-        out = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"],
-                             cwd=root, capture_output=True, timeout=60)
+        out = subprocess.run(
+            ["git", "--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -68,12 +82,18 @@ def build_bar(info: dict[str, Any], index_href: str | None = "index.html", side:
     parts = []
     if index_href:
         parts.append(f'<a href="{html.escape(index_href)}">&larr; Study summary (index)</a>')
-    parts.append(f"built {html.escape(str(info.get('built', '')))} from commit <code>{html.escape(commit[:12])}</code>")
+    parts.append(
+        f"built {html.escape(str(info.get('built', '')))} from commit <code>{html.escape(commit[:12])}</code>"
+    )
     if dirty:
-        parts.append(f'<span style="{_DIRTY_STYLE}">from a tree with uncommitted changes: this page is not '
-                     f'reproducible from that commit</span>')
-    return (f'<div class="icl-build" {COMMIT_ATTR}="{html.escape(commit)}" {DIRTY_ATTR}="{str(dirty).lower()}" '
-            f'style="{_BAR_STYLE.format(side=side)}">{" &middot; ".join(parts)}</div>')
+        parts.append(
+            f'<span style="{_DIRTY_STYLE}">from a tree with uncommitted changes: this page is not '
+            f"reproducible from that commit</span>"
+        )
+    return (
+        f'<div class="icl-build" {COMMIT_ATTR}="{html.escape(commit)}" {DIRTY_ATTR}="{str(dirty).lower()}" '
+        f'style="{_BAR_STYLE.format(side=side)}">{" &middot; ".join(parts)}</div>'
+    )
 
 
 def stamp_page(page: str, info: dict[str, Any], index_href: str = "index.html") -> str:
@@ -81,7 +101,7 @@ def stamp_page(page: str, info: dict[str, Any], index_href: str = "index.html") 
     ``<body>`` tag and again before ``</body>``."""
     top, foot = build_bar(info, index_href, "bottom"), build_bar(info, index_href, "top")
     m = _BODY.search(page)
-    page = page[:m.end()] + "\n" + top + page[m.end():] if m else top + page
+    page = page[: m.end()] + "\n" + top + page[m.end() :] if m else top + page
     end = page.lower().rfind("</body>")
     return page[:end] + foot + "\n" + page[end:] if end >= 0 else page + foot
 
@@ -111,8 +131,10 @@ def check_one_build(reports_dir: Path | str, allow_dirty: bool = False) -> list[
     chapters = data.get("chapters") or []
     for ch in chapters:
         if ch.get("commit") and ch["commit"] != commit:
-            problems.append(f"report.json: chapter {ch.get('name')} is from commit {ch['commit'][:12]}, "
-                            f"the report from {commit[:12]}")
+            problems.append(
+                f"report.json: chapter {ch.get('name')} is from commit {ch['commit'][:12]}, "
+                f"the report from {commit[:12]}"
+            )
     for rel in ["index.html"] + [ch["page"] for ch in chapters if ch.get("page")]:
         try:
             stamps = page_stamps((reports_dir / rel).read_text(encoding="utf-8"))
@@ -123,7 +145,9 @@ def check_one_build(reports_dir: Path | str, allow_dirty: bool = False) -> list[
             problems.append(f"{rel}: names no build commit")
         for page_commit, page_dirty in sorted(stamps):
             if page_commit != commit:
-                problems.append(f"{rel}: built from commit {page_commit[:12]}, report.json from {commit[:12]}")
+                problems.append(
+                    f"{rel}: built from commit {page_commit[:12]}, report.json from {commit[:12]}"
+                )
             if page_dirty != dirty:
                 problems.append(f"{rel}: dirty={page_dirty}, report.json dirty={dirty}")
     return problems

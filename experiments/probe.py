@@ -2,10 +2,10 @@
 
 This module owns the probe's folders (``data/sizing/chapter4-probe/<run>/`` by default; a labelled probe,
 never a study run) and how they are read. :func:`start` takes a committed run's finished weights
-(``data/runs/<scale>/<run>/model.safetensors``, step ``S`` = its step count) and writes a resumable state
+(in ``data/runs/<scale>/<run>/``, step ``S`` = its step count) and writes a resumable state
 that continues them with a *fresh* AdamW (no moments) at a small constant learning rate, no warm-up, with
 the faster loop (fused AdamW, ``compile="auto"``), for ``steps`` more steps (:func:`probe_config`: the run's
-own config with ``train.steps = S + steps``; its ``notes`` and ``config.json`` say what it is). The batches
+own config with ``train.steps = S + steps``; its ``notes`` and run header say what it is). The batches
 are the run's own data stream from step ``S`` on (steps ``S .. S + steps - 1``, none of which the run saw),
 and the state carries the run's committed loss log and one emergence-log row at step ``S`` (the finished
 weights on the fixed set, :mod:`icl.emergence`). From there it trains and resumes like any run, under the
@@ -16,16 +16,15 @@ sine specialist minus the Bayes line/sine learner's own, at k = 3), each with a 
 interval; :func:`curves` tabulates the emergence logs and :func:`figure` draws them against their
 references.
 
-    python -m icl.probe start sine-only --scale cpu --steps 20000 --lr 1e-4    # -> PROBE_DIR/sine-only
-    python -m icl.probe train data/sizing/chapter4-probe/sine-only --threads 1  # rerun to resume
-    python -m icl.probe score data/sizing/chapter4-probe                       # -> scores.md, emergence.png
+    python -m experiments.probe start sine-only --scale cpu --steps 20000 --lr 1e-4   # -> PROBE_DIR/sine-only
+    python -m experiments.probe train data/sizing/chapter4-probe/sine-only --threads 1  # rerun to resume
+    python -m experiments.probe score data/sizing/chapter4-probe  # -> scores.md, emergence.png
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -33,10 +32,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DATA, NEW_RUN_LOOP, RunConfig
+from icl.baselines import BayesSine, bayes_name, restricted
+from icl.chapters.convex_combinations import BAYES_SINE, bayes_line_sine_name, combination_baselines
+from icl.chapters.verdict import fmt
+from icl.checkpoint import CheckpointError, atomic_write_text, load_run
+from icl.config import DATA, NEW_RUN_LOOP, SCALES, RunConfig
+from icl.emergence import column_keys, columns, emergence_set, read_eval_csv
+from icl.evaluate import bootstrap_ci, errors, predict, sample_prompts
+from icl.provenance import git_commit
+from icl.run_folder import RunFolder
+from icl.tasks import Sine1D
+from icl.train import make_optimizer, train
 
-__all__ = ["PROBE_DIR", "PROBE_RUNS", "STEPS", "LR", "probe_config", "start", "resume", "score", "markdown",
-           "curves", "figure", "main"]
+__all__ = [
+    "PROBE_DIR",
+    "PROBE_RUNS",
+    "STEPS",
+    "LR",
+    "probe_config",
+    "start",
+    "resume",
+    "score",
+    "markdown",
+    "curves",
+    "figure",
+    "main",
+]
 
 PROBE_DIR = DATA / "sizing" / "chapter4-probe"
 PROBE_RUNS = ("sine-only", "line-sine-w0.50")  # the runs issue 40 probes; any committed run may be
@@ -51,94 +72,95 @@ def probe_config(base: RunConfig, steps: int = STEPS, lr: float = LR) -> RunConf
     if not (isinstance(steps, int) and steps >= 1) or not lr > 0:
         raise ValueError(f"steps={steps!r} must be an integer >= 1 and lr={lr!r} > 0")
     s = base.train.steps
-    note = (f"probe (issue 40), not a study run: {base.name}'s finished weights (step {s:,}) continued "
-            f"with a fresh AdamW (no moments) at a constant learning rate {lr:g} (no warm-up) for {steps:,} "
-            f"steps on the run's own data stream from step {s:,} on (batches the run never saw); the loss "
-            f"log up to step {s:,} is the committed run's")
+    note = (
+        f"probe (issue 40), not a study run: {base.name}'s finished weights (step {s:,}) continued "
+        f"with a fresh AdamW (no moments) at a constant learning rate {lr:g} (no warm-up) for {steps:,} "
+        f"steps on the run's own data stream from step {s:,} on (batches the run never saw); the loss "
+        f"log up to step {s:,} is the committed run's"
+    )
     # a fresh optimiser, so nothing to keep exact: the faster loop (fused AdamW, compile decided per session)
     train = replace(base.train, steps=s + steps, lr=lr, schedule="constant", warmup_steps=0, **NEW_RUN_LOOP)
     return replace(base, train=train, notes=note)
 
 
 def _read_loss(folder: Path) -> list[tuple[int, float]]:
-    """A run folder's ``loss.csv`` as (step, loss) rows (none if it has no log)."""
-    path = Path(folder) / "loss.csv"
+    """A run folder's loss log as (step, loss) rows (none if it has no log)."""
+    path = RunFolder(folder).loss_path
     if not path.exists():
         return []
     with open(path) as f:
         return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
-def start(run: str, out: Path | None = None, scale: str = "cpu", steps: int = STEPS, lr: float = LR,
-          root: Path | None = None) -> Path:
+def start(
+    run: str,
+    out: Path | None = None,
+    scale: str = "cpu",
+    steps: int = STEPS,
+    lr: float = LR,
+    root: Path | None = None,
+) -> Path:
     """Write the probe of ``run``'s finished weights into ``out`` (default ``PROBE_DIR/<run>``): a
     resumable state at the run's last step with those exact weights, a fresh AdamW, the committed loss
     log and one emergence-log row. ``root``: where the run's folder lies (default the committed runs
     of ``scale``). Refuses a folder that already holds a run."""
-    from .checkpoint import holds_run, load_run, run_dir, run_lock
-    from .emergence import emergence_set
-    from .provenance import git_commit
-    from .train import make_optimizer, write_started_run
-
     model, base = load_run(run, root=root, scale=scale)  # the finished weights, checked against the manifest
     config, at = probe_config(base, steps, lr), base.train.steps
     opt = make_optimizer(model, config)  # fresh: no moments, its first step is step 1 of its own count
-    log, evals = _read_loss(run_dir(run, root, scale)), [(at, emergence_set(config).score(model).tolist())]
+    source = RunFolder.of(run, scale, root)
+    log, evals = _read_loss(source.path), [(at, emergence_set(config).score(model).tolist())]
     out = Path(out) if out is not None else PROBE_DIR / run
-    with run_lock(out):
-        if holds_run(out):
-            raise ValueError(f"{out} already holds a run; resume it (python -m icl.probe train {out}) or use "
-                             "another --out")
-        origin = {"probe_of": str(run_dir(run, root, scale)), "source_run": base.name, "start_step": at,
-                  "git_commit": git_commit(), "torch": torch.__version__, "note": config.notes}
-        write_started_run(out, model, opt, at, log, config, evals, [origin])
+    folder = RunFolder(out)
+    with folder.lock():
+        if folder.holds_run():
+            raise ValueError(
+                f"{out} already holds a run; resume it (python -m experiments.probe train "
+                f"{out}) or use another --out"
+            )
+        origin = {
+            "probe_of": str(source.path),
+            "source_run": base.name,
+            "start_step": at,
+            "git_commit": git_commit(),
+            "torch": torch.__version__,
+            "note": config.notes,
+        }
+        folder.write_started(model, opt, at, log, config, evals, [origin])
     return out
 
 
-def resume(folder: Path, device: str = "cpu", progress: bool = True, max_seconds: float | None = None,
-           stop_after: int | None = None) -> Path:
+def resume(
+    folder: Path,
+    device: str = "cpu",
+    progress: bool = True,
+    max_seconds: float | None = None,
+    stop_after: int | None = None,
+) -> Path:
     """Train (or resume) the probe in ``folder`` to its step count, under the config its state holds."""
-    from .checkpoint import load_state, weights_config
-    from .train import train
-
     folder = Path(folder)
-    final = folder / "model.safetensors"
-    config = weights_config(final) if final.exists() else load_state(folder / "state.safetensors")["config"]
-    return train(config, folder, device=device, progress=progress, max_seconds=max_seconds,
-                 stop_after=stop_after)
+    config = RunFolder(folder).saved_config()
+    return train(
+        config, folder, device=device, progress=progress, max_seconds=max_seconds, stop_after=stop_after
+    )
 
 
 def _probes(folder: Path) -> list[Path]:
     """The probe folders under ``folder``: every sub-folder holding a run."""
-    from .checkpoint import holds_run
-
-    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and holds_run(p))
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and RunFolder(p).holds_run())
 
 
 def _step(folder: Path) -> int:
     """The step a probe folder's latest weights are at."""
-    from .checkpoint import state_progress, weights_config
-
-    final = folder / "model.safetensors"
-    if final.exists():
-        return weights_config(final).train.steps
-    return state_progress(folder / "state.safetensors")[0]
+    return RunFolder(folder).progress()[0]
 
 
 def _own_bayes(config: RunConfig) -> str:
-    """The curve key of the Bayes-optimal learner of a 1-D run's own prior."""
-    from .chapters.convex_combinations import BAYES_LINE, BAYES_SINE, bayes_line_sine_name
-
-    classes = tuple(config.task.classes)
-    if set(classes) == {"line", "sine"}:
-        return bayes_line_sine_name(config.task.weights[classes.index("line")])
-    return BAYES_SINE if classes == ("sine",) else BAYES_LINE
+    """The curve key of the Bayes-optimal learner of a 1-D run's own prior: its name."""
+    return bayes_name(config.task.classes, config.task.weights)
 
 
 def _ci(per_prompt: np.ndarray) -> tuple[float, float, float]:
     """Mean and paired 95% bootstrap interval over prompts."""
-    from .evaluate import bootstrap_ci
-
     m, lo, hi = bootstrap_ci(per_prompt, seed=SEED)
     return float(m), float(lo), float(hi)
 
@@ -146,12 +168,6 @@ def _ci(per_prompt: np.ndarray) -> tuple[float, float, float]:
 def score(folder: Path = PROBE_DIR, scale: str = "cpu", n_prompts: int = N_PROMPTS) -> dict:
     """The 1-D probes under ``folder`` and their committed runs on the same fresh sines: errors (P, len(KS))
     per predictor (``errors``), the steps, and each model's Bayes learner (``own``)."""
-    from .baselines import BayesSine, restricted
-    from .chapters.convex_combinations import BAYES_SINE, combination_baselines
-    from .checkpoint import load_run
-    from .evaluate import errors, predict, sample_prompts
-    from .tasks import Sine1D
-
     probes = [p for p in _probes(folder) if p.name in PROBE_RUNS]
     if not probes:
         raise ValueError(f"no probe of {' or '.join(PROBE_RUNS)} under {folder}")
@@ -173,62 +189,81 @@ def score(folder: Path = PROBE_DIR, scale: str = "cpu", n_prompts: int = N_PROMP
 
 def markdown(s: dict) -> str:
     """The scores of :func:`score` as markdown: a table per model and C7a's excess at k = 3."""
-    from .chapters.convex_combinations import BAYES_SINE, bayes_line_sine_name
-    from .chapters.verdict import fmt
-
     e, i = s["errors"], KS.index(K)
     ci = lambda x: "{} [{}, {}]".format(*map(fmt, _ci(x)))  # noqa: E731
-    lines = [f"Sines (in band) at k = {' and '.join(map(str, KS))} on {s['n_prompts']} fresh prompts "
-             f"(seed {SEED}), 95% paired bootstrap intervals.", "",
-             f"| model | step | k = {KS[0]} | k = {KS[1]} | minus its Bayes learner at k = {K} | "
-             f"change since the committed weights at k = {K} |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Sines (in band) at k = {' and '.join(map(str, KS))} on {s['n_prompts']} fresh prompts "
+        f"(seed {SEED}), 95% paired bootstrap intervals.",
+        "",
+        f"| model | step | k = {KS[0]} | k = {KS[1]} | minus its Bayes learner at k = {K} | "
+        f"change since the committed weights at k = {K} |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, err in e.items():
         if not isinstance(key, tuple):
             continue
         run, label = key
         gap = f"{ci(err[:, i] - e[s['own'][key]][:, i])} ({s['own'][key]})"
-        change = ci(err[:, i] - e[(run, 'committed')][:, i]) if label == "probe" else ""
-        lines.append(f"| {run} ({label}) | {s['steps'][key]:,} | {ci(err[:, 0])} | {ci(err[:, 1])} | {gap} | "
-                     f"{change} |")
+        change = ci(err[:, i] - e[(run, "committed")][:, i]) if label == "probe" else ""
+        lines.append(
+            f"| {run} ({label}) | {s['steps'][key]:,} | {ci(err[:, 0])} | {ci(err[:, 1])} | {gap} | "
+            f"{change} |"
+        )
     for name in (k for k in e if isinstance(k, str)):
         lines.append(f"| {name} | | {ci(e[name][:, 0])} | {ci(e[name][:, 1])} | | |")
     mixture = bayes_line_sine_name(0.5)
     if all((run, "probe") in e for run in (MIX, SPECIALIST)) and mixture in e:
         own = e[mixture][:, i] - e[BAYES_SINE][:, i]
         allowance = own if own.mean() > 0 else np.zeros_like(own)  # the learner's own cost, floored at 0
-        excess = {label: e[(MIX, label)][:, i] - e[(SPECIALIST, label)][:, i] - allowance
-                  for label in ("committed", "probe")}
-        at = {label: f"{s['steps'][(MIX, label)]:,} / {s['steps'][(SPECIALIST, label)]:,}"
-              for label in ("committed", "probe")}
-        head = (f"C7a's excess on sines at k = {K}: ({MIX} - {SPECIALIST}) - max(0, {mixture} - "
-                f"{BAYES_SINE}) (the allowance {fmt(float(own.mean()))}); the criterion allows 0.05.")
-        lines += ["", head, "", *(f"- {label} (steps {at[label]}): {ci(excess[label])}" for label in excess),
-                  f"- change: {ci(excess['probe'] - excess['committed'])}"]
+        excess = {
+            label: e[(MIX, label)][:, i] - e[(SPECIALIST, label)][:, i] - allowance
+            for label in ("committed", "probe")
+        }
+        at = {
+            label: f"{s['steps'][(MIX, label)]:,} / {s['steps'][(SPECIALIST, label)]:,}"
+            for label in ("committed", "probe")
+        }
+        head = (
+            f"C7a's excess on sines at k = {K}: ({MIX} - {SPECIALIST}) - max(0, {mixture} - "
+            f"{BAYES_SINE}) (the allowance {fmt(float(own.mean()))}); the criterion allows 0.05."
+        )
+        lines += [
+            "",
+            head,
+            "",
+            *(f"- {label} (steps {at[label]}): {ci(excess[label])}" for label in excess),
+            f"- change: {ci(excess['probe'] - excess['committed'])}",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def curves(folder: Path = PROBE_DIR, every: int = 2000) -> str:
     """Every probe's emergence log under ``folder`` as a markdown table, one row per ``every`` steps
     (and its last), with the mean training loss over the ``every`` steps before each row."""
-    from .emergence import columns
-
     out = []
     for p in _probes(folder):
-        if not (p / "eval.csv").exists():
+        run = RunFolder(p)
+        if not run.eval_path.exists():
             continue
-        config = RunConfig.from_dict(json.loads((p / "config.json").read_text())["config"])
-        cols = columns(config)
-        with open(p / "eval.csv") as f:
-            rows = [r for r in csv.DictReader(f)]
+        config = run.header_config()  # a damaged header: one line naming it
+        cols, keys, log = columns(config), column_keys(config), read_eval_csv(run.eval_path, config)
         loss = np.array(_read_loss(p)).reshape(-1, 2)
-        keep = [r for r in rows if int(r["step"]) % every == 0 or r is rows[-1]]
-        out += [f"**{p.name}** (emergence log; loss: mean over the {every:,} steps before the row)", "",
-                "| step | " + " | ".join(cols) + " | loss |", "|---" * (len(cols) + 2) + "|"]
-        for r in keep:
-            s = int(r["step"])
+        keep = [t for t, step in enumerate(log.steps) if step % every == 0 or t == len(log) - 1]
+        out += [
+            f"**{p.name}** (emergence log; loss: mean over the {every:,} steps before the row)",
+            "",
+            "| step | " + " | ".join(cols) + " | loss |",
+            "|---" * (len(cols) + 2) + "|",
+        ]
+        for t in keep:
+            s = int(log.steps[t])
             window = loss[(loss[:, 0] > s - every) & (loss[:, 0] <= s), 1] if len(loss) else np.array([])
             mean = f"{window.mean():.4f}" if window.size else ""
-            out.append(f"| {s:,} | " + " | ".join(f"{float(r[c]):.4f}" for c in cols) + f" | {mean} |")
+            out.append(
+                f"| {s:,} | "
+                + " | ".join(f"{float(log.errors[key][t]):.4f}" for key in keys)
+                + f" | {mean} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -238,7 +273,7 @@ def figure(folder: Path = PROBE_DIR) -> Path | None:
     written to ``folder/emergence.png``; None if no probe has a log."""
     import matplotlib.pyplot as plt
 
-    from .plots import plot_emergence_references
+    from icl.plots import plot_emergence_references
 
     fig, _ = plot_emergence_references({p.name: p for p in _probes(folder)})
     if fig is None:
@@ -250,11 +285,11 @@ def figure(folder: Path = PROBE_DIR) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError
-    from .config import SCALES
-
-    p = argparse.ArgumentParser(prog="python -m icl.probe", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.probe",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("start", help="write the probe of a committed run's finished weights (resumable)")
     st.add_argument("run")
@@ -281,13 +316,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.threads:
                 torch.set_num_threads(args.threads)
             folder = Path(args.folder)
-            resume(folder, args.device, not args.no_progress,
-                   None if args.max_minutes is None else 60 * args.max_minutes)
-            done = (folder / "model.safetensors").exists()
+            resume(
+                folder,
+                args.device,
+                not args.no_progress,
+                None if args.max_minutes is None else 60 * args.max_minutes,
+            )
+            done = RunFolder(folder).is_finished()
             print(f"{'finished' if done else 'paused'}: {folder}{'' if done else ' (rerun to resume)'}")
         else:
-            from .checkpoint import atomic_write_text
-
             folder = Path(args.folder)
             text = markdown(score(folder, args.scale)) + "\n" + curves(folder, args.every)
             atomic_write_text(folder / "scores.md", text)
