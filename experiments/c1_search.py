@@ -35,7 +35,6 @@ from icl.checkpoint import (
     CheckpointError,
     atomic_write_text,
     load_optimizer_tensors,
-    load_run,
     load_state,
     state_progress,
 )
@@ -43,7 +42,8 @@ from icl.config import TaskConfig
 from icl.emergence import logged_ks, read_eval_csv
 from icl.evaluate import errors, predict, sample_prompts
 from icl.provenance import git_commit
-from icl.run_folder import EVAL_FILE, LOSS_FILE, RunFolder
+from icl.run_files import EVAL_FILE, LOSS_FILE
+from icl.run_folder import RunFolder, load_run
 from icl.tasks import ClassName
 from icl.train import build_model, make_optimizer
 

@@ -35,12 +35,12 @@ import torch
 from icl.baselines import BayesSine, bayes_name, restricted
 from icl.chapters.convex_combinations import BAYES_SINE, bayes_line_sine_name, combination_baselines
 from icl.chapters.verdict import fmt
-from icl.checkpoint import CheckpointError, atomic_write_text, load_run
+from icl.checkpoint import CheckpointError, atomic_write_text
 from icl.config import DATA, NEW_RUN_LOOP, SCALES, RunConfig
 from icl.emergence import column_keys, columns, emergence_set, read_eval_csv
 from icl.evaluate import bootstrap_ci, errors, predict, sample_prompts
 from icl.provenance import git_commit
-from icl.run_folder import RunFolder
+from icl.run_folder import RunFolder, load_run
 from icl.tasks import Sine1D
 from icl.train import make_optimizer, train
 

@@ -32,13 +32,13 @@ import torch
 from torch import Tensor
 
 from icl.baselines import Lasso, LeastSquares, bayes_predictor, keyed
-from icl.checkpoint import CheckpointError, atomic_write_text, load_run, load_state, save_state
+from icl.checkpoint import CheckpointError, atomic_write_text, load_state, save_state
 from icl.config import ROOT, RunConfig, TaskConfig, get_run_config
 from icl.emergence import column_keys, logged_ks, read_eval_csv, reference_errors
 from icl.evaluate import choose_lasso_alpha, errors, predict, sample_prompts
 from icl.model import ModelConfig
 from icl.provenance import git_commit
-from icl.run_folder import RunFolder
+from icl.run_folder import RunFolder, load_run
 from icl.tasks import ClassName, DenseLinear, SparseLinear
 from icl.train import build_model, make_optimizer
 

@@ -46,8 +46,8 @@ from .baselines import (
     Ridge,
     Zero,
 )
-from .checkpoint import load_run
 from .evaluate import Curve, Prompts, errors, evaluate, predict, sample_prompts
+from .run_folder import load_run
 from .tasks import (
     ConvexCombination,
     DenseLinear,

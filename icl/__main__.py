@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import bench
     from .config import RUNS, SCALES
-    from .run_folder import HEADER_FILE
+    from .run_files import HEADER_FILE
     from .train import COMPILE_MODES
 
     p = argparse.ArgumentParser(

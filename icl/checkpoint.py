@@ -1,11 +1,13 @@
-"""Checkpoints on disk: atomic writes, the safetensors state and weights, integrity checks, loading runs.
+"""Checkpoints on disk: atomic writes, the safetensors state and weights, integrity checks.
 
-This module owns the format of a run's tensor files and how every file of a run is written; which files a
-run folder holds, and their names, are :mod:`icl.run_folder`'s. The resumable state holds the model weights
-(``model.*``), the AdamW state (``optim.*``), the loss log (``log.*``), the emergence log (``eval.*``) and,
-in its metadata, the step and the full config (:func:`save_state`, :func:`load_state`); the finished weights
-hold the final model's tensors and the config (:func:`save_weights`, :func:`load_run`). A file listed in its
-folder's manifest is checked against it whenever it is read (:func:`verify`).
+This module owns the format of a run's tensor files, how every file of a run is written and the manifest
+check. The files' names are defined in :mod:`icl.run_files`; which files a run folder holds, and reading a
+run by name, are :mod:`icl.run_folder`'s (it builds on this module, which never imports it). The
+resumable state holds the model weights (``model.*``), the AdamW state (``optim.*``), the loss log
+(``log.*``), the emergence log (``eval.*``) and, in its metadata, the step and the full config
+(:func:`save_state`, :func:`load_state`); the finished weights hold the final model's tensors and the
+config (:func:`save_weights`, :func:`load_weights`). A file listed in its folder's manifest is checked
+against it whenever it is read (:func:`manifest_digest`, :func:`verify`).
 
 Every file is written to a temporary file in the same folder, flushed, then renamed over the target
 (``os.replace``), so a kill at any moment leaves either the old file or the new one, never a torn one.
@@ -30,8 +32,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig, check_scale, run_names
-from .model import CLASS_EMBEDDING, TransformerModel
+from .config import RunConfig
+from .model import CLASS_EMBEDDING
+from .run_files import MANIFEST_FILE
 
 
 class CheckpointError(RuntimeError):
@@ -121,12 +124,23 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def manifest_digest(folder: Path, name: str) -> str | None:
+    """The SHA-256 the manifest of ``folder`` lists for the file ``name``; None where it lists none (or
+    the folder has no manifest)."""
+    manifest = Path(folder) / MANIFEST_FILE
+    if not manifest.exists():
+        return None
+    for line in manifest.read_text().splitlines():
+        digest, _, listed = line.partition("  ")
+        if listed == name:
+            return digest
+    return None
+
+
 def verify(path: Path) -> None:
     """Check ``path`` against its folder's manifest, if the manifest lists it."""
-    from .run_folder import RunFolder  # the folder's files are its; it builds on this module
-
     path = Path(path)
-    digest = RunFolder(path.parent).manifest_digest(path.name)
+    digest = manifest_digest(path.parent, path.name)
     if digest is None:
         return
     found = sha256(path)
@@ -249,10 +263,10 @@ def load_state(path: Path) -> dict[str, Any]:
     return {"model": model, "optim": optim, "step": step, "log": log, "evals": evals, "config": config}
 
 
-def _warn_version(path: Path, saved: str | None) -> None:
+def _warn_version(path: Path, saved: str | None, stacklevel: int = 3) -> None:
     if saved and saved.split(".")[0] != torch.__version__.split(".")[0]:
         warnings.warn(
-            f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=3
+            f"{path} was written with torch {saved}; this is torch {torch.__version__}", stacklevel=stacklevel
         )
 
 
@@ -264,55 +278,18 @@ def final_weights(state: dict[str, torch.Tensor], config: RunConfig) -> dict[str
     return {k: v for k, v in state.items() if not k.startswith(CLASS_EMBEDDING + ".")}
 
 
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], RunConfig]:
+    """A finished run's weights file, checked against its manifest: (its tensors, the config saved with it).
+
+    Its one caller is :func:`icl.run_folder.load_run`: a warning about the torch version names the line
+    that called ``load_run`` (``stacklevel`` counts this function and ``load_run``)."""
+    tensors, meta = _read(path)
+    _warn_version(path, meta.get("torch"), stacklevel=4)
+    return tensors, _config(path, meta)
+
+
 def save_weights(path: Path, model: torch.nn.Module, config: RunConfig) -> None:
     """A finished run's weights: those of its final model, with its config."""
     meta = {"config": config.to_json(), "torch": torch.__version__}
     tensors = {k: v.detach().cpu() for k, v in final_weights(model.state_dict(), config).items()}
     atomic_save_tensors(path, tensors, meta)
-
-
-# --------------------------------------------------------------------------- runs
-
-
-def load_run(
-    name: str, root: Path | None = None, allow_partial: bool = False, scale: str = "cpu"
-) -> tuple[TransformerModel, RunConfig]:
-    """Load a trained run by name: (model in eval mode, its config).
-
-    Reads the finished weights of the run's folder, ``root/<name>`` or, without ``root``, the
-    committed run of ``scale`` (``data/runs/<scale>/<name>``: :meth:`icl.run_folder.RunFolder.of`);
-    with ``allow_partial`` falls back to the latest resumable state of an unfinished one. A run
-    whose saved config names another scale than the one asked for is refused.
-    """
-    from .run_folder import RunFolder  # the folder's files are its; it builds on this module
-
-    check_scale(scale)
-    run = RunFolder.of(name, scale, root)
-    folder = run.path
-    if not folder.exists():
-        parent = folder.parent
-        known = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.exists() else []
-        raise RunNotTrainedError(
-            f"no run named {name!r} under {folder.parent}; trained runs: {', '.join(known) or 'none'}; "
-            f"runs of the study: {', '.join(run_names())}"
-        )
-    final, state = run.weights_path, run.state_path
-    if final.exists():
-        tensors, meta = _read(final)
-        _warn_version(final, meta.get("torch"))
-        config = _config(final, meta)
-    elif allow_partial and state.exists():
-        st = load_state(state)
-        tensors, config = st["model"], st["config"]
-    else:
-        raise RunNotTrainedError(
-            f"run {name!r} at {folder} has no finished {final.name} (is it still training?)"
-        )
-    if root is None and config.scale != scale:
-        raise CheckpointError(f"{folder} holds a run of the {config.scale} scale, not {scale}")
-    model = TransformerModel(config.final_model())
-    try:
-        model.load_state_dict(final_weights(tensors, config))
-    except RuntimeError as e:
-        raise CheckpointError(f"weights in {folder} do not fit the config's model: {e}") from None
-    return model.eval(), config

@@ -1,19 +1,23 @@
-"""A run's folder: the one owner of its files, their names, its lock, its progress and its header.
+"""A run's folder: the one owner of its files, their contents, its lock, its progress and its header.
 
-A run lives in one folder (``data/runs/<scale>/<name>/`` for the study's runs: :meth:`RunFolder.of`):
+A run lives in one folder (``data/runs/<scale>/<name>/`` for the study's runs: :meth:`RunFolder.of`). Its
+files are named once, in :mod:`icl.run_files`; what they hold is this module's:
 
-* ``state.safetensors`` - the resumable state (weights, AdamW moments, logs, step, config; the format is
+* ``STATE_FILE`` - the resumable state (weights, AdamW moments, logs, step, config; the format is
   :mod:`icl.checkpoint`'s), rewritten atomically at every checkpoint;
-* ``model.safetensors`` - the final weights, written once, when the run finishes;
-* ``config.json`` - the header: the config, versions, git commit, status and one record per session
+* ``WEIGHTS_FILE`` - the final weights, written once, when the run finishes;
+* ``HEADER_FILE`` - the header: the config, versions, git commit, status and one record per session
   (every (re)start, fork, warm start or probe says where it came from);
-* ``loss.csv`` and ``eval.csv`` - the training-loss log and the emergence log (:mod:`icl.emergence`);
-* ``MANIFEST.sha256`` - SHA-256 of a finished run's files, checked whenever they are loaded;
-* ``.lock`` - one writer per folder (:func:`icl.checkpoint.run_lock`); never carried or hashed.
+* ``LOSS_FILE`` and ``EVAL_FILE`` - the training-loss log and the emergence log (:mod:`icl.emergence`);
+* ``MANIFEST_FILE`` - SHA-256 of a finished run's files, checked whenever they are loaded
+  (:func:`icl.checkpoint.verify`);
+* the lock (``icl.checkpoint.LOCK``) - one writer per folder (:func:`icl.checkpoint.run_lock`); never carried
+  or hashed.
 
-No other module spells these names: they ask a :class:`RunFolder`. How a run starts in its folder (fresh,
-resumed, or forked from another run's state) is decided once, by :func:`plan_start`, for ``train``,
-``train-scale``, ``train-many`` and ``--fork-from`` alike.
+No other module spells these names: they import them from :mod:`icl.run_files` or ask a :class:`RunFolder`.
+How a run starts in its folder (fresh, resumed, or forked from another run's state) is decided once, by
+:func:`plan_start`, for ``train``, ``train-scale``, ``train-many`` and ``--fork-from`` alike; a trained run
+is read back by name with :func:`load_run`.
 """
 
 from __future__ import annotations
@@ -29,41 +33,24 @@ import torch
 
 from .checkpoint import (
     CheckpointError,
+    RunNotTrainedError,
     atomic_write_text,
+    final_weights,
+    load_state,
+    load_weights,
+    manifest_digest,
     run_lock,
     save_state,
     sha256,
     state_progress,
     weights_config,
 )
-from .config import RunConfig
+from .config import RunConfig, check_scale, run_names
+from .model import TransformerModel
 from .provenance import git_commit, versions
+from .run_files import EVAL_FILE, HEADER_FILE, LOSS_FILE, MANIFEST_FILE, STATE_FILE, WEIGHTS_FILE
 
-__all__ = [
-    "STATE_FILE",
-    "WEIGHTS_FILE",
-    "HEADER_FILE",
-    "LOSS_FILE",
-    "EVAL_FILE",
-    "MANIFEST_FILE",
-    "RUN_FILES",
-    "RunFolder",
-    "Fresh",
-    "Resume",
-    "Fork",
-    "plan_start",
-]
-
-STATE_FILE = "state.safetensors"
-WEIGHTS_FILE = "model.safetensors"
-HEADER_FILE = "config.json"
-LOSS_FILE = "loss.csv"
-EVAL_FILE = "eval.csv"
-MANIFEST_FILE = "MANIFEST.sha256"
-# the files that carry a run to another machine (the lock stays behind), in the order they are put in place:
-# the state first (a resumed run reads only it), the finished weights and their manifest last, so a cut-off
-# copy never shows a finished run over an older state
-RUN_FILES = (STATE_FILE, HEADER_FILE, LOSS_FILE, EVAL_FILE, WEIGHTS_FILE, MANIFEST_FILE)
+__all__ = ["RunFolder", "Fresh", "Resume", "Fork", "plan_start", "load_run"]
 
 
 @dataclass(frozen=True)
@@ -160,7 +147,7 @@ class RunFolder:
         for stale in self.path.glob(".*.safetensors.*.tmp"):
             stale.unlink(missing_ok=True)
 
-    # ----------------------------------------------------------------------- the header (config.json)
+    # ----------------------------------------------------------------------- the header (HEADER_FILE)
 
     def header(self) -> dict[str, Any]:
         """The header's contents; {} when there is none. A header that cannot be read, is not JSON or not
@@ -252,13 +239,7 @@ class RunFolder:
 
     def manifest_digest(self, name: str) -> str | None:
         """The SHA-256 the manifest lists for the file ``name``; None where it lists none (or is missing)."""
-        if not self.manifest_path.exists():
-            return None
-        for line in self.manifest_path.read_text().splitlines():
-            digest, _, listed = line.partition("  ")
-            if listed == name:
-                return digest
-        return None
+        return manifest_digest(self.path, name)  # reading the manifest is integrity: icl.checkpoint's
 
     # ----------------------------------------------------------------------- a run started from other weights
 
@@ -321,3 +302,46 @@ def plan_start(config: RunConfig, folder: RunFolder, sources: Iterable[Path]) ->
         if 0 < at <= config.curriculum.mix.hold:
             return Fork(source, at)
     return Fresh()
+
+
+# --------------------------------------------------------------------------- a trained run, by name
+
+
+def load_run(
+    name: str, root: Path | None = None, allow_partial: bool = False, scale: str = "cpu"
+) -> tuple[TransformerModel, RunConfig]:
+    """Load a trained run by name: (model in eval mode, its config).
+
+    Reads the finished weights of the run's folder, ``root/<name>`` or, without ``root``, the
+    committed run of ``scale`` (``data/runs/<scale>/<name>``: :meth:`RunFolder.of`);
+    with ``allow_partial`` falls back to the latest resumable state of an unfinished one. A run
+    whose saved config names another scale than the one asked for is refused.
+    """
+    check_scale(scale)
+    run = RunFolder.of(name, scale, root)
+    folder = run.path
+    if not folder.exists():
+        parent = folder.parent
+        known = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.exists() else []
+        raise RunNotTrainedError(
+            f"no run named {name!r} under {folder.parent}; trained runs: {', '.join(known) or 'none'}; "
+            f"runs of the study: {', '.join(run_names())}"
+        )
+    final, state = run.weights_path, run.state_path
+    if final.exists():
+        tensors, config = load_weights(final)
+    elif allow_partial and state.exists():
+        st = load_state(state)
+        tensors, config = st["model"], st["config"]
+    else:
+        raise RunNotTrainedError(
+            f"run {name!r} at {folder} has no finished {final.name} (is it still training?)"
+        )
+    if root is None and config.scale != scale:
+        raise CheckpointError(f"{folder} holds a run of the {config.scale} scale, not {scale}")
+    model = TransformerModel(config.final_model())
+    try:
+        model.load_state_dict(final_weights(tensors, config))
+    except RuntimeError as e:
+        raise CheckpointError(f"weights in {folder} do not fit the config's model: {e}") from None
+    return model.eval(), config

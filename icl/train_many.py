@@ -40,7 +40,8 @@ import torch
 from .checkpoint import CheckpointError, atomic_write_text
 from .config import ROOT, RunConfig, check_run_names, get_run_config, run_names, scale_dir
 from .forks import fork, fork_sources
-from .run_folder import HEADER_FILE, RUN_FILES, Fork, RunFolder, plan_start
+from .run_files import HEADER_FILE, RUN_FILES
+from .run_folder import Fork, RunFolder, plan_start
 from .step import keep_implementation
 from .train import COMPILE_MODES
 

@@ -220,8 +220,8 @@ def test_a_conditional_run_trains_with_labels_and_resumes_exactly(tmp_path):
     assert (full / "loss.csv").read_text() == (half / "loss.csv").read_text()
     assert (full / "eval.csv").read_text() == (half / "eval.csv").read_text()
     # the emergence log gave the model each class's correct instruction
-    from icl.checkpoint import load_run
     from icl.emergence import emergence_set
+    from icl.run_folder import load_run
 
     model, loaded = load_run("full", root=tmp_path)
     es = emergence_set(loaded)

@@ -199,7 +199,7 @@ def test_the_figure_reads_a_log_against_its_references(tmp_path):
 
 def test_a_log_row_is_the_models_error_on_the_fixed_set(tmp_path):
     """A 1-D run writes the new columns, and its last row is the finished model's score."""
-    from icl.checkpoint import load_run
+    from icl.run_folder import load_run
     from icl.train import train
 
     cfg = get_run_config("sine-only", "cpu")

@@ -16,12 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from icl.checkpoint import load_run, load_state
+from icl.checkpoint import load_state
 from icl.config import RunConfig, get_run_config
 from icl.curriculum import LabelCurriculum
 from icl.emergence import emergence_set
 from icl.forks import fork
 from icl.model import CLASS_EMBEDDING, TransformerModel
+from icl.run_folder import load_run
 from icl.train import instructions, sample_batch, train
 
 HOLD, KEEP_UNTIL, DROP_BY, STEPS = 8, 12, 18, 24

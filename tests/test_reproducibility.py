@@ -19,9 +19,10 @@ import torch
 
 import icl
 import icl.train
-from icl.checkpoint import atomic_save_tensors, load_run, save_weights
+from icl.checkpoint import atomic_save_tensors, save_weights
 from icl.config import ROOT, scale_dir
 from icl.evaluate import evaluate, sample_prompts
+from icl.run_folder import load_run
 from icl.tasks import DenseLinear, SparseLinear
 
 CPU_RUNS = scale_dir("cpu")

@@ -14,7 +14,7 @@ from conftest import tiny_config
 from icl.__main__ import main
 from icl.checkpoint import CheckpointError, load_state, sha256
 from icl.config import get_run_config
-from icl.run_folder import (
+from icl.run_files import (
     EVAL_FILE,
     HEADER_FILE,
     LOSS_FILE,
@@ -22,12 +22,8 @@ from icl.run_folder import (
     RUN_FILES,
     STATE_FILE,
     WEIGHTS_FILE,
-    Fork,
-    Fresh,
-    Resume,
-    RunFolder,
-    plan_start,
 )
+from icl.run_folder import Fork, Fresh, Resume, RunFolder, plan_start
 from icl.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,19 +43,34 @@ def small(name: str, steps: int = 24, hold: int = 8):
     return cfg
 
 
-def test_no_module_but_run_folder_spells_a_run_files_name():
-    """Every file name of a run folder is RunFolder's: no other module under icl/ spells one."""
+def run_file_names_spelled(root: Path) -> list[str]:
+    """Every place under ``root``'s ``icl/`` and ``experiments/`` that spells a run folder's file name,
+    outside ``icl/run_files.py``, where the names are defined."""
     names = [STATE_FILE, WEIGHTS_FILE, HEADER_FILE, LOSS_FILE, EVAL_FILE, MANIFEST_FILE]
     pattern = re.compile("|".join(re.escape(n) for n in names))
-    found = [
-        f"{p.relative_to(ROOT)}:{i}: {m.group(0)}"
-        for p in sorted((ROOT / "icl").rglob("*.py"))
-        if p.name != "run_folder.py"
+    return [
+        f"{p.relative_to(root)}:{i}: {m.group(0)}"
+        for p in sorted([*(root / "icl").rglob("*.py"), *(root / "experiments").rglob("*.py")])
+        if p.relative_to(root) != Path("icl", "run_files.py")
         for i, line in enumerate(p.read_text().splitlines(), 1)
         for m in pattern.finditer(line)
     ]
-    assert not found, f"run-folder file names spelled outside icl/run_folder.py: {found}"
-    assert set(RUN_FILES) == set(names) and RUN_FILES[0] == STATE_FILE and RUN_FILES[-1] == MANIFEST_FILE
+
+
+def test_no_module_but_run_files_spells_a_run_files_name(tmp_path):
+    """Every file name of a run folder is defined once, in icl.run_files: no other module spells one."""
+    found = run_file_names_spelled(ROOT)
+    assert not found, f"run-folder file names spelled outside icl/run_files.py: {found}"
+    names = {STATE_FILE, WEIGHTS_FILE, HEADER_FILE, LOSS_FILE, EVAL_FILE, MANIFEST_FILE}
+    assert set(RUN_FILES) == names and RUN_FILES[0] == STATE_FILE and RUN_FILES[-1] == MANIFEST_FILE
+    # the check catches a name spelled anywhere else, run_folder.py included
+    for where in ("icl/run_files.py", "icl/run_folder.py", "experiments/sizing.py"):
+        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / where).write_text(f'NAME = "{HEADER_FILE}"\n')
+    assert run_file_names_spelled(tmp_path) == [
+        "experiments/sizing.py:1: config.json",
+        "icl/run_folder.py:1: config.json",
+    ]
 
 
 def test_a_folder_reports_its_progress_header_and_manifest(tmp_path):

@@ -12,12 +12,13 @@ import torch
 from safetensors.torch import load_file
 
 from experiments.sizing import widen_state
-from icl.checkpoint import load_run, load_state
+from icl.checkpoint import load_state
 from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
 from icl.emergence import emergence_ks, emergence_set
 from icl.forks import fork
 from icl.model import ModelConfig, TransformerModel
 from icl.protocol import PROTOCOL_FILE, load_protocol
+from icl.run_folder import load_run
 from icl.train import sample_batch, train
 
 
@@ -356,7 +357,6 @@ def test_sizing_scores_a_held_curriculum_on_its_starting_task(tmp_path):
     import torch
 
     from experiments.sizing import score
-    from icl.checkpoint import load_run
     from icl.evaluate import errors, predict, sample_prompts
     from icl.tasks import SparseLinear
     from icl.train import train

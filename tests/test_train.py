@@ -11,8 +11,9 @@ import torch
 from conftest import tiny_config
 from safetensors.torch import load_file
 
-from icl.checkpoint import CheckpointError, load_run, load_state
+from icl.checkpoint import CheckpointError, load_state
 from icl.config import EVAL, SCALES, TRAIN, RunConfig, get_run_config, run_names, stream_generator
+from icl.run_folder import load_run
 from icl.train import DivergenceError, sample_batch, train
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import RunNotTrainedError, load_run
+from ..checkpoint import RunNotTrainedError
 from ..config import ROOT, RUNS, SCALE_RUNS, check_scale, get_run_config, run_names
-from ..run_folder import RunFolder
+from ..run_folder import RunFolder, load_run
 
 
 class ParameterError(ValueError):
