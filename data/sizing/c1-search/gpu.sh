@@ -38,10 +38,10 @@ done
          --fork-from $S/spec-seed1/state.safetensors $common --max-minutes $(left) ) > $S/seed1.log 2>&1 &
 icl train linear-w0.50 --scale small --set model.n_embd=128 --out $S/plain-w128 $common --max-minutes $(left) > $S/plain-w128.log 2>&1 &
 icl train linear-w0.50 --scale small --set model.n_layer=12 --out $S/plain-l12 $common --max-minutes $(left) > $S/plain-l12.log 2>&1 &
-while [ -n "$(jobs -r)" ]; do sleep 30; echo "$(date +%T) $(python3 -m icl.c1_search steps $S 2>/dev/null | tr '\n' ' ')"; done
+while [ -n "$(jobs -r)" ]; do sleep 30; echo "$(date +%T) $(python3 -m experiments.c1_search steps $S 2>/dev/null | tr '\n' ' ')"; done
 wait
 nvidia-smi --query-gpu=name,memory.used --format=csv 2>/dev/null
-python3 -m icl.c1_search steps $S
+python3 -m experiments.c1_search steps $S
 # the seed-1 specialist comes back only while its fork has not started (the fork's state holds it after)
 skip=""; [ -e $S/label-w0.50-seed1/state.safetensors ] && skip="--exclude=$S/spec-seed1"
 tar cf - $skip --exclude='*.lock' $S/label-w* $S/spec-seed1 $S/plain-* $S/*.log | split -b 15M - "$OUT/c1-search.tar.part-"
