@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..baselines import BayesLine, BayesSine, CombinedFit, bayes_name, bayes_predictor, keyed, restricted
-from ..config import TaskConfig, registry_run
+from ..config import TaskConfig, get_run_config, registry_run
 from ..evaluate import Curve, Predictor, bootstrap_ci, evaluate, sample_prompts
 from ..tasks import ClassName, ConvexCombination, Line1D, Sine1D
 from .prompts import Example, check_lengths, example_curves
@@ -136,8 +136,8 @@ def combination_chapter(
     baselines: Mapping[str, Predictor] | None = None,
     a_values: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
     ks: Sequence[int] = (5, 10, 20),
-    band: Sequence[float] = (1.0, 3.0),
-    n_points: int = 41,
+    band: Sequence[float] | None = None,
+    n_points: int | None = None,
     n_prompts: int = 1280,
     seed: int = 4,
     example_a: Sequence[float] = (0.0, 0.5, 1.0),
@@ -145,6 +145,10 @@ def combination_chapter(
     missing: Sequence[str] = (),
     n_boot: int = 1000,
 ) -> CombinationChapter:
+    """Chapter 4's sweep over a and curves; ``band``, ``n_points``: the mixture run's by default."""
+    cfg = get_run_config(MIX_RUN)
+    band = cfg.task.band if band is None else band
+    n_points = cfg.model.n_points if n_points is None else n_points
     ks = sorted(int(k) for k in ks)
     if ks[-1] >= n_points:
         raise ValueError(f"ks={ks} must be < n_points={n_points}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..baselines import KNN, BayesLine, BayesSine, LeastSquares, keyed
+from ..config import get_run_config
 from ..evaluate import Curve, Prompts, evaluate, sample_prompts
 from ..tasks import DenseLinear, FunctionClass, Line1D, Scaled, Sine1D
 from .convex_combinations import BAYES_SINE, LINE_RUN, MIX_RUN, SINE_RUN
@@ -125,12 +126,12 @@ def extremes_chapter(
     sine_runs: Sequence[str] = (SINE_RUN, MIX_RUN),
     line_runs: Sequence[str] = (LINE_RUN, MIX_RUN),
     linear_runs: Sequence[str] = (LINEAR_RUN,),
-    band: Sequence[float] = (1.0, 3.0),
+    band: Sequence[float] | None = None,
     omegas: Sequence[float] = DEFAULT_OMEGAS,
     scales: Sequence[float] = DEFAULT_SCALES,
     k: int = 20,
-    d: int = 10,
-    n_points: int = 41,
+    d: int | None = None,
+    n_points: int | None = None,
     n_prompts: int = 1280,
     seed: int = 5,
     example_omegas: Sequence[float] = (2.0, 0.5, 5.0),
@@ -140,6 +141,12 @@ def extremes_chapter(
     missing: Sequence[str] = (),
     n_boot: int = 1000,
 ) -> ExtremesChapter:
+    # the defaults are the runs' own: the sines' band and the prompt length of the line/sine mixture, the d of
+    # the linear run (the registry's configs)
+    mix, linear = get_run_config(MIX_RUN), get_run_config(LINEAR_RUN)
+    band = mix.task.band if band is None else band
+    d = linear.task.n_dims if d is None else d
+    n_points = mix.model.n_points if n_points is None else n_points
     band = (float(band[0]), float(band[1]))
     check_lengths(models, n_points)
     if not 1 <= k < n_points:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..baselines import KNN, LeastSquares, ReluNetGD, bayes_predictor, keyed
-from ..config import TaskConfig, registry_run
+from ..config import TaskConfig, get_run_config, registry_run
 from ..evaluate import Curve, Predictor, evaluate, sample_prompts
 from ..tasks import ClassName, DenseLinear, ReluNet
 from .prompts import check_lengths, curve_table
@@ -39,6 +39,7 @@ __all__ = [
     "NonlinearChapter",
     "nonlinear_baselines",
     "nonlinear_chapter",
+    "task_geometry",
     "verdict_c6",
 ]
 
@@ -83,29 +84,46 @@ class NonlinearChapter:
 
 
 def nonlinear_baselines(
-    d: int = 10,
-    hidden: int = 100,
+    d: int | None = None,
+    hidden: int | None = None,
     relu_ks: Sequence[int] | None = (1, 2, 5, 10, 20, 30, 40),
     relu_steps: int = 100,
     seed: int = 0,
 ) -> dict:
     """Reference predictors for chapter 3 (unit-variance classes), by their names: least squares, the
-    Bayes-optimal predictor of dense linear functions, the ReLU-network fit and 3-NN."""
+    Bayes-optimal predictor of dense linear functions, the ReLU-network fit and 3-NN. ``d`` and ``hidden``
+    default to the mixture run's (:func:`task_geometry`)."""
+    d, hidden, _ = task_geometry(d, hidden)
     fit = ReluNetGD(hidden, steps=relu_steps, seed=seed, ks=None if relu_ks is None else list(relu_ks))
     return keyed(LeastSquares(), bayes_predictor(TaskConfig((ClassName.DENSE,), (1.0,), d)), fit, KNN(3))
+
+
+def task_geometry(
+    d: int | None = None, hidden: int | None = None, n_points: int | None = None
+) -> tuple[int, int, int]:
+    """``(d, hidden, n_points)``: the values given, the rest read from the mixture run's config (the
+    registry's ``MIX_RUN``, the only scale chapter 3 runs at)."""
+    cfg = get_run_config(MIX_RUN)
+    return (
+        cfg.task.n_dims if d is None else d,
+        cfg.task.hidden if hidden is None else hidden,
+        cfg.model.n_points if n_points is None else n_points,
+    )
 
 
 def nonlinear_chapter(
     models: Mapping[str, torch.nn.Module],
     baselines: Mapping[str, Predictor] | None = None,
-    d: int = 10,
-    hidden: int = 100,
-    n_points: int = 41,
+    d: int | None = None,
+    hidden: int | None = None,
+    n_points: int | None = None,
     n_prompts: int = 1280,
     seed: int = 3,
     missing: Sequence[str] = (),
     n_boot: int = 1000,
 ) -> NonlinearChapter:
+    """Chapter 3's curves on linear and ReLU-network prompts; the geometry defaults to the mixture run's."""
+    d, hidden, n_points = task_geometry(d, hidden, n_points)
     check_lengths(models, n_points)
     preds = {**models, **(baselines if baselines is not None else nonlinear_baselines(d, hidden))}
     linear, relu = DenseLinear(d, normalize=True), ReluNet(d, hidden, normalize=True)
