@@ -17,7 +17,7 @@ over the last 20k label-free steps, the mixture's sparse error within 0.03 of th
 specialist's at both logged k, and its dense error within 0.03 of least squares at both. "Flat"
 is read here as (fixed 2026-12-04, before any try reached a label-free phase): every logged error's
 mean over the last 10k steps of the log differs from its mean over the 10k steps before by less than
-0.01.
+0.01 (:func:`icl.emergence.is_flat`).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from icl.checkpoint import (
     state_progress,
 )
 from icl.config import TaskConfig
-from icl.emergence import logged_ks, read_eval_csv
+from icl.emergence import is_flat, logged_ks, read_eval_csv
 from icl.evaluate import errors, predict, sample_prompts
 from icl.provenance import git_commit
-from icl.run_files import EVAL_FILE, LOSS_FILE
+from icl.run_files import LOSS_FILE
 from icl.run_folder import RunFolder, load_run
 from icl.tasks import ClassName
 from icl.train import build_model, make_optimizer
@@ -50,7 +50,6 @@ from icl.train import build_model, make_optimizer
 SCALE = "small"
 SPECIALIST, PLAIN = "linear-w0.00", "linear-w0.50"  # the committed runs each try is read against
 TARGET = 0.03  # sparse within this of the specialist's error, dense within this of least squares
-FLAT_WINDOW, FLAT_TOL = 10_000, 0.01  # "flat": the last two windows' means differ by less than this
 N_PROMPTS, N_OBJECTIVE, SEED = 1024, 8192, 35  # fresh prompts per class; prompts of the objective; seed
 
 
@@ -106,16 +105,6 @@ def warm_start(source: Path, config, out_dir: Path, note: str) -> Path:
     return out_dir
 
 
-def flat(log: dict[str, np.ndarray], columns: list[str], label_free_from: int) -> bool | None:
-    """Whether the log is flat over its last ``2 x FLAT_WINDOW`` steps, all label-free (None: too short)."""
-    step = log["step"]
-    end = step[-1]
-    if end - 2 * FLAT_WINDOW < label_free_from:
-        return None
-    last, before = step > end - FLAT_WINDOW, (step > end - 2 * FLAT_WINDOW) & (step <= end - FLAT_WINDOW)
-    return all(abs(log[c][last].mean() - log[c][before].mean()) < FLAT_TOL for c in columns)
-
-
 def _objective_loss(model: torch.nn.Module, config) -> float:
     """The plain w = 0.5 objective on a fixed batch: mean squared error over every position."""
     fc = TaskConfig(
@@ -153,10 +142,10 @@ def score(folder: Path) -> list[dict]:
             row["objective"] = _objective_loss(model, cfg)
             folder_of = RunFolder.of(PLAIN, SCALE) if cfg is plain[1] else RunFolder(Path(folder) / name)
             if cfg.curriculum.mix.start and folder_of.eval_path.exists():
-                log = read_log(folder_of.path, EVAL_FILE)
+                log = read_eval_csv(folder_of.eval_path, cfg)
                 lc = cfg.curriculum.labels
-                row["step"] = int(log["step"][-1])
-                row["flat"] = flat(log, [c for c in log if c != "step"], lc.drop_by if lc.active else 0)
+                row["step"] = int(log.steps[-1])
+                row["flat"] = is_flat(log, after=lc.drop_by if lc.active else 0)  # label-free steps only
                 row["sparse_ok"] = all(a - b <= TARGET for a, b in zip(e["sparse"], spec["sparse"]))
                 row["dense_ok"] = all(a - b <= TARGET for a, b in zip(e["dense"], ls["dense"]))
                 row["met"] = bool(row["flat"]) and row["sparse_ok"] and row["dense_ok"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +67,12 @@ __all__ = [
     "write_eval_csv",
     "EvalLog",
     "read_eval_csv",
+    "FLAT_WINDOW",
+    "FLAT_TOL",
+    "is_flat",
 ]
 
+FLAT_WINDOW, FLAT_TOL = 10_000, 0.01  # "flat": the last two windows' mean errors differ by less than FLAT_TOL
 N_PROMPTS = 256  # per class; small and fixed, so the log is cheap and its curves are paired across steps
 # the classes each family's log reads (every run of the family reads all of them: its runs are compared)
 FAMILY_CLASSES = {
@@ -290,3 +295,27 @@ def read_eval_csv(path: Path, config: RunConfig) -> EvalLog:
             if column(*key) in have
         },
     )
+
+
+def is_flat(
+    log: EvalLog,
+    after: int = 0,
+    classes: Iterable[str] | None = None,
+    window: int = FLAT_WINDOW,
+    tol: float = FLAT_TOL,
+) -> bool | None:
+    """Whether a run has stopped learning by its emergence log: every column's mean error over the last
+    ``window`` logged steps differs from its mean over the ``window`` steps before by less than ``tol``
+    (the rule fixed for the C1 search on 2026-12-04 and read the same way for chapters 3-5's retraining,
+    issue 40). ``classes``: judge only the columns of these classes (a run's own: its errors on a class it
+    never trains on are not what training moves; default every column). None while the log spans less than
+    ``2 x window`` steps after step ``after`` (a phase that must not count, e.g. while labels are given)."""
+    if not len(log):
+        return None
+    end = int(log.steps[-1])
+    if end - 2 * window < after:
+        return None
+    last = log.steps > end - window
+    before = (log.steps > end - 2 * window) & ~last
+    judged = [e for (c, _), e in log.errors.items() if classes is None or c in set(classes)]
+    return all(abs(e[last].mean() - e[before].mean()) < tol for e in judged)

@@ -1,29 +1,13 @@
 """The C1 search's reading of its tries (experiments.c1_search): the listing of how far each try trained and
-the target's "flat" rule, fixed before any try reached its label-free phase."""
+the warm start (the target's "flat" rule is icl.emergence.is_flat: tests/test_emergence.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from test_label_curriculum import shrunk
 
 from experiments import c1_search
 from icl.train import train
-
-
-def log(values: list[float], every: int = 1000) -> dict[str, np.ndarray]:
-    return {"step": np.arange(1, len(values) + 1) * every, "sparse_k4": np.array(values)}
-
-
-def test_flat_compares_the_last_two_windows_of_label_free_steps():
-    steady = log([0.10] * 30)
-    assert c1_search.flat(steady, ["sparse_k4"], label_free_from=0) is True
-    falling = log([0.10] * 20 + [0.08] * 10)  # the last 10k steps 0.02 lower: still moving
-    assert c1_search.flat(falling, ["sparse_k4"], label_free_from=0) is False
-    nearly = log([0.10] * 20 + [0.095] * 10)  # 0.005 lower: within the 0.01 tolerance
-    assert c1_search.flat(nearly, ["sparse_k4"], label_free_from=0) is True
-    # fewer than 20k label-free steps logged: not judged yet
-    assert c1_search.flat(steady, ["sparse_k4"], label_free_from=15_000) is None
 
 
 def test_steps_lists_each_try_with_its_progress(tmp_path):

@@ -17,12 +17,14 @@ from icl.config import DATA, EMERGENCE, RUNS, SCALE_RUNS, RunConfig, get_run_con
 from icl.emergence import (
     COMBINATION,
     N_PROMPTS,
+    EvalLog,
     column,
     column_keys,
     columns,
     emergence_ks,
     emergence_set,
     family,
+    is_flat,
     log_plan,
     logged_ks,
     read_eval_csv,
@@ -258,3 +260,35 @@ def test_no_module_parses_a_log_column_name():
         if re.search(r"split\(\s*[\"']_k[\"']", p.read_text())
     ]
     assert not found, f"eval.csv column names parsed back (use icl.emergence.read_eval_csv): {found}"
+
+
+def _log(values: list[float], every: int = 1000) -> EvalLog:
+    return EvalLog(np.arange(1, len(values) + 1) * every, {("sparse", 4): np.array(values)})
+
+
+def test_flat_compares_the_last_two_windows_of_the_log():
+    """The rule fixed for the C1 search (2026-12-04) and chapters 3-5's retraining (issue 40): every
+    column's mean over the last 10k logged steps within 0.01 of its mean over the 10k before."""
+    steady = _log([0.10] * 30)
+    assert is_flat(steady) is True
+    falling = _log([0.10] * 20 + [0.08] * 10)  # the last 10k steps 0.02 lower: still moving
+    assert is_flat(falling) is False
+    nearly = _log([0.10] * 20 + [0.095] * 10)  # 0.005 lower: within the 0.01 tolerance
+    assert is_flat(nearly) is True
+    rising = _log([0.10] * 20 + [0.12] * 10)  # worse counts as moving too
+    assert is_flat(rising) is False
+    # fewer than 20k steps logged after the phase that must not count (labels given): not judged yet
+    assert is_flat(steady, after=15_000) is None
+    assert is_flat(_log([])) is None and is_flat(_log([0.1] * 15)) is None
+    two = EvalLog(
+        steady.steps,
+        {("sparse", 4): steady.errors[("sparse", 4)], ("dense", 4): falling.errors[("sparse", 4)]},
+    )
+    assert is_flat(two) is False  # every column must be flat
+    assert is_flat(two, classes=["sparse"]) is True  # the steady column alone
+    own = EvalLog(
+        steady.steps, {("sine", 3): steady.errors[("sparse", 4)], ("line", 3): falling.errors[("sparse", 4)]}
+    )
+    assert (
+        is_flat(own) is False and is_flat(own, classes=["sine"]) is True
+    )  # a sine model's line errors ignored
