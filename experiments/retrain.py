@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icl.checkpoint import CheckpointError, atomic_write_text
+from icl.checkpoint import CheckpointError, atomic_write_text, state_progress
 from icl.config import DATA, RunConfig
 from icl.emergence import FLAT_WINDOW, column, family, is_flat, read_eval_csv
 from icl.run_folder import RunFolder
@@ -42,9 +42,12 @@ START_STEPS = 300_000  # the decay (last 20%) begins at 240,000: far past where 
 
 def decay_from(step: int, decay_fraction: float, round_to: int = 1000) -> int:
     """The smallest step count (a multiple of ``round_to``) whose decay, the last ``decay_fraction`` of the
-    steps, begins at or after ``step``: the count a run is given once its log is flat at ``step``."""
-    n = math.ceil(step / (1.0 - decay_fraction) / round_to) * round_to
-    while round(n * (1.0 - decay_fraction)) < step:  # float rounding at the boundary
+    steps, begins at or after ``step``: the count a state at ``step`` is given once its log is flat. The
+    decay begins where :meth:`icl.config.TrainConfig.lr_at` puts it, ``int(steps * (1 - decay_fraction))``
+    (truncated, not rounded: icl refuses the new count if its learning rate differs at any step up to
+    ``step``, :func:`icl.train._same_run`)."""
+    n = max(round_to, math.ceil(step / (1 - decay_fraction) / round_to) * round_to)
+    while int(n * (1 - decay_fraction)) < step:  # float error at the boundary (e.g. 11000 * 0.7 < 7700)
         n += round_to
     return n
 
@@ -55,7 +58,8 @@ def _runs(folder: Path) -> list[Path]:
 
 def status(folder: Path = RETRAIN_DIR) -> list[dict]:
     """Each retraining run of ``folder``: its step and step count, its log's last two window means per
-    column, whether the log is flat, and the step count that decays it from its last logged step."""
+    column, whether the log is flat, and the step count that decays it from the later of its last logged
+    step and its state's step (a stopped run's state is past its last logged step: the count must be too)."""
     rows = []
     for path in _runs(folder):
         run = RunFolder(path)
@@ -72,10 +76,16 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
             column(*key): (float(e[before].mean()) if before.any() else float("nan"), float(e[last].mean()))
             for key, e in log.errors.items()
         }
-        decay_start = round(config.train.steps * (1.0 - config.train.decay_fraction))
+        at = end
+        if run.state_path.exists():
+            try:
+                at = max(at, state_progress(run.state_path)[0])
+            except CheckpointError:  # a state being written right now: the log's step stands
+                pass
+        decay_start = int(config.train.steps * (1 - config.train.decay_fraction))  # as TrainConfig.lr_at
         own = config.task.classes  # judged on the classes it trains on
-        row.update(step=end, flat=is_flat(log, classes=own), windows=windows, decaying=end >= decay_start)
-        row["decay_steps"] = decay_from(end, config.train.decay_fraction)
+        row.update(step=end, flat=is_flat(log, classes=own), windows=windows, decaying=at >= decay_start)
+        row["state_step"], row["decay_steps"] = at, decay_from(at, config.train.decay_fraction)
         rows.append(row)
     return rows
 
@@ -93,7 +103,8 @@ def markdown(rows: list[dict], folder: Path = RETRAIN_DIR) -> str:
             out.append(f"- {name}: {a:.4f} -> {b:.4f} (mean over the 10k before -> the last 10k)")
         if r["flat"] and not r.get("decaying"):
             out.append(
-                f"- decay now: stop it (kill -TERM its pid), then "
+                f"- decay now: stop it (kill -TERM its pid) and rerun this status (the count below is for a "
+                f"state at step {r['state_step']:,}; a later state needs a later count), then "
                 f"`python -m icl train {r['run']} --scale cpu --steps {r['decay_steps']} "
                 f"--out {folder / r['run']} --threads 1`"
             )

@@ -309,7 +309,8 @@ def is_flat(
     (the rule fixed for the C1 search on 2026-12-04 and read the same way for chapters 3-5's retraining,
     issue 40). ``classes``: judge only the columns of these classes (a run's own: its errors on a class it
     never trains on are not what training moves; default every column). None while the log spans less than
-    ``2 x window`` steps after step ``after`` (a phase that must not count, e.g. while labels are given)."""
+    ``2 x window`` steps after step ``after`` (a phase that must not count, e.g. while labels are given);
+    a ValueError when no column is judged (no class of ``classes`` in the log: never vacuously flat)."""
     if not len(log):
         return None
     end = int(log.steps[-1])
@@ -317,5 +318,9 @@ def is_flat(
         return None
     last = log.steps > end - window
     before = (log.steps > end - 2 * window) & ~last
-    judged = [e for (c, _), e in log.errors.items() if classes is None or c in set(classes)]
+    own = None if classes is None else set(classes)  # once: ``classes`` may be a one-pass iterator
+    judged = [e for (c, _), e in log.errors.items() if own is None or c in own]
+    if not judged:  # nothing judged is not "flat" (e.g. classes the log does not read)
+        have = sorted({str(c) for c, _ in log.errors})
+        raise ValueError(f"classes={sorted(own or ())!r} name no column of the log (its classes: {have})")
     return all(abs(e[last].mean() - e[before].mean()) < tol for e in judged)

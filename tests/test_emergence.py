@@ -292,3 +292,6 @@ def test_flat_compares_the_last_two_windows_of_the_log():
     assert (
         is_flat(own) is False and is_flat(own, classes=["sine"]) is True
     )  # a sine model's line errors ignored
+    assert is_flat(own, classes=(c for c in ["sine", "line"])) is False  # a one-pass iterable: both judged
+    with pytest.raises(ValueError, match="relu"):
+        is_flat(own, classes=["relu"])  # no column judged: never vacuously flat

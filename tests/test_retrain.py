@@ -10,17 +10,40 @@ import pytest
 from test_probe import tiny_1d
 
 from experiments import retrain
+from icl.config import TrainConfig
 from icl.emergence import column_keys, write_eval_csv
 from icl.train import train
 
 
-@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.25])
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.25, 0.3])
 def test_the_decay_count_is_the_smallest_whose_decay_starts_at_the_step(fraction):
-    for step in [1, 999, 1000, 40_000, 40_001, 123_456, 239_999]:
+    """Read by icl's own schedule (TrainConfig.lr_at, which the resume check compares): the peak rate at the
+    step under the count (the schedule is flat before its decay), a decayed one under the count below."""
+    peak = 1e-3
+    for step in [1, 999, 1000, 7_700, 14_700, 40_000, 40_001, 123_456, 239_999]:  # 7,700: 11000 * 0.7 < 7700
         n = retrain.decay_from(step, fraction)
         assert n % 1000 == 0
-        assert round(n * (1 - fraction)) >= step  # the decay begins at or after the step: the change is exact
-        assert round((n - 1000) * (1 - fraction)) < step  # and no smaller count would do
+        at = {
+            c: TrainConfig(steps=c, lr=peak, warmup_steps=0, schedule="cosine", decay_fraction=fraction)
+            for c in (n, n - 1000)
+            if c > 0
+        }
+        assert at[n].lr_at(step) == peak  # the decay has not begun by the step: the change is accepted
+        assert n == 1000 or at[n - 1000].lr_at(step) < peak  # and no smaller count would do
+
+
+def test_a_paused_run_takes_the_decay_count_and_refuses_a_smaller_one(tmp_path):
+    """Through icl's own resume check (a new step count is taken only before either schedule's decay
+    begins): the count for the state's step is accepted, the count one rounding unit below it refused."""
+    base = tiny_1d()
+    cfg = replace(base, train=replace(base.train, steps=300))
+    train(cfg, tmp_path / cfg.name, progress=False, stop_after=40)  # a state at step 40 (checkpoints every 2)
+    n = retrain.decay_from(40, cfg.train.decay_fraction, round_to=10)
+    assert n == 50
+    with pytest.raises(ValueError, match="decay"):
+        train(replace(cfg, train=replace(cfg.train, steps=n - 10)), tmp_path / cfg.name, progress=False)
+    folder = train(replace(cfg, train=replace(cfg.train, steps=n)), tmp_path / cfg.name, progress=False)
+    assert (folder / "model.safetensors").exists()
 
 
 def _paused(tmp_path, steps: int):
@@ -54,6 +77,14 @@ def test_status_judges_the_runs_own_classes_and_says_how_to_decay(tmp_path):
     assert row["flat"] is True and row["step"] == 30_000 and row["decay_steps"] == 38_000
     text = retrain.markdown([row], tmp_path)
     assert f"--steps 38000 --out {tmp_path / cfg.name}" in text
+
+
+def test_the_decay_count_is_for_the_state_when_it_is_past_the_log(tmp_path):
+    """A stopped run's state lies past its last logged step: the count is the state's (icl refuses others)."""
+    cfg = _paused(tmp_path, steps=300_000)  # its state at step 2
+    write_eval_csv(tmp_path / cfg.name / "eval.csv", cfg, [(0, [0.5] * len(column_keys(cfg)))])
+    [row] = retrain.status(tmp_path)
+    assert row["step"] == 0 and row["state_step"] == 2 and row["decay_steps"] == retrain.decay_from(2, 0.2)
 
 
 def test_a_sine_specialist_is_not_held_back_by_its_line_errors(tmp_path):
