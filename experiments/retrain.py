@@ -13,7 +13,8 @@ trains on: each of their logged errors' mean over the last 10k steps within 0.01
 20k steps), the run is given the smallest step count whose decay begins at its current step
 (:func:`decay_from`; a state may take a new step count before its decay began and then ends
 bit-identical to a run trained with that count from the start: ``docs/training.md``). A finished
-successor replaces the committed run in ``data/runs/cpu/`` and its step count becomes the preset's.
+successor replaces the committed run in ``data/runs/cpu/`` and its step count is entered as the run's own in
+``data/runs/cpu/protocol.json`` (:func:`icl.config.cpu_protocol`), which the run's config then reads.
 
     python -m experiments.retrain status data/sizing/cpu-retrain  # step, flat?, the command to decay
     python -m experiments.retrain figure data/sizing/cpu-retrain  # -> emergence-<family>.png
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from icl.checkpoint import CheckpointError, atomic_write_text, state_progress
-from icl.config import DATA, RunConfig
+from icl.config import DATA, RunConfig, cpu_protocol
 from icl.emergence import FLAT_WINDOW, column, family, is_flat, read_eval_csv
 from icl.run_folder import RunFolder
 
@@ -85,7 +86,8 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
         decay_start = int(config.train.steps * (1 - config.train.decay_fraction))  # as TrainConfig.lr_at
         own = config.task.classes  # judged on the classes it trains on
         row.update(step=end, flat=is_flat(log, classes=own), windows=windows, decaying=at >= decay_start)
-        row["state_step"], row["decay_steps"] = at, decay_from(at, config.train.decay_fraction)
+        floor = cpu_protocol().steps  # never fewer steps than the preset's (a run flat early keeps them)
+        row["state_step"], row["decay_steps"] = at, max(floor, decay_from(at, config.train.decay_fraction))
         rows.append(row)
     return rows
 

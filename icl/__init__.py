@@ -9,10 +9,10 @@ selection log written during training). The study: ``baselines/`` (reference pre
 linear, Bayes-optimal, fitted), ``chapters/`` (one module per notebook, its evaluation
 and verdicts, plus the shared verdict logic and notebook setup), ``plots``. Tooling:
 ``report/`` (the HTML report and its browser checks), ``bench/`` (benchmarks),
-``provenance`` (commit and versions), ``protocol`` (the small scale's holds and step counts,
-data beside its runs), ``train_many`` (several runs side by side: the prepared command for a lent
-GPU). The sweeps that chose the scales, the C1 search and the probe are ``experiments/``, beside
-the package: they import it, it never imports them.
+``provenance`` (commit and versions), ``protocol`` (the small scale's holds and step counts and
+the cpu scale's step counts, data beside their runs), ``train_many`` (several runs side by side:
+the prepared command for a lent GPU). The sweeps that chose the scales, the C1 search and the
+probe are ``experiments/``, beside the package: they import it, it never imports them.
 
 What a researcher needs is importable from here (see ``__all__``)::
 

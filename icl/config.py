@@ -29,7 +29,7 @@ import torch
 from .curriculum import CurriculumConfig, LabelCurriculum, Schedule, WeightRamp
 from .model import ModelConfig
 from .overrides import apply_overrides, parse_assignments
-from .protocol import PROTOCOL_FILE, RunProtocol, load_protocol
+from .protocol import PROTOCOL_FILE, RunProtocol, StepProtocol, load_protocol, load_step_protocol
 from .tasks import (
     PRETRAINING_CLASSES,
     DenseLinear,
@@ -358,6 +358,14 @@ def small_protocol() -> RunProtocol:
     return load_protocol(DATA / "runs" / "small" / PROTOCOL_FILE)
 
 
+@cache
+def cpu_protocol() -> StepProtocol:
+    """The cpu scale's step counts: the preset's, and each run's own where one was read off its emergence
+    log: data, in the repository's ``data/runs/cpu/protocol.json`` (the study's protocol, whatever runs
+    ICL_DATA names), read once and validated (:mod:`icl.protocol`)."""
+    return load_step_protocol(DATA / "runs" / "cpu" / PROTOCOL_FILE, SCALE_RUNS["cpu"])
+
+
 def check_hold_read(name: str, scale: str) -> None:
     """Refuse to train (or fork) a small-scale mixture run whose seed's hold is not read yet."""
     spec = RUNS[name]
@@ -431,7 +439,7 @@ def _scale_preset(scale: str, family: str) -> tuple[ModelConfig, int, Curriculum
     dims = Schedule(5, 10, 1, 2000) if d > 1 else Schedule(1, 1, 0, 1)
     points = Schedule(min(11, n), n, 2 if n <= 21 else 4, 2000)
     train = TrainConfig(
-        steps=50_000,
+        steps=cpu_protocol().steps,  # a run whose own count was read has it instead (get_run_config)
         batch_size=64,
         lr=1e-3,
         warmup_steps=500,
@@ -506,20 +514,16 @@ def get_run_config(name: str, scale: str = "cpu") -> RunConfig:
     # a mixture run: the weight curriculum (WeightRamp); the conditional one too, trained from scratch
     # (icl.forks)
     protocol = small_protocol() if scale == "small" else None  # the facts read off the small scale's runs
-    if (
-        protocol is not None and spec.is_mixture
-    ):  # a hold not read yet: the cap (the run waits, check_hold_read)
+    if protocol is not None and spec.is_mixture:  # a hold not read: the cap (the run waits: check_hold_read)
         hold = protocol.hold(spec.seed) or protocol.selection_cap
         curriculum = replace(curriculum, mix=WeightRamp((0.0, 1.0), hold, protocol.mix_ramp))
         train = replace(train, steps=hold + protocol.mix_after)
     elif protocol is not None and spec.weight_of("sparse") == 1.0:  # sparse-only: past its seed's hold
         hold = protocol.hold(spec.seed)
-        train = replace(
-            train,
-            steps=protocol.selection_cap
-            if hold is None
-            else max(protocol.steps, hold + protocol.sparse_after),
-        )
+        steps = protocol.selection_cap if hold is None else max(protocol.steps, hold + protocol.sparse_after)
+        train = replace(train, steps=steps)
+    elif scale == "cpu":  # the preset's step count, or the run's own read off its emergence log
+        train = replace(train, steps=cpu_protocol().steps_of(name))
     task = TaskConfig(classes=spec.classes, weights=spec.weights, n_dims=d, nnz=nnz, normalize=True)
     return RunConfig(name=name, scale=scale, model=model, task=task, curriculum=curriculum, train=train)
 
@@ -583,6 +587,7 @@ __all__ = [
     "scale_dir",
     "stream_generator",
     "small_protocol",
+    "cpu_protocol",
     "check_hold_read",
     "TRAIN",
     "EVAL",

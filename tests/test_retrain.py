@@ -74,9 +74,13 @@ def test_status_judges_the_runs_own_classes_and_says_how_to_decay(tmp_path):
     assert row["flat"] is False and "decay now" not in retrain.markdown([row], tmp_path)
     _log(cfg, tmp_path, sine_k3=[0.1] * 30, line_k3=[0.3] * 30)
     [row] = retrain.status(tmp_path)
-    assert row["flat"] is True and row["step"] == 30_000 and row["decay_steps"] == 38_000
+    # flat at 30,000: 38,000 would decay from there, but no run trains fewer steps than the preset's 50,000
+    assert row["flat"] is True and row["step"] == 30_000 and row["decay_steps"] == 50_000
+    _log(cfg, tmp_path, sine_k3=[0.1] * 60, line_k3=[0.3] * 60)
+    [row] = retrain.status(tmp_path)
+    assert row["flat"] is True and row["step"] == 60_000 and row["decay_steps"] == 75_000
     text = retrain.markdown([row], tmp_path)
-    assert f"--steps 38000 --out {tmp_path / cfg.name}" in text
+    assert f"--steps 75000 --out {tmp_path / cfg.name}" in text
 
 
 def test_the_decay_count_is_for_the_state_when_it_is_past_the_log(tmp_path):
@@ -84,7 +88,8 @@ def test_the_decay_count_is_for_the_state_when_it_is_past_the_log(tmp_path):
     cfg = _paused(tmp_path, steps=300_000)  # its state at step 2
     write_eval_csv(tmp_path / cfg.name / "eval.csv", cfg, [(0, [0.5] * len(column_keys(cfg)))])
     [row] = retrain.status(tmp_path)
-    assert row["step"] == 0 and row["state_step"] == 2 and row["decay_steps"] == retrain.decay_from(2, 0.2)
+    assert row["step"] == 0 and row["state_step"] == 2
+    assert row["decay_steps"] == max(50_000, retrain.decay_from(2, 0.2))  # the preset's count at least
 
 
 def test_a_sine_specialist_is_not_held_back_by_its_line_errors(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
 from icl.emergence import emergence_ks, emergence_set
 from icl.forks import fork
 from icl.model import ModelConfig, TransformerModel
-from icl.protocol import PROTOCOL_FILE, load_protocol
+from icl.protocol import PROTOCOL_FILE, StepProtocol, load_protocol, load_step_protocol
 from icl.run_folder import load_run
 from icl.train import sample_batch, train
 
@@ -121,6 +122,90 @@ def test_the_small_protocol_file_is_validated_in_one_line(tmp_path):
         load_protocol(path)
     with pytest.raises(ValueError, match="cannot be read"):
         load_protocol(tmp_path / "missing.json")
+
+
+def cpu_file(tmp_path: Path, **changes) -> Path:
+    """The cpu scale's committed protocol.json with ``changes``, written under ``tmp_path``."""
+    import icl.config as config
+
+    committed = json.loads((config.DATA / "runs" / "cpu" / PROTOCOL_FILE).read_text())
+    path = tmp_path / PROTOCOL_FILE
+    path.write_text(json.dumps({**committed, **changes}))
+    return path
+
+
+def test_the_cpu_step_counts_are_data_and_a_run_with_its_own_count_trains_it(tmp_path, monkeypatch):
+    """data/runs/cpu/protocol.json holds the preset's step count (50,000: no run has its own yet) and the
+    counts read off the retrained runs' emergence logs: a run it lists trains its count, and only that
+    run; the other scales keep their own."""
+    import icl.config as config
+
+    assert config.cpu_protocol() == StepProtocol(steps=50_000, runs={})
+    before = {n: get_run_config(n, "cpu") for n in SCALE_RUNS["cpu"]}
+    assert {c.train.steps for c in before.values()} == {50_000}
+    entry = {"steps": 123_000, "read": "2026-12-10"}
+    listed = load_step_protocol(cpu_file(tmp_path, runs={"sine-only": entry}), SCALE_RUNS["cpu"])
+    assert listed.steps_of("sine-only") == 123_000 and listed.steps_of("line-only") == 50_000
+    monkeypatch.setattr(config, "cpu_protocol", lambda: listed)
+    after = {n: get_run_config(n, "cpu") for n in SCALE_RUNS["cpu"]}
+    assert after["sine-only"] == before["sine-only"].with_overrides(steps=123_000)
+    assert {n: c for n, c in after.items() if n != "sine-only"} == {
+        n: c for n, c in before.items() if n != "sine-only"
+    }
+    assert config.train_config("sine-only", "cpu").train.steps == 123_000
+    assert get_run_config("sine-only", "paper").train.steps == 500_000
+    monkeypatch.setattr(config, "cpu_protocol", lambda: replace(listed, steps=60_000))  # the preset's count
+    assert [get_run_config(n, "cpu").train.steps for n in ("linear-w0.50", "sine-only")] == [60_000, 123_000]
+
+
+def test_the_cpu_protocol_file_is_validated_in_one_line(tmp_path):
+    """The cpu file is checked like the small one: each bad value gives one ValueError line naming the
+    file, the key, the value and what is allowed."""
+    import icl.config as config
+
+    path = cpu_file(tmp_path)
+    assert load_step_protocol(path, SCALE_RUNS["cpu"]) == config.cpu_protocol()
+    entry = {"steps": 60_000, "read": "2026-12-10"}
+    bad = [
+        ({"steps": 0}, "steps=0", "whole number of steps >= 1"),
+        ({"steps": 5e4}, "steps=50000.0", "whole number"),
+        ({"steps": "50000"}, "steps='50000'", "whole number"),
+        ({"steps_after": 5}, "'steps_after'", "the keys: about, steps_rule, steps, runs"),
+        ({"about": 3}, "about=3", "text"),
+        ({"runs": [entry]}, "runs=[", "an object: run name -> entry"),
+        ({"runs": {"sine-only": 60_000}}, "runs['sine-only']=60000", "the keys steps, read"),
+        ({"runs": {"sine-only": {**entry, "steps": 0}}}, "runs['sine-only'].steps=0", "whole number"),
+        ({"runs": {"sine-only": {**entry, "steps": 6.5}}}, "runs['sine-only'].steps=6.5", "whole number"),
+        ({"runs": {"sine-only": {**entry, "read": None}}}, "runs['sine-only'].read=None", "date"),
+        ({"runs": {"sine-onl": entry}}, "runs['sine-onl']='sine-onl'", "a run of the scale: linear-w0.00"),
+        ({"runs": {"linear-w0.05": entry}}, "runs['linear-w0.05']", "a run of the scale"),  # small only
+    ]
+    for changes, *words in bad:
+        with pytest.raises(ValueError) as e:
+            load_step_protocol(cpu_file(tmp_path, **changes), SCALE_RUNS["cpu"])
+        assert str(path) in str(e.value) and "\n" not in str(e.value), e.value
+        for w in words:
+            assert w in str(e.value), (w, str(e.value))
+    path.write_text(json.dumps([entry]))
+    with pytest.raises(ValueError, match="a JSON object is allowed, not list"):
+        load_step_protocol(path, SCALE_RUNS["cpu"])
+    committed = json.loads(cpu_file(tmp_path).read_text())
+    path.write_text(json.dumps({k: v for k, v in committed.items() if k != "runs"}))
+    with pytest.raises(ValueError, match="key 'runs' is unknown or missing"):
+        load_step_protocol(path, SCALE_RUNS["cpu"])
+
+
+def test_every_committed_cpu_run_trained_its_registry_step_count():
+    """The registry's config of a cpu run (its count in data/runs/cpu/protocol.json) and the run committed
+    under its name agree on the steps: a retrained run's count is entered when it replaces the old one."""
+    import icl.config as config
+
+    committed = sorted(p.parent for p in (config.DATA / "runs" / "cpu").glob("*/config.json"))
+    assert {p.name for p in committed} == set(SCALE_RUNS["cpu"])
+    for folder in committed:
+        saved = json.loads((folder / "config.json").read_text())["config"]
+        assert saved["name"] == folder.name and saved["scale"] == "cpu", folder
+        assert saved["train"]["steps"] == get_run_config(folder.name, "cpu").train.steps, folder.name
 
 
 def test_each_scale_has_its_own_folder_and_load_run_checks_the_scale():
