@@ -14,29 +14,48 @@ trains on: each of their logged errors' mean over the last 10k steps within 0.01
 (:func:`decay_from`; a state may take a new step count before its decay began and then ends
 bit-identical to a run trained with that count from the start: ``docs/training.md``). A finished
 successor replaces the committed run in ``data/runs/cpu/`` and its step count is entered as the run's own in
-``data/runs/cpu/protocol.json`` (:func:`icl.config.cpu_protocol`), which the run's config then reads.
+``data/runs/cpu/protocol.json`` (:func:`icl.config.cpu_protocol`), which the run's config then reads
+(:func:`promote`: the committed run is kept in ``<folder>/replaced/<run>/``, never overwritten).
 
     python -m experiments.retrain status data/sizing/cpu-retrain  # step, flat?, the command to decay
     python -m experiments.retrain figure data/sizing/cpu-retrain  # -> emergence-<family>.png
+    python -m experiments.retrain promote RUN data/sizing/cpu-retrain  # the finished RUN -> data/runs/cpu/
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from icl.checkpoint import CheckpointError, atomic_write_text, state_progress
-from icl.config import DATA, RunConfig, cpu_protocol
+from icl.checkpoint import CheckpointError, atomic_write_text, state_progress, verify
+from icl.config import DATA, RunConfig, cpu_protocol, get_run_config, run_names
 from icl.emergence import FLAT_WINDOW, column, family, is_flat, read_eval_csv
+from icl.protocol import PROTOCOL_FILE, load_step_protocol
 from icl.run_folder import RunFolder
 
-__all__ = ["RETRAIN_DIR", "RUNS", "START_STEPS", "decay_from", "status", "markdown", "figure", "main"]
+__all__ = [
+    "RETRAIN_DIR",
+    "COMMITTED_DIR",
+    "RUNS",
+    "START_STEPS",
+    "decay_from",
+    "status",
+    "markdown",
+    "figure",
+    "promote",
+    "main",
+]
 
 RETRAIN_DIR = DATA / "sizing" / "cpu-retrain"
+# the committed runs, and their protocol file (icl.config.cpu_protocol's, whatever runs ICL_DATA names)
+COMMITTED_DIR = DATA / "runs" / "cpu"
 RUNS = ("line-only", "sine-only", "line-sine-w0.50", "linear-only", "relu-only", "linear-relu-w0.50")
 START_STEPS = 300_000  # the decay (last 20%) begins at 240,000: far past where the logs should flatten
 
@@ -144,10 +163,155 @@ def figure(folder: Path = RETRAIN_DIR) -> list[Path]:
     return written
 
 
+def _first_difference(found: RunConfig, wanted: RunConfig) -> tuple[str, Any, Any] | None:
+    """The first field (dotted, e.g. ``train.lr``) in which ``found`` differs from ``wanted`` other than
+    ``train.steps``, with both values; None where they differ in the step count alone."""
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in d.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+        return out
+
+    a, b = flat(found.to_dict()), flat(wanted.to_dict())
+    missing = object()
+    for key in [*b, *(k for k in a if k not in b)]:
+        if key != "train.steps" and a.get(key, missing) != b.get(key, missing):
+            return key, a.get(key, "(none)"), b.get(key, "(none)")
+    return None
+
+
+def _check_manifest(run: str, successor: RunFolder) -> None:
+    """The finished successor's manifest (:meth:`icl.run_folder.RunFolder.write_manifest`) lists its weights,
+    not its state (which is dropped: a committed run has none), and each file it lists is there and
+    unchanged (:func:`icl.checkpoint.verify`)."""
+    if successor.manifest_digest(successor.state_path.name) is not None:
+        raise ValueError(
+            f"run={run!r}: {successor.manifest_path} lists {successor.state_path.name}, which a committed "
+            f"run does not keep; allowed: a manifest written by icl's training (the state is never listed)"
+        )
+    if successor.manifest_digest(successor.weights_path.name) is None:
+        raise ValueError(
+            f"run={run!r}: {successor.manifest_path} does not list {successor.weights_path.name}"
+        )
+    for path in (successor.header_path, successor.loss_path, successor.eval_path, successor.weights_path):
+        if successor.manifest_digest(path.name) is not None and not path.exists():
+            raise ValueError(f"run={run!r}: {path} is listed in the manifest but missing")
+        verify(path)
+
+
+def _require_finished(run: str, successor: RunFolder) -> None:
+    """Refuse a successor that has not finished: still training (its state's step named) or no run."""
+    if successor.is_finished() and successor.manifest_path.exists():
+        return
+    if successor.state_path.exists():
+        at, total = successor.progress() or (0, 0)
+        raise ValueError(
+            f"run={run!r}: {successor} is still training (its state at step {at:,} of {total:,}); allowed: "
+            f"a successor that has finished training"
+        )
+    raise ValueError(
+        f"run={run!r}: {successor} holds no finished run (no {successor.weights_path.name} or "
+        f"{successor.manifest_path.name}); allowed: a successor that has finished training"
+    )
+
+
+def _check_successor(run: str, successor: RunFolder, preset_steps: int) -> int:
+    """The step count of ``run``'s finished successor, checked to be promotable: finished with a manifest
+    that holds, the registry's config of ``run`` but for its step count, and at least the preset's count."""
+    _require_finished(run, successor)
+    config = successor.saved_config()
+    differs = _first_difference(config, get_run_config(run, "cpu"))
+    if differs is not None:
+        field, found, wanted = differs
+        raise ValueError(
+            f"run={run!r}: the successor's {field}={found!r} is not the registry's {wanted!r}; allowed: "
+            f"the run's own config with another train.steps"
+        )
+    steps = config.train.steps
+    if steps < preset_steps:
+        raise ValueError(
+            f"run={run!r}: the successor's train.steps={steps} is below the preset's; "
+            f"allowed: >= {preset_steps}"
+        )
+    _check_manifest(run, successor)
+    return steps
+
+
+def _write_protocol(path: Path, run: str, steps: int, preset_steps: int, today: str | None) -> None:
+    """Enter ``steps`` as ``run``'s own count in the protocol file ``path`` (atomically; the other keys and
+    their order kept, written as the committed file is); a count equal to the preset's gets no entry
+    (the file's ``steps_rule``)."""
+    raw = json.loads(path.read_text())
+    if steps == preset_steps:
+        raw["runs"].pop(run, None)
+    else:
+        raw["runs"][run] = {"steps": steps, "read": today or date.today().isoformat()}
+    atomic_write_text(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+
+
+def _refuse_promotion(run: str, committed: RunFolder, successor: RunFolder, replaced: Path) -> None:
+    """The checks that need no lock: a run of the retraining, a finished successor (checked before its lock,
+    which makes the folder), a committed run to replace and no earlier replaced one in the way."""
+    if run not in RUNS:
+        raise ValueError(f"run={run!r} is not a run of the retraining; allowed: {', '.join(RUNS)}")
+    _require_finished(run, successor)
+    if not committed.is_finished():
+        raise ValueError(f"run={run!r}: no committed run at {committed} to replace; allowed: a committed run")
+    if replaced.exists():
+        raise ValueError(
+            f"run={run!r}: {replaced} exists (a run replaced before); it is never overwritten: move it away"
+        )
+
+
+def promote(
+    run: str,
+    folder: Path = RETRAIN_DIR,
+    runs_root: Path = COMMITTED_DIR,
+    protocol_path: Path = COMMITTED_DIR / PROTOCOL_FILE,
+    replaced_root: Path | None = None,
+    today: str | None = None,
+) -> Path:
+    """Put ``run``'s finished successor (``folder/run``) in place of the committed run (``runs_root/run``),
+    which moves to ``replaced_root/run`` (default ``folder/replaced``), and enter its step count as the run's
+    own in ``protocol_path`` (read ``today``, default the date now): the committed run's folder (the new one,
+    without its resumable state) and the protocol's count of ``run``. Under both folders' locks; the protocol
+    is written last, and a failure before it moves every folder back. Returns the promoted run's folder.
+    ValueError (one line) for a run it may not promote."""
+    folder, runs_root, protocol_path = Path(folder), Path(runs_root), Path(protocol_path)
+    replaced = (Path(replaced_root) if replaced_root is not None else folder / "replaced") / run
+    committed, successor = RunFolder(runs_root / run), RunFolder(folder / run)
+    _refuse_promotion(run, committed, successor, replaced)
+    protocol = load_step_protocol(protocol_path, run_names("cpu"))  # a damaged file is refused, not edited
+    with committed.lock("committed run"), successor.lock("successor run"):
+        steps = _check_successor(run, successor, protocol.steps)  # again: nothing changes it while locked
+        successor.state_path.unlink(missing_ok=True)  # a committed run keeps no state (nor its manifest one)
+        successor.drop_stale_temps()
+        replaced.parent.mkdir(parents=True, exist_ok=True)
+        committed.path.rename(replaced)
+        try:
+            successor.path.rename(committed.path)
+        except BaseException:
+            replaced.rename(committed.path)
+            raise
+        try:
+            _write_protocol(protocol_path, run, steps, protocol.steps, today)
+        except BaseException:
+            committed.path.rename(successor.path)
+            replaced.rename(committed.path)
+            raise
+    cpu_protocol.cache_clear()  # the registry's config of ``run`` reads the new count
+    return committed.path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.retrain", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("status", "figure"))
-    parser.add_argument("folder", nargs="?", type=Path, default=RETRAIN_DIR)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, what in (("status", "each run's step and flatness -> status.md"), ("figure", "the figures")):
+        commands.add_parser(name, help=what).add_argument("folder", nargs="?", type=Path, default=RETRAIN_DIR)
+    promoting = commands.add_parser("promote", help="a finished successor in place of the committed run")
+    promoting.add_argument("run", help=f"one of {', '.join(RUNS)}")
+    promoting.add_argument("folder", nargs="?", type=Path, default=RETRAIN_DIR)
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         print(
@@ -160,10 +324,17 @@ def main(argv: list[str] | None = None) -> int:
             text = markdown(status(args.folder), args.folder)
             print(text)
             atomic_write_text(args.folder / "status.md", text)
-        else:
+        elif args.command == "figure":
             for path in figure(args.folder):
                 print(f"wrote {path}")
-    except CheckpointError as e:
+        else:
+            path = promote(args.run, args.folder)
+            steps = RunFolder(path).saved_config().train.steps
+            print(
+                f"promoted {args.run}: {path} ({steps:,} steps; {path.parent / PROTOCOL_FILE} updated); the "
+                f"replaced run is in {args.folder / 'replaced' / args.run}; re-execute chapters 3-5 on it"
+            )
+    except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -3,15 +3,21 @@ emergence log is flat on its own classes, then takes the smallest step count who
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from test_probe import tiny_1d
 
+import icl.config as config
 from experiments import retrain
-from icl.config import TrainConfig
+from icl.checkpoint import sha256
+from icl.config import RunConfig, TrainConfig
 from icl.emergence import column_keys, write_eval_csv
+from icl.protocol import PROTOCOL_FILE
+from icl.run_folder import load_run
 from icl.train import train
 
 
@@ -115,3 +121,156 @@ def test_a_decaying_run_gets_no_command_and_a_bad_folder_one_line(tmp_path, caps
     assert retrain.main(["status", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
     assert retrain.main(["status", str(tmp_path)]) == 0 and (tmp_path / "status.md").exists()
+
+
+# --------------------------------------------------------------------------- promote: the successor in place
+
+PRESET = 6  # the tiny layout's preset step count (its protocol.json's `steps`)
+
+
+def _sine_only(steps: int, **train_changes) -> RunConfig:
+    """A tiny sine specialist named like the study's: "the registry's" ``sine-only`` in the tmp layout."""
+    base = tiny_1d()
+    return replace(
+        base,
+        name="sine-only",
+        task=replace(base.task, classes=("sine",), weights=(1.0,)),
+        train=replace(base.train, steps=steps, **train_changes),
+    )
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """A tmp layout: ``data/runs/cpu/`` with a committed tiny ``sine-only`` (PRESET steps, no state) and a
+    protocol file (the committed one with the preset's count PRESET, no run entries); the retraining folder
+    ``retrain/`` empty. The registry reads this protocol (icl.config.DATA points here; its cache cleared),
+    and its config of ``sine-only`` is the tiny run's with the protocol's count (as get_run_config's is)."""
+    runs = tmp_path / "data" / "runs" / "cpu"
+    committed = json.loads((config.DATA / "runs" / "cpu" / PROTOCOL_FILE).read_text())
+    protocol = runs / PROTOCOL_FILE
+    runs.mkdir(parents=True)
+    protocol.write_text(json.dumps({**committed, "steps": PRESET}, indent=2, ensure_ascii=False) + "\n")
+    monkeypatch.setattr(config, "DATA", tmp_path / "data")
+    config.cpu_protocol.cache_clear()
+
+    def registry(name: str, scale: str = "cpu") -> RunConfig:
+        assert (name, scale) == ("sine-only", "cpu")
+        return _sine_only(config.cpu_protocol().steps_of(name))
+
+    monkeypatch.setattr(retrain, "get_run_config", registry)
+    train(_sine_only(PRESET), runs / "sine-only", progress=False)
+    (runs / "sine-only" / "state.safetensors").unlink()  # as committed: model, header, logs, manifest
+    (tmp_path / "retrain").mkdir()
+    yield {"runs": runs, "protocol": protocol, "retrain": tmp_path / "retrain"}
+    config.cpu_protocol.cache_clear()  # the repository's protocol again for the tests after
+
+
+def _promote(study, **kw):
+    return retrain.promote(
+        "sine-only", study["retrain"], runs_root=study["runs"], protocol_path=study["protocol"], **kw
+    )
+
+
+def _files(folder) -> set[str]:
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")}  # the lock file is not the run's
+
+
+def test_promotion_puts_the_successor_in_place_and_enters_its_count(study):
+    before = study["protocol"].read_text()
+    successor = train(_sine_only(PRESET + 4), study["retrain"] / "sine-only", progress=False)
+    weights = sha256(successor / "model.safetensors")
+    old_weights = sha256(study["runs"] / "sine-only" / "model.safetensors")
+    spare = study["retrain"].parent / "spare"
+    shutil.copytree(successor, spare)
+    assert retrain.get_run_config("sine-only").train.steps == PRESET
+    path = _promote(study, today="2026-12-20")
+    assert path == study["runs"] / "sine-only" and not successor.exists()
+    assert _files(path) == {"MANIFEST.sha256", "config.json", "loss.csv", "eval.csv", "model.safetensors"}
+    assert sha256(path / "model.safetensors") == weights
+    replaced = study["retrain"] / "replaced" / "sine-only"
+    assert sha256(replaced / "model.safetensors") == old_weights  # the committed run, kept
+    text = study["protocol"].read_text()
+    after, was = json.loads(text), json.loads(before)
+    assert after["runs"] == {"sine-only": {"steps": PRESET + 4, "read": "2026-12-20"}}
+    assert list(after) == list(was) and {k: v for k, v in after.items() if k != "runs"} == {
+        k: v for k, v in was.items() if k != "runs"
+    }
+    assert text == json.dumps(after, indent=2, ensure_ascii=False) + "\n"
+    # the registry reads the new count at once (its cache cleared); the run under the name is the successor
+    assert retrain.get_run_config("sine-only").train.steps == PRESET + 4
+    assert config.get_run_config("sine-only", "cpu").train.steps == PRESET + 4  # icl's own registry too
+    _, loaded = load_run("sine-only", root=study["runs"])  # its manifest checked
+    assert loaded == retrain.get_run_config("sine-only")
+    with pytest.raises(ValueError, match="holds no finished run"):  # nothing left to promote
+        _promote(study)
+    shutil.copytree(spare, successor)  # another successor: the replaced run is never overwritten
+    with pytest.raises(ValueError, match=r"replaced/sine-only exists.*never overwritten"):
+        _promote(study)
+    assert sha256(path / "model.safetensors") == weights and study["protocol"].read_text() == text
+
+
+def test_a_successor_still_training_or_unlike_the_registrys_run_is_refused(study, capsys):
+    committed = sha256(study["runs"] / "sine-only" / "model.safetensors")
+    protocol = study["protocol"].read_text()
+    folder = study["retrain"] / "sine-only"
+    train(_sine_only(PRESET + 4), folder, progress=False, stop_after=4)
+    with pytest.raises(ValueError, match=r"still training \(its state at step 4 of 10\)"):
+        _promote(study)
+    shutil.rmtree(folder)
+    train(_sine_only(PRESET + 4, lr=5e-4), folder, progress=False)
+    with pytest.raises(ValueError, match=r"the successor's train.lr=0.0005 is not the registry's 0.001"):
+        _promote(study)
+    shutil.rmtree(folder)
+    train(_sine_only(PRESET - 2), folder, progress=False)
+    with pytest.raises(ValueError, match=r"train.steps=4 is below the preset's; allowed: >= 6"):
+        _promote(study)
+    with pytest.raises(
+        ValueError, match=r"run='sine-onl' is not a run of the retraining; allowed: line-only"
+    ):
+        retrain.promote(
+            "sine-onl", study["retrain"], runs_root=study["runs"], protocol_path=study["protocol"]
+        )
+    assert retrain.main(["promote", "sine-onl", str(study["retrain"])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run='sine-onl'") and err.count("\n") == 1
+    assert sha256(study["runs"] / "sine-only" / "model.safetensors") == committed  # nothing moved
+    assert study["protocol"].read_text() == protocol and not (study["retrain"] / "replaced").exists()
+
+
+def test_a_failed_protocol_write_leaves_the_committed_run_and_the_protocol(study, monkeypatch):
+    committed = sha256(study["runs"] / "sine-only" / "model.safetensors")
+    protocol = study["protocol"].read_text()
+    successor = train(_sine_only(PRESET + 4), study["retrain"] / "sine-only", progress=False)
+
+    def disk_full(path, text):
+        raise OSError(28, "No space left on device")
+
+    written = retrain.atomic_write_text
+
+    monkeypatch.setattr(retrain, "atomic_write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        _promote(study)
+    assert sha256(study["runs"] / "sine-only" / "model.safetensors") == committed
+    assert study["protocol"].read_text() == protocol and config.get_run_config("sine-only").train.steps == 6
+    assert not (study["retrain"] / "replaced" / "sine-only").exists()
+    assert _files(successor) == {
+        "MANIFEST.sha256",
+        "config.json",
+        "loss.csv",
+        "eval.csv",
+        "model.safetensors",
+    }
+    monkeypatch.setattr(
+        retrain, "atomic_write_text", written
+    )  # room again: the successor is promoted as it is
+    assert _promote(study) == study["runs"] / "sine-only"
+    assert config.get_run_config("sine-only").train.steps == PRESET + 4
+
+
+def test_a_successor_with_the_presets_count_gets_no_entry(study):
+    """The protocol's steps_rule: a run whose count is the preset's keeps it without an entry."""
+    train(_sine_only(PRESET), study["retrain"] / "sine-only", progress=False)
+    _promote(study, today="2026-12-20")
+    assert json.loads(study["protocol"].read_text())["runs"] == {}
+    assert config.get_run_config("sine-only", "cpu").train.steps == PRESET
+    assert (study["retrain"] / "replaced" / "sine-only" / "model.safetensors").exists()
