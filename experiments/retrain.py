@@ -36,7 +36,7 @@ import numpy as np
 
 from icl.checkpoint import CheckpointError, atomic_write_text, state_progress, verify
 from icl.config import DATA, RunConfig, cpu_protocol, get_run_config, run_names
-from icl.emergence import FLAT_WINDOW, column, family, is_flat, read_eval_csv
+from icl.emergence import column, family, is_flat, read_eval_csv, window_means
 from icl.protocol import PROTOCOL_FILE, load_step_protocol
 from icl.run_folder import RunFolder
 
@@ -90,12 +90,7 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
             continue
         log = read_eval_csv(run.eval_path, config)
         end = int(log.steps[-1]) if len(log) else 0
-        last = log.steps > end - FLAT_WINDOW
-        before = (log.steps > end - 2 * FLAT_WINDOW) & ~last
-        windows = {
-            column(*key): (float(e[before].mean()) if before.any() else float("nan"), float(e[last].mean()))
-            for key, e in log.errors.items()
-        }
+        windows = {column(*key): means for key, means in window_means(log).items()}  # is_flat's two windows
         at = end
         if run.state_path.exists():
             try:

@@ -69,6 +69,7 @@ __all__ = [
     "read_eval_csv",
     "FLAT_WINDOW",
     "FLAT_TOL",
+    "window_means",
     "is_flat",
 ]
 
@@ -297,6 +298,16 @@ def read_eval_csv(path: Path, config: RunConfig) -> EvalLog:
     )
 
 
+def window_means(log: EvalLog, window: int = FLAT_WINDOW) -> dict[tuple[ClassName, int], tuple[float, float]]:
+    """Each column's mean error over the ``window`` logged steps before the last ``window`` and over the last
+    ``window`` (the two windows :func:`is_flat` compares; NaN for a window without rows)."""
+    end = int(log.steps[-1]) if len(log) else 0
+    last = log.steps > end - window
+    before = (log.steps > end - 2 * window) & ~last
+    mean = lambda e, rows: float(e[rows].mean()) if rows.any() else float("nan")  # noqa: E731
+    return {key: (mean(e, before), mean(e, last)) for key, e in log.errors.items()}
+
+
 def is_flat(
     log: EvalLog,
     after: int = 0,
@@ -316,11 +327,10 @@ def is_flat(
     end = int(log.steps[-1])
     if end - 2 * window < after:
         return None
-    last = log.steps > end - window
-    before = (log.steps > end - 2 * window) & ~last
     own = None if classes is None else set(classes)  # once: ``classes`` may be a one-pass iterator
-    judged = [e for (c, _), e in log.errors.items() if own is None or c in own]
+    means = window_means(log, window)
+    judged = [m for (c, _), m in means.items() if own is None or c in own]
     if not judged:  # nothing judged is not "flat" (e.g. classes the log does not read)
         have = sorted({str(c) for c, _ in log.errors})
         raise ValueError(f"classes={sorted(own or ())!r} name no column of the log (its classes: {have})")
-    return all(abs(e[last].mean() - e[before].mean()) < tol for e in judged)
+    return all(abs(last - before) < tol for before, last in judged)
