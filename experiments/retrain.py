@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from icl.checkpoint import CheckpointError, atomic_write_text, state_progress, verify
-from icl.config import DATA, RunConfig, cpu_protocol, get_run_config, run_names
+from icl.config import DATA, RunConfig, TrainConfig, cpu_protocol, get_run_config, run_names
 from icl.emergence import column, family, is_flat, read_eval_csv, window_means
 from icl.protocol import PROTOCOL_FILE, load_step_protocol
 from icl.run_folder import RunFolder
@@ -60,14 +61,15 @@ RUNS = ("line-only", "sine-only", "line-sine-w0.50", "linear-only", "relu-only",
 START_STEPS = 300_000  # the decay (last 20%) begins at 240,000: far past where the logs should flatten
 
 
-def decay_from(step: int, decay_fraction: float, round_to: int = 1000) -> int:
-    """The smallest step count (a multiple of ``round_to``) whose decay, the last ``decay_fraction`` of the
-    steps, begins at or after ``step``: the count a state at ``step`` is given once its log is flat. The
-    decay begins where :meth:`icl.config.TrainConfig.lr_at` puts it, ``int(steps * (1 - decay_fraction))``
-    (truncated, not rounded: icl refuses the new count if its learning rate differs at any step up to
+def decay_from(step: int, train: TrainConfig, round_to: int = 1000) -> int:
+    """The smallest step count (a multiple of ``round_to``) under which ``train``'s cosine decay
+    (:attr:`icl.config.TrainConfig.decay_start`) begins at or after ``step``: the count a state at ``step``
+    is given once its log is flat (icl refuses a new count if its learning rate differs at any step up to
     ``step``, :func:`icl.train._same_run`)."""
-    n = max(round_to, math.ceil(step / (1 - decay_fraction) / round_to) * round_to)
-    while int(n * (1 - decay_fraction)) < step:  # float error at the boundary (e.g. 11000 * 0.7 < 7700)
+    if train.schedule != "cosine":
+        raise ValueError(f"train.schedule={train.schedule!r} has no decay to begin; allowed: 'cosine'")
+    n = max(round_to, math.ceil(step / (1 - train.decay_fraction) / round_to) * round_to)
+    while replace(train, steps=n).decay_start < step:  # float error at the boundary (11000 * 0.7 < 7700)
         n += round_to
     return n
 
@@ -97,11 +99,12 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
                 at = max(at, state_progress(run.state_path)[0])
             except CheckpointError:  # a state being written right now: the log's step stands
                 pass
-        decay_start = int(config.train.steps * (1 - config.train.decay_fraction))  # as TrainConfig.lr_at
         own = config.task.classes  # judged on the classes it trains on
-        row.update(step=end, flat=is_flat(log, classes=own), windows=windows, decaying=at >= decay_start)
+        row.update(
+            step=end, flat=is_flat(log, classes=own), windows=windows, decaying=at >= config.train.decay_start
+        )
         floor = cpu_protocol().steps  # never fewer steps than the preset's (a run flat early keeps them)
-        row["state_step"], row["decay_steps"] = at, max(floor, decay_from(at, config.train.decay_fraction))
+        row["state_step"], row["decay_steps"] = at, max(floor, decay_from(at, config.train))
         rows.append(row)
     return rows
 

@@ -138,25 +138,26 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     eval_every: int = 1000  # the emergence log (icl.emergence): errors at two fixed k on a fixed set
-    autocast: str = (
-        "off"  # "off" | "bf16" | "auto" (bf16 on CUDA or a CPU with bf16 instructions); loss in fp32
-    )
+    # "off" | "bf16" | "auto" (bf16 on CUDA or a CPU with bf16 instructions); the loss in fp32
+    autocast: str = "off"
     # how a run is trained, not what: a resumed run keeps its own (icl.step). The defaults are the behaviour
     # before these fields existed, so a config saved without them loads as it trained; the presets set them.
     fused_adamw: bool = False  # torch.optim.AdamW(fused=True): one kernel for every parameter
     compile: str = "off"  # one of COMPILE_SETTINGS: the sessions' default (the CLI's --compile overrides it)
 
+    @property
+    def decay_start(self) -> int:
+        """The first step of the cosine decay (the last ``decay_fraction`` of the steps, truncated);
+        ``steps`` for a constant schedule, where no step decays."""
+        return int(self.steps * (1 - self.decay_fraction)) if self.schedule == "cosine" else self.steps
+
     def lr_at(self, step: int) -> float:
         """Learning rate at ``step``: linear warm-up, then constant, optional cosine tail."""
         if step < self.warmup_steps:
             return self.lr * (step + 1) / self.warmup_steps
-        if self.schedule == "cosine":
-            start = int(self.steps * (1 - self.decay_fraction))
-            if step >= start:
-                t = (step - start) / max(1, self.steps - start)
-                return self.lr * (
-                    self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-                )
+        if self.schedule == "cosine" and step >= (start := self.decay_start):
+            t = (step - start) / max(1, self.steps - start)
+            return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
         return self.lr
 
     def __post_init__(self) -> None:
@@ -294,9 +295,7 @@ class RunSpec:
     family: str
     seed: int = 0
     base: str | None = None
-    instructed: bool = (
-        False  # every prompt carries its class as an instruction (model.n_classes = len(classes))
-    )
+    instructed: bool = False  # every prompt carries its class's label (model.n_classes = len(classes))
     scales: tuple[str, ...] | None = None  # the scales that hold it; None: by its family (SCALE_RUNS)
 
     def weight_of(self, cls: str) -> float:
@@ -310,10 +309,8 @@ class RunSpec:
 
 
 _LINEAR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-_RARE_WEIGHTS = (
-    0.05,
-    0.95,
-)  # chapter 6 (rare families): one class seen in 5% of the prompts, at small scale only
+# chapter 6 (rare families): one class seen in 5% of the prompts, at small scale only
+_RARE_WEIGHTS = (0.05, 0.95)
 RUNS: dict[str, RunSpec] = {
     **{f"linear-w{w:.2f}": RunSpec(("dense", "sparse"), (w, 1 - w), "linear") for w in _LINEAR_WEIGHTS},
     **{

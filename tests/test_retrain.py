@@ -27,15 +27,20 @@ def test_the_decay_count_is_the_smallest_whose_decay_starts_at_the_step(fraction
     step under the count (the schedule is flat before its decay), a decayed one under the count below."""
     peak = 1e-3
     for step in [1, 999, 1000, 7_700, 14_700, 40_000, 40_001, 123_456, 239_999]:  # 7,700: 11000 * 0.7 < 7700
-        n = retrain.decay_from(step, fraction)
+        train = TrainConfig(lr=peak, warmup_steps=0, schedule="cosine", decay_fraction=fraction)
+        n = retrain.decay_from(step, train)
         assert n % 1000 == 0
-        at = {
-            c: TrainConfig(steps=c, lr=peak, warmup_steps=0, schedule="cosine", decay_fraction=fraction)
-            for c in (n, n - 1000)
-            if c > 0
-        }
+        at = {c: replace(train, steps=c) for c in (n, n - 1000) if c > 0}
+        assert at[n].decay_start >= step and (n == 1000 or at[n - 1000].decay_start < step)
         assert at[n].lr_at(step) == peak  # the decay has not begun by the step: the change is accepted
         assert n == 1000 or at[n - 1000].lr_at(step) < peak  # and no smaller count would do
+
+
+def test_a_constant_schedule_has_no_decay_to_begin():
+    train = TrainConfig(steps=1000, schedule="constant")
+    assert train.decay_start == 1000 and train.lr_at(999) == train.lr  # no step decays
+    with pytest.raises(ValueError, match="schedule='constant' has no decay to begin; allowed: 'cosine'"):
+        retrain.decay_from(10, train)
 
 
 def test_a_paused_run_takes_the_decay_count_and_refuses_a_smaller_one(tmp_path):
@@ -44,7 +49,7 @@ def test_a_paused_run_takes_the_decay_count_and_refuses_a_smaller_one(tmp_path):
     base = tiny_1d()
     cfg = replace(base, train=replace(base.train, steps=300))
     train(cfg, tmp_path / cfg.name, progress=False, stop_after=40)  # a state at step 40 (checkpoints every 2)
-    n = retrain.decay_from(40, cfg.train.decay_fraction, round_to=10)
+    n = retrain.decay_from(40, cfg.train, round_to=10)
     assert n == 50
     with pytest.raises(ValueError, match="decay"):
         train(replace(cfg, train=replace(cfg.train, steps=n - 10)), tmp_path / cfg.name, progress=False)
@@ -95,7 +100,7 @@ def test_the_decay_count_is_for_the_state_when_it_is_past_the_log(tmp_path):
     write_eval_csv(tmp_path / cfg.name / "eval.csv", cfg, [(0, [0.5] * len(column_keys(cfg)))])
     [row] = retrain.status(tmp_path)
     assert row["step"] == 0 and row["state_step"] == 2
-    assert row["decay_steps"] == max(50_000, retrain.decay_from(2, 0.2))  # the preset's count at least
+    assert row["decay_steps"] == max(50_000, retrain.decay_from(2, cfg.train))  # the preset's count at least
 
 
 def test_a_sine_specialist_is_not_held_back_by_its_line_errors(tmp_path):
