@@ -100,9 +100,9 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
             except CheckpointError:  # a state being written right now: the log's step stands
                 pass
         own = config.task.classes  # judged on the classes it trains on
-        row.update(
-            step=end, flat=is_flat(log, classes=own), windows=windows, decaying=at >= config.train.decay_start
-        )
+        counted = config.train.steps != START_STEPS  # given its final count: its decay is scheduled
+        row.update(step=end, flat=is_flat(log, classes=own), windows=windows, counted=counted)
+        row["decay_start"] = config.train.decay_start
         floor = cpu_protocol().steps  # never fewer steps than the preset's (a run flat early keeps them)
         row["state_step"], row["decay_steps"] = at, max(floor, decay_from(at, config.train))
         rows.append(row)
@@ -110,8 +110,8 @@ def status(folder: Path = RETRAIN_DIR) -> list[dict]:
 
 
 def markdown(rows: list[dict], folder: Path = RETRAIN_DIR) -> str:
-    """The status as text: one block per run, its columns' window means and, once flat and not yet
-    decaying, the command that gives it its final step count."""
+    """The status as text: one block per run, its columns' window means and, once flat while it still
+    holds :data:`START_STEPS`, the command that gives it its final step count (a run given one says so)."""
     out = [f"# Retraining status ({folder}); flat: every own-class column's 10k-step mean moved by < 0.01\n"]
     for r in rows:
         flat = {True: "yes", False: "no", None: "not yet judged (< 20k steps logged)"}[r["flat"]]
@@ -120,7 +120,9 @@ def markdown(rows: list[dict], folder: Path = RETRAIN_DIR) -> str:
         )
         for name, (a, b) in r["windows"].items():
             out.append(f"- {name}: {a:.4f} -> {b:.4f} (mean over the 10k before -> the last 10k)")
-        if r["flat"] and not r.get("decaying"):
+        if r.get("counted"):
+            out.append(f"- given its count: {r['steps']:,} steps, its decay from step {r['decay_start']:,}")
+        elif r["flat"]:
             out.append(
                 f"- decay now: stop it (kill -TERM its pid) and rerun this status (the count below is for a "
                 f"state at step {r['state_step']:,}; a later state needs a later count), then "

@@ -118,11 +118,16 @@ def test_a_sine_specialist_is_not_held_back_by_its_line_errors(tmp_path):
     assert row["flat"] is True
 
 
-def test_a_decaying_run_gets_no_command_and_a_bad_folder_one_line(tmp_path, capsys):
-    cfg = _paused(tmp_path, steps=30_000)  # its decay begins at 24,000
+@pytest.mark.parametrize("steps", [30_000, 75_000])  # logged to 30,000: decaying, and not decaying yet
+def test_a_run_given_its_count_gets_no_command_and_a_bad_folder_one_line(tmp_path, capsys, steps):
+    """Once a run holds a count other than START_STEPS it was given its decay, begun or not: stopping it
+    again would move its decay (icl refuses that once the decay of its count has begun)."""
+    cfg = _paused(tmp_path, steps=steps)
     _log(cfg, tmp_path, sine_k3=[0.1] * 30, line_k3=[0.3] * 30)
     [row] = retrain.status(tmp_path)
-    assert row["decaying"] and "decay now" not in retrain.markdown([row], tmp_path)
+    text = retrain.markdown([row], tmp_path)
+    assert row["flat"] and row["counted"] and "decay now" not in text
+    assert f"given its count: {steps:,} steps, its decay from step {int(steps * 0.8):,}" in text
     assert retrain.main(["status", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
     assert retrain.main(["status", str(tmp_path)]) == 0 and (tmp_path / "status.md").exists()
