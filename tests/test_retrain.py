@@ -159,7 +159,9 @@ def study(tmp_path, monkeypatch):
     committed = json.loads((config.DATA / "runs" / "cpu" / PROTOCOL_FILE).read_text())
     protocol = runs / PROTOCOL_FILE
     runs.mkdir(parents=True)
-    protocol.write_text(json.dumps({**committed, "steps": PRESET}, indent=2, ensure_ascii=False) + "\n")
+    protocol.write_text(
+        json.dumps({**committed, "steps": PRESET, "runs": {}}, indent=2, ensure_ascii=False) + "\n"
+    )
     monkeypatch.setattr(config, "DATA", tmp_path / "data")
     config.cpu_protocol.cache_clear()
 

@@ -18,7 +18,7 @@ from icl.config import SCALE_RUNS, WeightRamp, get_run_config, scale_dir
 from icl.emergence import emergence_ks, emergence_set
 from icl.forks import fork
 from icl.model import ModelConfig, TransformerModel
-from icl.protocol import PROTOCOL_FILE, StepProtocol, load_protocol, load_step_protocol
+from icl.protocol import PROTOCOL_FILE, load_protocol, load_step_protocol
 from icl.run_folder import load_run
 from icl.train import sample_batch, train
 
@@ -135,16 +135,20 @@ def cpu_file(tmp_path: Path, **changes) -> Path:
 
 
 def test_the_cpu_step_counts_are_data_and_a_run_with_its_own_count_trains_it(tmp_path, monkeypatch):
-    """data/runs/cpu/protocol.json holds the preset's step count (50,000: no run has its own yet) and the
-    counts read off the retrained runs' emergence logs: a run it lists trains its count, and only that
-    run; the other scales keep their own."""
+    """data/runs/cpu/protocol.json holds the preset's step count (50,000) and the counts read off the
+    retrained runs' emergence logs: a run it lists trains its count, and only that run; the other scales
+    keep their own."""
     import icl.config as config
 
-    assert config.cpu_protocol() == StepProtocol(steps=50_000, runs={})
+    committed = config.cpu_protocol()
+    assert committed.steps == 50_000 and "sine-only" not in committed.runs
     before = {n: get_run_config(n, "cpu") for n in SCALE_RUNS["cpu"]}
-    assert {c.train.steps for c in before.values()} == {50_000}
+    assert {n: c.train.steps for n, c in before.items()} == {
+        n: committed.runs.get(n, 50_000) for n in SCALE_RUNS["cpu"]
+    }
     entry = {"steps": 123_000, "read": "2026-12-10"}
-    listed = load_step_protocol(cpu_file(tmp_path, runs={"sine-only": entry}), SCALE_RUNS["cpu"])
+    kept = {n: {"steps": s, "read": "2026-12-05"} for n, s in committed.runs.items()}  # the committed entries
+    listed = load_step_protocol(cpu_file(tmp_path, runs={**kept, "sine-only": entry}), SCALE_RUNS["cpu"])
     assert listed.steps_of("sine-only") == 123_000 and listed.steps_of("line-only") == 50_000
     monkeypatch.setattr(config, "cpu_protocol", lambda: listed)
     after = {n: get_run_config(n, "cpu") for n in SCALE_RUNS["cpu"]}
