@@ -144,7 +144,7 @@ def test_the_cpu_step_counts_are_data_and_a_run_with_its_own_count_trains_it(tmp
     assert committed.steps == 50_000 and "sine-only" not in committed.runs
     before = {n: get_run_config(n, "cpu") for n in SCALE_RUNS["cpu"]}
     assert {n: c.train.steps for n, c in before.items()} == {
-        n: committed.runs.get(n, 50_000) for n in SCALE_RUNS["cpu"]
+        n: committed.steps_of(n) for n in SCALE_RUNS["cpu"]
     }
     entry = {"steps": 123_000, "read": "2026-12-10"}
     kept = {n: {"steps": s, "read": "2026-12-05"} for n, s in committed.runs.items()}  # the committed entries
