@@ -113,6 +113,9 @@ def markdown(rows: list[dict], folder: Path = RETRAIN_DIR) -> str:
     """The status as text: one block per run, its columns' window means and, once flat while it still
     holds :data:`START_STEPS`, the command that gives it its final step count (a run given one says so)."""
     out = [f"# Retraining status ({folder}); flat: every own-class column's 10k-step mean moved by < 0.01\n"]
+    if not rows:
+        where = COMMITTED_DIR.relative_to(DATA.parent)
+        out.append(f"No run is training here: each retrained run was promoted to {where}/ (or none began).\n")
     for r in rows:
         flat = {True: "yes", False: "no", None: "not yet judged (< 20k steps logged)"}[r["flat"]]
         out.append(

@@ -286,3 +286,9 @@ def test_a_successor_with_the_presets_count_gets_no_entry(study):
     assert json.loads(study["protocol"].read_text())["runs"] == {}
     assert config.get_run_config("sine-only", "cpu").train.steps == PRESET
     assert (study["retrain"] / "replaced" / "sine-only" / "model.safetensors").exists()
+
+
+def test_an_empty_folder_says_no_run_is_training(tmp_path):
+    """Once every run is promoted the status says so instead of printing a bare heading."""
+    text = retrain.markdown([], tmp_path)
+    assert "No run is training here" in text and "##" not in text
