@@ -548,3 +548,39 @@ def test_the_cpu_is_named_from_proc_cpuinfo(tmp_path):
     assert cpu_model(tmp_path) == "AMD EPYC"
     (tmp_path / "cpuinfo").write_text("processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n")
     assert cpu_model(tmp_path) == "0xd0c"
+
+
+def _fake_train_seconds(times):
+    """A stand-in for the timed training: pops the next wall time, records the steps asked for."""
+    asked = []
+
+    def fake(cfg, steps, compile=None):
+        asked.append(steps)
+        return times.pop(0)
+
+    return fake, asked
+
+
+def test_loop_rate_retimes_when_the_longer_training_was_not_longer(monkeypatch):
+    """Few steps on a busy machine: the 6-step training timed no longer than the 2-step one, so the
+    extra steps are doubled (10, then 18) until they show; the rate comes from the counts used."""
+    import icl.bench.study as study
+    from icl.config import get_run_config
+
+    fake, asked = _fake_train_seconds([1.0, 0.9, 1.0, 1.8])
+    monkeypatch.setattr(study, "_train_seconds", fake)
+    r = study.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
+    assert asked == [2, 6, 10, 18]
+    assert r["steps"] == [2, 18] and r["seconds"] == [1.0, 1.8]
+    assert r["steps_per_s"] == pytest.approx(16 / 0.8)
+
+
+def test_loop_rate_gives_up_in_one_line_when_noise_never_clears(monkeypatch):
+    import icl.bench.study as study
+    from icl.config import get_run_config
+
+    fake, asked = _fake_train_seconds([1.0] * (2 + study.LOOP_RETRIES))
+    monkeypatch.setattr(study, "_train_seconds", fake)
+    with pytest.raises(RuntimeError, match=r"no longer than 2 steps .* too noisy to time it"):
+        study.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
+    assert asked == [2, 6, 10, 18, 34, 66]
