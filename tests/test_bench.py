@@ -17,8 +17,9 @@ import torch
 
 import icl.bench as bench
 import icl.bench.run as bench_run
+import icl.bench.study as study_mod
 from icl.bench import busy_processes, machine_busy, main, read_procs
-from icl.config import run_names
+from icl.config import get_run_config, run_names
 
 
 @pytest.mark.slow
@@ -564,23 +565,17 @@ def _fake_train_seconds(times):
 def test_loop_rate_retimes_when_the_longer_training_was_not_longer(monkeypatch):
     """Few steps on a busy machine: the 6-step training timed no longer than the 2-step one, so the
     extra steps are doubled (10, then 18) until they show; the rate comes from the counts used."""
-    import icl.bench.study as study
-    from icl.config import get_run_config
-
     fake, asked = _fake_train_seconds([1.0, 0.9, 1.0, 1.8])
-    monkeypatch.setattr(study, "_train_seconds", fake)
-    r = study.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
+    monkeypatch.setattr(study_mod, "_train_seconds", fake)
+    r = study_mod.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
     assert asked == [2, 6, 10, 18]
     assert r["steps"] == [2, 18] and r["seconds"] == [1.0, 1.8]
     assert r["steps_per_s"] == pytest.approx(16 / 0.8)
 
 
 def test_loop_rate_gives_up_in_one_line_when_noise_never_clears(monkeypatch):
-    import icl.bench.study as study
-    from icl.config import get_run_config
-
-    fake, asked = _fake_train_seconds([1.0] * (2 + study.LOOP_RETRIES))
-    monkeypatch.setattr(study, "_train_seconds", fake)
+    fake, asked = _fake_train_seconds([1.0] * (2 + study_mod.LOOP_RETRIES))
+    monkeypatch.setattr(study_mod, "_train_seconds", fake)
     with pytest.raises(RuntimeError, match=r"no longer than 2 steps .* too noisy to time it"):
-        study.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
+        study_mod.loop_rate(get_run_config("linear-w0.50", "small"), 2, 6, threads=1, compile="off")
     assert asked == [2, 6, 10, 18, 34, 66]
